@@ -1,0 +1,113 @@
+"""Reading a CSV file as a user's CRM wrote it: encoding, delimiter and header, before DuckDB parses the body.
+
+DuckDB reads UTF-8 natively and fast; anything else (GB18030/GBK, UTF-16, Windows-1252) is transcoded once to a
+temporary UTF-8 file. charset-normalizer decides between GB18030 and Windows-1252, which a strict decode alone
+cannot: most Windows-1252 byte pairs are also valid GB18030.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .exceptions import InputError
+
+DELIMITERS = (",", ";", "\t")
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+@dataclass
+class CsvSource:
+    """A CSV file ready for DuckDB: `utf8_path` is the file itself when it was UTF-8, else a transcoded copy."""
+
+    path: Path
+    name: str
+    sha256: str
+    encoding: str
+    delimiter: str
+    header: list[str]
+    utf8_path: Path
+    has_bom: bool = False
+    _temporary: bool = field(default=False, repr=False)
+
+    def cleanup(self) -> None:
+        if self._temporary:
+            self.utf8_path.unlink(missing_ok=True)
+
+
+def detect_encoding(data: bytes) -> str:
+    """The file's encoding: a BOM wins; else UTF-8 if it decodes strictly; else GB18030 or Windows-1252."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return encoding
+    if b"\x00" in data[:65536]:
+        raise InputError("the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; "
+                         "save it as CSV UTF-8")
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    candidates = []
+    for encoding in ("gb18030", "cp1252"):
+        try:
+            data.decode(encoding)
+            candidates.append(encoding)
+        except UnicodeDecodeError:
+            continue
+    if not candidates:
+        raise InputError("cannot decode the file as UTF-8, GB18030/GBK or Windows-1252")
+    if len(candidates) == 1:
+        return candidates[0]
+    from charset_normalizer import from_bytes  # imported here: only non-UTF-8 files need it
+
+    best = from_bytes(data[:200_000], cp_isolation=candidates).best()
+    if best is None:
+        return candidates[0]
+    return "gb18030" if best.encoding in ("gb18030", "gbk", "gb2312") else "cp1252"
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of `,` `;` and tab that splits the header into the most fields."""
+    counts = {d: len(next(csv.reader([header_line], delimiter=d))) for d in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
+
+
+def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSource:
+    """Decode, sniff and, if needed, transcode `path`. Raises InputError with a message naming the file."""
+    path = Path(path)
+    name = display_name or path.name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{name}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read the file ({exc.strerror})") from None
+    if not data.strip():
+        raise InputError(f"{name}: the file is empty")
+    try:
+        encoding = detect_encoding(data)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    sha = hashlib.sha256(data).hexdigest()
+    text = data.decode(encoding)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if not first_line.strip():
+        raise InputError(f"{name}: the first line is empty; it must hold the column names")
+    delimiter = sniff_delimiter(first_line)
+    header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
+    if encoding == "utf-8":
+        return CsvSource(path, name, sha, encoding, delimiter, header, path)
+    # Transcode once; DuckDB then reads UTF-8. The BOM is dropped with the decode.
+    fd, tmp = tempfile.mkstemp(prefix="keyfunnel-", suffix=".csv")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+        out.write(text)
+    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), has_bom=False, _temporary=True)

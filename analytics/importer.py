@@ -1,0 +1,625 @@
+"""Import canonical CSV files into the deal store, losing nothing.
+
+Each file is parsed by DuckDB into an all-VARCHAR staging table whose columns we name c0, c1, … ourselves, so that
+no header text from a user's file is ever formatted into SQL. Every check then runs as SQL over the whole file and
+all failures are collected at once: file, spreadsheet row (header = row 1), column, value, reason. A batch lands in
+one transaction, or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from .csvsource import CsvSource, open_csv
+from .domain import FACTOR_KEYS, OUTCOME_ALIASES, STAGE_ALIASES, STAGE_NUMBERS
+from .exceptions import InputError, UndoError
+from .store import DEAL_COLUMNS, Store
+
+Progress = Callable[[float, str], None]
+
+# Canonical headers and the Chinese ones accepted for them -------------------------------------------------------
+DEAL_HEADERS_ZH = {
+    "商机编号": "deal_id", "客户": "account", "客户级别": "tier", "负责人": "owner", "区域": "region",
+    "行业": "industry", "金额": "amount", "币种": "currency", "创建日期": "created_at",
+    "预计成交日期": "expected_close", "关闭日期": "closed_at", "结果": "outcome", "丢单原因": "lost_reason",
+    "项目等级": "project_level", "资金状况": "funding", "技术要求": "tech_fit", "客情关系": "relationship",
+    "客户信誉": "credit", "产品": "product", "价格": "price", "技术方案": "solution", "售后服务": "service",
+}
+HISTORY_HEADERS_ZH = {"商机编号": "deal_id", "阶段": "stage", "进入日期": "entered_at"}
+HISTORY_COLUMNS = ("deal_id", "stage", "entered_at")
+WIDE_STAGE_COLUMNS = tuple(f"stage_{n}_at" for n in STAGE_NUMBERS)
+WIDE_STAGE_HEADERS_ZH = {f"阶段{n}进入日期": f"stage_{n}_at" for n in STAGE_NUMBERS}
+REQUIRED_DEAL_COLUMNS = ("deal_id", "account", "amount", "created_at", "outcome")
+
+MAX_TEXT_LENGTH = 1000
+MAX_AMOUNT = 1e12
+DATE_RANGE = ("1970-01-01", "2100-12-31")
+FORMATS = ("deals", "deals+history", "wide")
+
+_CURRENCY_MARKS = r"(?:¥|￥|\$|€|£|RMB|CNY|USD|EUR|GBP)?"
+AMOUNT_PATTERN = rf"^[-+]?\s*{_CURRENCY_MARKS}\s*[-+]?[0-9]{{1,3}}(?:,?[0-9]{{3}})*(?:\.[0-9]+)?\s*{_CURRENCY_MARKS}$"
+AMOUNT_PATTERN_DECIMAL_COMMA = (
+    rf"^[-+]?\s*{_CURRENCY_MARKS}\s*[-+]?[0-9]{{1,3}}(?:[. ]?[0-9]{{3}})*(?:,[0-9]+)?\s*{_CURRENCY_MARKS}$")
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One problem with one cell: an error rejects the row, a warning only flags it."""
+
+    file: str
+    row: int | None
+    column: str | None
+    value: str | None
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    status: str  # imported | unchanged | rejected
+    batch_id: int | None
+    format: str | None
+    files: list[str]
+    deals_inserted: int = 0
+    deals_updated: int = 0
+    stage_events: int = 0
+    rejected_rows: int = 0
+    warnings: list[RowIssue] = field(default_factory=list)
+    errors: list[RowIssue] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def deals(self) -> int:
+        return self.deals_inserted + self.deals_updated
+
+    def to_json(self) -> dict:
+        return {
+            "batch_id": self.batch_id, "status": self.status, "format": self.format, "files": self.files,
+            "deals": self.deals, "deals_inserted": self.deals_inserted, "deals_updated": self.deals_updated,
+            "stage_events": self.stage_events, "rejected_rows": self.rejected_rows,
+            "warnings": [asdict(w) for w in self.warnings], "errors": [asdict(e) for e in self.errors],
+            "message": self.message,
+        }
+
+
+def normalise_header(name: str) -> str:
+    name = name.strip().lstrip("\ufeff").strip().strip('"').strip()
+    return re.sub(r"[\s\-]+", "_", name.casefold())
+
+
+def map_header(header: list[str], zh: dict[str, str], canonical: tuple[str, ...]) -> tuple[dict[str, int], list[int]]:
+    """Canonical field → column index, and the indexes of columns we do not recognise."""
+    fields: dict[str, int] = {}
+    unknown: list[int] = []
+    for i, raw in enumerate(header):
+        key = normalise_header(raw)
+        canonical_name = zh.get(raw.strip().lstrip("\ufeff")) or (key if key in canonical else None)
+        if canonical_name and canonical_name not in fields:
+            fields[canonical_name] = i
+        else:
+            unknown.append(i)
+    return fields, unknown
+
+
+# SQL expressions over a raw VARCHAR column. `x` is always one of our generated identifiers (c0, c1, …). ----------
+def _text(x: str) -> str:
+    return f"nullif(trim({x}), '')"
+
+
+def _label(x: str) -> str:
+    return f"lower(regexp_replace(trim({x}), '\\s+', ' ', 'g'))"
+
+
+def _date(x: str) -> str:
+    # 2026-06-09, 2026/6/9, 2026.6.9, 2026-6-9 11:00:27, 2026年6月9日
+    cleaned = f"regexp_replace(regexp_replace(trim({x}), '[年月/.]', '-', 'g'), '日', '', 'g')"
+    return (f"CASE WHEN regexp_full_match(trim({x}), '[0-9]{{4}}[-/.年][0-9]{{1,2}}[-/.月][0-9]{{1,2}}日?"
+            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)?') THEN try_cast({cleaned} AS TIMESTAMP) END")
+
+
+def _amount(x: str, decimal_comma: bool) -> str:
+    pattern = AMOUNT_PATTERN_DECIMAL_COMMA if decimal_comma else AMOUNT_PATTERN
+    digits = (f"replace(regexp_replace(trim({x}), '[^0-9,\\-]', '', 'g'), ',', '.')" if decimal_comma
+              else f"regexp_replace(trim({x}), '[^0-9.\\-]', '', 'g')")
+    return f"CASE WHEN regexp_full_match(trim({x}), $amount_pattern) THEN try_cast({digits} AS DOUBLE) END"
+
+
+def _case_map(x: str, mapping: dict[str, object], prefix: str, params: dict) -> str:
+    """CASE over bound parameters: every label and value is a parameter, never SQL text."""
+    whens = []
+    for i, (label, value) in enumerate(mapping.items()):
+        params[f"{prefix}_k{i}"] = label
+        params[f"{prefix}_v{i}"] = value
+        whens.append(f"WHEN ${prefix}_k{i} THEN ${prefix}_v{i}")
+    return f"CASE {_label(x)} {' '.join(whens)} END"
+
+
+_in_range = "BETWEEN CAST($date_min AS TIMESTAMP) AND CAST($date_max AS TIMESTAMP)"
+
+
+class _Staged:
+    """A file parsed into a temp table `table` with columns src_row, c0 … c{n-1}."""
+
+    def __init__(self, source: CsvSource, table: str, fields: dict[str, int], unknown: list[int]):
+        self.source, self.table, self.fields, self.unknown = source, table, fields, unknown
+
+    def col(self, name: str) -> str:
+        return f"c{self.fields[name]}"
+
+
+class Importer:
+    def __init__(self, store: Store, *, skip_invalid: bool = False, decimal_comma: bool = False,
+                 progress: Progress | None = None):
+        self.store = store
+        self.history_name: str | None = None
+        self.skip_invalid = skip_invalid
+        self.decimal_comma = decimal_comma
+        self.progress = progress or (lambda fraction, message: None)
+        self.params: dict[str, object] = {
+            "amount_pattern": AMOUNT_PATTERN_DECIMAL_COMMA if decimal_comma else AMOUNT_PATTERN,
+            "date_min": DATE_RANGE[0], "date_max": DATE_RANGE[1],
+            "max_text": MAX_TEXT_LENGTH, "max_amount": MAX_AMOUNT,
+        }
+        self.errors: list[RowIssue] = []
+        self.warnings: list[RowIssue] = []
+
+    # Staging ---------------------------------------------------------------------------------------------------
+    def _stage(self, source: CsvSource, table: str) -> None:
+        """Parse the body into `table`; structural errors (wrong column counts) become errors with their row."""
+        n = len(source.header)
+        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+        s = self.store
+        s.execute("DROP TABLE IF EXISTS kf_rejects")
+        s.execute("DROP TABLE IF EXISTS kf_reject_scans")
+        s.execute(f"DROP TABLE IF EXISTS {table}")
+        s.execute(
+            f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv($path, header = false, skip = 1,
+                delim = $delim, quote = '"', escape = '"', columns = {columns}, auto_detect = false,
+                store_rejects = true, rejects_table = 'kf_rejects', rejects_scan = 'kf_reject_scans',
+                max_line_size = 2000000, parallel = true)""",
+            {"path": str(source.utf8_path), "delim": source.delimiter})
+        rejects = s.fetchall(
+            "SELECT line, error_type, csv_line FROM kf_rejects ORDER BY line")
+        # src_row: the spreadsheet row. DuckDB numbers records (header = 1) in its reject table; good rows keep
+        # their order, so they take the row numbers the rejected ones left free.
+        s.execute(f"ALTER TABLE {table} ADD COLUMN src_row BIGINT")
+        if not rejects:
+            s.execute(f"UPDATE {table} SET src_row = rowid + 2")
+        else:
+            import numpy as np
+
+            total = s.scalar(f"SELECT count(*) FROM {table}") + len(rejects)
+            free = np.setdiff1d(np.arange(2, total + 2), np.array([r[0] for r in rejects]))
+            s.execute("CREATE OR REPLACE TEMP TABLE kf_rownum AS SELECT unnest($rows) AS src_row, "
+                      "generate_subscripts($rows, 1) - 1 AS rid", {"rows": free.tolist()})
+            s.execute(f"UPDATE {table} SET src_row = r.src_row FROM kf_rownum r WHERE {table}.rowid = r.rid")
+            for line, error_type, csv_line in rejects:
+                reason = {"TOO MANY COLUMNS": f"too many columns: expected {n}",
+                          "MISSING COLUMNS": f"too few columns: expected {n}",
+                          "UNQUOTED VALUE": "badly quoted value",
+                          "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
+                self.errors.append(RowIssue(source.name, int(line), None, _clip(csv_line), reason))
+
+    def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
+        self.errors.append(RowIssue(source.name, row, column, None, reason))
+
+    def _collect(self, source: CsvSource, checks: list[tuple[str, str, str, str]], table: str,
+                 into: list[RowIssue]) -> None:
+        """Run (column, value_sql, condition_sql, reason_sql) checks over `table`, appending RowIssues."""
+        if not checks:
+            return
+        union = " UNION ALL ".join(
+            f"SELECT src_row, '{column}' AS col, CAST({value} AS VARCHAR) AS value, {reason} AS reason "
+            f"FROM {table} WHERE {condition}"
+            for column, value, condition, reason in checks)
+        rows = self.store.fetchall(f"SELECT * FROM ({union}) ORDER BY src_row, col", self.params)
+        into.extend(RowIssue(source.name, int(r), c, _clip(v), reason) for r, c, v, reason in rows)
+
+    # Deals -----------------------------------------------------------------------------------------------------
+    def _type_deals(self, st: _Staged, wide: bool) -> None:
+        """kf_deals_typed: src_row, raw_<field> and typed <field> for every canonical column present."""
+        p = self.params
+        outcome_map = dict(OUTCOME_ALIASES)
+        select = ["src_row"]
+        for f, i in st.fields.items():
+            x = f"c{i}"
+            select.append(f"{x} AS raw_{f}")
+            if f in ("amount",):
+                expr = _amount(x, self.decimal_comma)
+            elif f in ("created_at", "expected_close", "closed_at") or f in WIDE_STAGE_COLUMNS:
+                expr = _date(x)
+            elif f == "outcome":
+                expr = _case_map(x, outcome_map, "oc", p)
+            elif f == "tier":
+                expr = f"CASE WHEN upper(regexp_replace(trim({x}), '(级|級|-?tier)$', '', 'i')) IN ('A','B','C','D') "\
+                       f"THEN upper(left(trim({x}), 1)) END"
+            elif f in FACTOR_KEYS:
+                expr = f"CASE WHEN regexp_full_match(trim({x}), '[1-5]') THEN CAST(trim({x}) AS TINYINT) END"
+            else:
+                expr = _text(x)
+            select.append(f"{expr} AS {f}")
+        if st.unknown:
+            pairs = []
+            for j, i in enumerate(st.unknown):
+                p[f"extra_k{j}"] = st.source.header[i].strip() or f"column {i + 1}"
+                pairs.append(f"$extra_k{j}, c{i}")
+            select.append(f"json_object({', '.join(pairs)}) AS extra")
+        else:
+            select.append("CAST(NULL AS JSON) AS extra")
+        self.store.execute(
+            f"CREATE OR REPLACE TEMP TABLE kf_deals_typed AS SELECT {', '.join(select)} FROM {st.table}", p)
+
+    def _deal_checks(self, st: _Staged) -> list[tuple[str, str, str, str]]:
+        checks = []
+        for f in st.fields:
+            raw, typed = f"raw_{f}", f
+            present = f"nullif(trim({raw}), '') IS NOT NULL"
+            if f in REQUIRED_DEAL_COLUMNS:
+                checks.append((f, raw, f"NOT ({present})", "'required value missing'"))
+            if f == "amount":
+                checks += [
+                    (f, raw, f"{present} AND {typed} IS NULL",
+                     "'not an amount' || CASE WHEN NOT $amount_pattern LIKE '%,[0-9]+)?%' "
+                     "AND contains(" + raw + ", ',') THEN ' (a decimal comma must be declared)' ELSE '' END"),
+                    (f, raw, f"{typed} < 0", "'amount must not be negative'"),
+                    (f, raw, f"{typed} > $max_amount", "'amount implausibly large'"),
+                ]
+            elif f in ("created_at", "expected_close", "closed_at") or f in WIDE_STAGE_COLUMNS:
+                checks += [
+                    (f, raw, f"{present} AND {typed} IS NULL",
+                     "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
+                    (f, raw, f"{typed} IS NOT NULL AND NOT ({typed} {_in_range})",
+                     "'date out of range (1970–2100)'"),
+                ]
+            elif f == "outcome":
+                checks.append((f, raw, f"{present} AND {typed} IS NULL",
+                               "'outcome must be won, lost or open (赢单, 丢单, 进行中)'"))
+            elif f == "tier":
+                checks.append((f, raw, f"{present} AND {typed} IS NULL", "'tier must be A, B, C or D'"))
+            elif f in FACTOR_KEYS:
+                checks.append((f, raw, f"{present} AND {typed} IS NULL", "'score must be a whole number 1–5'"))
+            if f not in FACTOR_KEYS and f != "amount":
+                checks.append((f, f"left({raw}, 60) || '…'", f"length({raw}) > $max_text",
+                               "'value longer than ' || $max_text || ' characters'"))
+        return checks
+
+    def _deal_duplicates(self, st: _Staged) -> None:
+        """A deal_id on several rows: identical rows are kept once (warning); conflicting ones are all errors."""
+        cols = ", ".join(f"raw_{f}" for f in st.fields if f != "deal_id")
+        rows = self.store.fetchall(f"""
+            WITH g AS (
+                SELECT deal_id, list(src_row ORDER BY src_row) AS rows_, count(DISTINCT ({cols})) AS versions
+                FROM kf_deals_typed WHERE deal_id IS NOT NULL GROUP BY deal_id HAVING count(*) > 1)
+            SELECT deal_id, rows_, versions FROM g ORDER BY rows_[1]""")
+        conflicting: set[int] = set()
+        for deal_id, rows_, versions in rows:
+            listed = ", ".join(str(r) for r in rows_[:10]) + (" …" if len(rows_) > 10 else "")
+            if versions > 1:
+                for r in rows_:
+                    conflicting.add(r)
+                    self.errors.append(RowIssue(st.source.name, int(r), "deal_id", _clip(deal_id),
+                                                f"deal_id appears on rows {listed} with different values"))
+            else:
+                for r in rows_[1:]:
+                    self.warnings.append(RowIssue(st.source.name, int(r), "deal_id", _clip(deal_id),
+                                                  f"duplicate of row {rows_[0]}: kept once"))
+        # Keep one row per deal_id (the first); conflicting ones are errors and will not land.
+        self.store.execute("""DELETE FROM kf_deals_typed t WHERE deal_id IS NOT NULL AND src_row <> (
+            SELECT min(src_row) FROM kf_deals_typed u WHERE u.deal_id = t.deal_id)""")
+
+    # History ---------------------------------------------------------------------------------------------------
+    def _type_history(self, st: _Staged) -> None:
+        p = self.params
+        stage_map = {label: number for label, number in STAGE_ALIASES.items()}
+        self.store.execute(f"""CREATE OR REPLACE TEMP TABLE kf_history_typed AS
+            SELECT src_row, {st.col('deal_id')} AS raw_deal_id, {st.col('stage')} AS raw_stage,
+                   {st.col('entered_at')} AS raw_entered_at,
+                   {_text(st.col('deal_id'))} AS deal_id,
+                   CAST({_case_map(st.col('stage'), stage_map, 'st', p)} AS TINYINT) AS stage,
+                   {_date(st.col('entered_at'))} AS entered_at
+            FROM {st.table}""", p)
+
+    def _history_checks(self) -> list[tuple[str, str, str, str]]:
+        present = "nullif(trim({0}), '') IS NOT NULL"
+        return [
+            ("deal_id", "raw_deal_id", f"NOT ({present.format('raw_deal_id')})", "'required value missing'"),
+            ("stage", "raw_stage", f"NOT ({present.format('raw_stage')})", "'required value missing'"),
+            ("stage", "raw_stage", f"{present.format('raw_stage')} AND stage IS NULL",
+             "'unknown stage: use 1–8, the stage key, or its English or Chinese name'"),
+            ("entered_at", "raw_entered_at", f"NOT ({present.format('raw_entered_at')})", "'required value missing'"),
+            ("entered_at", "raw_entered_at", f"{present.format('raw_entered_at')} AND entered_at IS NULL",
+             "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
+            ("entered_at", "raw_entered_at", f"entered_at IS NOT NULL AND NOT (entered_at {_in_range})",
+             "'date out of range (1970–2100)'"),
+            ("deal_id", "raw_deal_id",
+             "deal_id IS NOT NULL AND deal_id NOT IN (SELECT deal_id FROM kf_in_deals) "
+             "AND deal_id NOT IN (SELECT deal_id FROM deals)",
+             "CASE WHEN deal_id IN (SELECT deal_id FROM kf_deals_typed) "
+             "THEN 'the deal''s own row was rejected' ELSE 'deal_id not found among the deals' END"),
+        ]
+
+    # The whole import ------------------------------------------------------------------------------------------
+    def run(self, deals_path: str | Path, history_path: str | Path | None = None,
+            names: tuple[str | None, str | None] = (None, None)) -> ImportResult:
+        sources: list[CsvSource] = []
+        files = [names[0] or Path(deals_path).name] + ([names[1] or Path(history_path).name] if history_path else [])
+        self.history_name = files[1] if history_path else None
+        try:
+            try:
+                self.progress(0.05, f"reading {files[0]}")
+                sources.append(open_csv(deals_path, names[0]))
+                if history_path:
+                    self.progress(0.10, f"reading {files[1]}")
+                    sources.append(open_csv(history_path, names[1]))
+            except InputError as exc:
+                name, _, reason = str(exc).partition(": ")
+                self.errors.append(RowIssue(name, None, None, None, reason))
+                return self._rejected(files, None)
+            return self._run(sources, files)
+        finally:
+            for s in sources:
+                s.cleanup()
+            for t in ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_in_deals",
+                      "kf_in_events", "kf_rejects", "kf_reject_scans", "kf_rownum"):
+                self.store.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def _run(self, sources: list[CsvSource], files: list[str]) -> ImportResult:
+        deals_src = sources[0]
+        wide_zh = {**DEAL_HEADERS_ZH, **WIDE_STAGE_HEADERS_ZH}
+        fields, unknown = map_header(deals_src.header, wide_zh, DEAL_COLUMNS + WIDE_STAGE_COLUMNS)
+        wide = any(f in fields for f in WIDE_STAGE_COLUMNS)
+        fmt = "wide" if wide else ("deals+history" if len(sources) > 1 else "deals")
+        history_like = {"deal_id", "stage", "entered_at"} <= set(
+            map_header(deals_src.header, HISTORY_HEADERS_ZH, HISTORY_COLUMNS)[0])
+        if history_like and "account" not in fields:
+            self._file_issue(deals_src, None, "this looks like a stage history: pass it with --history, "
+                                              "after the deals file")
+            return self._rejected(files, fmt)
+        for f in REQUIRED_DEAL_COLUMNS:
+            if f not in fields:
+                self._file_issue(deals_src, f, "required column missing")
+        if wide and len(sources) > 1:
+            self._file_issue(sources[1], None, "a wide deals file already holds the stage dates; "
+                                               "do not pass --history as well", row=None)
+        hist_st = None
+        if len(sources) > 1 and not wide:
+            h_fields, h_unknown = map_header(sources[1].header, HISTORY_HEADERS_ZH, HISTORY_COLUMNS)
+            for f in HISTORY_COLUMNS:
+                if f not in h_fields:
+                    self._file_issue(sources[1], f, "required column missing")
+            hist_st = _Staged(sources[1], "kf_raw_history", h_fields, h_unknown)
+        if self.errors:
+            return self._rejected(files, fmt)
+
+        self.progress(0.2, f"parsing {deals_src.name}")
+        st = _Staged(deals_src, "kf_raw_deals", fields, unknown)
+        self._stage(deals_src, st.table)
+        for i in unknown:
+            self.warnings.append(RowIssue(deals_src.name, 1, deals_src.header[i], None,
+                                          "column not recognised: kept with the deal as extra data"))
+        self.progress(0.35, f"checking {deals_src.name}")
+        self._type_deals(st, wide)
+        self._collect(deals_src, self._deal_checks(st), "kf_deals_typed", self.errors)
+        self._deal_duplicates(st)
+        bad_deal_rows = {e.row for e in self.errors if e.file == deals_src.name}
+        self.store.execute("CREATE OR REPLACE TEMP TABLE kf_bad_rows (src_row BIGINT)")
+        if bad_deal_rows:
+            self.store.execute("INSERT INTO kf_bad_rows SELECT unnest($rows)",
+                               {"rows": sorted(r for r in bad_deal_rows if r is not None)})
+        self._build_incoming_deals(st)
+
+        # Stage events: from the history file, or unpivoted from a wide file's stage_N_at columns.
+        if hist_st is not None:
+            self.progress(0.5, f"parsing {hist_st.source.name}")
+            self._stage(hist_st.source, hist_st.table)
+            self._type_history(hist_st)
+            n_before = len(self.errors)
+            self._collect(hist_st.source, self._history_checks(), "kf_history_typed", self.errors)
+            bad_hist = sorted({e.row for e in self.errors[n_before:] if e.row is not None})
+            self.store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_events AS
+                SELECT DISTINCT deal_id, stage, entered_at, min(src_row) OVER (PARTITION BY deal_id, stage,
+                    entered_at) AS src_row FROM kf_history_typed
+                WHERE src_row NOT IN (SELECT unnest($bad))""", {"bad": bad_hist})
+        else:
+            wide_cols = [c for c in WIDE_STAGE_COLUMNS if c in fields]
+            union = " UNION ALL ".join(
+                f"SELECT deal_id, CAST({c[6]} AS TINYINT) AS stage, {c} AS entered_at, src_row FROM kf_deals_typed "
+                f"WHERE {c} IS NOT NULL AND deal_id IN (SELECT deal_id FROM kf_in_deals)" for c in wide_cols)
+            self.store.execute("CREATE OR REPLACE TEMP TABLE kf_in_events AS "
+                               + (union or "SELECT NULL::VARCHAR deal_id, NULL::TINYINT stage, "
+                                           "NULL::TIMESTAMP entered_at, NULL::BIGINT src_row WHERE false"))
+
+        if self.errors and not self.skip_invalid:
+            return self._rejected(files, fmt)
+        self.progress(0.65, "comparing with the database")
+        return self._write(sources, files, fmt, st, hist_st)
+
+    def _build_incoming_deals(self, st: _Staged) -> None:
+        """kf_in_deals: the valid rows as full deal records; columns absent from the file keep stored values."""
+        cols = []
+        for c in DEAL_COLUMNS:
+            if c in st.fields:
+                cols.append(f"t.{c}" if c != "deal_id" else "t.deal_id")
+            else:
+                cols.append(f"d.{c}")
+        extra = "t.extra" if st.unknown else "d.extra"
+        self.store.execute(f"""CREATE OR REPLACE TEMP TABLE kf_in_deals AS
+            SELECT {', '.join(f'{e} AS {c}' for e, c in zip(cols, DEAL_COLUMNS))}, {extra} AS extra,
+                   coalesce(d.history_truncated, false) AS history_truncated, t.src_row
+            FROM kf_deals_typed t LEFT JOIN deals d ON d.deal_id = t.deal_id
+            WHERE t.src_row NOT IN (SELECT src_row FROM kf_bad_rows) AND t.deal_id IS NOT NULL""")
+
+    def _write(self, sources, files, fmt, st: _Staged, hist_st) -> ImportResult:
+        s = self.store
+        compare = " OR ".join(f"i.{c} IS DISTINCT FROM d.{c}" for c in (*DEAL_COLUMNS, "extra"))
+        s.execute(f"""CREATE OR REPLACE TEMP TABLE kf_changes AS
+            SELECT i.deal_id, CASE WHEN d.deal_id IS NULL THEN 'insert' ELSE 'update' END AS action
+            FROM kf_in_deals i LEFT JOIN deals d ON d.deal_id = i.deal_id
+            WHERE d.deal_id IS NULL OR {compare}""")
+        s.execute("""CREATE OR REPLACE TEMP TABLE kf_new_events AS
+            SELECT e.* FROM kf_in_events e ANTI JOIN stage_events s
+                ON s.deal_id = e.deal_id AND s.stage = e.stage AND s.entered_at = e.entered_at""")
+        n_insert, n_update = s.fetchone("SELECT count(*) FILTER (WHERE action = 'insert'), "
+                                        "count(*) FILTER (WHERE action = 'update') FROM kf_changes")
+        n_events = s.scalar("SELECT count(*) FROM kf_new_events")
+        self._warnings(st)
+        if n_insert == 0 and n_update == 0 and n_events == 0 and not self.errors:
+            earlier = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported' "
+                               "AND file_sha256 = $sha", {"sha": [src.sha256 for src in sources]})
+            message = (f"already imported as batch {earlier}: nothing changed" if earlier
+                       else "every deal and stage event is already in the database: nothing changed")
+            return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
+
+        started = datetime.now()
+        with s.transaction():
+            batch_id = s.scalar("SELECT nextval('batch_id_seq')")
+            self.progress(0.75, f"writing batch {batch_id}")
+            b = {"b": batch_id}
+            deal_cols = ", ".join((*DEAL_COLUMNS, "extra", "history_truncated"))
+            s.execute(f"""INSERT INTO deal_previous SELECT $b, d.* FROM deals d
+                WHERE d.deal_id IN (SELECT deal_id FROM kf_changes WHERE action = 'update')""", b)
+            s.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM kf_changes WHERE action = 'update')")
+            s.execute(f"""INSERT INTO deals ({deal_cols}, batch_id) SELECT {deal_cols}, $b FROM kf_in_deals
+                WHERE deal_id IN (SELECT deal_id FROM kf_changes)""", b)
+            s.execute("INSERT INTO batch_deals SELECT $b, deal_id, action FROM kf_changes", b)
+            s.execute("INSERT INTO stage_events SELECT deal_id, stage, entered_at, $b FROM kf_new_events "
+                      "ORDER BY deal_id, entered_at, stage", b)
+            for table, issues in (("rejected_rows", self.errors), ("import_warnings", self.warnings)):
+                if issues:
+                    s.cursor.executemany(
+                        f'INSERT INTO {table} (batch_id, file, "row", "column", value, reason) '
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [(batch_id, i.file, i.row, i.column, i.value, i.reason) for i in issues])
+            rows_read = s.scalar(f"SELECT count(*) FROM {st.table}") + (
+                s.scalar(f"SELECT count(*) FROM {hist_st.table}") if hist_st else 0)
+            s.execute("""INSERT INTO import_batches VALUES ($b, 'imported', $fmt, $files, $sha, $rows, $ins, $upd,
+                $ev, $rej, $warn, $started, now(), NULL)""",
+                      {**b, "fmt": fmt, "files": files, "sha": [src.sha256 for src in sources], "rows": rows_read,
+                       "ins": n_insert, "upd": n_update, "ev": n_events, "rej": len(self.errors),
+                       "warn": len(self.warnings), "started": started})
+            self.progress(0.9, "computing per-deal facts")
+            s.refresh_deal_facts()
+        self.progress(1.0, "done")
+        parts = [f"batch {batch_id}: {n_insert} deals added, {n_update} updated, {n_events} stage events added"]
+        if self.errors:
+            parts.append(f"{len(self.errors)} invalid cells skipped and kept in rejected_rows")
+        return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events,
+                            len({(e.file, e.row) for e in self.errors}), self.warnings, self.errors,
+                            "; ".join(parts))
+
+    def _warnings(self, st: _Staged) -> None:
+        """Suspicious but possible: flagged, never rejected."""
+        s, name = self.store, st.source.name
+        rows = s.fetchall("""
+            SELECT src_row, 'amount', CAST(amount AS VARCHAR), 'amount is 0' FROM kf_in_deals WHERE amount = 0
+            UNION ALL
+            SELECT src_row, 'closed_at', CAST(closed_at AS VARCHAR), 'closed before it was created'
+            FROM kf_in_deals WHERE closed_at < created_at
+            UNION ALL
+            SELECT src_row, 'closed_at', NULL, 'deal is ' || outcome || ' but has no closed_at'
+            FROM kf_in_deals WHERE outcome <> 'open' AND closed_at IS NULL
+            ORDER BY 1""")
+        self.warnings.extend(RowIssue(name, int(r), c, v, reason) for r, c, v, reason in rows)
+        hist_name = self.history_name
+        rows = s.fetchall("""
+            WITH deal AS (SELECT deal_id, closed_at, outcome FROM kf_in_deals
+                          UNION ALL SELECT deal_id, closed_at, outcome FROM deals
+                          WHERE deal_id NOT IN (SELECT deal_id FROM kf_in_deals))
+            SELECT e.src_row, 'entered_at', CAST(e.entered_at AS VARCHAR), 'stage entered after the deal closed'
+            FROM kf_in_events e JOIN deal d USING (deal_id)
+            WHERE d.outcome <> 'open' AND e.entered_at > CAST(d.closed_at AS TIMESTAMP) + INTERVAL 1 DAY
+            UNION ALL
+            SELECT min(i.src_row), 'outcome', 'won',
+                   'won, but the stage history never reaches stage 8: counted as signed at closed_at'
+            FROM kf_in_deals i JOIN (SELECT deal_id, stage FROM kf_in_events UNION ALL
+                                     SELECT deal_id, stage FROM stage_events) e USING (deal_id)
+            WHERE i.outcome = 'won' GROUP BY i.deal_id HAVING max(e.stage) < 8
+            ORDER BY 1""")
+        for r, c, v, reason in rows:
+            file = name if c == "outcome" else hist_name or name
+            self.warnings.append(RowIssue(file, int(r), c, v, reason))
+
+    def _rejected(self, files: list[str], fmt: str | None) -> ImportResult:
+        rows = len({(e.file, e.row) for e in self.errors})
+        return ImportResult("rejected", None, fmt, files, rejected_rows=rows, warnings=self.warnings,
+                            errors=self.errors,
+                            message=f"rejected: {len(self.errors)} problems in {rows} rows; the database is unchanged")
+
+
+def _clip(value, limit: int = 200):
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def import_files(store: Store, deals_path: str | Path, history_path: str | Path | None = None, *,
+                 skip_invalid: bool = False, decimal_comma: bool = False, progress: Progress | None = None,
+                 names: tuple[str | None, str | None] = (None, None)) -> ImportResult:
+    """Import a deals file (canonical or wide) and optionally a long stage history, as one batch."""
+    importer = Importer(store, skip_invalid=skip_invalid, decimal_comma=decimal_comma, progress=progress)
+    return importer.run(deals_path, history_path, names)
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: int
+    status: str
+    format: str
+    files: list[str]
+    file_sha256: list[str]
+    rows_read: int
+    deals_inserted: int
+    deals_updated: int
+    stage_events_added: int
+    rows_rejected: int
+    warnings: int
+    started_at: datetime
+    finished_at: datetime
+    undone_at: datetime | None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for k in ("started_at", "finished_at", "undone_at"):
+            out[k] = out[k].isoformat(timespec="seconds") if out[k] else None
+        return out
+
+
+def list_batches(store: Store) -> list[Batch]:
+    return [Batch(**row) for row in store.fetch_dicts("SELECT * FROM import_batches ORDER BY batch_id")]
+
+
+def undo_batch(store: Store, batch_id: int) -> Batch:
+    """Remove exactly what a batch added or changed, restoring each deal as it was before the batch."""
+    status = store.scalar("SELECT status FROM import_batches WHERE batch_id = ?", [batch_id])
+    if status is None:
+        raise UndoError(f"there is no batch {batch_id}")
+    if status == "undone":
+        raise UndoError(f"batch {batch_id} is already undone")
+    later = store.fetchall("""
+        SELECT DISTINCT later FROM (
+            SELECT b.batch_id AS later FROM batch_deals b
+            WHERE b.batch_id > $b AND b.deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b)
+            UNION ALL
+            SELECT e.batch_id FROM stage_events e
+            WHERE e.batch_id > $b AND e.deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b
+                                                    AND action = 'insert'))
+        WHERE later IN (SELECT batch_id FROM import_batches WHERE status = 'imported') ORDER BY later""",
+                           {"b": batch_id})
+    if later:
+        names = ", ".join(str(r[0]) for r in later)
+        raise UndoError(f"batch {batch_id} cannot be undone while later batches ({names}) changed the same "
+                        f"deals: undo those first")
+    with store.transaction():
+        b = {"b": batch_id}
+        store.execute("DELETE FROM stage_events WHERE batch_id = $b", b)
+        store.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b)", b)
+        store.execute("INSERT INTO deals SELECT * EXCLUDE (overwritten_by) FROM deal_previous "
+                      "WHERE overwritten_by = $b", b)
+        store.execute("DELETE FROM deal_previous WHERE overwritten_by = $b", b)
+        store.execute("UPDATE import_batches SET status = 'undone', undone_at = now() WHERE batch_id = $b", b)
+        store.refresh_deal_facts()
+    return next(x for x in list_batches(store) if x.batch_id == batch_id)

@@ -1,0 +1,235 @@
+"""Sample data with known truth: a seeded simulation of key-account deals moving through the eight stages.
+
+Each deal belongs to an account with a tier, region and industry, and is scored on the nine evaluation factors.
+At every stage s = 1..7 it passes the stage's exit with probability
+
+    p_s(deal) = sigmoid(logit(BASE_CONVERSION[s]) + TIER_EFFECT[tier] + factor_effect · Σ_f β_f · (score_f − 3))
+
+and is otherwise lost there; passing stage 7 is signing (stage 8, won). Time in each stage is lognormal and depends
+on the stage only, not on the outcome, so deals still open at the as-of date are censored independently of how they
+would end: the honest estimators are then unbiased, and truth.json gives the population values they estimate.
+
+Recording noise that does not change any deal's fate: some passed stages are never recorded (skips), some deals
+step back one stage and return (backward moves, re-entries), and some old deals' histories start mid-way (the CRM
+was adopted after they began: left truncation).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .domain import FACTOR_KEYS, TIER_KEYS
+
+BASE_CONVERSION = (0.85, 0.85, 0.80, 0.80, 0.75, 0.70, 0.72)  # stage 1..7 exit, for a tier-C deal scoring 3s
+TIER_SHARE = (0.15, 0.30, 0.35, 0.20)
+TIER_EFFECT = (0.5, 0.2, 0.0, -0.3)
+TIER_MEDIAN_AMOUNT = (800_000.0, 400_000.0, 200_000.0, 100_000.0)
+FACTOR_BETA = {"project_level": 0.10, "funding": 0.25, "tech_fit": 0.20, "relationship": 0.30, "credit": 0.10,
+               "product": 0.15, "price": 0.20, "solution": 0.20, "service": 0.05}
+SCORE_PROBABILITY = (0.10, 0.20, 0.40, 0.20, 0.10)  # scores 1..5
+STAGE_MEDIAN_DAYS = (10.0, 18.0, 21.0, 28.0, 35.0, 25.0, 20.0)
+STAGE_DAYS_SIGMA = 0.6
+SKIP_PROBABILITY = 0.05  # a passed stage 2..6 goes unrecorded
+BACKWARD_PROBABILITY = 0.05  # at stages 3..7: step back one stage, then return
+TRUNCATED_SHARE = 0.03  # deals whose recorded history starts mid-way
+REGIONS = ("East", "North", "South", "West", "Central")
+INDUSTRIES = ("Manufacturing", "Energy", "Finance", "Healthcare", "Government", "Telecom", "Retail")
+LOST_REASONS = ("price", "competitor", "budget cut", "no decision", "timing", "technical fit")
+_ACCOUNT_ZH = ("华东电力", "北方制造", "南方电网", "西部能源", "中原医疗", "东海银行", "长江通信", "珠江零售")
+_ACCOUNT_EN = ("Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Tyrell", "Cyberdyne")
+
+
+@dataclass(frozen=True)
+class SampleParameters:
+    deals: int = 3000
+    seed: int = 1
+    as_of: str = "2026-11-27"
+    years: float = 4.0
+    factor_effect: float = 1.0  # 0: the nine factors carry no signal
+    base_conversion: tuple[float, ...] = BASE_CONVERSION
+    tier_effect: tuple[float, ...] = TIER_EFFECT
+    factor_beta: dict[str, float] = field(default_factory=lambda: dict(FACTOR_BETA))
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p):
+    return np.log(p / (1.0 - p))
+
+
+def _factor_effect_distribution(params: SampleParameters) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distribution of Σ β_f (score_f − 3) over independent scores: values and probabilities."""
+    values, probs = np.zeros(1), np.ones(1)
+    scores = np.arange(1, 6) - 3
+    for f in FACTOR_KEYS:
+        beta = params.factor_beta[f] * params.factor_effect
+        v = (values[:, None] + beta * scores[None, :]).ravel()
+        p = (probs[:, None] * np.array(SCORE_PROBABILITY)[None, :]).ravel()
+        v = np.round(v, 9)
+        values, inverse = np.unique(v, return_inverse=True)
+        probs = np.bincount(inverse, weights=p)
+    return values, probs
+
+
+def population_truth(params: SampleParameters) -> dict:
+    """The population values the analytics estimate, computed exactly from the generating distribution."""
+    eta, w = _factor_effect_distribution(params)
+    reach = np.zeros(9)  # reach[s] = P(a deal reaches stage s), s = 1..8
+    for t, (share, effect) in enumerate(zip(TIER_SHARE, params.tier_effect)):
+        logits = _logit(np.array(params.base_conversion))[None, :] + effect + eta[:, None]
+        pass_prob = _sigmoid(logits)  # (n_eta, 7)
+        cumulative = np.cumprod(pass_prob, axis=1)  # P(pass 1..s)
+        reach[1] += share
+        reach[2:9] += share * (w @ cumulative)
+    conversion = {s: reach[s + 1] / reach[s] for s in range(1, 8)}
+    win_given_reached = {s: reach[8] / reach[s] for s in range(1, 8)}
+    return {
+        "reach_probability": {s: float(reach[s]) for s in range(1, 9)},
+        "conversion": {s: float(v) for s, v in conversion.items()},
+        "cumulative_conversion": {s: float(reach[s]) for s in range(1, 9)},
+        "win_given_reached": {s: float(v) for s, v in win_given_reached.items()},
+        "preferred_supplier_win_rate": float(win_given_reached[7]),
+    }
+
+
+def generate(params: SampleParameters):
+    """Simulate the deals and their recorded stage history. Returns (deals DataFrame, history DataFrame)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(params.seed)
+    n = params.deals
+    as_of = np.datetime64(params.as_of, "s")
+    span_s = int(params.years * 365 * 86400)
+
+    # Accounts: a tier, region, industry and owner each.
+    n_accounts = max(20, n // 6)
+    acc_tier = rng.choice(4, size=n_accounts, p=TIER_SHARE)
+    acc_region = rng.integers(0, len(REGIONS), n_accounts)
+    acc_industry = rng.integers(0, len(INDUSTRIES), n_accounts)
+    n_owners = int(min(60, max(5, n // 400)))
+    acc_owner = rng.integers(0, n_owners, n_accounts)
+    names = np.where(rng.random(n_accounts) < 0.5,
+                     np.array(_ACCOUNT_ZH)[rng.integers(0, len(_ACCOUNT_ZH), n_accounts)],
+                     np.array(_ACCOUNT_EN)[rng.integers(0, len(_ACCOUNT_EN), n_accounts)])
+    account_names = np.char.add(np.char.add(names.astype(str), " "), np.arange(1, n_accounts + 1).astype(str))
+
+    acc = rng.integers(0, n_accounts, n)
+    tier = acc_tier[acc]
+    scores = rng.choice(np.arange(1, 6), size=(n, len(FACTOR_KEYS)), p=SCORE_PROBABILITY)
+    beta = np.array([params.factor_beta[f] for f in FACTOR_KEYS]) * params.factor_effect
+    eta = np.array(params.tier_effect)[tier] + (scores - 3) @ beta
+    pass_prob = _sigmoid(_logit(np.array(params.base_conversion))[None, :] + eta[:, None])  # (n, 7)
+    passed = rng.random((n, 7)) < pass_prob
+    # Fate: the first stage not passed is where the deal is lost; passing all seven is a win.
+    fails = ~passed
+    lost_stage = np.where(fails.any(axis=1), fails.argmax(axis=1) + 1, 0)  # 0 = won
+    furthest = np.where(lost_stage == 0, 8, lost_stage)
+
+    durations = np.exp(np.log(np.array(STAGE_MEDIAN_DAYS))[None, :]
+                       + STAGE_DAYS_SIGMA * rng.standard_normal((n, 7))) * 86400  # seconds, stage 1..7
+    created = as_of - rng.integers(0, span_s, n).astype("timedelta64[s]")
+    created = created.astype("datetime64[D]").astype("datetime64[s]") + np.timedelta64(9 * 3600, "s")
+    entry = np.zeros((n, 9), dtype="datetime64[s]")  # entry[:, s] = time stage s entered (s = 1..8)
+    entry[:, 1] = created
+    for s in range(2, 9):
+        entry[:, s] = entry[:, s - 1] + durations[:, s - 2].astype("timedelta64[s]")
+    rows = np.arange(n)
+    # A lost deal closes when its time in the losing stage is up; a won deal when it enters stage 8.
+    lost_at = entry[rows, furthest] + durations[rows, np.clip(furthest - 1, 0, 6)].astype("timedelta64[s]")
+    close_time = np.where(lost_stage == 0, entry[:, 8], lost_at)
+    closed = close_time <= as_of
+    outcome = np.where(~closed, "open", np.where(lost_stage == 0, "won", "lost"))
+
+    # Recorded events: each entered stage up to the furthest, entered by the as-of date.
+    ev_deal, ev_stage, ev_time = [], [], []
+    truncated = (rng.random(n) < TRUNCATED_SHARE) & (furthest >= 4)
+    skip = rng.random((n, 9)) < SKIP_PROBABILITY
+    for s in range(1, 9):
+        mask = (furthest >= s) & (entry[:, s] <= as_of)
+        if 2 <= s <= 6:
+            mask &= ~(skip[:, s] & (furthest > s))  # only a stage the deal went on to pass can go unrecorded
+        mask &= ~(truncated & (s < 3))  # history recorded from stage 3 on
+        idx = np.nonzero(mask)[0]
+        ev_deal.append(idx)
+        ev_stage.append(np.full(idx.size, s))
+        ev_time.append(entry[idx, s])
+    # Backward moves: from stage s (3..7), back to s−1 midway, and in again to s three quarters through.
+    back = (rng.random(n) < BACKWARD_PROBABILITY)
+    back_stage = rng.integers(3, 8, n)
+    has_back = back & (furthest > back_stage) & (entry[np.arange(n), np.minimum(back_stage + 1, 8)] <= as_of)
+    idx = np.nonzero(has_back)[0]
+    bs = back_stage[idx]
+    d = durations[idx, bs - 1].astype("timedelta64[s]")
+    for stage_, t in ((bs - 1, entry[idx, bs] + d // 2), (bs, entry[idx, bs] + (d * 3) // 4)):
+        ev_deal.append(idx)
+        ev_stage.append(stage_)
+        ev_time.append(t)
+    ev_deal = np.concatenate(ev_deal)
+    ev_stage = np.concatenate(ev_stage)
+    ev_time = np.concatenate(ev_time)
+    order = np.lexsort((ev_stage, ev_time, ev_deal))
+
+    deal_ids = np.char.add("D", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    median_cycle = float(np.sum(STAGE_MEDIAN_DAYS))
+    expected_close = created + (median_cycle * np.exp(0.3 * rng.standard_normal(n)) * 86400).astype("timedelta64[s]")
+    amount = np.round(np.array(TIER_MEDIAN_AMOUNT)[tier] * np.exp(0.8 * rng.standard_normal(n)), -2)
+    lost_reason = np.where(outcome == "lost", np.array(LOST_REASONS)[rng.integers(0, len(LOST_REASONS), n)], "")
+
+    deals = pd.DataFrame({
+        "deal_id": deal_ids,
+        "account": account_names[acc],
+        "tier": np.array(TIER_KEYS)[tier],
+        "owner": np.char.add("Owner ", (acc_owner[acc] + 1).astype(str)),
+        "region": np.array(REGIONS)[acc_region[acc]],
+        "industry": np.array(INDUSTRIES)[acc_industry[acc]],
+        "amount": amount,
+        "currency": "CNY",
+        "created_at": created.astype("datetime64[D]").astype(str),
+        "expected_close": expected_close.astype("datetime64[D]").astype(str),
+        "closed_at": np.where(closed, close_time.astype("datetime64[D]").astype(str), ""),
+        "outcome": outcome,
+        "lost_reason": lost_reason,
+        **{f: scores[:, i] for i, f in enumerate(FACTOR_KEYS)},
+    })
+    history = pd.DataFrame({
+        "deal_id": deal_ids[ev_deal[order]],
+        "stage": ev_stage[order],
+        "entered_at": np.datetime_as_string(ev_time[order], unit="s"),
+    })
+    history["entered_at"] = history["entered_at"].str.replace("T", " ", regex=False)
+    return deals, history
+
+
+def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
+    """Write deals.csv, stage_history.csv and truth.json into out_dir; returns the truth."""
+    import duckdb
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    deals, history = generate(params)
+    con = duckdb.connect()
+    con.register("deals_df", deals)
+    con.register("history_df", history)
+    # DuckDB writes large CSVs far faster than pandas.
+    con.execute("COPY deals_df TO ? (HEADER, DELIMITER ',')", [str(out / "deals.csv")])
+    con.execute("COPY history_df TO ? (HEADER, DELIMITER ',')", [str(out / "stage_history.csv")])
+    con.close()
+    truth = {
+        "parameters": {**asdict(params), "base_conversion": list(params.base_conversion),
+                       "tier_effect": dict(zip(TIER_KEYS, params.tier_effect)),
+                       "tier_share": dict(zip(TIER_KEYS, TIER_SHARE)),
+                       "stage_median_days": list(STAGE_MEDIAN_DAYS), "skip_probability": SKIP_PROBABILITY,
+                       "backward_probability": BACKWARD_PROBABILITY, "truncated_share": TRUNCATED_SHARE},
+        "population": population_truth(params),
+        "counts": {"deals": int(len(deals)), "stage_events": int(len(history)),
+                   **{o: int((deals["outcome"] == o).sum()) for o in ("won", "lost", "open")}},
+    }
+    (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False), encoding="utf-8")
+    return truth
+

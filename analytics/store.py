@@ -1,0 +1,319 @@
+"""The one module that owns DuckDB: connections, migrations, transactions and the per-deal facts.
+
+Every value reaches SQL as a bound parameter. The only identifiers formatted into SQL come from fixed tuples
+defined here (DEAL_COLUMNS, STAGE_DAY_COLUMNS) or in analytics.domain.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .domain import FACTOR_KEYS, LAST_STAGE, STAGE_NUMBERS
+from .exceptions import StoreBusy, StoreError
+
+_PARAM_NAME = re.compile(r"\$([A-Za-z_]\w*)")
+DEFAULT_DB_PATH = Path("data") / "keyfunnel.duckdb"
+# A history whose first recorded event comes this long after the deal was created started mid-way.
+LEFT_TRUNCATION_DAYS = 30
+
+DEAL_TEXT_COLUMNS = ("deal_id", "account", "tier", "owner", "region", "industry", "currency", "outcome",
+                     "lost_reason")
+DEAL_DATE_COLUMNS = ("created_at", "expected_close", "closed_at")
+DEAL_COLUMNS: tuple[str, ...] = (
+    "deal_id", "account", "tier", "owner", "region", "industry", "amount", "currency",
+    "created_at", "expected_close", "closed_at", "outcome", "lost_reason", *FACTOR_KEYS,
+)
+STAGE_DAY_COLUMNS: tuple[str, ...] = tuple(f"days_stage_{n}" for n in STAGE_NUMBERS)
+
+_FACTOR_DDL = ",\n".join(f"    {f} TINYINT CHECK ({f} BETWEEN 1 AND 5)" for f in FACTOR_KEYS)
+_DEALS_BODY = f"""
+    deal_id VARCHAR NOT NULL,
+    account VARCHAR NOT NULL,
+    tier VARCHAR CHECK (tier IN ('A', 'B', 'C', 'D')),
+    owner VARCHAR,
+    region VARCHAR,
+    industry VARCHAR,
+    amount DOUBLE NOT NULL,
+    currency VARCHAR,
+    created_at DATE NOT NULL,
+    expected_close DATE,
+    closed_at DATE,
+    outcome VARCHAR NOT NULL CHECK (outcome IN ('won', 'lost', 'open')),
+    lost_reason VARCHAR,
+{_FACTOR_DDL},
+    extra JSON,
+    history_truncated BOOLEAN NOT NULL DEFAULT false,
+    batch_id INTEGER NOT NULL"""
+
+# Named, ordered migrations; each runs once and is recorded in schema_migrations.
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("001_core_tables", f"""
+CREATE SEQUENCE batch_id_seq START 1;
+CREATE TABLE import_batches (
+    batch_id INTEGER PRIMARY KEY,
+    status VARCHAR NOT NULL CHECK (status IN ('imported', 'undone')),
+    format VARCHAR NOT NULL,
+    files VARCHAR[] NOT NULL,
+    file_sha256 VARCHAR[] NOT NULL,
+    rows_read INTEGER NOT NULL,
+    deals_inserted INTEGER NOT NULL,
+    deals_updated INTEGER NOT NULL,
+    stage_events_added INTEGER NOT NULL,
+    rows_rejected INTEGER NOT NULL,
+    warnings INTEGER NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    undone_at TIMESTAMP
+);
+CREATE TABLE deals ({_DEALS_BODY}
+);
+CREATE TABLE stage_events (
+    deal_id VARCHAR NOT NULL,
+    stage TINYINT NOT NULL CHECK (stage BETWEEN 1 AND 8),
+    entered_at TIMESTAMP NOT NULL,
+    batch_id INTEGER NOT NULL
+);
+-- The state of each deal just before a batch overwrote it, so that undo restores it exactly.
+CREATE TABLE deal_previous (
+    overwritten_by INTEGER NOT NULL,{_DEALS_BODY}
+);
+-- Which deals each batch inserted or updated.
+CREATE TABLE batch_deals (
+    batch_id INTEGER NOT NULL,
+    deal_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL CHECK (action IN ('insert', 'update'))
+);
+CREATE TABLE rejected_rows (
+    batch_id INTEGER NOT NULL, file VARCHAR, "row" BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR
+);
+CREATE TABLE import_warnings (
+    batch_id INTEGER NOT NULL, file VARCHAR, "row" BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR
+);
+CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""),
+    ("002_deal_facts", "<DEAL_FACTS_SQL>"),
+)
+
+
+def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
+    """--db, else $KEYFUNNEL_DB, else data/keyfunnel.duckdb."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("KEYFUNNEL_DB")
+    return Path(env) if env else DEFAULT_DB_PATH
+
+
+def _map_duckdb_error(exc: duckdb.Error, path: Path) -> Exception:
+    text = str(exc)
+    if "lock" in text.lower() and ("conflicting" in text.lower() or "could not set lock" in text.lower()):
+        return StoreBusy(f"database busy, try again: {path} is in use by another keyfunnel process")
+    return StoreError(f"{path}: {text.splitlines()[0]}")
+
+
+class Store:
+    """A DuckDB deal store. Cursors are per thread: Streamlit sessions are threads."""
+
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):
+        self.path = resolve_db_path(path)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise _map_duckdb_error(exc, self.path) from None
+        self._local = threading.local()
+        if not read_only:
+            self.migrate()
+
+    # Connections ---------------------------------------------------------------------------------
+    @property
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._con.cursor()
+        return cur
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def execute(self, sql: str, params: Sequence[Any] | dict | None = None) -> duckdb.DuckDBPyConnection:
+        if isinstance(params, dict):
+            # DuckDB rejects unused named parameters; bind exactly the $names this statement uses.
+            used = set(_PARAM_NAME.findall(sql))
+            params = {k: v for k, v in params.items() if k in used}
+        try:
+            return self.cursor.execute(sql, params or [])
+        except duckdb.Error as exc:
+            raise _map_duckdb_error(exc, self.path) from exc
+
+    def fetchall(self, sql: str, params: Sequence[Any] | dict | None = None) -> list[tuple]:
+        return self.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] | dict | None = None) -> tuple | None:
+        return self.execute(sql, params).fetchone()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def fetch_dicts(self, sql: str, params: Sequence[Any] | dict | None = None) -> list[dict[str, Any]]:
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | dict | None = None):
+        return self.execute(sql, params).df()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All or nothing: commits on success, rolls back on any exception."""
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.cursor.execute("ROLLBACK")
+            raise
+        else:
+            self.execute("COMMIT")
+
+    # Schema --------------------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded, in order; returns the names applied."""
+        self.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)")
+        done = {r[0] for r in self.fetchall("SELECT name FROM schema_migrations")}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction():
+                self.execute(DEAL_FACTS_SQL if sql == "<DEAL_FACTS_SQL>" else sql)
+                self.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+            applied.append(name)
+        return applied
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
+
+    # Settings ------------------------------------------------------------------------------------
+    def get_setting(self, key: str) -> str | None:
+        return self.scalar("SELECT value FROM settings WHERE key = ?", [key])
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        self.execute("DELETE FROM settings WHERE key = ?", [key])
+        if value is not None:
+            self.execute("INSERT INTO settings VALUES (?, ?)", [key, value])
+
+    # Per-deal facts ------------------------------------------------------------------------------
+    def refresh_deal_facts(self) -> None:
+        """Recompute deal_facts: one row per deal with what every analysis needs.
+
+        Done once per import or undo, never per query. Days in the current stage of an open deal depend on the
+        as-of date, so they are computed at query time from current_stage_entered_at.
+        """
+        self.execute(DEAL_FACTS_SQL)
+
+    def table_checksums(self, tables: Sequence[str] = ("deals", "stage_events", "import_batches", "deal_previous",
+                                                       "batch_deals", "rejected_rows", "import_warnings",
+                                                       "deal_facts")) -> dict[str, tuple]:
+        """Row count and an order-independent hash of every row, per table: equal checksums, equal contents."""
+        out = {}
+        for table in tables:
+            if table not in _CHECKSUM_TABLES:
+                raise ValueError(f"unknown table {table!r}")
+            out[table] = self.fetchone(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {table} AS t")
+        return out
+
+
+_CHECKSUM_TABLES = frozenset({"deals", "stage_events", "import_batches", "deal_previous", "batch_deals",
+                              "rejected_rows", "import_warnings", "deal_facts", "settings", "schema_migrations"})
+
+_deal_cols = ", ".join(f"d.{c}" for c in DEAL_COLUMNS if c != "deal_id")
+_days_cols = ",\n    ".join(f"sum(e.days) FILTER (WHERE e.stage = {n}) AS days_stage_{n}" for n in STAGE_NUMBERS)
+
+# Events are ordered by time, then stage. A won deal with no stage-8 event gets an implicit one at closed_at,
+# so that it counts as having reached 8 and its time in the last stage ends at the close.
+DEAL_FACTS_SQL = f"""
+CREATE OR REPLACE TABLE deal_facts AS
+WITH events AS (
+    SELECT deal_id, stage, entered_at FROM stage_events
+    UNION ALL
+    SELECT d.deal_id, {LAST_STAGE}, CAST(d.closed_at AS TIMESTAMP) FROM deals d
+    WHERE d.outcome = 'won' AND d.closed_at IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM stage_events s WHERE s.deal_id = d.deal_id AND s.stage = {LAST_STAGE})
+),
+ordered AS (
+    SELECT e.deal_id, e.stage, e.entered_at,
+           lag(e.stage) OVER w AS prev_stage,
+           lead(e.entered_at) OVER w AS next_at,
+           row_number() OVER w AS seq
+    FROM events e
+    WINDOW w AS (PARTITION BY e.deal_id ORDER BY e.entered_at, e.stage)
+),
+timed AS (
+    SELECT o.*,
+           -- time in this stage: until the next event, or until the close for a closed deal's last event
+           date_diff('second', o.entered_at,
+                     coalesce(o.next_at, CASE WHEN d.outcome <> 'open' THEN CAST(d.closed_at AS TIMESTAMP) END)
+           ) / 86400.0 AS days
+    FROM ordered o JOIN deals d USING (deal_id)
+),
+per_deal AS (
+    SELECT e.deal_id,
+           count(*) AS n_events,
+           max(e.stage) AS max_stage,
+           arg_min(e.stage, e.seq) AS first_stage,
+           min(e.entered_at) AS first_stage_at,
+           max(e.entered_at) AS last_stage_at,
+           arg_max(e.stage, e.seq) AS current_stage,
+           max(e.entered_at) FILTER (WHERE e.next_at IS NULL) AS current_stage_entered_at,
+           bool_or(e.stage < e.prev_stage) AS moved_backwards,
+           count(*) > count(DISTINCT e.stage) AS reentered,
+           list_sort(list_distinct(flatten(list(range(e.prev_stage + 1, e.stage))
+                     FILTER (WHERE e.stage > e.prev_stage + 1)))) AS gap_stages,
+    {_days_cols}
+    FROM timed e
+    GROUP BY e.deal_id
+),
+facts AS (
+SELECT d.deal_id, {_deal_cols}, d.history_truncated,
+       coalesce(p.n_events, 0) AS n_events,
+       p.first_stage, p.first_stage_at, p.last_stage_at,
+       CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.current_stage, 1) END AS current_stage,
+       p.current_stage_entered_at,
+       CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.max_stage, 1) END AS furthest_stage,
+       coalesce(p.moved_backwards, false) AS moved_backwards,
+       coalesce(p.reentered, false) AS reentered,
+       -- history begins mid-way: flagged by the importer, or the first event long after the deal was created
+       coalesce(p.first_stage > 1 AND (d.history_truncated
+            OR p.first_stage_at > CAST(d.created_at AS TIMESTAMP) + to_days({int(LEFT_TRUNCATION_DAYS)})), false)
+           AS left_truncated,
+       {', '.join(f'p.days_stage_{n}' for n in STAGE_NUMBERS)},
+       CASE WHEN d.closed_at IS NOT NULL AND d.outcome <> 'open' THEN date_diff('day', d.created_at, d.closed_at)
+       END AS cycle_days,
+       coalesce(p.gap_stages, []) AS gap_stages
+FROM deals d LEFT JOIN per_deal p USING (deal_id)
+)
+SELECT * EXCLUDE (gap_stages),
+       -- stages jumped over; a history that starts mid-way has unobserved, not skipped, early stages
+       CASE WHEN first_stage > 1 AND NOT left_truncated THEN list_concat(range(1, first_stage), gap_stages)
+            ELSE gap_stages END AS skipped_stages,
+       NOT moved_backwards AND NOT reentered AND len(gap_stages) = 0
+           AND (coalesce(first_stage, 1) = 1 OR left_truncated) AS in_order
+FROM facts
+ORDER BY deal_id
+"""
