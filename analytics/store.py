@@ -267,9 +267,10 @@ ordered AS (
 timed AS (
     SELECT o.*,
            -- time in this stage: until the next event, or until the close for a closed deal's last event
-           date_diff('second', o.entered_at,
+           -- (closed_at is a date, so a same-day close counts 0, never negative); stage 8 is the end, not a stage
+           CASE WHEN o.stage < {LAST_STAGE} THEN greatest(0, date_diff('second', o.entered_at,
                      coalesce(o.next_at, CASE WHEN d.outcome <> 'open' THEN CAST(d.closed_at AS TIMESTAMP) END)
-           ) / 86400.0 AS days
+           ) / 86400.0) END AS days
     FROM ordered o JOIN deals d USING (deal_id)
 ),
 per_deal AS (

@@ -1,0 +1,119 @@
+"""The preferred-supplier claim: once confirmed preferred supplier (entered stage 7), a deal is won > 75% of the time.
+
+Tested on resolved deals that reached the stage; open ones are left out and counted. Verdicts:
+supported (the 95% Wilson interval lies above the threshold), contradicted (below), inconclusive (straddles it),
+insufficient (fewer resolved deals than `min_resolved`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .domain import PREFERRED_SUPPLIER_STAGE
+from .filters import DealFilter
+from .stats import Interval, wilson_interval
+from .store import Store
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE, INSUFFICIENT = "supported", "contradicted", "inconclusive", "insufficient"
+DEFAULT_THRESHOLD = 0.75
+DEFAULT_MIN_RESOLVED = 20
+SEGMENT_DIMENSIONS = ("tier", "region", "close_year")
+
+
+@dataclass(frozen=True)
+class ClaimTest:
+    stage: int
+    threshold: float
+    won: int
+    resolved: int
+    open_excluded: int
+    p_hat: float | None
+    ci: Interval | None
+    p_value: float | None  # one-sided exact binomial test of H0: p ≤ threshold
+    verdict: str
+
+
+@dataclass(frozen=True)
+class ClaimSegment:
+    dimension: str
+    value: str
+    test: ClaimTest
+
+
+@dataclass(frozen=True)
+class PreferredSupplierClaim:
+    overall: ClaimTest
+    segments: list[ClaimSegment] = field(default_factory=list)
+    comparison: ClaimTest | None = None  # the same test at the stage before, for contrast
+    filters: DealFilter = DealFilter()
+
+    def to_json(self) -> dict:
+        out = asdict(self.overall)
+        out["segments"] = [{"dimension": s.dimension, "value": s.value, **asdict(s.test)} for s in self.segments]
+        out["comparison"] = asdict(self.comparison) if self.comparison else None
+        out["filters"] = self.filters.to_json()
+        return out
+
+
+def claim_test(won: int, resolved: int, open_excluded: int, *, stage: int, threshold: float,
+               min_resolved: int = DEFAULT_MIN_RESOLVED) -> ClaimTest:
+    """The verdict for `won` of `resolved`; never divides by zero."""
+    if resolved == 0:
+        return ClaimTest(stage, threshold, 0, 0, open_excluded, None, None, None, INSUFFICIENT)
+    from scipy.stats import binomtest  # imported here: only the claim needs scipy
+
+    p_hat = won / resolved
+    ci = wilson_interval(won, resolved)
+    p_value = float(binomtest(won, resolved, threshold, alternative="greater").pvalue)
+    if resolved < min_resolved:
+        verdict = INSUFFICIENT
+    elif ci[0] > threshold:
+        verdict = SUPPORTED
+    elif ci[1] < threshold:
+        verdict = CONTRADICTED
+    else:
+        verdict = INCONCLUSIVE
+    return ClaimTest(stage, threshold, won, resolved, open_excluded, p_hat, ci, p_value, verdict)
+
+
+_SEGMENT_SQL = {  # dimension → SQL expression over deal_facts (fixed list: nothing from input is formatted in)
+    "tier": "coalesce(tier, '(none)')",
+    "region": "coalesce(region, '(none)')",
+    "close_year": "CAST(year(closed_at) AS VARCHAR)",
+}
+
+
+def _counts(store: Store, stage: int, filters: DealFilter, group: str | None = None) -> list[tuple]:
+    where, params = filters.where()
+    key = _SEGMENT_SQL[group] if group else "'all'"
+    return store.fetchall(f"""
+        SELECT {key} AS segment,
+               count(*) FILTER (WHERE outcome = 'won'),
+               count(*) FILTER (WHERE outcome <> 'open'),
+               count(*) FILTER (WHERE outcome = 'open')
+        FROM deal_facts WHERE {where} AND furthest_stage >= $stage
+        GROUP BY ALL ORDER BY segment""", {**params, "stage": stage})
+
+
+def test_claim(store: Store, filters: DealFilter = DealFilter(), *, stage: int = PREFERRED_SUPPLIER_STAGE,
+               threshold: float = DEFAULT_THRESHOLD, min_resolved: int = DEFAULT_MIN_RESOLVED,
+               segments: bool = True) -> PreferredSupplierClaim:
+    def one(rows) -> ClaimTest:
+        won, resolved, open_ = (sum(r[i] for r in rows) for i in (1, 2, 3))
+        return claim_test(won, resolved, open_, stage=stage, threshold=threshold, min_resolved=min_resolved)
+
+    overall = one(_counts(store, stage, filters))
+    segs = []
+    if segments:
+        for dim in SEGMENT_DIMENSIONS:
+            for value, won, resolved, open_ in _counts(store, stage, filters, dim):
+                if value is None:  # open deals have no close year
+                    continue
+                segs.append(ClaimSegment(dim, value, claim_test(won, resolved, open_, stage=stage,
+                                                                threshold=threshold, min_resolved=min_resolved)))
+    comparison = None
+    if stage > 1:
+        rows = _counts(store, stage - 1, filters)
+        comparison = claim_test(*(sum(r[i] for r in rows) for i in (1, 2, 3)), stage=stage - 1,
+                                threshold=threshold, min_resolved=min_resolved)
+    return PreferredSupplierClaim(overall, segs, comparison, filters)

@@ -1,0 +1,197 @@
+"""The `keyfunnel` command line. It parses options and hands over to the analytics modules; nothing else.
+
+Heavy imports (pandas, scipy, scikit-learn) stay inside the commands that need them, so a cold `keyfunnel funnel`
+starts fast. Exit codes: 0 success (imported or unchanged), 1 rejected input or any error, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _open_store(args, read_only: bool = False):
+    from .store import Store
+
+    return Store(args.db, read_only=read_only)
+
+
+def _progress_bar():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, message: str) -> None:
+        width = 30
+        filled = int(width * fraction)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message[:40]:<40}")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_import(args) -> int:
+    from .importer import import_files
+
+    with _open_store(args) as store:
+        result = import_files(store, args.deals, args.history, skip_invalid=args.skip_invalid,
+                              decimal_comma=args.decimal_comma,
+                              progress=None if args.json else _progress_bar())
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(result.message)
+        for e in result.errors[:50]:
+            where = f"{e.file}" + (f", row {e.row}" if e.row else "") + (f", column {e.column}" if e.column else "")
+            value = f" value {e.value!r}:" if e.value is not None else ""
+            print(f"  error: {where}:{value} {e.reason}")
+        if len(result.errors) > 50:
+            print(f"  … and {len(result.errors) - 50} more errors (use --json for all)")
+        if result.warnings:
+            print(f"  {len(result.warnings)} warnings" + (", e.g. " + result.warnings[0].reason
+                                                           if result.warnings else ""))
+    return 1 if result.status == "rejected" else 0
+
+
+def cmd_sample(args) -> int:
+    from .sample import SampleParameters, write_sample
+
+    params = SampleParameters(deals=args.deals, seed=args.seed, as_of=args.as_of or date.today().isoformat(),
+                              years=args.years, factor_effect=args.factor_effect)
+    truth = write_sample(args.out, params)
+    c = truth["counts"]
+    print(f"wrote {args.out}/deals.csv ({c['deals']} deals: {c['won']} won, {c['lost']} lost, {c['open']} open), "
+          f"stage_history.csv ({c['stage_events']} stage events) and truth.json")
+    return 0
+
+
+def cmd_batches(args) -> int:
+    from .importer import list_batches
+
+    with _open_store(args) as store:
+        batches = list_batches(store)
+    if args.json:
+        _print_json({"batches": [b.to_json() for b in batches]})
+        return 0
+    if not batches:
+        print("no batches imported yet")
+    for b in batches:
+        print(f"{b.batch_id:>4}  {b.status:<8}  {b.finished_at:%Y-%m-%d %H:%M}  {', '.join(b.files)}  "
+              f"(+{b.deals_inserted} deals, {b.deals_updated} updated, +{b.stage_events_added} stage events"
+              + (f", {b.rows_rejected} rows rejected" if b.rows_rejected else "") + ")")
+    return 0
+
+
+def cmd_undo(args) -> int:
+    from .importer import undo_batch
+
+    with _open_store(args) as store:
+        batch = undo_batch(store, args.batch_id)
+    print(f"batch {batch.batch_id} undone: removed {batch.deals_inserted} added deals and "
+          f"{batch.stage_events_added} stage events, restored {batch.deals_updated} updated deals")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import subprocess
+
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    if args.db:
+        env["KEYFUNNEL_DB"] = str(args.db)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+    if args.headless:
+        cmd += ["--server.headless", "true"]
+    return subprocess.call(cmd, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keyfunnel", description="Pipeline analytics for key-account sales.")
+    parser.add_argument("--db", metavar="PATH",
+                        help="DuckDB file (default: $KEYFUNNEL_DB, else data/keyfunnel.duckdb)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import a deals CSV (and its stage history) as one batch")
+    p.add_argument("deals", metavar="DEALS", help="deals CSV, canonical or wide (stage_1_at … stage_8_at)")
+    p.add_argument("--history", metavar="FILE", help="stage history CSV: deal_id, stage, entered_at")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="import the valid rows and keep the invalid ones in rejected_rows")
+    p.add_argument("--decimal-comma", action="store_true", help="amounts use a decimal comma (1.234,50)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("sample", help="write realistic sample data with known truth")
+    p.add_argument("--deals", type=int, default=3000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--as-of", metavar="DATE", help="the simulation's as-of date (default: today)")
+    p.add_argument("--years", type=float, default=4.0, help="years of history (default 4)")
+    p.add_argument("--factor-effect", type=float, default=1.0,
+                   help="scale of the nine factors' effect on winning; 0 = no signal (default 1)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("batches", help="list import batches")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_batches)
+
+    p = sub.add_parser("undo", help="remove exactly what a batch added or changed")
+    p.add_argument("batch_id", type=int, metavar="BATCH_ID")
+    p.set_defaults(func=cmd_undo)
+
+    p = sub.add_parser("serve", help="run the app on 127.0.0.1 (usage statistics off)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_serve)
+
+    from .commands import add_analysis_commands
+
+    add_analysis_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .exceptions import KeyfunnelError
+
+    try:
+        return args.func(args)
+    except KeyfunnelError as exc:
+        print(f"keyfunnel: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into head, less, …
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("keyfunnel: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # no traceback reaches a user; KEYFUNNEL_DEBUG=1 shows it
+        if os.environ.get("KEYFUNNEL_DEBUG"):
+            raise
+        print(f"keyfunnel: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The analysis commands of the CLI: funnel, winrates, velocity, flow, tiers, claim. Each takes the same filters."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def _quarter(text: str) -> str:
+    from .filters import quarter_bounds
+
+    try:
+        quarter_bounds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.upper().replace("-", "").replace(" ", "")
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("filters")
+    for name in ("tier", "owner", "region", "industry"):
+        g.add_argument(f"--{name}", action="append", default=[], metavar=name.upper(),
+                       help=f"only deals with this {name} (repeatable)")
+    g.add_argument("--created-from", type=_date, metavar="DATE")
+    g.add_argument("--created-to", type=_date, metavar="DATE")
+    g.add_argument("--closed-from", type=_date, metavar="DATE")
+    g.add_argument("--closed-to", type=_date, metavar="DATE")
+    g.add_argument("--cohort", type=_quarter, metavar="QUARTER", help="deals created in a quarter, e.g. 2025Q3")
+    p.add_argument("--as-of", type=_date, metavar="DATE", help="as-of date (default: the latest date in the data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def filters_from_args(args):
+    from .filters import DealFilter
+
+    return DealFilter(tier=tuple(t.upper() for t in args.tier), owner=tuple(args.owner), region=tuple(args.region),
+                      industry=tuple(args.industry), created_from=args.created_from, created_to=args.created_to,
+                      closed_from=args.closed_from, closed_to=args.closed_to, cohort=args.cohort)
+
+
+def _pct(x) -> str:
+    return "   –  " if x is None else f"{x:6.1%}"
+
+
+def _ci(ci) -> str:
+    return "        –        " if ci is None else f"[{ci[0]:5.1%}, {ci[1]:5.1%}]"
+
+
+def _run(args, compute, render) -> int:
+    from .cli import _open_store, _print_json
+
+    with _open_store(args, read_only=True) as store:
+        result = compute(store, filters_from_args(args))
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        render(result)
+    return 0
+
+
+def cmd_funnel(args) -> int:
+    from .domain import stage
+    from .funnel import compute_funnel
+
+    def render(f):
+        print(f"{f.deals} deals, as of {f.as_of}")
+        print(f"{'stage':<44} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
+              f"{'P(win)':>7}")
+        for s in f.stages:
+            print(f"{s.stage} {stage(s.stage).name_en:<42} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
+                  f"{_pct(s.conversion):>10} {_ci(s.conversion_ci):>17} {_pct(s.win_rate):>7}")
+
+    return _run(args, lambda st, flt: compute_funnel(st, flt, args.as_of), render)
+
+
+def cmd_winrates(args) -> int:
+    from .funnel import compute_funnel, win_rates_by_stage
+
+    class Result:
+        def __init__(self, rows, funnel):
+            self.rows, self.funnel = rows, funnel
+
+        def to_json(self):
+            from dataclasses import asdict
+
+            return {"stages": [asdict(r) for r in self.rows], "filters": self.funnel.filters.to_json(),
+                    "as_of": self.funnel.as_of}
+
+    def compute(store, flt):
+        funnel = compute_funnel(store, flt, args.as_of)
+        return Result(win_rates_by_stage(funnel), funnel)
+
+    def render(r):
+        print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}")
+        for w in r.rows:
+            print(f"{w.stage:>5} {_pct(w.win_rate):>7} {_ci(w.win_rate_ci):>17} {w.salesforce_default:>10.0%} "
+                  f"{w.hubspot_default:>8.0%}")
+
+    return _run(args, compute, render)
+
+
+def cmd_velocity(args) -> int:
+    from .velocity import compute_velocity
+
+    def render(v):
+        print("days in stage: median (p25–p75, p90)        won | lost")
+        for s in v.stages:
+            w, lo = s.won, s.lost
+            fmt = lambda d: "–" if d.median is None else f"{d.median:5.1f} ({d.p25:.0f}–{d.p75:.0f}, {d.p90:.0f})"
+            print(f"  stage {s.stage}: {fmt(w):>28} | {fmt(lo)}")
+        print(f"stalled open deals: {len(v.stalled)}")
+        for d in v.stalled[:20]:
+            print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "
+                  f"> {d.threshold_days:.0f}, amount {d.amount:,.0f}")
+
+    return _run(args, lambda st, flt: compute_velocity(st, flt, args.as_of), render)
+
+
+def cmd_flow(args) -> int:
+    from .conformance import compute_conformance
+
+    def render(c):
+        for k in ("in_order", "skipped", "moved_backwards", "reentered", "left_truncated"):
+            print(f"{k:<16} {getattr(c, k):>8} {_pct(c.share(getattr(c, k)))}")
+        print(f"win rate in order {_pct(c.conforming.win_rate)} {_ci(c.conforming.ci)}; "
+              f"not in order {_pct(c.non_conforming.win_rate)} {_ci(c.non_conforming.ci)}")
+
+    return _run(args, lambda st, flt: compute_conformance(st, flt, args.as_of), render)
+
+
+def cmd_tiers(args) -> int:
+    from .tiers import compute_tiers
+
+    def render(t):
+        for p in t.performance:
+            cycle = "–" if p.median_cycle_days is None else f"{p.median_cycle_days:.0f} days"
+            print(f"tier {p.tier}: win rate {_pct(p.win_rate)} {_ci(p.win_rate_ci)} of {p.resolved}, "
+                  f"median cycle {cycle}")
+        print(f"{len(t.mismatches)} of {t.open_deals_graded} open deals are graded differently from the rule")
+
+    return _run(args, lambda st, flt: compute_tiers(st, flt, as_of=args.as_of), render)
+
+
+def cmd_claim(args) -> int:
+    from .claim import test_claim
+
+    def render(c):
+        o = c.overall
+        print(f"Once preferred supplier (entered stage {o.stage}), deals are won more than {o.threshold:.0%} "
+              f"of the time: {o.verdict.upper()}")
+        print(f"  {o.won} won of {o.resolved} resolved = {_pct(o.p_hat)} {_ci(o.ci)}; "
+              f"{o.open_excluded} open deals left out; one-sided p = "
+              + ("–" if o.p_value is None else f"{o.p_value:.3g}"))
+        for s in c.segments:
+            print(f"  {s.dimension}={s.value}: {s.test.won}/{s.test.resolved} {_pct(s.test.p_hat)} "
+                  f"{_ci(s.test.ci)} {s.test.verdict}")
+
+    return _run(args, lambda st, flt: test_claim(st, flt, stage=args.stage, threshold=args.threshold,
+                                                 min_resolved=args.min_resolved), render)
+
+
+def add_analysis_commands(sub) -> None:
+    for name, func, help_ in (
+            ("funnel", cmd_funnel, "the eight-stage funnel with censoring-aware conversions"),
+            ("winrates", cmd_winrates, "P(win | reached stage) beside CRM default probabilities"),
+            ("velocity", cmd_velocity, "days in stage, cycle time, stalled open deals"),
+            ("flow", cmd_flow, "process conformance and stage transitions"),
+            ("tiers", cmd_tiers, "tier mix and deals graded differently from the rule"),
+            ("claim", cmd_claim, "test the preferred-supplier claim")):
+        p = sub.add_parser(name, help=help_)
+        add_filter_options(p)
+        if name == "claim":
+            p.add_argument("--stage", type=int, default=7, choices=range(2, 9), metavar="STAGE")
+            p.add_argument("--threshold", type=float, default=0.75)
+            p.add_argument("--min-resolved", type=int, default=20)
+        p.set_defaults(func=func)

@@ -1,0 +1,125 @@
+"""The eight-stage funnel: how many deals reached each stage, how many went on, and with what certainty.
+
+A deal reached stage s if it entered s or any later stage; a won deal has reached 8. An open deal whose furthest
+stage is s has neither passed nor failed s: it is left out of s's conversion and reported as open there.
+Definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+from .domain import HUBSPOT_DEFAULT_PROBABILITY, LAST_STAGE, SALESFORCE_DEFAULT_PROBABILITY, STAGE_NUMBERS
+from .filters import DealFilter
+from .stats import Interval, product_limit, wilson_interval
+from .store import Store
+
+
+@dataclass(frozen=True)
+class StageFunnel:
+    stage: int
+    reached: int
+    amount: float
+    advanced: int | None  # reached s+1; None at stage 8
+    lost_here: int
+    open_here: int
+    conversion: float | None  # P(reach s+1 | reached s), censoring-aware
+    conversion_ci: Interval | None
+    cumulative_conversion: float | None  # P(reach s | reached 1), product-limit
+    cumulative_ci: Interval | None
+    win_rate: float | None  # P(win | reached s), product-limit
+    win_rate_ci: Interval | None
+    lost_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Funnel:
+    stages: list[StageFunnel]
+    deals: int
+    filters: DealFilter
+    as_of: date | None
+
+    def stage(self, number: int) -> StageFunnel:
+        return self.stages[number - 1]
+
+    def to_json(self) -> dict:
+        return {"stages": [asdict(s) for s in self.stages], "deals": self.deals,
+                "filters": self.filters.to_json(), "as_of": self.as_of}
+
+
+@dataclass(frozen=True)
+class StageWinRate:
+    stage: int
+    won: int
+    resolved: int
+    open: int
+    win_rate: float | None
+    win_rate_ci: Interval | None
+    salesforce_default: float
+    hubspot_default: float
+
+
+def data_as_of(store: Store) -> date | None:
+    """The latest date the data knows of: the default as-of date of every analysis."""
+    value = store.scalar("""SELECT greatest(max(CAST(last_stage_at AS DATE)), max(closed_at), max(created_at))
+                            FROM deal_facts""")
+    return value
+
+
+def stage_counts(store: Store, filters: DealFilter) -> dict[tuple[int, str], tuple[int, float]]:
+    """(furthest_stage, outcome) → (deals, amount)."""
+    where, params = filters.where()
+    rows = store.fetchall(f"""SELECT furthest_stage, outcome, count(*), coalesce(sum(amount), 0)
+                              FROM deal_facts WHERE {where} GROUP BY ALL""", params)
+    return {(int(s), o): (int(n), float(a)) for s, o, n, a in rows}
+
+
+def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date | None = None) -> Funnel:
+    counts = stage_counts(store, filters)
+    where, params = filters.where()
+    reasons: dict[int, dict[str, int]] = {s: {} for s in STAGE_NUMBERS}
+    for s, reason, n in store.fetchall(f"""SELECT furthest_stage, coalesce(lost_reason, '(none)'), count(*)
+            FROM deal_facts WHERE {where} AND outcome = 'lost' GROUP BY ALL ORDER BY 1, 3 DESC, 2""", params):
+        reasons[int(s)][reason] = int(n)
+
+    def n_at(stage: int, outcome: str | None = None) -> int:
+        return sum(v[0] for (s, o), v in counts.items() if s == stage and (outcome is None or o == outcome))
+
+    reached = {s: sum(n_at(k) for k in STAGE_NUMBERS if k >= s) for s in STAGE_NUMBERS}
+    amount = {s: sum(v[1] for (k, _), v in counts.items() if k >= s) for s in STAGE_NUMBERS}
+    # Conversion at s: of the deals whose fate at s is known (went on, or lost there), the share that went on.
+    steps = {s: (reached[s + 1], reached[s + 1] + n_at(s, "lost")) for s in STAGE_NUMBERS if s < LAST_STAGE}
+    stages = []
+    for s in STAGE_NUMBERS:
+        if s < LAST_STAGE:
+            passed, at_risk = steps[s]
+            conversion = passed / at_risk if at_risk else None
+            conversion_ci = wilson_interval(passed, at_risk)
+        else:
+            conversion = conversion_ci = None
+        cumulative, cumulative_ci = product_limit([steps[k] for k in STAGE_NUMBERS if k < s])
+        win, win_ci = product_limit([steps[k] for k in STAGE_NUMBERS if s <= k < LAST_STAGE])
+        stages.append(StageFunnel(
+            stage=s, reached=reached[s], amount=amount[s],
+            advanced=reached[s + 1] if s < LAST_STAGE else None,
+            lost_here=n_at(s, "lost"), open_here=n_at(s, "open"),
+            conversion=conversion, conversion_ci=conversion_ci,
+            cumulative_conversion=cumulative if reached[1] else None,
+            cumulative_ci=cumulative_ci if reached[1] else None,
+            win_rate=win if reached[s] else None, win_rate_ci=win_ci if reached[s] else None,
+            lost_reasons=reasons[s]))
+    return Funnel(stages, reached[1], filters, as_of or data_as_of(store))
+
+
+def win_rates_by_stage(funnel: Funnel) -> list[StageWinRate]:
+    """P(win | reached s) for s = 1..7, beside the CRM default stage probabilities."""
+    out = []
+    for st in funnel.stages[:-1]:
+        s = st.stage
+        won = funnel.stage(LAST_STAGE).reached
+        lost_from_here = sum(funnel.stage(k).lost_here for k in STAGE_NUMBERS if k >= s)
+        open_from_here = sum(funnel.stage(k).open_here for k in STAGE_NUMBERS if k >= s)
+        out.append(StageWinRate(s, won, won + lost_from_here, open_from_here, st.win_rate, st.win_rate_ci,
+                                SALESFORCE_DEFAULT_PROBABILITY[s], HUBSPOT_DEFAULT_PROBABILITY[s]))
+    return out

@@ -1,0 +1,122 @@
+"""Tier mix (客户级别 A–D): where each tier's pipeline sits, how each tier converts, and which open deals are graded
+differently from what the domain's rule recommends.
+
+The rule grades by close likelihood and expected close time. Likelihood here is the stage's empirical win rate
+P(win | reached current stage) from the funnel; the time is days from the as-of date to expected_close (a date
+already past counts as 0: the deal is due now). Thresholds are a TierRule, documented in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from .domain import STAGE_NUMBERS, TIER_KEYS
+from .filters import DealFilter
+from .funnel import compute_funnel, data_as_of
+from .stats import Interval, wilson_interval
+from .store import Store
+
+
+@dataclass(frozen=True)
+class TierRule:
+    """A: likely and soon; B: fairly likely within half a year; C: possible within a year; D: the rest."""
+
+    a_min_probability: float = 0.5
+    a_max_days: int = 90
+    b_min_probability: float = 0.3
+    b_max_days: int = 180
+    c_min_probability: float = 0.15
+    c_max_days: int = 365
+
+    def grade(self, probability: float | None, days_to_close: float | None) -> str:
+        if probability is None:
+            return "D"
+        days = max(0.0, days_to_close) if days_to_close is not None else float("inf")
+        if probability >= self.a_min_probability and days <= self.a_max_days:
+            return "A"
+        if probability >= self.b_min_probability and days <= self.b_max_days:
+            return "B"
+        if probability >= self.c_min_probability and days <= self.c_max_days:
+            return "C"
+        return "D"
+
+
+@dataclass(frozen=True)
+class TierStageCell:
+    tier: str
+    stage: int
+    open_deals: int
+    open_amount: float
+
+
+@dataclass(frozen=True)
+class TierPerformance:
+    tier: str
+    won: int
+    resolved: int
+    win_rate: float | None
+    win_rate_ci: Interval | None
+    median_cycle_days: float | None
+
+
+@dataclass(frozen=True)
+class TierMismatch:
+    deal_id: str
+    account: str
+    owner: str | None
+    stage: int
+    amount: float
+    assigned_tier: str | None
+    recommended_tier: str
+    win_probability: float | None
+    days_to_close: float | None
+
+
+@dataclass(frozen=True)
+class TierMix:
+    open_by_tier_stage: list[TierStageCell]
+    performance: list[TierPerformance]
+    mismatches: list[TierMismatch]
+    open_deals_graded: int
+    rule: TierRule
+    filters: DealFilter
+    as_of: date | None
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["filters"] = self.filters.to_json()
+        return out
+
+
+def compute_tiers(store: Store, filters: DealFilter = DealFilter(), rule: TierRule = TierRule(),
+                  as_of: date | None = None) -> TierMix:
+    where, params = filters.where()
+    as_of = as_of or data_as_of(store)
+    cells = [TierStageCell(t or "(none)", int(s), int(n), float(a)) for t, s, n, a in store.fetchall(f"""
+        SELECT tier, current_stage, count(*), coalesce(sum(amount), 0) FROM deal_facts
+        WHERE {where} AND outcome = 'open' GROUP BY ALL ORDER BY tier NULLS LAST, current_stage""", params)]
+    perf = []
+    for t, won, resolved, median in store.fetchall(f"""
+        SELECT tier, count(*) FILTER (WHERE outcome = 'won'), count(*), median(cycle_days)
+        FROM deal_facts WHERE {where} AND outcome <> 'open' GROUP BY ALL ORDER BY tier NULLS LAST""", params):
+        perf.append(TierPerformance(t or "(none)", int(won), int(resolved), won / resolved if resolved else None,
+                                    wilson_interval(won, resolved), float(median) if median is not None else None))
+    # Likelihood from the whole team's stage win rates (not the filtered subset: a filter is a view, not a model).
+    funnel = compute_funnel(store, DealFilter(), as_of)
+    probability = {s: funnel.stage(s).win_rate for s in STAGE_NUMBERS}
+    rows = store.fetchall(f"""
+        SELECT deal_id, account, owner, current_stage, amount, tier,
+               date_diff('day', CAST($as_of AS DATE), expected_close) AS days_to_close
+        FROM deal_facts WHERE {where} AND outcome = 'open' ORDER BY amount DESC, deal_id""",
+                          {**params, "as_of": as_of or date.today()})
+    mismatches = []
+    for deal_id, account, owner, stage, amount, tier, days in rows:
+        p = probability.get(int(stage))
+        recommended = rule.grade(p, days)
+        if recommended != tier:
+            mismatches.append(TierMismatch(deal_id, account, owner, int(stage), float(amount), tier, recommended,
+                                           p, float(days) if days is not None else None))
+    return TierMix(cells, perf, mismatches, len(rows), rule, filters, as_of)
+
+

@@ -1,0 +1,91 @@
+"""Velocity: days spent in each stage by won and lost deals, cycle time, and open deals that have stalled."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from .domain import STAGE_NUMBERS
+from .filters import DealFilter
+from .funnel import data_as_of
+from .store import STAGE_DAY_COLUMNS, Store
+
+QUANTILES = (0.25, 0.5, 0.75, 0.9)
+
+
+@dataclass(frozen=True)
+class DurationSummary:
+    n: int
+    median: float | None
+    p25: float | None
+    p75: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class StageVelocity:
+    stage: int
+    won: DurationSummary
+    lost: DurationSummary
+
+
+@dataclass(frozen=True)
+class StalledDeal:
+    deal_id: str
+    account: str
+    owner: str | None
+    stage: int
+    days_in_stage: float
+    threshold_days: float  # p90 of the days that deals which went on to win spent in this stage
+    amount: float
+
+
+@dataclass(frozen=True)
+class Velocity:
+    stages: list[StageVelocity]
+    cycle_won: DurationSummary
+    cycle_lost: DurationSummary
+    stalled: list[StalledDeal]
+    filters: DealFilter
+    as_of: date | None
+
+    def to_json(self) -> dict:
+        return {"stages": [asdict(s) for s in self.stages], "cycle_time": {"won": asdict(self.cycle_won),
+                "lost": asdict(self.cycle_lost)}, "stalled": [asdict(d) for d in self.stalled],
+                "filters": self.filters.to_json(), "as_of": self.as_of}
+
+
+def _summary(n, q) -> DurationSummary:
+    if not n:
+        return DurationSummary(0, None, None, None, None)
+    return DurationSummary(int(n), float(q[1]), float(q[0]), float(q[2]), float(q[3]))
+
+
+def compute_velocity(store: Store, filters: DealFilter = DealFilter(), as_of: date | None = None) -> Velocity:
+    where, params = filters.where()
+    params = {**params, "q": list(QUANTILES)}
+    parts = []
+    for col in (*STAGE_DAY_COLUMNS[:-1], "cycle_days"):  # stage 8 is the signature: no time is spent in it
+        for outcome in ("won", "lost"):
+            parts.append(f"count({col}) FILTER (WHERE outcome = '{outcome}')")
+            parts.append(f"quantile_cont({col}, $q) FILTER (WHERE outcome = '{outcome}')")
+    row = store.fetchone(f"SELECT {', '.join(parts)} FROM deal_facts WHERE {where}", params)
+    summaries = [_summary(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+    stages = [StageVelocity(s, summaries[2 * i], summaries[2 * i + 1]) for i, s in enumerate(STAGE_NUMBERS[:-1])]
+    as_of = as_of or data_as_of(store)
+    stalled = []
+    if as_of is not None:
+        thresholds = {sv.stage: sv.won.p90 for sv in stages if sv.won.p90 is not None}
+        if thresholds:
+            rows = store.fetchall(f"""
+                WITH t AS (SELECT unnest($stages) AS stage, unnest($p90) AS p90)
+                SELECT deal_id, account, owner, current_stage,
+                       date_diff('second', current_stage_entered_at, CAST($as_of AS TIMESTAMP)) / 86400.0 AS days,
+                       t.p90, amount
+                FROM deal_facts JOIN t ON t.stage = current_stage
+                WHERE {where} AND outcome = 'open' AND current_stage_entered_at IS NOT NULL
+                  AND date_diff('second', current_stage_entered_at, CAST($as_of AS TIMESTAMP)) / 86400.0 > t.p90
+                ORDER BY amount DESC, deal_id""",
+                {**filters.where()[1], "stages": list(thresholds), "p90": list(thresholds.values()), "as_of": as_of})
+            stalled = [StalledDeal(r[0], r[1], r[2], int(r[3]), float(r[4]), float(r[5]), float(r[6])) for r in rows]
+    return Velocity(stages, summaries[-2], summaries[-1], stalled, filters, as_of)
