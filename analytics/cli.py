@@ -29,8 +29,10 @@ def _print_json(obj) -> None:
 
 
 def _open_store(args, read_only: bool = False):
-    from .store import Store
+    from .store import Store, resolve_db_path
 
+    if read_only and not resolve_db_path(args.db).exists():
+        Store(args.db).close()  # a first run: create the empty, migrated database
     return Store(args.db, read_only=read_only)
 
 

@@ -96,7 +96,10 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
     sha = hashlib.sha256(data).hexdigest()
-    text = data.decode(encoding)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: cannot decode the file as {encoding.upper()} (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     first_line = text.split("\n", 1)[0].rstrip("\r")

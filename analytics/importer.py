@@ -201,7 +201,7 @@ class Importer:
                           "MISSING COLUMNS": f"too few columns: expected {n}",
                           "UNQUOTED VALUE": "badly quoted value",
                           "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
-                self.errors.append(RowIssue(source.name, int(line), None, _clip(csv_line), reason))
+                self.errors.append(RowIssue(source.name, int(line), None, _clip(csv_line.strip("\r\n")), reason))
 
     def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
         self.errors.append(RowIssue(source.name, row, column, None, reason))

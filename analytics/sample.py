@@ -89,11 +89,12 @@ def population_truth(params: SampleParameters) -> dict:
         reach[2:9] += share * (w @ cumulative)
     conversion = {s: reach[s + 1] / reach[s] for s in range(1, 8)}
     win_given_reached = {s: reach[8] / reach[s] for s in range(1, 8)}
+    # Keys are stage numbers as strings, as they read back from truth.json.
     return {
-        "reach_probability": {s: float(reach[s]) for s in range(1, 9)},
-        "conversion": {s: float(v) for s, v in conversion.items()},
-        "cumulative_conversion": {s: float(reach[s]) for s in range(1, 9)},
-        "win_given_reached": {s: float(v) for s, v in win_given_reached.items()},
+        "reach_probability": {str(s): float(reach[s]) for s in range(1, 9)},
+        "conversion": {str(s): float(v) for s, v in conversion.items()},
+        "cumulative_conversion": {str(s): float(reach[s]) for s in range(1, 9)},
+        "win_given_reached": {str(s): float(v) for s, v in win_given_reached.items()},
         "preferred_supplier_win_rate": float(win_given_reached[7]),
     }
 

@@ -250,14 +250,14 @@ _days_cols = ",\n    ".join(f"sum(e.days) FILTER (WHERE e.stage = {n}) AS days_s
 DEAL_FACTS_SQL = f"""
 CREATE OR REPLACE TABLE deal_facts AS
 WITH events AS (
-    SELECT deal_id, stage, entered_at FROM stage_events
+    SELECT deal_id, stage, entered_at, true AS recorded FROM stage_events
     UNION ALL
-    SELECT d.deal_id, {LAST_STAGE}, CAST(d.closed_at AS TIMESTAMP) FROM deals d
+    SELECT d.deal_id, {LAST_STAGE}, CAST(d.closed_at AS TIMESTAMP), false FROM deals d
     WHERE d.outcome = 'won' AND d.closed_at IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM stage_events s WHERE s.deal_id = d.deal_id AND s.stage = {LAST_STAGE})
 ),
 ordered AS (
-    SELECT e.deal_id, e.stage, e.entered_at,
+    SELECT e.deal_id, e.stage, e.entered_at, e.recorded,
            lag(e.stage) OVER w AS prev_stage,
            lead(e.entered_at) OVER w AS next_at,
            row_number() OVER w AS seq
@@ -275,7 +275,7 @@ timed AS (
 ),
 per_deal AS (
     SELECT e.deal_id,
-           count(*) AS n_events,
+           count(*) FILTER (WHERE e.recorded) AS n_events,
            max(e.stage) AS max_stage,
            arg_min(e.stage, e.seq) AS first_stage,
            min(e.entered_at) AS first_stage_at,

@@ -1,0 +1,95 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from analytics.cli import main
+
+from .handworked import write_handworked
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "cli.duckdb")
+
+
+def test_import_json_batches_and_undo(capsys, tmp_path, db):
+    deals, history = write_handworked(tmp_path)
+    code, out, _ = run(capsys, "--db", db, "import", str(deals), "--history", str(history), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["status"] == "imported" and result["batch_id"] == 1
+    assert (result["deals"], result["stage_events"], result["rejected_rows"]) == (9, 39, 0)
+    assert result["errors"] == [] and len(result["warnings"]) == 1
+    code, out, _ = run(capsys, "--db", db, "import", str(deals), "--history", str(history), "--json")
+    assert code == 0 and json.loads(out)["status"] == "unchanged"
+    code, out, _ = run(capsys, "--db", db, "batches", "--json")
+    batches = json.loads(out)["batches"]
+    assert [(b["batch_id"], b["files"], b["status"]) for b in batches] == [(1, ["deals.csv", "history.csv"],
+                                                                           "imported")]
+    code, out, _ = run(capsys, "--db", db, "undo", "1")
+    assert code == 0 and "batch 1 undone" in out
+    code, _, err = run(capsys, "--db", db, "undo", "1")
+    assert code == 1 and "already undone" in err and "Traceback" not in err
+
+
+def test_rejected_import_exits_1_with_errors(capsys, tmp_path, db):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("deal_id,account,amount,created_at,outcome\nX,Y,lots,2026-01-01,open\n")
+    code, out, _ = run(capsys, "--db", db, "import", str(bad), "--json")
+    result = json.loads(out)
+    assert code == 1 and result["status"] == "rejected"
+    assert result["errors"] == [{"file": "bad.csv", "row": 2, "column": "amount", "value": "lots",
+                                 "reason": "not an amount"}]
+    code, out, _ = run(capsys, "--db", db, "import", str(bad))
+    assert code == 1 and "bad.csv, row 2, column amount: value 'lots': not an amount" in out
+
+
+def test_usage_errors_exit_2(capsys, db):
+    with pytest.raises(SystemExit) as e:
+        main(["--db", db, "funnel", "--cohort", "2025Q5"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["nonsense"])
+    assert e.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["funnel", "winrates", "velocity", "flow", "tiers", "claim"])
+def test_analysis_commands_json(capsys, tmp_path, db, command):
+    deals, history = write_handworked(tmp_path)
+    run(capsys, "--db", db, "import", str(deals), "--history", str(history))
+    code, out, _ = run(capsys, "--db", db, command, "--json")
+    assert code == 0
+    data = json.loads(out)
+    if command == "funnel":
+        st = data["stages"][1]
+        assert set(st) >= {"stage", "reached", "amount", "advanced", "lost_here", "open_here", "conversion",
+                           "conversion_ci", "win_rate", "win_rate_ci"}
+        assert (st["reached"], st["open_here"], st["advanced"]) == (8, 1, 6)
+        assert data["as_of"] == "2026-06-01" and data["filters"] == {}
+    if command == "claim":
+        assert (data["won"], data["resolved"], data["open_excluded"], data["verdict"]) == (2, 3, 1, "insufficient")
+    code, out, _ = run(capsys, "--db", db, command, "--region", "East", "--json")
+    assert json.loads(out)["filters"] == {"region": ["East"]}
+    code, out, _ = run(capsys, "--db", db, command)
+    assert code == 0 and out.strip()
+
+
+def test_the_console_script_runs_cold(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "analytics.cli", "--db", str(tmp_path / "x.duckdb"), "funnel",
+                          "--json"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["stages"][0]["reached"] == 0
+
+
+def test_sample_command(capsys, tmp_path):
+    code, out, _ = run(capsys, "sample", "--deals", "200", "--seed", "3", "--as-of", "2026-01-01",
+                       "--out", str(tmp_path / "s"))
+    assert code == 0 and "200 deals" in out
+    truth = json.loads((tmp_path / "s" / "truth.json").read_text())
+    assert truth["parameters"]["as_of"] == "2026-01-01" and truth["counts"]["deals"] == 200

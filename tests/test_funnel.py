@@ -1,0 +1,81 @@
+from datetime import date
+
+import pytest
+
+from analytics.filters import DealFilter
+from analytics.funnel import compute_funnel, win_rates_by_stage
+from analytics.stats import wilson_interval
+
+from .handworked import load_handworked
+
+# Furthest stage: D1 8, D2 3, D3 2 (open), D4 1, D5 8, D6 7, D7 7 (open), D8 5, D9 2.
+REACHED = {1: 9, 2: 8, 3: 6, 4: 5, 5: 5, 6: 4, 7: 4, 8: 2}
+LOST_HERE = {1: 1, 2: 1, 3: 1, 4: 0, 5: 1, 6: 0, 7: 1, 8: 0}
+OPEN_HERE = {1: 0, 2: 1, 3: 0, 4: 0, 5: 0, 6: 0, 7: 1, 8: 0}
+# Conversion at s = reached(s+1) / (reached(s+1) + lost at s): open deals at s are neither.
+CONVERSION = {1: (8, 9), 2: (6, 7), 3: (5, 6), 4: (5, 5), 5: (4, 5), 6: (4, 4), 7: (2, 3)}
+
+
+@pytest.fixture
+def funnel(store, tmp_path):
+    load_handworked(store, tmp_path)
+    return compute_funnel(store)
+
+
+def test_reached_lost_and_open_per_stage(funnel):
+    assert {s.stage: s.reached for s in funnel.stages} == REACHED
+    assert {s.stage: s.lost_here for s in funnel.stages} == LOST_HERE
+    assert {s.stage: s.open_here for s in funnel.stages} == OPEN_HERE
+    assert funnel.stage(7).amount == 100 + 400 + 500 + 600  # D1, D5, D6, D7
+    assert funnel.stage(8).advanced is None
+    assert funnel.deals == 9
+    assert funnel.as_of == date(2026, 6, 1)  # D3's and D7's last events
+
+
+def test_conversion_leaves_open_deals_out(funnel):
+    for s, (passed, at_risk) in CONVERSION.items():
+        assert funnel.stage(s).conversion == pytest.approx(passed / at_risk)
+        assert funnel.stage(s).conversion_ci == pytest.approx(wilson_interval(passed, at_risk))
+    # the classic bias would count D3 as a failure at stage 2: 6/8 instead of 6/7
+    assert funnel.stage(2).conversion != pytest.approx(6 / 8)
+
+
+def test_cumulative_conversion_and_win_rate_are_products(funnel):
+    assert funnel.stage(1).cumulative_conversion == 1.0
+    assert funnel.stage(3).cumulative_conversion == pytest.approx(8 / 9 * 6 / 7)
+    assert funnel.stage(8).cumulative_conversion == pytest.approx(64 / 189)
+    assert funnel.stage(7).win_rate == pytest.approx(2 / 3)
+    assert funnel.stage(5).win_rate == pytest.approx(4 / 5 * 2 / 3)
+    assert funnel.stage(1).win_rate == pytest.approx(64 / 189)
+    lo, hi = funnel.stage(1).win_rate_ci
+    assert lo < 64 / 189 < hi
+
+
+def test_lost_reasons_per_stage(funnel):
+    assert funnel.stage(3).lost_reasons == {"price": 1}
+    assert funnel.stage(7).lost_reasons == {"competitor": 1}
+    assert funnel.stage(2).lost_reasons == {"budget cut": 1}
+
+
+def test_win_rates_by_stage_sit_beside_crm_defaults(funnel):
+    rows = win_rates_by_stage(funnel)
+    assert [r.stage for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert rows[6].won == 2 and rows[6].resolved == 3 and rows[6].open == 1
+    assert rows[0].salesforce_default == 0.10 and rows[6].hubspot_default == 0.90
+
+
+def test_filters_change_the_numbers(store, tmp_path):
+    load_handworked(store, tmp_path)
+    east = compute_funnel(store, DealFilter(region=("East",)))  # D1, D2, D6, D7, D9
+    assert east.deals == 5
+    assert east.stage(7).reached == 3 and east.stage(7).conversion == pytest.approx(1 / 2)
+    cohort = compute_funnel(store, DealFilter(cohort="2025Q4"))  # only D8
+    assert cohort.deals == 1 and cohort.stage(5).lost_here == 1
+    nothing = compute_funnel(store, DealFilter(owner=("Nobody",)))
+    assert nothing.deals == 0 and nothing.stage(1).conversion is None and nothing.stage(1).win_rate is None
+
+
+def test_empty_database(store):
+    f = compute_funnel(store)
+    assert f.deals == 0 and f.as_of is None
+    assert all(s.conversion is None and s.conversion_ci is None for s in f.stages)

@@ -1,0 +1,280 @@
+from datetime import date, datetime
+
+import pytest
+
+from analytics.exceptions import UndoError
+from analytics.importer import import_files, list_batches, undo_batch
+
+from .handworked import load_handworked, write_handworked
+
+HEADER = ["deal_id", "account", "tier", "amount", "created_at", "closed_at", "outcome"]
+HEADER_ZH = ["商机编号", "客户", "客户级别", "金额", "创建日期", "关闭日期", "结果"]
+
+
+def deals_of(store):
+    return {r[0]: r[1:] for r in store.fetchall(
+        "SELECT deal_id, account, tier, amount, created_at, closed_at, outcome FROM deals ORDER BY deal_id")}
+
+
+# Encodings and delimiters ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "gbk", "utf-16"])
+def test_chinese_headers_in_every_encoding(store, csv_writer, encoding):
+    path = csv_writer("d.csv", HEADER_ZH, [["商机-1", "华东电力集团", "A", "1,234.50", "2026-06-09", "", "进行中"],
+                                           ["商机-2", "南方电网", "B", "￥2,000", "2026/6/9", "2026年7月1日", "赢单"]],
+                      encoding=encoding)
+    r = import_files(store, path)
+    assert r.status == "imported", r.errors
+    assert deals_of(store) == {
+        "商机-1": ("华东电力集团", "A", 1234.5, date(2026, 6, 9), None, "open"),
+        "商机-2": ("南方电网", "B", 2000.0, date(2026, 6, 9), date(2026, 7, 1), "won"),
+    }
+
+
+def test_windows_1252(store, csv_writer):
+    path = csv_writer("d.csv", HEADER, [["F-1", "Société Générale", "A", "100", "2026-01-02", "", "open"],
+                                        ["F-2", "Müller & Söhne", "B", "€200", "2026-01-03", "", "OPEN"]],
+                      encoding="cp1252")
+    r = import_files(store, path)
+    assert r.status == "imported", r.errors
+    assert {k: v[0] for k, v in deals_of(store).items()} == {"F-1": "Société Générale", "F-2": "Müller & Söhne"}
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_delimiters(store, csv_writer, delimiter):
+    path = csv_writer("d.csv", HEADER, [["X1", "Acme; Ltd, Inc", "C", "5", "2026-01-01", "", "open"]],
+                      delimiter=delimiter)
+    r = import_files(store, path)
+    assert r.status == "imported", r.errors
+    assert deals_of(store)["X1"][0] == "Acme; Ltd, Inc"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("2026-06-09", datetime(2026, 6, 9)), ("2026/6/9", datetime(2026, 6, 9)),
+    ("2026-6-9 11:00:27", datetime(2026, 6, 9, 11, 0, 27)), ("2026年6月9日", datetime(2026, 6, 9)),
+])
+def test_date_forms(store, csv_writer, text, expected):
+    deals = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", "5", text, "", "open"]])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [["X1", "1", text]])
+    r = import_files(store, deals, history)
+    assert r.status == "imported", r.errors
+    assert store.fetchone("SELECT created_at FROM deals")[0] == expected.date()
+    assert store.fetchone("SELECT entered_at FROM stage_events")[0] == expected
+
+
+@pytest.mark.parametrize("text,decimal_comma,expected", [
+    ("1,234.50", False, 1234.5), ("¥1,234", False, 1234.0), ("$ 99.9", False, 99.9), ("1234", False, 1234.0),
+    ("1.234,50", True, 1234.5), ("1 234,5", True, 1234.5), ("12,5", True, 12.5),
+])
+def test_amount_forms(store, csv_writer, text, decimal_comma, expected):
+    path = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", text, "2026-01-01", "", "open"]])
+    r = import_files(store, path, decimal_comma=decimal_comma)
+    assert r.status == "imported", r.errors
+    assert store.scalar("SELECT amount FROM deals") == pytest.approx(expected)
+
+
+def test_decimal_comma_must_be_declared(store, csv_writer):
+    path = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", "1.234,50", "2026-01-01", "", "open"]])
+    r = import_files(store, path)
+    assert r.status == "rejected"
+    assert [(e.row, e.column, e.value) for e in r.errors] == [(2, "amount", "1.234,50")]
+    assert "decimal comma" in r.errors[0].reason
+
+
+@pytest.mark.parametrize("stage", ["3", "proposal", "Preliminary proposal", "提交初步方案", " PRELIMINARY  Proposal "])
+def test_stage_values(store, csv_writer, stage):
+    deals = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", "5", "2026-01-01", "", "open"]])
+    history = csv_writer("h.csv", ["商机编号", "阶段", "进入日期"], [["X1", stage, "2026-01-02"]])
+    r = import_files(store, deals, history)
+    assert r.status == "imported", r.errors
+    assert store.scalar("SELECT stage FROM stage_events") == 3
+
+
+# Rejection: every problem reported, nothing written ------------------------------------------------------------
+def test_invalid_rows_are_all_reported_and_nothing_is_written(store, csv_writer, tmp_path):
+    load_handworked(store, tmp_path)
+    before = store.table_checksums()
+    path = csv_writer("bad.csv", HEADER, [
+        ["N1", "Good one", "A", "10", "2026-01-01", "", "open"],                 # row 2
+        ["N2", "Multi\nline name", "Z", "10", "2026-01-01", "", "open"],       # row 3: bad tier
+        ["", "No id", "A", "abc", "yesterday", "", "maybe"],                    # row 4: four problems
+        ["N4", "Neg", "A", "-5", "0001-01-01", "", "lost"],                     # row 5: two problems
+        ["N5", "Extra", "A", "1", "2026-01-01", "", "open", "surplus"],         # row 6: too many columns
+    ])
+    r = import_files(store, path)
+    assert r.status == "rejected" and r.batch_id is None
+    got = {(e.row, e.column, e.value) for e in r.errors}
+    assert got == {
+        (3, "tier", "Z"),
+        (4, "deal_id", None), (4, "amount", "abc"), (4, "created_at", "yesterday"), (4, "outcome", "maybe"),
+        (5, "amount", "-5"), (5, "created_at", "0001-01-01"),
+        (6, None, "N5,Extra,A,1,2026-01-01,,open,surplus"),
+    }
+    assert all(e.file == "bad.csv" and e.reason for e in r.errors)
+    assert r.rejected_rows == 4
+    assert store.table_checksums() == before
+
+
+def test_skip_invalid_lands_the_valid_rows_and_keeps_the_rest(store, csv_writer):
+    path = csv_writer("d.csv", HEADER, [["OK1", "Acme", "A", "10", "2026-01-01", "", "open"],
+                                        ["BAD", "Acme", "A", "ten", "2026-01-01", "", "open"]])
+    r = import_files(store, path, skip_invalid=True)
+    assert r.status == "imported" and r.deals_inserted == 1 and r.rejected_rows == 1
+    assert store.fetchall('SELECT batch_id, file, "row", "column", value FROM rejected_rows') == [
+        (r.batch_id, "d.csv", 3, "amount", "ten")]
+
+
+def test_missing_required_columns(store, csv_writer):
+    r = import_files(store, csv_writer("d.csv", ["deal_id", "account"], [["X", "Y"]]))
+    assert r.status == "rejected"
+    assert {e.column for e in r.errors} == {"amount", "created_at", "outcome"}
+
+
+def test_history_file_given_as_deals(store, csv_writer):
+    r = import_files(store, csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [["X", "1", "2026-01-01"]]))
+    assert r.status == "rejected" and "--history" in r.errors[0].reason
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"\x00\x01\x02garbage\x00", "NUL"), (b"", "empty"), (b"\xff\xfe\x00", "NUL"),
+])
+def test_unreadable_files(store, tmp_path, content, reason):
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    r = import_files(store, path)
+    assert r.status == "rejected" and r.errors[0].file == "x.csv"
+
+
+def test_missing_file(store, tmp_path):
+    r = import_files(store, tmp_path / "nope.csv")
+    assert r.status == "rejected" and r.errors[0].reason == "file not found"
+
+
+def test_conflicting_duplicate_ids(store, csv_writer):
+    r = import_files(store, csv_writer("d.csv", HEADER, [
+        ["X1", "Acme", "A", "10", "2026-01-01", "", "open"],
+        ["X1", "Acme", "A", "99", "2026-01-01", "", "open"],
+        ["X2", "Beta", "A", "10", "2026-01-01", "", "open"],
+        ["X2", "Beta", "A", "10", "2026-01-01", "", "open"]]))
+    assert r.status == "rejected"
+    assert [(e.row, e.value) for e in r.errors] == [(2, "X1"), (3, "X1")]
+    assert "rows 2, 3" in r.errors[0].reason
+    assert [(w.row, w.reason) for w in r.warnings] == [(5, "duplicate of row 4: kept once")]
+
+
+def test_history_for_an_unknown_deal(store, csv_writer):
+    deals = csv_writer("d.csv", HEADER, [["X1", "Acme", "A", "10", "2026-01-01", "", "open"]])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [["X1", "1", "2026-01-01"],
+                                                                        ["X9", "1", "2026-01-01"],
+                                                                        ["X1", "nine", "2026-01-01"]])
+    r = import_files(store, deals, history)
+    assert r.status == "rejected"
+    assert [(e.file, e.row, e.column) for e in r.errors] == [("h.csv", 3, "deal_id"), ("h.csv", 4, "stage")]
+
+
+# Re-import, later exports, undo -----------------------------------------------------------------------------
+def test_reimport_is_unchanged(store, tmp_path):
+    first = load_handworked(store, tmp_path)
+    before = store.table_checksums()
+    deals, history = write_handworked(tmp_path)
+    again = import_files(store, deals, history)
+    assert again.status == "unchanged" and again.batch_id == first.batch_id
+    assert "already imported as batch 1" in again.message
+    assert store.table_checksums() == before
+    assert len(list_batches(store)) == 1
+
+
+def test_later_export_updates_without_duplicates(store, csv_writer, tmp_path):
+    load_handworked(store, tmp_path)
+    n_events = store.scalar("SELECT count(*) FROM stage_events")
+    # D3 moves on to stage 3 and changes owner; D10 is new. D3's earlier events are repeated in the export.
+    deals = csv_writer("deals2.csv", ["deal_id", "account", "owner", "amount", "created_at", "outcome"], [
+        ["D3", "Account D3", "Cara", "300", "2026-05-01", "open"],
+        ["D10", "New account", "Cara", "900", "2026-06-10", "open"]])
+    history = csv_writer("history2.csv", ["deal_id", "stage", "entered_at"], [
+        ["D3", "1", "2026-05-01"], ["D3", "2", "2026-06-01"], ["D3", "3", "2026-06-20"], ["D10", "1", "2026-06-10"]])
+    r = import_files(store, deals, history)
+    assert (r.status, r.deals_inserted, r.deals_updated, r.stage_events) == ("imported", 1, 1, 2)
+    assert store.scalar("SELECT count(*) FROM stage_events") == n_events + 2
+    assert store.fetchone("SELECT owner, tier, expected_close FROM deals WHERE deal_id = 'D3'") == (
+        "Cara", "A", date(2026, 12, 1))  # columns absent from the export keep their values
+    assert store.scalar("SELECT furthest_stage FROM deal_facts WHERE deal_id = 'D3'") == 3
+    assert store.scalar("SELECT count(*) FROM deals") == 10
+
+
+def test_undo_restores_the_earlier_state_exactly(store, csv_writer, tmp_path):
+    load_handworked(store, tmp_path)
+    before = store.table_checksums(("deals", "stage_events", "deal_facts", "deal_previous"))
+    deals = csv_writer("deals2.csv", HEADER, [["D3", "Renamed", "B", "1", "2026-05-01", "2026-06-30", "lost"],
+                                              ["D10", "New", "A", "5", "2026-06-10", "", "open"]])
+    history = csv_writer("history2.csv", ["deal_id", "stage", "entered_at"], [["D10", "1", "2026-06-10"]])
+    batch = import_files(store, deals, history).batch_id
+    assert store.table_checksums(("deals", "stage_events", "deal_facts", "deal_previous")) != before
+    undone = undo_batch(store, batch)
+    assert undone.status == "undone"
+    assert store.table_checksums(("deals", "stage_events", "deal_facts", "deal_previous")) == before
+    with pytest.raises(UndoError, match="already undone"):
+        undo_batch(store, batch)
+
+
+def test_undo_first_batch_empties_the_store(store, tmp_path):
+    empty = store.table_checksums(("deals", "stage_events", "deal_facts"))
+    load_handworked(store, tmp_path)
+    undo_batch(store, 1)
+    assert store.table_checksums(("deals", "stage_events", "deal_facts")) == empty
+
+
+def test_undo_is_refused_while_a_later_batch_changed_the_same_deals(store, csv_writer, tmp_path):
+    load_handworked(store, tmp_path)
+    import_files(store, csv_writer("d2.csv", HEADER, [["D1", "Renamed", "A", "1", "2026-01-01", "", "open"]]))
+    with pytest.raises(UndoError, match=r"later batches \(2\)"):
+        undo_batch(store, 1)
+    undo_batch(store, 2)
+    undo_batch(store, 1)
+    assert store.scalar("SELECT count(*) FROM deals") == 0
+    with pytest.raises(UndoError, match="no batch 99"):
+        undo_batch(store, 99)
+
+
+# Warnings and the wide format ------------------------------------------------------------------------------
+def test_warnings_flag_what_is_suspicious_but_possible(store, tmp_path):
+    r = load_handworked(store, tmp_path)
+    reasons = {(w.file, w.row, w.reason) for w in r.warnings}
+    # D5 (row 6 of deals.csv) is won with no stage-8 event
+    assert ("deals.csv", 6, "won, but the stage history never reaches stage 8: counted as signed at closed_at") \
+        in reasons
+    assert len(r.warnings) == 1
+
+
+def test_more_warnings(store, csv_writer):
+    deals = csv_writer("d.csv", HEADER, [["X1", "Acme", "A", "0", "2026-02-01", "2026-01-01", "lost"],
+                                         ["X2", "Beta", "A", "5", "2026-01-01", "", "won"]])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [["X1", "1", "2026-03-01"]])
+    r = import_files(store, deals, history)
+    assert r.status == "imported"
+    assert {(w.file, w.row, w.column, w.reason) for w in r.warnings} == {
+        ("d.csv", 2, "amount", "amount is 0"),
+        ("d.csv", 2, "closed_at", "closed before it was created"),
+        ("d.csv", 3, "closed_at", "deal is won but has no closed_at"),
+        ("h.csv", 2, "entered_at", "stage entered after the deal closed"),
+    }
+
+
+def test_unknown_columns_are_kept(store, csv_writer):
+    r = import_files(store, csv_writer("d.csv", HEADER + ["Sales Engineer"],
+                                       [["X1", "Acme", "A", "5", "2026-01-01", "", "open", "Li Wei"]]))
+    assert r.status == "imported"
+    assert store.scalar("SELECT extra->>'Sales Engineer' FROM deals") == "Li Wei"
+    assert any("kept with the deal" in w.reason for w in r.warnings)
+
+
+def test_wide_format(store, csv_writer):
+    header = HEADER + [f"stage_{n}_at" for n in range(1, 9)]
+    r = import_files(store, csv_writer("wide.csv", header, [
+        ["W1", "Acme", "A", "5", "2026-01-01", "2026-03-01", "won", "2026-01-01", "2026-01-10", "", "2026-02-01",
+         "", "", "", "2026-03-01"],
+        ["W2", "Beta", "B", "5", "2026-01-01", "", "open", "2026-01-02", "bad date", "", "", "", "", "", ""]]),
+                       skip_invalid=True)
+    assert r.format == "wide" and r.deals_inserted == 1
+    assert [(e.row, e.column, e.value) for e in r.errors] == [(3, "stage_2_at", "bad date")]
+    assert store.fetchall("SELECT stage FROM stage_events ORDER BY entered_at") == [(1,), (2,), (4,), (8,)]
+    assert store.scalar("SELECT skipped_stages FROM deal_facts") == [3, 5, 6, 7]

@@ -1,0 +1,57 @@
+from datetime import date
+
+import duckdb
+import pytest
+
+from analytics.exceptions import StoreBusy
+from analytics.store import MIGRATIONS, Store, resolve_db_path
+
+from .handworked import load_handworked
+
+
+def test_migrations_are_named_ordered_and_run_once(tmp_path):
+    path = tmp_path / "a.duckdb"
+    with Store(path) as s:
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+    with Store(path) as s:
+        assert s.migrate() == []  # nothing left to apply
+
+
+def test_db_path_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("KEYFUNNEL_DB", raising=False)
+    assert str(resolve_db_path()) == "data/keyfunnel.duckdb"
+    monkeypatch.setenv("KEYFUNNEL_DB", str(tmp_path / "env.duckdb"))
+    assert resolve_db_path() == tmp_path / "env.duckdb"
+    assert resolve_db_path(tmp_path / "x.duckdb") == tmp_path / "x.duckdb"
+
+
+def test_deal_facts(store, tmp_path):
+    load_handworked(store, tmp_path)
+    facts = {r[0]: r[1:] for r in store.fetchall("""
+        SELECT deal_id, furthest_stage, current_stage, first_stage, n_events, skipped_stages, moved_backwards,
+               reentered, left_truncated, in_order, round(days_stage_5, 3), cycle_days FROM deal_facts""")}
+    assert facts["D1"] == (8, 8, 1, 8, [], False, False, False, True, 20.0, 120)
+    assert facts["D5"] == (8, 8, 1, 6, [3], False, False, False, False, 9.0, 109)  # implicit stage 8
+    assert facts["D6"] == (7, 7, 1, 9, [], True, True, False, False, 14.0, 78)  # 9 + 5 days in stage 5
+    assert facts["D7"][:2] == (7, 7) and facts["D7"][-1] is None  # open: no cycle time
+    assert facts["D8"][2:9] == (4, 2, [], False, False, True, True)  # left-truncated, not skipped
+    assert facts["D9"][2:9] == (2, 1, [1], False, False, False, False)  # skipped stage 1
+    assert store.scalar("SELECT current_stage_entered_at FROM deal_facts WHERE deal_id = 'D3'").date() == \
+        date(2026, 6, 1)
+
+
+def test_transaction_rolls_back(store):
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.execute("INSERT INTO settings VALUES ('k', 'v')")
+            raise RuntimeError("boom")
+    assert store.get_setting("k") is None
+
+
+def test_a_second_writer_is_told_the_database_is_busy(tmp_path):
+    # DuckDB's file lock is per process; a second process would get the lock error that this maps.
+    from analytics.store import _map_duckdb_error
+
+    err = _map_duckdb_error(duckdb.IOException('Could not set lock on file "x": Conflicting lock is held'),
+                            tmp_path / "x.duckdb")
+    assert isinstance(err, StoreBusy) and "database busy, try again" in str(err)

@@ -1,0 +1,47 @@
+from datetime import date
+
+import pytest
+
+from analytics.velocity import compute_velocity
+
+from .handworked import load_handworked
+
+
+@pytest.fixture
+def velocity(store, tmp_path):
+    load_handworked(store, tmp_path)
+    return compute_velocity(store, as_of=date(2026, 6, 30))
+
+
+def test_days_in_stage_by_outcome(velocity):
+    s1 = velocity.stages[0]
+    assert (s1.won.n, s1.won.median) == (2, pytest.approx(9.5))  # D1 10 days, D5 9 days
+    # lost: D2 4 days, D4 14 (until its close), D6 7; D8 and D9 never recorded stage 1
+    assert (s1.lost.n, s1.lost.median, s1.lost.p25, s1.lost.p75) == (3, 7, 5.5, 10.5)
+    s5 = velocity.stages[4]
+    # D6 was in stage 5 twice: 9 days + 5 days after stepping back; D8 14 days until its close
+    assert s5.lost.n == 2 and s5.lost.median == pytest.approx((14 + 14) / 2)
+    assert len(velocity.stages) == 7  # stage 8 is the signature, not a stage one spends time in
+
+
+def test_cycle_time(velocity):
+    assert velocity.cycle_won.median == pytest.approx((120 + 109) / 2)  # D1 Jan 1 → May 1, D5 Jan 1 → Apr 20
+    assert velocity.cycle_lost.n == 5
+
+
+def test_stalled_open_deals(velocity):
+    # p90 of won deals' days: stage 2 [10, 22] → 20.8; stage 7 [21, 19] → 20.8.
+    # D7 in stage 7 since Jun 1 and D3 in stage 2 since Jun 1: 29 days each on Jun 30. Largest amount first.
+    assert [(d.deal_id, d.stage, round(d.days_in_stage), round(d.threshold_days, 1)) for d in velocity.stalled] == [
+        ("D7", 7, 29, 20.8), ("D3", 2, 29, 20.8)]
+
+
+def test_nothing_stalls_at_the_data_as_of_date(store, tmp_path):
+    load_handworked(store, tmp_path)
+    v = compute_velocity(store)  # as of Jun 1: both open deals entered their stage that day
+    assert v.as_of == date(2026, 6, 1) and v.stalled == []
+
+
+def test_empty(store):
+    v = compute_velocity(store)
+    assert v.stalled == [] and v.cycle_won.median is None and v.stages[0].won.n == 0
