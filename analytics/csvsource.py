@@ -114,3 +114,16 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         out.write(text)
     return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), has_bom=False, _temporary=True)
+
+
+def preview(source: CsvSource, rows: int = 20) -> tuple[list[str], list[list[str]]]:
+    """The header and the first rows, for showing a user what was uploaded before it is imported."""
+    out = []
+    with open(source.utf8_path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=source.delimiter)
+        next(reader, None)
+        for i, row in enumerate(reader):
+            if i >= rows:
+                break
+            out.append(row)
+    return source.header, out

@@ -85,6 +85,15 @@ class ImportResult:
         }
 
 
+def classify_header(header: list[str]) -> str:
+    """'history' for a long stage history, 'wide' for deals with stage_N_at columns, else 'deals'."""
+    fields, _ = map_header(header, {**DEAL_HEADERS_ZH, **WIDE_STAGE_HEADERS_ZH}, DEAL_COLUMNS + WIDE_STAGE_COLUMNS)
+    history, _ = map_header(header, HISTORY_HEADERS_ZH, HISTORY_COLUMNS)
+    if set(HISTORY_COLUMNS) <= set(history) and "account" not in fields:
+        return "history"
+    return "wide" if any(f in fields for f in WIDE_STAGE_COLUMNS) else "deals"
+
+
 def normalise_header(name: str) -> str:
     name = name.strip().lstrip("\ufeff").strip().strip('"').strip()
     return re.sub(r"[\s\-]+", "_", name.casefold())

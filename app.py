@@ -1,0 +1,22 @@
+"""keyfunnel's Streamlit app: a router. Run with `keyfunnel serve` (binds 127.0.0.1, usage statistics off)."""
+
+import streamlit as st
+
+import ui
+from analytics.i18n import t
+
+st.set_page_config(page_title="keyfunnel", page_icon=":material/filter_alt:", layout="wide")
+lang = ui.lang()
+pages = [
+    st.Page("pages/overview.py", title=t("page_overview", lang), icon=":material/home:", url_path="overview", default=True),
+    st.Page("pages/import_data.py", title=t("page_import", lang), icon=":material/upload_file:", url_path="import"),
+    st.Page("pages/funnel.py", title=t("page_funnel", lang), icon=":material/filter_alt:", url_path="funnel"),
+    st.Page("pages/velocity.py", title=t("page_velocity", lang), icon=":material/timer:", url_path="velocity"),
+    st.Page("pages/tiers.py", title=t("page_tiers", lang), icon=":material/military_tech:", url_path="tiers"),
+    st.Page("pages/claim.py", title=t("page_claim", lang), icon=":material/balance:", url_path="claim"),
+    st.Page("pages/deals.py", title=t("page_deals", lang), icon=":material/table_rows:", url_path="deals"),
+]
+navigation = st.navigation(pages)
+ui.sidebar()
+ui.mark_routed()
+navigation.run()

@@ -1,0 +1,24 @@
+import streamlit as st
+
+import ui
+from analytics.i18n import stage_label
+from analytics.overview import open_deals
+
+filters = ui.filters()
+lang = ui.lang()
+st.title(ui.T("page_deals"))
+deals = ui.cached(open_deals, filters, lang)
+if ui.has_data(len(deals), filters):
+    query = st.text_input(ui.T("search"), key="deal_search")
+    if query:
+        hay = deals["deal_id"] + " " + deals["account"].fillna("") + " " + deals["owner"].fillna("")
+        deals = deals[hay.str.contains(query, case=False, regex=False)]
+    shown = deals.assign(stage=deals["stage"].map(lambda s: stage_label(int(s), lang)))
+    st.dataframe(shown, hide_index=True, key="deals_table", column_config={
+        "win_probability": st.column_config.NumberColumn(ui.T("p_win"), format="percent"),
+        "amount": st.column_config.NumberColumn(ui.T("amount"), format="localized"),
+        "expected_value": st.column_config.NumberColumn(format="localized"),
+        "days_in_stage": st.column_config.NumberColumn(ui.T("days_here"), format="%.0f"),
+        "exit_criterion": st.column_config.TextColumn(ui.T("next_step")),
+    })
+    ui.download_csv(shown, "open_deals.csv", key="dl_deals")

@@ -1,0 +1,56 @@
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from analytics.funnel import compute_funnel, win_rates_by_stage
+from analytics.i18n import stage_label
+
+filters = ui.filters()
+lang = ui.lang()
+st.title(ui.T("page_funnel"))
+funnel = ui.cached(compute_funnel, filters)
+if ui.has_data(funnel.deals, filters):
+    labels = [stage_label(s.stage, lang) for s in funnel.stages]
+    hover = [f"{ui.T('amount')}: {ui.fmt_money(s.amount)}<br>{ui.T('conversion')}: {ui.fmt_pct(s.conversion)} "
+             f"({ui.fmt_ci(s.conversion_ci)})<br>{ui.T('open_here')}: {s.open_here}" for s in funnel.stages]
+    fig = go.Figure(go.Funnel(y=labels, x=[s.reached for s in funnel.stages], textinfo="value+percent initial",
+                              hovertext=hover, hoverinfo="text+y"))
+    fig.update_layout(title=ui.T("funnel_chart"), height=460, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, key="funnel_chart")
+    st.caption(ui.T("censoring_note"))
+    table = pd.DataFrame({
+        ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
+        ui.T("amount"): [s.amount for s in funnel.stages],
+        ui.T("advanced"): [s.advanced for s in funnel.stages],
+        ui.T("lost_here"): [s.lost_here for s in funnel.stages],
+        ui.T("open_here"): [s.open_here for s in funnel.stages],
+        ui.T("conversion"): [ui.fmt_pct(s.conversion) for s in funnel.stages],
+        ui.T("ci_95"): [ui.fmt_ci(s.conversion_ci) for s in funnel.stages],
+        ui.T("cumulative"): [ui.fmt_pct(s.cumulative_conversion) for s in funnel.stages],
+        ui.T("p_win"): [ui.fmt_pct(s.win_rate) for s in funnel.stages],
+    })
+    st.dataframe(table, hide_index=True, key="funnel_table")
+    ui.download_csv(table, "funnel.csv", key="dl_funnel")
+
+    st.subheader(ui.T("lost_reasons"))
+    reasons = pd.DataFrame([(stage_label(s.stage, lang), r, n) for s in funnel.stages
+                            for r, n in s.lost_reasons.items()], columns=["stage", "reason", "deals"])
+    if not reasons.empty:
+        fig = go.Figure([go.Bar(name=r, x=g["stage"], y=g["deals"]) for r, g in reasons.groupby("reason")])
+        fig.update_layout(barmode="stack", height=360, margin=dict(l=10, r=10, t=10, b=10))
+        st.plotly_chart(fig, key="lost_reasons_chart")
+
+    st.subheader(ui.T("win_by_stage"))
+    rates = win_rates_by_stage(funnel)
+    x = [stage_label(r.stage, lang) for r in rates]
+    err = [(r.win_rate_ci[1] - r.win_rate) if r.win_rate_ci else 0 for r in rates]
+    err_minus = [(r.win_rate - r.win_rate_ci[0]) if r.win_rate_ci else 0 for r in rates]
+    fig = go.Figure([
+        go.Bar(name=ui.T("empirical"), x=x, y=[r.win_rate for r in rates],
+               error_y=dict(type="data", array=err, arrayminus=err_minus)),
+        go.Bar(name=ui.T("salesforce"), x=x, y=[r.salesforce_default for r in rates]),
+        go.Bar(name=ui.T("hubspot"), x=x, y=[r.hubspot_default for r in rates]),
+    ])
+    fig.update_layout(barmode="group", yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, key="win_rate_chart")

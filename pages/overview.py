@@ -1,0 +1,28 @@
+import streamlit as st
+
+import ui
+from analytics.claim import test_claim
+from analytics.importer import list_batches
+from analytics.overview import pipeline_summary
+
+filters = ui.filters()
+st.title(ui.T("page_overview"))
+summary = ui.cached(pipeline_summary, filters)
+if ui.has_data(summary.deals, filters):
+    claim = ui.cached(test_claim, filters, segments=False).overall
+    cols = st.columns(5)  # figures are shortened to keep five across
+    cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount))
+    cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),
+                   help=ui.fmt_money(summary.weighted_amount))
+    cols[2].metric(ui.T("win_rate"), ui.fmt_pct(summary.win_rate), help=ui.T("ci_95") + ": "
+                   + ui.fmt_ci(summary.win_rate_ci))
+    cols[3].metric(ui.T("verdict"), ui.T(f"verdict_{claim.verdict}"),
+                   help=ui.fmt_pct(claim.p_hat) + f" ({claim.won}/{claim.resolved})")
+    batches = [b for b in list_batches(ui.store()) if b.status == "imported"]
+    if batches:
+        last = batches[-1]
+        cols[4].metric(ui.T("since_last_import"), f"+{last.deals_inserted}",
+                       help=f"{last.finished_at:%Y-%m-%d %H:%M} · {', '.join(last.files)} · "
+                            f"{last.deals_updated} updated, +{last.stage_events_added} stage events")
+    st.caption(ui.T("claim_statement", threshold=claim.threshold) + " — " + ui.T(f"verdict_help_{claim.verdict}"))
+    st.caption(f"as of {summary.as_of}")

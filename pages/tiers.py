@@ -1,0 +1,38 @@
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from analytics.domain import TIER_KEYS
+from analytics.i18n import stage_label, tier_policy
+from analytics.tiers import compute_tiers
+
+filters = ui.filters()
+lang = ui.lang()
+st.title(ui.T("page_tiers"))
+mix = ui.cached(compute_tiers, filters)
+if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded, filters):
+    st.dataframe(pd.DataFrame({ui.T("tier"): TIER_KEYS, ui.T("policy"): [tier_policy(k, lang) for k in TIER_KEYS]}),
+                 hide_index=True, key="policy_table")
+    st.subheader(ui.T("tier_mix"))
+    cells = pd.DataFrame([vars(c) for c in mix.open_by_tier_stage])
+    if not cells.empty:
+        fig = go.Figure([go.Bar(name=tier, x=[stage_label(s, lang) for s in g["stage"]], y=g["open_amount"],
+                                customdata=g["open_deals"], hovertemplate="%{y:,.0f} (%{customdata})")
+                         for tier, g in cells.groupby("tier")])
+        fig.update_layout(barmode="stack", height=380, margin=dict(l=10, r=10, t=10, b=10))
+        st.plotly_chart(fig, key="tier_mix_chart")
+    st.subheader(ui.T("tier_performance"))
+    st.dataframe(pd.DataFrame({
+        ui.T("tier"): [p.tier for p in mix.performance],
+        ui.T("win_rate"): [ui.fmt_pct(p.win_rate) for p in mix.performance],
+        ui.T("ci_95"): [ui.fmt_ci(p.win_rate_ci) for p in mix.performance],
+        "n": [p.resolved for p in mix.performance],
+        ui.T("cycle_time"): [p.median_cycle_days for p in mix.performance],
+    }), hide_index=True, key="tier_performance_table")
+    st.subheader(ui.T("tier_mismatch"))
+    st.caption(f"{len(mix.mismatches)} / {mix.open_deals_graded}")
+    mismatches = pd.DataFrame([vars(m) for m in mix.mismatches])
+    if not mismatches.empty:
+        st.dataframe(mismatches, hide_index=True, key="mismatch_table")
+        ui.download_csv(mismatches, "tier_mismatches.csv", key="dl_mismatch")

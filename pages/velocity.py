@@ -1,0 +1,61 @@
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from analytics.conformance import compute_conformance
+from analytics.i18n import stage_label
+from analytics.velocity import compute_velocity
+
+filters = ui.filters()
+lang = ui.lang()
+st.title(ui.T("page_velocity"))
+velocity = ui.cached(compute_velocity, filters)
+flow = ui.cached(compute_conformance, filters)
+if ui.has_data(flow.deals, filters):
+    st.subheader(ui.T("days_in_stage"))
+    fig = go.Figure()
+    for outcome in ("won", "lost"):
+        rows = [(stage_label(s.stage, lang), getattr(s, outcome)) for s in velocity.stages if getattr(s, outcome).n]
+        if rows:  # boxes drawn from the quartiles; whiskers reach p25 and p90
+            fig.add_trace(go.Box(name=ui.T(outcome), x=[r[0] for r in rows], q1=[r[1].p25 for r in rows],
+                                 median=[r[1].median for r in rows], q3=[r[1].p75 for r in rows],
+                                 lowerfence=[r[1].p25 for r in rows], upperfence=[r[1].p90 for r in rows]))
+    fig.update_layout(boxmode="group", height=380, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, key="days_chart")
+    c1, c2 = st.columns(2)
+    c1.metric(ui.T("cycle_time") + " · " + ui.T("won"), "–" if velocity.cycle_won.median is None
+              else f"{velocity.cycle_won.median:.0f}")
+    c2.metric(ui.T("cycle_time") + " · " + ui.T("lost"), "–" if velocity.cycle_lost.median is None
+              else f"{velocity.cycle_lost.median:.0f}")
+
+    st.subheader(ui.T("stalled"))
+    st.caption(ui.T("stalled_help"))
+    stalled = pd.DataFrame([vars(d) for d in velocity.stalled])
+    if not stalled.empty:
+        st.dataframe(stalled, hide_index=True, key="stalled_table", column_config={
+            "days_in_stage": st.column_config.NumberColumn(format="%.0f"),
+            "threshold_days": st.column_config.NumberColumn(format="%.0f"),
+            "amount": st.column_config.NumberColumn(format="localized")})
+        ui.download_csv(stalled, "stalled.csv", key="dl_stalled")
+
+    st.subheader(ui.T("conformance"))
+    cols = st.columns(5)
+    for col, key in zip(cols, ("in_order", "skipped", "moved_backwards", "reentered", "left_truncated")):
+        col.metric(f"{ui.T(key)} ({getattr(flow, key)})", ui.fmt_pct(flow.share(getattr(flow, key))))
+    st.caption(f"{ui.T('win_rate')} · {ui.T('in_order')}: {ui.fmt_pct(flow.conforming.win_rate)} "
+               f"({ui.fmt_ci(flow.conforming.ci)}); {ui.fmt_pct(flow.non_conforming.win_rate)} "
+               f"({ui.fmt_ci(flow.non_conforming.ci)})")
+
+    st.subheader(ui.T("flow"))
+    nodes = [stage_label(s, lang) for s in range(1, 9)] + [ui.T("lost"), "open"]
+    index = {**{s: s - 1 for s in range(1, 9)}, "lost": 8, "open": 9}
+    # A Sankey draws forward flow; backward moves would loop, so they are counted in a caption instead.
+    forward = [t for t in flow.transitions if not isinstance(t.target, int) or t.target > t.source]
+    fig = go.Figure(go.Sankey(node=dict(label=nodes, pad=12),
+                              link=dict(source=[index[t.source] for t in forward],
+                                        target=[index[t.target] for t in forward],
+                                        value=[t.deals for t in forward])))
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, key="sankey_chart")
+    st.caption(ui.T("backward_note", n=sum(t.deals for t in flow.transitions if t not in forward)))

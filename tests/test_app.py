@@ -1,0 +1,122 @@
+"""The pages, driven headlessly with streamlit.testing.v1.AppTest."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.demo import clear_demo_data
+from analytics.store import Store
+
+from .conftest import ROOT
+
+PAGES = ["pages/overview.py", "pages/import_data.py", "pages/funnel.py", "pages/velocity.py", "pages/tiers.py",
+         "pages/claim.py", "pages/deals.py"]
+
+
+def app(db, page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def demo_db(tmp_path, monkeypatch):
+    path = tmp_path / "demo.duckdb"
+    monkeypatch.setenv("KEYFUNNEL_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def empty_db(tmp_path, monkeypatch):
+    path = tmp_path / "empty.duckdb"
+    monkeypatch.setenv("KEYFUNNEL_DB", str(path))
+    with Store(path) as s:
+        from analytics.demo import ensure_demo_data
+
+        ensure_demo_data(s)
+        clear_demo_data(s)  # the user cleared the demo: the database stays empty
+    return path
+
+
+def texts(at) -> str:
+    return " ".join(str(getattr(e, "value", "")) for e in (*at.markdown, *at.title, *at.header, *at.subheader,
+                                                           *at.info, *at.caption, *at.metric, *at.error,
+                                                           *at.success))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_demo_data(demo_db, page):
+    at = app(demo_db, page)
+    assert at.title[0].value
+    if page not in ("pages/import_data.py",):
+        assert "demo data" in texts(at)  # the sidebar says so, visibly
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_database(empty_db, page):
+    at = app(empty_db, page)
+    if page not in ("pages/import_data.py", "pages/claim.py"):
+        assert "No deals yet" in texts(at)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "pages/import_data.py"])
+def test_a_filter_matching_nothing_says_so(demo_db, page):
+    # Set through the URL: a link reproduces the view. (AppTest cannot set a date_input in Streamlit 1.67.)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["from"] = "2099-01-01"
+    at.query_params["tier"] = "A,B"
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    assert at.date_input(key="f_created_from").value == date(2099, 1, 1)
+    assert at.multiselect(key="f_tier").value == ["A", "B"]
+    if page == "pages/claim.py":
+        assert "No resolved deal has reached stage 7" in texts(at) or "No deals match" in texts(at)
+    else:
+        assert "No deals match these filters" in texts(at)
+
+
+def test_a_filter_changes_the_numbers_and_lives_in_the_url(demo_db):
+    at = app(demo_db, "pages/funnel.py")
+    everyone = at.dataframe[0].value.iloc[0, 1]
+    at.multiselect(key="f_tier").set_value(["A"]).run()
+    tier_a = at.dataframe[0].value.iloc[0, 1]
+    assert everyone == 3000 and 0 < tier_a < everyone
+    assert at.query_params["tier"] == "A"
+
+
+def test_the_language_switch_changes_the_labels(demo_db):
+    at = app(demo_db, "pages/funnel.py")
+    assert at.title[0].value == "Funnel"
+    at.radio(key="lang").set_value("zh").run()
+    assert at.title[0].value == "漏斗"
+    assert "1. 客户规划与电话邀约" in at.dataframe[0].value.iloc[:, 0].tolist()
+
+
+def test_uploading_a_valid_csv_imports_it(empty_db):
+    at = app(empty_db, "pages/import_data.py")
+    csv = ("deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
+           "U2,上传公司,200,2026/1/2,赢单\n").encode()
+    at.file_uploader(key="uploads").set_value([("deals.csv", csv, "text/csv")]).run()
+    at.button(key="import").click().run()
+    assert not at.exception
+    assert "2 deals added" in texts(at)
+    with Store(empty_db) as s:  # the same configuration as the app's connection in this process
+        assert s.scalar("SELECT count(*) FROM deals") == 2
+
+
+def test_uploading_an_invalid_csv_shows_the_error_table(empty_db):
+    at = app(empty_db, "pages/import_data.py")
+    csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,lots,2026-01-01,open\n"
+    at.file_uploader(key="uploads").set_value([("bad.csv", csv, "text/csv")]).run()
+    at.button(key="import").click().run()
+    assert "Rejected" in texts(at)
+    report = next(d.value for d in at.dataframe if "reason" in d.value.columns)
+    assert report.to_dict("records") == [{"file": "bad.csv", "row": 2, "column": "amount", "value": "lots",
+                                          "reason": "not an amount"}]

@@ -1,0 +1,174 @@
+"""The app's one Streamlit helper module: the cached store, language, sidebar filters kept in the URL, downloads.
+
+Pages import this and analytics; nothing in analytics imports Streamlit.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import streamlit as st
+
+from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
+from analytics.export import safe_csv_bytes
+from analytics.filters import DealFilter
+from analytics.i18n import LANGUAGES, t
+from analytics.store import Store, resolve_db_path
+
+FILTER_KEYS = ("tier", "owner", "region", "industry")
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> Store:
+    store = Store(path)
+    ensure_demo_data(store)
+    return store
+
+
+def store() -> Store:
+    return _store(str(resolve_db_path()))
+
+
+def lang() -> str:
+    return st.session_state.get("lang", st.query_params.get("lang", "en"))
+
+
+def T(key: str, **fmt) -> str:
+    return t(key, lang(), **fmt)
+
+
+def data_changed() -> None:
+    """After an import, undo or clearing: every cached result is stale."""
+    st.cache_data.clear()
+
+
+@st.cache_data(show_spinner=False)
+def _filter_options(path: str) -> dict[str, list[str]]:
+    s = _store(path)
+    return {k: [r[0] for r in s.fetchall(f"SELECT DISTINCT {k} FROM deals WHERE {k} IS NOT NULL ORDER BY 1")]
+            for k in FILTER_KEYS}
+
+
+def cached(compute, *args, **kwargs):
+    """Run an analytics function on the store, cached per database, function and arguments."""
+    return _cached(str(resolve_db_path()), compute.__module__, compute.__name__, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached(path, module, name, args, kwargs):
+    import importlib
+
+    compute = getattr(importlib.import_module(module), name)
+    return compute(_store(path), *args, **dict(kwargs))
+
+
+def _from_query(key: str) -> list[str]:
+    raw = st.query_params.get(key, "")
+    return [v for v in raw.split(",") if v]
+
+
+def mark_routed() -> None:
+    """Called by app.py before it runs the page: this run went through the router."""
+    st.session_state["_kf_routed"] = True
+
+
+def _ensure_routed() -> None:
+    """With a pages/ folder beside app.py, Streamlit starts in its legacy multipage mode and runs a deep-linked
+    page file (say /funnel) directly, so app.py's st.navigation never runs: no titles, no wide layout. Such a run
+    switches the legacy mode off (what st.navigation itself does) and reruns through app.py, keeping the URL."""
+    if st.session_state.pop("_kf_routed", False):
+        return
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
+
+def filters() -> DealFilter:
+    """The sidebar's filters for this run (app.py renders the sidebar before it runs the page)."""
+    _ensure_routed()
+    return st.session_state.get("_kf_filters", DealFilter())
+
+
+def sidebar() -> DealFilter:
+    """Language and filters, rendered by app.py so that they are shared by every page. Both live in the URL's
+    query string, so that a link reproduces the view."""
+    with st.sidebar:
+        if "lang" not in st.session_state:
+            st.session_state["lang"] = st.query_params.get("lang", "en") if st.query_params.get(
+                "lang") in LANGUAGES else "en"
+        st.radio(t("language", lang()), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
+        st.query_params["lang"] = st.session_state["lang"]
+        st.subheader(T("filters"))
+        options = _filter_options(str(resolve_db_path()))
+        chosen = {}
+        for key in FILTER_KEYS:
+            widget = f"f_{key}"
+            if widget not in st.session_state:
+                st.session_state[widget] = [v for v in _from_query(key) if v in options[key]]
+            chosen[key] = st.multiselect(T(key), options[key], key=widget, placeholder=T("choose"))
+        for widget, param in (("f_created_from", "from"), ("f_created_to", "to")):
+            if widget not in st.session_state:
+                st.session_state[widget] = _date(st.query_params.get(param))
+        created_from = st.date_input(T("created_between"), key="f_created_from", format="YYYY-MM-DD")
+        created_to = st.date_input("…", key="f_created_to", format="YYYY-MM-DD", label_visibility="collapsed")
+        for key in FILTER_KEYS:
+            if chosen[key]:
+                st.query_params[key] = ",".join(chosen[key])
+            else:
+                st.query_params.pop(key, None)
+        for key, value in (("from", created_from), ("to", created_to)):
+            if value:
+                st.query_params[key] = value.isoformat()
+            else:
+                st.query_params.pop(key, None)
+        if is_demo(store()):
+            st.info(T("demo_banner"))
+            if st.button(T("clear_demo"), key="clear_demo"):
+                clear_demo_data(store())
+                data_changed()
+                st.success(T("demo_cleared"))
+    st.session_state["_kf_filters"] = DealFilter(
+        tier=tuple(chosen["tier"]), owner=tuple(chosen["owner"]), region=tuple(chosen["region"]),
+        industry=tuple(chosen["industry"]), created_from=created_from or None, created_to=created_to or None)
+    return st.session_state["_kf_filters"]
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def has_data(deals: int, filters: DealFilter) -> bool:
+    """Render the empty state when there is nothing to show; True when the page can go on."""
+    if deals:
+        return True
+    total = store().scalar("SELECT count(*) FROM deals")
+    st.info(T("no_data") if not total else T("no_match"))
+    return False
+
+
+def download_csv(df, file_name: str, key: str, label_key: str = "download_csv") -> None:
+    st.download_button(T(label_key), safe_csv_bytes(df), file_name=file_name, mime="text/csv", key=key)
+
+
+def fmt_pct(x) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def fmt_ci(ci) -> str:
+    return "–" if ci is None else f"{ci[0]:.1%} – {ci[1]:.1%}"
+
+
+def fmt_money(x) -> str:
+    return f"{x:,.0f}"
+
+
+def fmt_short(x: float) -> str:
+    """107.2M, 49.2K: metric tiles are narrow."""
+    for factor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= factor:
+            return f"{x / factor:.1f}{suffix}"
+    return f"{x:.0f}"
