@@ -9,7 +9,7 @@ st.set_page_config(page_title="keyfunnel", page_icon=":material/filter_alt:", la
 lang = ui.lang()
 pages = [
     st.Page("pages/overview.py", title=t("page_overview", lang), icon=":material/home:", url_path="overview", default=True),
-    st.Page("pages/import_data.py", title=t("page_import", lang), icon=":material/upload_file:", url_path="import"),
+    st.Page("pages/import.py", title=t("page_import", lang), icon=":material/upload_file:", url_path="import"),
     st.Page("pages/funnel.py", title=t("page_funnel", lang), icon=":material/filter_alt:", url_path="funnel"),
     st.Page("pages/velocity.py", title=t("page_velocity", lang), icon=":material/timer:", url_path="velocity"),
     st.Page("pages/tiers.py", title=t("page_tiers", lang), icon=":material/military_tech:", url_path="tiers"),

@@ -21,8 +21,8 @@ if ui.has_data(funnel.deals, filters):
     st.caption(ui.T("censoring_note"))
     table = pd.DataFrame({
         ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
-        ui.T("amount"): [s.amount for s in funnel.stages],
-        ui.T("advanced"): [s.advanced for s in funnel.stages],
+        ui.T("amount"): [ui.fmt_money(s.amount) for s in funnel.stages],
+        ui.T("advanced"): ["–" if s.advanced is None else s.advanced for s in funnel.stages],
         ui.T("lost_here"): [s.lost_here for s in funnel.stages],
         ui.T("open_here"): [s.open_here for s in funnel.stages],
         ui.T("conversion"): [ui.fmt_pct(s.conversion) for s in funnel.stages],

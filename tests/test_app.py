@@ -12,7 +12,7 @@ from analytics.store import Store
 
 from .conftest import ROOT
 
-PAGES = ["pages/overview.py", "pages/import_data.py", "pages/funnel.py", "pages/velocity.py", "pages/tiers.py",
+PAGES = ["pages/overview.py", "pages/import.py", "pages/funnel.py", "pages/velocity.py", "pages/tiers.py",
          "pages/claim.py", "pages/deals.py"]
 
 
@@ -54,18 +54,18 @@ def texts(at) -> str:
 def test_every_page_renders_on_demo_data(demo_db, page):
     at = app(demo_db, page)
     assert at.title[0].value
-    if page not in ("pages/import_data.py",):
+    if page not in ("pages/import.py",):
         assert "demo data" in texts(at)  # the sidebar says so, visibly
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_on_an_empty_database(empty_db, page):
     at = app(empty_db, page)
-    if page not in ("pages/import_data.py", "pages/claim.py"):
+    if page not in ("pages/import.py", "pages/claim.py"):
         assert "No deals yet" in texts(at)
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if p != "pages/import_data.py"])
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "pages/import.py"])
 def test_a_filter_matching_nothing_says_so(demo_db, page):
     # Set through the URL: a link reproduces the view. (AppTest cannot set a date_input in Streamlit 1.67.)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -100,7 +100,7 @@ def test_the_language_switch_changes_the_labels(demo_db):
 
 
 def test_uploading_a_valid_csv_imports_it(empty_db):
-    at = app(empty_db, "pages/import_data.py")
+    at = app(empty_db, "pages/import.py")
     csv = ("deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
            "U2,上传公司,200,2026/1/2,赢单\n").encode()
     at.file_uploader(key="uploads").set_value([("deals.csv", csv, "text/csv")]).run()
@@ -112,7 +112,7 @@ def test_uploading_a_valid_csv_imports_it(empty_db):
 
 
 def test_uploading_an_invalid_csv_shows_the_error_table(empty_db):
-    at = app(empty_db, "pages/import_data.py")
+    at = app(empty_db, "pages/import.py")
     csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,lots,2026-01-01,open\n"
     at.file_uploader(key="uploads").set_value([("bad.csv", csv, "text/csv")]).run()
     at.button(key="import").click().run()

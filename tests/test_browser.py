@@ -1,0 +1,129 @@
+"""A real browser: Playwright drives Debian's chromium against `keyfunnel serve`.
+
+Locally, without /usr/bin/chromium, these tests are skipped; in CI (CI=true) a missing chromium is a failure.
+Screenshots of every page go to artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "artifacts"
+
+pytestmark = pytest.mark.browser
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run must apt-get install chromium")
+    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason=f"{CHROMIUM} not installed (apt-get install chromium)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("browser") / "kf.duckdb"
+    port = _free_port()
+    env = dict(os.environ, KEYFUNNEL_DB=str(db), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    proc = subprocess.Popen([sys.executable, "-m", "analytics.cli", "serve", "--headless", "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the app did not become healthy: " + proc.stdout.read().decode(errors="replace")[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 2000}, accept_downloads=True)
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def _open(page, server, path: str):
+    page.goto(f"{server}/{path}")
+    page.wait_for_selector("[data-testid='stSidebarNav']")
+    page.wait_for_selector("h1")
+
+
+def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
+    ARTIFACTS.mkdir(exist_ok=True)
+    _open(page, server, "import")
+    csv = tmp_path / "browser_deals.csv"
+    csv.write_text("deal_id,account,amount,created_at,outcome\nB1,Browser Co,1000,2026-01-01,open\n"
+                   "B2,浏览器公司,2000,2026-01-02,won\n", encoding="utf-8")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
+    page.get_by_text("browser_deals.csv").first.wait_for()
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("2 deals added").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "browser-import.png"), full_page=True)
+
+    _open(page, server, "funnel")
+    page.locator(".js-plotly-plot .funnellayer path").first.wait_for()  # the funnel is drawn
+    assert page.locator(".js-plotly-plot .funnellayer path").count() >= 8
+    page.screenshot(path=str(ARTIFACTS / "browser-funnel.png"), full_page=True)
+
+    page.get_by_text("简体中文").click()
+    page.get_by_role("heading", name="漏斗").wait_for()
+    assert "lang=zh" in page.url
+    page.screenshot(path=str(ARTIFACTS / "browser-funnel-zh.png"), full_page=True)
+
+    for path in ("overview", "velocity", "tiers", "claim", "deals", "import"):
+        _open(page, server, f"{path}?lang=zh")
+        page.wait_for_timeout(1500)
+        assert not page.locator("[data-testid='stException']").count(), path
+        page.screenshot(path=str(ARTIFACTS / f"browser-{path}-zh.png"), full_page=True)
+
+
+def test_a_link_reproduces_the_filtered_view(page, server):
+    _open(page, server, "funnel?tier=A&lang=en")
+    page.locator(".js-plotly-plot .funnellayer path").first.wait_for()
+    assert page.get_by_text("Tier").count() and "tier=A" in page.url
+    assert page.locator("[data-testid='stMultiSelect'] span", has_text="A").count() >= 1
+
+
+def test_no_traceback_for_a_bad_upload(page, server, tmp_path):
+    _open(page, server, "import")
+    bad = tmp_path / "garbage.csv"
+    bad.write_bytes(b"\x00\x01\x02\x03binary")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
+    page.get_by_text("NUL bytes").wait_for()
+    assert not page.locator("[data-testid='stException']").count()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_stray_artifacts():
+    yield
+    shutil.rmtree(ROOT / ".streamlit-cache", ignore_errors=True)
