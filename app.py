@@ -18,5 +18,4 @@ pages = [
 ]
 navigation = st.navigation(pages)
 ui.sidebar()
-ui.mark_routed()
 navigation.run()

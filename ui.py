@@ -6,6 +6,7 @@ Pages import this and analytics; nothing in analytics imports Streamlit.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import streamlit as st
 
@@ -16,6 +17,7 @@ from analytics.i18n import LANGUAGES, t
 from analytics.store import Store, resolve_db_path
 
 FILTER_KEYS = ("tier", "owner", "region", "industry")
+APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 
 @st.cache_resource(show_spinner=False)
@@ -67,21 +69,20 @@ def _from_query(key: str) -> list[str]:
     return [v for v in raw.split(",") if v]
 
 
-def mark_routed() -> None:
-    """Called by app.py before it runs the page: this run went through the router."""
-    st.session_state["_kf_routed"] = True
-
-
 def _ensure_routed() -> None:
     """With a pages/ folder beside app.py, Streamlit starts in its legacy multipage mode and runs a deep-linked
-    page file (say /funnel) directly, so app.py's st.navigation never runs: no titles, no wide layout. Such a run
-    switches the legacy mode off (what st.navigation itself does) and reruns through app.py, keeping the URL."""
-    if st.session_state.pop("_kf_routed", False):
-        return
+    page file (say /funnel) directly, so app.py's st.navigation never runs: no titles, no shared sidebar, no wide
+    layout. Only then is the legacy flag still set. Switch it off, as st.navigation itself does, and run the router
+    in this same script run (a rerun would drop the click or upload that caused this run); the router runs this
+    page again, and the direct run stops here."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+    if PagesManager.uses_pages_directory:
+        import runpy
+
+        PagesManager.uses_pages_directory = False
+        runpy.run_path(str(APP_PATH), run_name="__main__")
+        st.stop()
 
 
 def filters() -> DealFilter:

@@ -36,7 +36,7 @@ if uploads:
 
 skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
 decimal_comma = st.checkbox(ui.T("decimal_comma"), key="decimal_comma")
-if st.button(ui.T("import_button"), key="import", disabled="deals" not in files, type="primary"):
+if st.button(ui.T("import_button"), key="run_import", disabled="deals" not in files, type="primary"):
     bar = st.progress(0.0)
     result = import_files(ui.store(), files["deals"], files.get("history"), skip_invalid=skip_invalid,
                           decimal_comma=decimal_comma, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))

@@ -104,7 +104,7 @@ def test_uploading_a_valid_csv_imports_it(empty_db):
     csv = ("deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
            "U2,上传公司,200,2026/1/2,赢单\n").encode()
     at.file_uploader(key="uploads").set_value([("deals.csv", csv, "text/csv")]).run()
-    at.button(key="import").click().run()
+    at.button(key="run_import").click().run()
     assert not at.exception
     assert "2 deals added" in texts(at)
     with Store(empty_db) as s:  # the same configuration as the app's connection in this process
@@ -115,7 +115,7 @@ def test_uploading_an_invalid_csv_shows_the_error_table(empty_db):
     at = app(empty_db, "pages/import.py")
     csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,lots,2026-01-01,open\n"
     at.file_uploader(key="uploads").set_value([("bad.csv", csv, "text/csv")]).run()
-    at.button(key="import").click().run()
+    at.button(key="run_import").click().run()
     assert "Rejected" in texts(at)
     report = next(d.value for d in at.dataframe if "reason" in d.value.columns)
     assert report.to_dict("records") == [{"file": "bad.csv", "row": 2, "column": "amount", "value": "lots",

@@ -1,0 +1,37 @@
+"""Shared by the benchmark scripts: sizes, cached generated data, medians."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "results" / "data"
+SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+
+
+def sample_dir(n: int, seed: int = 7) -> Path:
+    """Generated once per size and seed, then reused (benchmarks/results/ is git-ignored)."""
+    from analytics.sample import SampleParameters, write_sample
+
+    out = DATA / f"n{n}-s{seed}"
+    if not (out / "truth.json").exists():
+        write_sample(out, SampleParameters(deals=n, seed=seed, as_of="2026-11-27"))
+    return out
+
+
+def timed(fn, repeats: int) -> tuple[float, list[float]]:
+    """Median wall time of `repeats` calls, and all of them."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def machine() -> dict:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cores": os.cpu_count(), "memory_gib": round(mem / 2**30, 1)}
