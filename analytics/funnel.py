@@ -21,7 +21,7 @@ class StageFunnel:
     stage: int
     reached: int
     amount: float
-    advanced: int | None  # reached s+1; None at stage 8
+    advanced: int | None  # observed at s and went on to reach s+1; None at stage 8
     lost_here: int
     open_here: int
     conversion: float | None  # P(reach s+1 | reached s), censoring-aware
@@ -67,12 +67,14 @@ def data_as_of(store: Store) -> date | None:
     return value
 
 
-def stage_counts(store: Store, filters: DealFilter) -> dict[tuple[int, str], tuple[int, float]]:
-    """(furthest_stage, outcome) → (deals, amount)."""
+def stage_counts(store: Store, filters: DealFilter) -> dict[tuple[int, int, str], tuple[int, float]]:
+    """(entry_stage, furthest_stage, outcome) → (deals, amount). The entry stage is 1, or for a history that
+    starts mid-way (left-truncated) its first observed stage: before it, the deal was not observed."""
     where, params = filters.where()
-    rows = store.fetchall(f"""SELECT furthest_stage, outcome, count(*), coalesce(sum(amount), 0)
+    rows = store.fetchall(f"""SELECT CASE WHEN left_truncated THEN first_stage ELSE 1 END, furthest_stage, outcome,
+                                     count(*), coalesce(sum(amount), 0)
                               FROM deal_facts WHERE {where} GROUP BY ALL""", params)
-    return {(int(s), o): (int(n), float(a)) for s, o, n, a in rows}
+    return {(int(e), int(s), o): (int(n), float(a)) for e, s, o, n, a in rows}
 
 
 def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date | None = None) -> Funnel:
@@ -83,13 +85,17 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
             FROM deal_facts WHERE {where} AND outcome = 'lost' GROUP BY ALL ORDER BY 1, 3 DESC, 2""", params):
         reasons[int(s)][reason] = int(n)
 
-    def n_at(stage: int, outcome: str | None = None) -> int:
-        return sum(v[0] for (s, o), v in counts.items() if s == stage and (outcome is None or o == outcome))
+    def total(select) -> int:
+        return sum(v[0] for k, v in counts.items() if select(*k))
 
-    reached = {s: sum(n_at(k) for k in STAGE_NUMBERS if k >= s) for s in STAGE_NUMBERS}
-    amount = {s: sum(v[1] for (k, _), v in counts.items() if k >= s) for s in STAGE_NUMBERS}
-    # Conversion at s: of the deals whose fate at s is known (went on, or lost there), the share that went on.
-    steps = {s: (reached[s + 1], reached[s + 1] + n_at(s, "lost")) for s in STAGE_NUMBERS if s < LAST_STAGE}
+    reached = {s: total(lambda e, f, o: f >= s) for s in STAGE_NUMBERS}
+    amount = {s: sum(v[1] for (e, f, o), v in counts.items() if f >= s) for s in STAGE_NUMBERS}
+    lost_here = {s: total(lambda e, f, o: f == s and o == "lost") for s in STAGE_NUMBERS}
+    open_here = {s: total(lambda e, f, o: f == s and o == "open") for s in STAGE_NUMBERS}
+    # Conversion at s: of the deals observed at s whose fate there is known (went on, or lost there), the share
+    # that went on. Open deals at s are censored; deals first observed after s (left-truncated) are not at risk.
+    advanced = {s: total(lambda e, f, o: f > s and e <= s) for s in STAGE_NUMBERS}
+    steps = {s: (advanced[s], advanced[s] + lost_here[s]) for s in STAGE_NUMBERS if s < LAST_STAGE}
     stages = []
     for s in STAGE_NUMBERS:
         if s < LAST_STAGE:
@@ -101,9 +107,8 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
         cumulative, cumulative_ci = product_limit([steps[k] for k in STAGE_NUMBERS if k < s])
         win, win_ci = product_limit([steps[k] for k in STAGE_NUMBERS if s <= k < LAST_STAGE])
         stages.append(StageFunnel(
-            stage=s, reached=reached[s], amount=amount[s],
-            advanced=reached[s + 1] if s < LAST_STAGE else None,
-            lost_here=n_at(s, "lost"), open_here=n_at(s, "open"),
+            stage=s, reached=reached[s], amount=amount[s], advanced=advanced[s] if s < LAST_STAGE else None,
+            lost_here=lost_here[s], open_here=open_here[s],
             conversion=conversion, conversion_ci=conversion_ci,
             cumulative_conversion=cumulative if reached[1] else None,
             cumulative_ci=cumulative_ci if reached[1] else None,

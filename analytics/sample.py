@@ -9,9 +9,10 @@ and is otherwise lost there; passing stage 7 is signing (stage 8, won). Time in 
 on the stage only, not on the outcome, so deals still open at the as-of date are censored independently of how they
 would end: the honest estimators are then unbiased, and truth.json gives the population values they estimate.
 
-Recording noise that does not change any deal's fate: some passed stages are never recorded (skips), some deals
-step back one stage and return (backward moves, re-entries), and some old deals' histories start mid-way (the CRM
-was adopted after they began: left truncation).
+Recording noise that does not change any deal's fate: some passed stages are never recorded (skips), and some deals
+step back one stage and return (backward moves, re-entries). The CRM was adopted a year into the history: deals
+closed before then are not in the export, and deals open then were entered at the stage they were in that day, so
+their histories start mid-way (left truncation, decided by time and never by fate).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ STAGE_MEDIAN_DAYS = (10.0, 18.0, 21.0, 28.0, 35.0, 25.0, 20.0)
 STAGE_DAYS_SIGMA = 0.6
 SKIP_PROBABILITY = 0.05  # a passed stage 2..6 goes unrecorded
 BACKWARD_PROBABILITY = 0.05  # at stages 3..7: step back one stage, then return
-TRUNCATED_SHARE = 0.03  # deals whose recorded history starts mid-way
+CRM_ADOPTION_YEARS = 1.0  # the CRM was adopted this long after the history begins
 REGIONS = ("East", "North", "South", "West", "Central")
 INDUSTRIES = ("Manufacturing", "Energy", "Finance", "Healthcare", "Government", "Telecom", "Retail")
 LOST_REASONS = ("price", "competitor", "budget cut", "no decision", "timing", "technical fit")
@@ -104,7 +105,9 @@ def generate(params: SampleParameters):
     import pandas as pd
 
     rng = np.random.default_rng(params.seed)
-    n = params.deals
+    # Deals closed before the CRM's adoption are not exported: simulate enough to export params.deals of them.
+    export_share = max(0.2, 1 - CRM_ADOPTION_YEARS / params.years)
+    n = int(params.deals / export_share * 1.1) + 50
     as_of = np.datetime64(params.as_of, "s")
     span_s = int(params.years * 365 * 86400)
 
@@ -149,13 +152,11 @@ def generate(params: SampleParameters):
 
     # Recorded events: each entered stage up to the furthest, entered by the as-of date.
     ev_deal, ev_stage, ev_time = [], [], []
-    truncated = (rng.random(n) < TRUNCATED_SHARE) & (furthest >= 4)
     skip = rng.random((n, 9)) < SKIP_PROBABILITY
     for s in range(1, 9):
         mask = (furthest >= s) & (entry[:, s] <= as_of)
         if 2 <= s <= 6:
             mask &= ~(skip[:, s] & (furthest > s))  # only a stage the deal went on to pass can go unrecorded
-        mask &= ~(truncated & (s < 3))  # history recorded from stage 3 on
         idx = np.nonzero(mask)[0]
         ev_deal.append(idx)
         ev_stage.append(np.full(idx.size, s))
@@ -174,9 +175,26 @@ def generate(params: SampleParameters):
     ev_deal = np.concatenate(ev_deal)
     ev_stage = np.concatenate(ev_stage)
     ev_time = np.concatenate(ev_time)
+
+    # CRM adoption: deals closed before it are absent; a deal open then was entered at its stage on that day.
+    adoption = as_of - np.timedelta64(int((params.years - CRM_ADOPTION_YEARS) * 365 * 86400), "s")
+    in_export = np.zeros(n, dtype=bool)
+    in_export[np.nonzero(close_time >= adoption)[0][:params.deals]] = True  # the first N, in random order
+    before = ev_time < adoption
+    keep = ~before & in_export[ev_deal]
+    # the stage each pre-adoption deal was in at adoption: its latest entry before then
+    pre = np.nonzero(before & in_export[ev_deal])[0]
+    order_pre = pre[np.lexsort((ev_stage[pre], ev_time[pre]))]
+    at_adoption_stage = np.zeros(n, dtype=int)
+    at_adoption_stage[ev_deal[order_pre]] = ev_stage[order_pre]  # later entries overwrite earlier ones
+    carried = np.nonzero(at_adoption_stage > 0)[0]
+    ev_deal = np.concatenate([ev_deal[keep], carried])
+    ev_stage = np.concatenate([ev_stage[keep], at_adoption_stage[carried]])
+    ev_time = np.concatenate([ev_time[keep], np.full(carried.size, adoption)])
     order = np.lexsort((ev_stage, ev_time, ev_deal))
 
-    deal_ids = np.char.add("D", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    number = np.cumsum(in_export)  # exported deals are numbered D0000001, D0000002, … in order
+    deal_ids = np.char.add("D", np.char.zfill(number.astype(str), 7))
     median_cycle = float(np.sum(STAGE_MEDIAN_DAYS))
     expected_close = created + (median_cycle * np.exp(0.3 * rng.standard_normal(n)) * 86400).astype("timedelta64[s]")
     amount = np.round(np.array(TIER_MEDIAN_AMOUNT)[tier] * np.exp(0.8 * rng.standard_normal(n)), -2)
@@ -198,6 +216,7 @@ def generate(params: SampleParameters):
         "lost_reason": lost_reason,
         **{f: scores[:, i] for i, f in enumerate(FACTOR_KEYS)},
     })
+    deals = deals[in_export].reset_index(drop=True)
     history = pd.DataFrame({
         "deal_id": deal_ids[ev_deal[order]],
         "stage": ev_stage[order],
@@ -226,7 +245,7 @@ def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
                        "tier_effect": dict(zip(TIER_KEYS, params.tier_effect)),
                        "tier_share": dict(zip(TIER_KEYS, TIER_SHARE)),
                        "stage_median_days": list(STAGE_MEDIAN_DAYS), "skip_probability": SKIP_PROBABILITY,
-                       "backward_probability": BACKWARD_PROBABILITY, "truncated_share": TRUNCATED_SHARE},
+                       "backward_probability": BACKWARD_PROBABILITY, "crm_adoption_years": CRM_ADOPTION_YEARS},
         "population": population_truth(params),
         "counts": {"deals": int(len(deals)), "stage_events": int(len(history)),
                    **{o: int((deals["outcome"] == o).sum()) for o in ("won", "lost", "open")}},

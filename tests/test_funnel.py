@@ -12,8 +12,9 @@ from .handworked import load_handworked
 REACHED = {1: 9, 2: 8, 3: 6, 4: 5, 5: 5, 6: 4, 7: 4, 8: 2}
 LOST_HERE = {1: 1, 2: 1, 3: 1, 4: 0, 5: 1, 6: 0, 7: 1, 8: 0}
 OPEN_HERE = {1: 0, 2: 1, 3: 0, 4: 0, 5: 0, 6: 0, 7: 1, 8: 0}
-# Conversion at s = reached(s+1) / (reached(s+1) + lost at s): open deals at s are neither.
-CONVERSION = {1: (8, 9), 2: (6, 7), 3: (5, 6), 4: (5, 5), 5: (4, 5), 6: (4, 4), 7: (2, 3)}
+# Conversion at s = went on / (went on + lost at s), among deals observed at s: open deals at s are neither, and D8,
+# first observed at stage 4 four months after creation, is not at risk at stages 1–3 (left-truncated).
+CONVERSION = {1: (7, 8), 2: (5, 6), 3: (4, 5), 4: (5, 5), 5: (4, 5), 6: (4, 4), 7: (2, 3)}
 
 
 @pytest.fixture
@@ -36,19 +37,20 @@ def test_conversion_leaves_open_deals_out(funnel):
     for s, (passed, at_risk) in CONVERSION.items():
         assert funnel.stage(s).conversion == pytest.approx(passed / at_risk)
         assert funnel.stage(s).conversion_ci == pytest.approx(wilson_interval(passed, at_risk))
-    # the classic bias would count D3 as a failure at stage 2: 6/8 instead of 6/7
-    assert funnel.stage(2).conversion != pytest.approx(6 / 8)
+    # the classic bias would count D3 as a failure at stage 2 (5/7), and D8 as passing stages it was never seen in
+    assert funnel.stage(2).conversion != pytest.approx(5 / 7)
+    assert funnel.stage(1).advanced == 7 and funnel.stage(1).reached == 9
 
 
 def test_cumulative_conversion_and_win_rate_are_products(funnel):
     assert funnel.stage(1).cumulative_conversion == 1.0
-    assert funnel.stage(3).cumulative_conversion == pytest.approx(8 / 9 * 6 / 7)
-    assert funnel.stage(8).cumulative_conversion == pytest.approx(64 / 189)
+    assert funnel.stage(3).cumulative_conversion == pytest.approx(7 / 8 * 5 / 6)
+    assert funnel.stage(8).cumulative_conversion == pytest.approx(14 / 45)  # 7/8 · 5/6 · 4/5 · 1 · 4/5 · 1 · 2/3
     assert funnel.stage(7).win_rate == pytest.approx(2 / 3)
     assert funnel.stage(5).win_rate == pytest.approx(4 / 5 * 2 / 3)
-    assert funnel.stage(1).win_rate == pytest.approx(64 / 189)
+    assert funnel.stage(1).win_rate == pytest.approx(14 / 45)
     lo, hi = funnel.stage(1).win_rate_ci
-    assert lo < 64 / 189 < hi
+    assert lo < 14 / 45 < hi
 
 
 def test_lost_reasons_per_stage(funnel):

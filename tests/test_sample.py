@@ -39,7 +39,7 @@ def test_sample_is_reproducible(tmp_path):
 def test_100k_deals_agree_with_truth_within_sampling_error(store, tmp_path):
     truth = write_sample(tmp_path, SampleParameters(deals=100_000, seed=11))
     r = import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
-    assert r.status == "imported" and r.deals_inserted == 100_000
+    assert r.status == "imported" and r.deals_inserted == 100_000 == truth["counts"]["deals"]
     assert r.stage_events == truth["counts"]["stage_events"]
     funnel = compute_funnel(store)
     pop = truth["population"]

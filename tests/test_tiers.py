@@ -30,10 +30,10 @@ def test_win_rate_and_cycle_by_tier(tiers):
 def test_recommended_tier_differs(tiers):
     got = {(m.deal_id, m.assigned_tier, m.recommended_tier) for m in tiers.mismatches}
     # D7 at stage 7: P(win) 2/3, closing in 15 days → A (assigned B).
-    # D3 at stage 2: P(win) 6/7·5/6·4/5·2/3 = 8/21 ≈ 0.38, closing in 154 days → B (assigned A).
+    # D3 at stage 2: P(win) 5/6·4/5·1·4/5·1·2/3 = 16/45 ≈ 0.36, closing in 154 days → B (assigned A).
     assert got == {("D7", "B", "A"), ("D3", "A", "B")}
     d3 = next(m for m in tiers.mismatches if m.deal_id == "D3")
-    assert d3.win_probability == pytest.approx(8 / 21) and d3.days_to_close == 154
+    assert d3.win_probability == pytest.approx(16 / 45) and d3.days_to_close == 154
 
 
 @pytest.mark.parametrize("p,days,tier", [
