@@ -10,9 +10,10 @@ on the stage only, not on the outcome, so deals still open at the as-of date are
 would end: the honest estimators are then unbiased, and truth.json gives the population values they estimate.
 
 Recording noise that does not change any deal's fate: some passed stages are never recorded (skips), and some deals
-step back one stage and return (backward moves, re-entries). The CRM was adopted a year into the history: deals
-closed before then are not in the export, and deals open then were entered at the stage they were in that day, so
-their histories start mid-way (left truncation, decided by time and never by fate).
+step back one stage and return (backward moves, re-entries). The CRM was adopted a year into the history: recent deals were
+migrated with their full history; older ones closed before then are not in the export, and older ones open then
+were entered at the stage they were in that day, so their histories start mid-way, months after creation (left
+truncation, decided by time and never by fate).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ STAGE_DAYS_SIGMA = 0.6
 SKIP_PROBABILITY = 0.05  # a passed stage 2..6 goes unrecorded
 BACKWARD_PROBABILITY = 0.05  # at stages 3..7: step back one stage, then return
 CRM_ADOPTION_YEARS = 1.0  # the CRM was adopted this long after the history begins
+MIGRATED_DAYS = 60  # deals created this close before the adoption came over with their full history
 REGIONS = ("East", "North", "South", "West", "Central")
 INDUSTRIES = ("Manufacturing", "Energy", "Finance", "Healthcare", "Government", "Telecom", "Retail")
 LOST_REASONS = ("price", "competitor", "budget cut", "no decision", "timing", "technical fit")
@@ -176,14 +178,17 @@ def generate(params: SampleParameters):
     ev_stage = np.concatenate(ev_stage)
     ev_time = np.concatenate(ev_time)
 
-    # CRM adoption: deals closed before it are absent; a deal open then was entered at its stage on that day.
+    # CRM adoption: deals created in the MIGRATED_DAYS before it were migrated with their full history; older
+    # deals closed before it are absent, and older deals open then were entered at their stage on that day.
     adoption = as_of - np.timedelta64(int((params.years - CRM_ADOPTION_YEARS) * 365 * 86400), "s")
+    migrated = created >= adoption - np.timedelta64(MIGRATED_DAYS * 86400, "s")
     in_export = np.zeros(n, dtype=bool)
-    in_export[np.nonzero(close_time >= adoption)[0][:params.deals]] = True  # the first N, in random order
+    in_export[np.nonzero(migrated | (close_time >= adoption))[0][:params.deals]] = True  # the first N
+    truncated = in_export & ~migrated
     before = ev_time < adoption
-    keep = ~before & in_export[ev_deal]
-    # the stage each pre-adoption deal was in at adoption: its latest entry before then
-    pre = np.nonzero(before & in_export[ev_deal])[0]
+    keep = in_export[ev_deal] & ~(before & truncated[ev_deal])
+    # the stage each truncated deal was in at adoption: its latest entry before then
+    pre = np.nonzero(before & truncated[ev_deal])[0]
     order_pre = pre[np.lexsort((ev_stage[pre], ev_time[pre]))]
     at_adoption_stage = np.zeros(n, dtype=int)
     at_adoption_stage[ev_deal[order_pre]] = ev_stage[order_pre]  # later entries overwrite earlier ones

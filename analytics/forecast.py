@@ -1,0 +1,254 @@
+"""Quarterly bookings forecast with ranges, and its backtest against what was actually won.
+
+Bookings in quarter Q = already won in Q + Σ over open deals of amount × [wins and closes inside Q] + deals not yet
+created that will be won inside Q. Each open deal wins with its model probability and closes inside Q with the
+probability its stage's remaining-time distribution (deals that won from that stage) gives, given how long it has
+already been open there. New deals: the mean and spread of what past quarters booked from deals created inside
+them. The distribution comes from a seeded, vectorised simulation (numpy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from .domain import SALESFORCE_DEFAULT_PROBABILITY
+from .filters import quarter_bounds
+from .snapshot import open_deal_features, settled, training_rows
+from .store import Store
+
+DRAWS = 10_000
+CATEGORIES = (("commit", 7, 8), ("best_case", 5, 6), ("pipeline", 1, 4))  # name, lowest and highest stage
+NEW_DEAL_QUARTERS = 4
+
+
+def quarter_of(day: date) -> str:
+    return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def shift_quarter(quarter: str, by: int) -> str:
+    start, _ = quarter_bounds(quarter)
+    index = start.year * 4 + (start.month - 1) // 3 + by
+    return f"{index // 4}Q{index % 4 + 1}"
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    key: str
+    won_to_date: float
+    expected: float
+    p10: float | None = None
+    p90: float | None = None
+
+
+@dataclass(frozen=True)
+class QuarterForecast:
+    quarter: str
+    as_of: date
+    won_to_date: float
+    expected: float
+    p10: float
+    p50: float
+    p90: float
+    open_deals: int
+    new_deals_expected: float
+    by_category: list[Breakdown]
+    by_owner: list[Breakdown]
+    by_tier: list[Breakdown]
+    by_region: list[Breakdown]
+    target: float | None = None
+    coverage: float | None = None  # open amount expected to close in Q / (target − won to date)
+    p_reach_target: float | None = None
+    mode: str = "full"
+    histogram: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _won_in(store: Store, start: date, end: date, before: date | None = None):
+    """Won deals closed in [start, end) (and before `before`, when given)."""
+    params = {"s": start, "e": end, "b": before or end}
+    return store.fetch_df("""SELECT deal_id, owner, tier, region, amount FROM deals WHERE outcome = 'won'
+        AND closed_at >= $s AND closed_at < $e AND closed_at < $b""", params)
+
+
+def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEAL_QUARTERS) -> tuple[float, float]:
+    """Mean and standard deviation, over the `quarters` before `quarter_start`, of what a quarter booked from deals
+    created inside it."""
+    values = []
+    for k in range(1, quarters + 1):
+        s, e = quarter_bounds(shift_quarter(quarter_of(quarter_start), -k))
+        if s < (store.scalar("SELECT min(created_at) FROM deals") or quarter_start):
+            continue
+        values.append(store.scalar("""SELECT coalesce(sum(amount), 0) FROM deals WHERE outcome = 'won'
+            AND created_at >= $s AND closed_at < $e AND closed_at >= $s""", {"s": s, "e": e}))
+    if not values:
+        return 0.0, 0.0
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
+                     target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None) -> QuarterForecast:
+    """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's)."""
+    from .funnel import data_as_of
+    from .model import FULL, SMALL_DATA, RemainingTime, StageWinModel
+
+    as_of = as_of or data_as_of(store) or date.today()
+    quarter = quarter or quarter_of(as_of)
+    q_start, q_end = quarter_bounds(quarter)
+    when = as_of + timedelta(days=1)  # standing at the end of the as-of day
+    rows = settled(training_rows(store, when), when)
+    model = model or StageWinModel().fit(rows)
+    deals = open_deal_features(store, when)
+    won = _won_in(store, q_start, q_end, before=when)
+    won_to_date = float(won["amount"].sum())
+
+    stage = deals["stage"].to_numpy()
+    entered = deals["current_stage_entered_at"].to_numpy().astype("datetime64[s]")
+    day = np.timedelta64(86400, "s")
+    elapsed = (np.datetime64(when) - entered) / day
+    now = np.datetime64(datetime.combine(when, datetime.min.time()))
+    start = np.full(len(deals), (np.datetime64(max(when, q_start)) - now) / day)  # days from now
+    end = np.full(len(deals), (np.datetime64(q_end) - now) / day)
+    p_win = model.predict_proba(deals) if len(deals) else np.array([])
+    p_in = RemainingTime.from_rows(rows).window_probability(stage, elapsed, start, end) if len(deals) else p_win
+    q = p_win * p_in if len(deals) else np.array([])
+    amount = deals["amount"].to_numpy(float)
+
+    # New deals: only the part of the quarter still ahead can bring them.
+    mean_new, sd_new = new_deal_bookings(store, q_start)
+    ahead = max(0.0, (q_end - max(when, q_start)).days / (q_end - q_start).days)
+    mean_new, sd_new = mean_new * ahead, sd_new * ahead
+
+    rng = np.random.default_rng(seed)
+    live = q > 1e-6
+    a, qq, cats = amount[live], q[live].astype(np.float32), stage[live]
+    cat_index = np.zeros(len(a), dtype=int)
+    for i, (_, lo, hi) in enumerate(CATEGORIES):
+        cat_index[(cats >= lo) & (cats <= hi)] = i
+    cat_amounts = np.zeros((len(a), len(CATEGORIES)))
+    cat_amounts[np.arange(len(a)), cat_index] = a
+    totals = np.empty(draws)
+    by_cat = np.empty((draws, len(CATEGORIES)))
+    chunk = max(1, min(draws, 20_000_000 // max(1, len(a))))
+    for lo in range(0, draws, chunk):
+        hi = min(draws, lo + chunk)
+        hits = rng.random((hi - lo, len(a)), dtype=np.float32) < qq
+        by_cat[lo:hi] = hits @ cat_amounts
+        totals[lo:hi] = by_cat[lo:hi].sum(axis=1)
+    new = np.maximum(0.0, rng.normal(mean_new, sd_new, draws)) if sd_new > 0 else np.full(draws, mean_new)
+    totals = won_to_date + totals + new
+    p10, p50, p90 = (float(x) for x in np.percentile(totals, [10, 50, 90]))
+
+    ev = amount * q
+    categories = [Breakdown("won", won_to_date, won_to_date, won_to_date, won_to_date)] + [
+        Breakdown(name, 0.0, float(ev[(stage >= lo) & (stage <= hi)].sum()),
+                  float(np.percentile(by_cat[:, i], 10)), float(np.percentile(by_cat[:, i], 90)))
+        for i, (name, lo, hi) in enumerate(CATEGORIES)] + [
+        Breakdown("new_deals", 0.0, float(mean_new), float(np.percentile(new, 10)), float(np.percentile(new, 90)))]
+
+    def breakdown(column: str) -> list[Breakdown]:
+        keys = sorted(set(deals[column].fillna("(none)")) | set(won[column].fillna("(none)")))
+        dk, wk = deals[column].fillna("(none)").to_numpy(), won[column].fillna("(none)").to_numpy()
+        wa = won["amount"].to_numpy(float)
+        out = [Breakdown(k, float(wa[wk == k].sum()), float(wa[wk == k].sum() + ev[dk == k].sum())) for k in keys]
+        return sorted(out, key=lambda b: -b.expected)
+
+    in_quarter_amount = float((amount * p_in).sum()) if len(deals) else 0.0
+    remaining = None if target is None else target - won_to_date
+    hist, edges = np.histogram(totals, bins=40)
+    mode = SMALL_DATA if model.small_data else FULL
+    return QuarterForecast(
+        quarter=quarter, as_of=as_of, won_to_date=won_to_date, expected=float(won_to_date + ev.sum() + mean_new),
+        p10=p10, p50=p50, p90=p90, open_deals=int(len(deals)), new_deals_expected=float(mean_new),
+        by_category=categories, by_owner=breakdown("owner"), by_tier=breakdown("tier"),
+        by_region=breakdown("region"), target=target,
+        coverage=(in_quarter_amount / remaining if remaining and remaining > 0 else None),
+        p_reach_target=(float((totals >= target).mean()) if target is not None else None), mode=mode,
+        histogram={"counts": hist.tolist(), "edges": edges.tolist()})
+
+
+# Backtest --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BacktestQuarter:
+    quarter: str
+    forecast: float
+    p10: float
+    p90: float
+    actual: float
+    error: float  # forecast − actual
+    inside: bool  # actual within P10–P90
+    crm_default: float  # Σ amount × Salesforce default probability, open deals expected to close in Q
+
+
+@dataclass(frozen=True)
+class AccuracySummary:
+    mape: float | None
+    mase: float | None
+    bias: float | None  # mean (forecast − actual) / actual
+    coverage: float | None  # share of quarters whose actual fell within P10–P90
+
+
+@dataclass(frozen=True)
+class Backtest:
+    quarters: list[BacktestQuarter]
+    summary: AccuracySummary
+    baseline_crm_default: AccuracySummary
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _accuracy(forecasts, actuals, inside=None) -> AccuracySummary:
+    f, a = np.asarray(forecasts, float), np.asarray(actuals, float)
+    if not len(a):
+        return AccuracySummary(None, None, None, None)
+    ok = a > 0
+    mape = float(np.mean(np.abs(f[ok] - a[ok]) / a[ok])) if ok.any() else None
+    bias = float(np.mean((f[ok] - a[ok]) / a[ok])) if ok.any() else None
+    naive = np.abs(np.diff(a))  # last quarter's actual as the forecast
+    mase = float(np.mean(np.abs(f[1:] - a[1:])) / np.mean(naive)) if len(a) > 1 and naive.mean() > 0 else None
+    cov = float(np.mean(inside)) if inside is not None else None
+    return AccuracySummary(mape, mase, bias, cov)
+
+
+def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date) -> float:
+    """The CRM's default forecast: open deals whose expected close falls in the quarter, × the default stage
+    probability (Salesforce's, mapped as in analytics.domain)."""
+    deals = open_deal_features(store, when)
+    if deals.empty:
+        return 0.0
+    close = deals["expected_close"].astype("datetime64[ns]")
+    in_q = (close >= np.datetime64(q_start)) & (close < np.datetime64(q_end))
+    prob = deals["stage"].map(SALESFORCE_DEFAULT_PROBABILITY).fillna(1.0)
+    return float((deals["amount"] * prob)[in_q].sum())
+
+
+def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
+             seed: int = 0) -> Backtest:
+    """For each of the last `quarters` full quarters: stand on its first day, train on what was known then,
+    forecast it, and compare with what was actually won."""
+    from .funnel import data_as_of
+    from .model import StageWinModel
+
+    as_of = as_of or data_as_of(store) or date.today()
+    last_full = shift_quarter(quarter_of(as_of), -1)
+    out = []
+    for k in range(quarters - 1, -1, -1):
+        quarter = shift_quarter(last_full, -k)
+        q_start, q_end = quarter_bounds(quarter)
+        standing = q_start - timedelta(days=1)  # the end of the day before the quarter
+        rows = settled(training_rows(store, q_start), q_start)
+        if rows.empty:
+            continue
+        model = StageWinModel().fit(rows)
+        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model)
+        actual = float(_won_in(store, q_start, q_end)["amount"].sum())
+        crm = crm_weighted_pipeline(store, q_start, q_start, q_end)
+        out.append(BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
+                                   f.p10 <= actual <= f.p90, crm))
+    return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
+                    _accuracy([q.crm_default for q in out], [q.actual for q in out]))

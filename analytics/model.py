@@ -1,0 +1,361 @@
+"""P(win | the deal has reached stage s, and what was known then), one model per stage s = 1..7.
+
+Each stage's model is a scikit-learn Pipeline (a ColumnTransformer, then a regularised LogisticRegression),
+calibrated with CalibratedClassifierCV. With few resolved deals at a stage it runs in small-data mode: a strongly
+regularised fit shrunk toward the stage's empirical rate (a Beta prior worth `min_train` deals), or the rate alone.
+Definitions and validation: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+
+from .domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
+from .snapshot import MODEL_STAGES, open_deal_features, settled, training_rows
+from .stats import Interval
+from .store import Store
+
+CATEGORICAL = ("tier", "region", "industry")
+NUMERIC = ("log_amount", "days_in_process", "owner_win_rate", *FACTOR_KEYS)
+FULL, SMALL_DATA = "full", "small-data"
+
+
+class StageWinModel:
+    """Estimator conventions: the constructor stores arguments; fit learns and returns self; learned state ends in _.
+
+    fit(rows) takes snapshot.training_rows(); predict_proba(frame) takes rows with a `stage` column.
+    """
+
+    def __init__(self, min_train: int = 200, min_class: int = 20, max_train: int = 50_000, C: float = 1.0,
+                 calibrate: bool = True, random_state: int = 0):
+        self.min_train = min_train
+        self.min_class = min_class
+        self.max_train = max_train
+        self.C = C
+        self.calibrate = calibrate
+        self.random_state = random_state
+
+    def _pipeline(self, C: float):
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline, make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        pre = ColumnTransformer([
+            ("categories", make_pipeline(SimpleImputer(strategy="constant", fill_value="(none)"),
+                                         OneHotEncoder(handle_unknown="ignore", min_frequency=5)), list(CATEGORICAL)),
+            ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
+                                                    keep_empty_features=True), StandardScaler()), list(NUMERIC)),
+        ])
+        return Pipeline([("features", pre), ("logistic", LogisticRegression(C=C, max_iter=2000))])
+
+    def fit(self, rows) -> StageWinModel:
+        from sklearn.calibration import CalibratedClassifierCV
+
+        rng = np.random.default_rng(self.random_state)
+        self.models_, self.stage_rate_, self.mode_, self.n_train_, self.weight_ = {}, {}, {}, {}, {}
+        for s in MODEL_STAGES:
+            part = rows[rows["stage"] == s]
+            n, won = len(part), int(part["won"].sum())
+            self.n_train_[s] = n
+            self.stage_rate_[s] = (won + 0.5) / (n + 1.0)  # Jeffreys: never 0 or 1
+            if len(part) > self.max_train:  # beyond this, more rows add time, not precision
+                part = part.iloc[np.sort(rng.choice(len(part), self.max_train, replace=False))]
+            X, y = part[list(CATEGORICAL + NUMERIC)], part["won"].to_numpy()
+            minority = min(won, n - won)
+            if n >= self.min_train and minority >= self.min_class:
+                model = self._pipeline(self.C)
+                if self.calibrate:
+                    model = CalibratedClassifierCV(model, method="sigmoid", cv=3)
+                self.models_[s] = model.fit(X, y)
+                self.mode_[s], self.weight_[s] = FULL, 1.0
+            else:
+                self.mode_[s] = SMALL_DATA
+                if minority >= 5:  # a strongly regularised fit, shrunk toward the stage rate
+                    self.models_[s] = self._pipeline(0.05).fit(X, y)
+                    self.weight_[s] = n / (n + self.min_train)
+                else:
+                    self.models_[s], self.weight_[s] = None, 0.0
+        return self
+
+    @property
+    def small_data(self) -> bool:
+        return any(m == SMALL_DATA for m in self.mode_.values())
+
+    def predict_proba(self, frame) -> np.ndarray:
+        """P(win) for each row of `frame`, by its `stage` (stages outside 1..7: 1.0 for 8)."""
+        out = np.full(len(frame), np.nan)
+        stages = frame["stage"].to_numpy()
+        out[stages >= 8] = 1.0
+        for s in MODEL_STAGES:
+            mask = stages == s
+            if not mask.any():
+                continue
+            rate = self.stage_rate_[s]
+            model = self.models_.get(s)
+            if model is None:
+                out[mask] = rate
+                continue
+            p = model.predict_proba(frame.loc[mask, list(CATEGORICAL + NUMERIC)])[:, 1]
+            w = self.weight_[s]
+            out[mask] = w * p + (1 - w) * rate
+        return out
+
+
+# Validation ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Metrics:
+    auc: float | None
+    brier: float | None
+    log_loss: float | None
+    ece: float | None
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    lower: float
+    upper: float
+    n: int
+    mean_predicted: float | None
+    observed: float | None
+
+
+@dataclass(frozen=True)
+class StageValidation:
+    stage: int
+    n_train: int
+    n_test: int
+    mode: str
+    auc: float | None
+    brier: float | None
+    log_loss: float | None
+    ece: float | None
+    reliability: list[ReliabilityBin]
+    baseline_stage_rate: Metrics
+    baseline_crm_default: Metrics
+
+
+@dataclass(frozen=True)
+class FactorEffect:
+    factor: str
+    odds_ratio: float | None  # per point of score (1–5)
+    ci: Interval | None
+    n: int
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    stages: list[StageValidation]
+    factors: list[FactorEffect]
+    cutoff: date | None
+    mode: str  # full, or small-data if any stage is
+    note: str = ""
+    pooled_ece: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out.pop("extra")
+        return out
+
+
+def expected_calibration_error(y, p, bins: int = 10) -> tuple[float | None, list[ReliabilityBin]]:
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        m = idx == b
+        n = int(m.sum())
+        if n:
+            mp, ob = float(p[m].mean()), float(y[m].mean())
+            ece += n / len(y) * abs(mp - ob)
+            table.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), n, mp, ob))
+        else:
+            table.append(ReliabilityBin(float(edges[b]), float(edges[b + 1]), 0, None, None))
+    return (ece if len(y) else None), table
+
+
+def metrics(y, p) -> Metrics:
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+    y, p = np.asarray(y), np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    if len(y) == 0:
+        return Metrics(None, None, None, None)
+    auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+    return Metrics(auc, float(brier_score_loss(y, p)), float(log_loss(y, p, labels=[0, 1])),
+                   expected_calibration_error(y, p)[0])
+
+
+def validation_cutoff(rows, share: float = 0.7) -> date | None:
+    closed = rows.drop_duplicates("deal_id")["closed_at"].dropna().sort_values()
+    if closed.empty:
+        return None
+    return closed.iloc[min(len(closed) - 1, int(len(closed) * share))]
+
+
+def factor_effects(rows, stage: int = 1, C: float = 100.0) -> list[FactorEffect]:
+    """Odds ratio per score point for each of the nine factors, from a lightly penalised logistic fit at `stage`,
+    adjusted for tier and amount; 95% intervals from the inverse penalised Fisher information."""
+    part = rows[(rows["stage"] == stage)].dropna(subset=list(FACTOR_KEYS))
+    if len(part) < 30 or part["won"].nunique() < 2:
+        return [FactorEffect(f, None, None, len(part)) for f in FACTOR_KEYS]
+    from sklearn.linear_model import LogisticRegression
+
+    tiers = [t for t in ("B", "C", "D") if (part["tier"] == t).any() and (part["tier"] == "A").any()]
+    X = np.column_stack([part[list(FACTOR_KEYS)].to_numpy(float), part["log_amount"].to_numpy(float),
+                         *[(part["tier"] == t).to_numpy(float) for t in tiers]])
+    y = part["won"].to_numpy()
+    fit = LogisticRegression(C=C, max_iter=5000).fit(X, y)
+    beta = np.concatenate([fit.intercept_, fit.coef_[0]])
+    Xi = np.column_stack([np.ones(len(X)), X])
+    p = 1 / (1 + np.exp(-Xi @ beta))
+    info = Xi.T @ (Xi * (p * (1 - p))[:, None])
+    info[1:, 1:] += np.eye(X.shape[1]) / C  # the L2 penalty; the intercept is not penalised
+    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    return [FactorEffect(f, float(np.exp(beta[i + 1])),
+                         (float(np.exp(beta[i + 1] - 1.959964 * se[i + 1])),
+                          float(np.exp(beta[i + 1] + 1.959964 * se[i + 1]))), len(part))
+            for i, f in enumerate(FACTOR_KEYS)]
+
+
+def evaluate(store: Store, *, share: float = 0.7, as_of: date | None = None, **model_args) -> ModelReport:
+    """Train on deals closed before a cutoff (the `share` quantile of close dates), test on those closed after."""
+    from .funnel import data_as_of
+
+    as_of = as_of or data_as_of(store) or date.today()
+    everything = training_rows(store, as_of + timedelta(days=1))
+    cutoff = validation_cutoff(everything, share)
+    if cutoff is None:
+        empty = Metrics(None, None, None, None)
+        return ModelReport([StageValidation(s, 0, 0, SMALL_DATA, None, None, None, None, [], empty, empty)
+                            for s in MODEL_STAGES], factor_effects(everything), None, SMALL_DATA,
+                           "no resolved deals yet: every stage is in small-data mode")
+    train = settled(training_rows(store, cutoff), cutoff)
+    # Test on what a forecaster standing at the cutoff scores: each deal open then, at the stage it was in then,
+    # whose outcome came later. (Testing every row that closed after the cutoff would favour quick losses: recent
+    # winners are still open at the as-of date.)
+    from .snapshot import pipeline_at
+
+    open_then = pipeline_at(store, cutoff)
+    open_then = open_then.loc[open_then["outcome"] == "open", ["deal_id", "current_stage"]]
+    test = everything.merge(open_then, left_on=["deal_id", "stage"], right_on=["deal_id", "current_stage"])
+    model = StageWinModel(**model_args).fit(train)
+    stages, all_y, all_p = [], [], []
+    for s in MODEL_STAGES:
+        t = test[test["stage"] == s]
+        y = t["won"].to_numpy()
+        p = model.predict_proba(t) if len(t) else np.array([])
+        m = metrics(y, p)
+        _, table = expected_calibration_error(y, p)
+        all_y.append(y)
+        all_p.append(p)
+        stages.append(StageValidation(
+            s, model.n_train_[s], len(t), model.mode_[s], m.auc, m.brier, m.log_loss, m.ece, table,
+            metrics(y, np.full(len(y), model.stage_rate_[s])),
+            metrics(y, np.full(len(y), SALESFORCE_DEFAULT_PROBABILITY[s]))))
+    pooled = expected_calibration_error(np.concatenate(all_y), np.concatenate(all_p))[0]
+    mode = SMALL_DATA if model.small_data else FULL
+    note = ("small-data mode: some stages have too few resolved deals for a full model; their probabilities are "
+            "shrunk toward the stage's empirical rate" if mode == SMALL_DATA else "")
+    return ModelReport(stages, factor_effects(everything), cutoff, mode, note, pooled)
+
+
+# Scoring open deals ------------------------------------------------------------------------------------------------
+class RemainingTime:
+    """When an open deal that will win is likely to sign, from the deals that won from its stage.
+
+    A deal caught in stage s after `elapsed` days there has, by being caught, a longer stay than most: its remaining
+    time is the rest of its stay, drawn from the stays longer than `elapsed`, plus the time from leaving s to
+    signing (taken as independent of the stay). Both are empirical distributions on a daily grid; their convolution
+    gives P(signs within t days from now), per distinct elapsed day.
+    """
+
+    def __init__(self, stay_days: dict[int, np.ndarray], after_days: dict[int, np.ndarray]):
+        self.stay = {s: np.bincount(np.floor(v).astype(int)) if len(v) else np.zeros(0) for s, v in stay_days.items()}
+        self.after = {}
+        for s, v in after_days.items():
+            pmf = np.bincount(np.floor(v).astype(int)).astype(float)
+            self.after[s] = pmf / pmf.sum() if pmf.sum() else pmf
+        self._cdf_cache: dict[tuple[int, int], np.ndarray | None] = {}
+
+    @classmethod
+    def from_rows(cls, rows) -> RemainingTime:
+        won = rows[rows["won"] == 1]
+        day = np.timedelta64(1, "D")
+        entered = won["entered_stage_at"].to_numpy().astype("datetime64[s]")
+        left = won["left_stage_at"].to_numpy().astype("datetime64[s]")
+        closed = won["closed_at"].to_numpy().astype("datetime64[s]")
+        stay = np.maximum((left - entered) / day, 0.0)
+        after = np.maximum((closed - left) / day, 0.0)
+        stage = won["stage"].to_numpy()
+        return cls({s: stay[stage == s] for s in MODEL_STAGES}, {s: after[stage == s] for s in MODEL_STAGES})
+
+    def _cdf(self, stage: int, elapsed_day: int) -> np.ndarray | None:
+        """CDF over whole days from now of the time to signing, or None when no winner stayed this long (stale)."""
+        key = (stage, elapsed_day)
+        if key not in self._cdf_cache:
+            stay, after = self.stay.get(stage), self.after.get(stage)
+            tail = stay[elapsed_day + 1:].astype(float) if stay is not None else np.zeros(0)
+            if tail.sum() == 0 or after is None or not len(after):
+                self._cdf_cache[key] = None
+            else:
+                residual = np.concatenate([[0.0], tail / tail.sum()])  # residual stay of 1, 2, … days
+                self._cdf_cache[key] = np.minimum(np.cumsum(np.convolve(residual, after)), 1.0)
+        return self._cdf_cache[key]
+
+    def window_probability(self, stage: np.ndarray, elapsed: np.ndarray, start: np.ndarray,
+                           end: np.ndarray) -> np.ndarray:
+        """P(signs between `start` and `end` days from now | it will win, `elapsed` days in its stage)."""
+        out = np.zeros(len(stage))
+        e = np.floor(np.maximum(elapsed, 0)).astype(int)
+        for i in range(len(stage)):
+            cdf = self._cdf(int(stage[i]), int(e[i]))
+            if cdf is None:
+                continue
+            hi = int(np.floor(end[i])) - 1
+            lo = int(np.floor(start[i])) - 1
+            at = lambda k: 0.0 if k < 0 else cdf[min(k, len(cdf) - 1)]  # noqa: E731
+            out[i] = max(0.0, at(hi) - at(lo))
+        return out
+
+    def median_remaining(self, stage: np.ndarray, elapsed: np.ndarray) -> np.ndarray:
+        """Median days from now to signing, for a deal that will win (NaN when stale)."""
+        out = np.full(len(stage), np.nan)
+        e = np.floor(np.maximum(elapsed, 0)).astype(int)
+        for i in range(len(stage)):
+            cdf = self._cdf(int(stage[i]), int(e[i]))
+            if cdf is not None:
+                out[i] = float(np.searchsorted(cdf, 0.5) + 1)
+        return out
+
+
+def score_open_deals(store: Store, as_of: date | None = None, model: StageWinModel | None = None, rule=None):
+    """Open deals with P(win) now, expected value, predicted close date and recommended tier (a DataFrame)."""
+    from .funnel import data_as_of
+    from .tiers import TierRule
+
+    as_of = as_of or data_as_of(store) or date.today()
+    when = as_of + timedelta(days=1)
+    rows = settled(training_rows(store, when), when)
+    model = model or StageWinModel().fit(rows)
+    deals = open_deal_features(store, when)
+    rule = rule or TierRule()
+    if deals.empty:
+        return deals.assign(p_win=[], expected_value=[], predicted_close=[], recommended_tier=[])
+    stage = deals["stage"].to_numpy()
+    elapsed = ((np.datetime64(as_of) - deals["current_stage_entered_at"].to_numpy().astype("datetime64[D]"))
+               .astype(float))
+    deals["p_win"] = model.predict_proba(deals)
+    deals["expected_value"] = deals["amount"] * deals["p_win"]
+    further = RemainingTime.from_rows(rows).median_remaining(stage, elapsed)
+    deals["predicted_close"] = [as_of + timedelta(days=int(round(d))) if np.isfinite(d) else None for d in further]
+    deals["days_in_stage"] = elapsed
+    deals["recommended_tier"] = [rule.grade(p, d if np.isfinite(d) else None)
+                                 for p, d in zip(deals["p_win"], further)]
+    deals["mode"] = [model.mode_.get(int(s), FULL) for s in stage]
+    return deals

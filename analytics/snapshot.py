@@ -1,0 +1,141 @@
+"""The pipeline as it stood on any date, rebuilt from the stage history, and what was known then.
+
+Forecasts stand on the as-of date; backtests stand on the first day of past quarters. Both read the same two
+functions, so a backtest cannot see what the forecast would not have seen: a deal's outcome counts only if it closed
+before the date, and a stage only if it was entered before it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from .domain import FACTOR_KEYS, LAST_STAGE, STAGE_NUMBERS
+from .store import LEFT_TRUNCATION_DAYS, Store
+
+MODEL_STAGES = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE)
+# Learn from stage entries at least this long before the standing date: among more recent entries only the quick
+# outcomes (mostly early losses) are known yet, which would bias P(win) down and the time to close short.
+SETTLED_DAYS = 365
+MIN_SETTLED_ROWS = 200
+OWNER_PRIOR_DEALS = 10  # the owner's past win rate is shrunk toward the team's by this many pseudo-deals
+
+_FACTORS = ", ".join(f"d.{f}" for f in FACTOR_KEYS)
+_ENTRY = ",\n           ".join(f"min(entered_at) FILTER (WHERE stage >= {s}) AS entered_{s}" for s in STAGE_NUMBERS)
+
+
+def _ts(value: date | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
+
+
+_STATE_SQL = f"""
+WITH ev AS (
+    SELECT deal_id, stage, entered_at FROM stage_events WHERE entered_at < $t
+),
+per AS (
+    SELECT deal_id, max(stage) AS max_stage, arg_max(stage, entered_at) AS cur_stage,
+           max(entered_at) AS cur_entered, arg_min(stage, entered_at) AS first_stage, min(entered_at) AS first_at,
+           {_ENTRY}
+    FROM ev GROUP BY deal_id
+),
+state AS (
+    SELECT d.deal_id, d.account, d.tier, d.owner, d.region, d.industry, d.amount, d.created_at, d.expected_close,
+           {_FACTORS},
+           CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.outcome ELSE 'open' END
+               AS outcome,
+           CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.closed_at END AS closed_at,
+           p.*  EXCLUDE (deal_id),
+           coalesce(p.first_stage > 1 AND (d.history_truncated
+               OR p.first_at > CAST(d.created_at AS TIMESTAMP) + to_days({int(LEFT_TRUNCATION_DAYS)})), false)
+               AS left_truncated
+    FROM deals d LEFT JOIN per p USING (deal_id)
+    WHERE d.created_at < CAST($t AS DATE)
+)
+SELECT *,
+       CASE WHEN outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(max_stage, 1) END AS furthest_stage,
+       CASE WHEN outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(cur_stage, 1) END AS current_stage,
+       coalesce(cur_entered, CAST(created_at AS TIMESTAMP)) AS current_stage_entered_at,
+       CASE WHEN left_truncated THEN first_stage ELSE 1 END AS entry_stage
+FROM state
+"""
+
+
+def pipeline_at(store: Store, when: date | datetime):
+    """Every deal created before `when`, as it stood then: outcome, furthest and current stage, entry times.
+
+    Columns: the deal's attributes and nine scores; outcome and closed_at as of `when`; furthest_stage,
+    current_stage, current_stage_entered_at, entry_stage (1, or the first observed stage of a left-truncated
+    history); entered_1 … entered_8 (first entry into that stage or a later one).
+    """
+    return store.fetch_df(_STATE_SQL, {"t": _ts(when)})
+
+
+def training_rows(store: Store, when: date | datetime):
+    """One row per (deal, stage s) for resolved deals observed at s, with what was known on entering s.
+
+    Columns: deal_id, stage, won (0/1), closed_at, tier, region, industry, log_amount, the nine scores,
+    days_in_process (created → entered s), owner_win_rate (the owner's deals closed before entering s, shrunk
+    toward the team's rate by OWNER_PRIOR_DEALS), entered_stage_at, left_stage_at (entry into a later stage, or the
+    close).
+    """
+    stage_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s}, CAST(closed_at AS TIMESTAMP))"
+                           for s in MODEL_STAGES)
+    left_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s + 1}, CAST(closed_at AS TIMESTAMP))"
+                          for s in MODEL_STAGES)
+    return store.fetch_df(f"""
+        WITH state AS ({_STATE_SQL}),
+        resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
+        rows_ AS (
+            SELECT r.*, s.stage,
+                   CASE s.stage {stage_cases} END AS entered_stage_at,
+                   CASE s.stage {left_cases} END AS left_stage_at
+            FROM resolved r, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
+            WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage
+        ),
+        owner_hist AS (
+            SELECT owner, CAST(closed_at AS TIMESTAMP) AS closed_ts,
+                   sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) OVER w AS won_before,
+                   count(*) OVER w AS closed_before
+            FROM resolved WHERE owner IS NOT NULL
+            WINDOW w AS (PARTITION BY owner ORDER BY closed_at, deal_id ROWS UNBOUNDED PRECEDING)
+        ),
+        team AS (SELECT avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END) AS rate FROM resolved)
+        SELECT r.deal_id, r.stage, CASE WHEN r.outcome = 'won' THEN 1 ELSE 0 END AS won, r.closed_at,
+               r.tier, r.region, r.industry, ln(1 + greatest(r.amount, 0)) AS log_amount,
+               {', '.join(f'r.{f}' for f in FACTOR_KEYS)},
+               date_diff('day', CAST(r.created_at AS TIMESTAMP), r.entered_stage_at) AS days_in_process,
+               (coalesce(o.won_before, 0) + {OWNER_PRIOR_DEALS} * team.rate)
+                   / (coalesce(o.closed_before, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate,
+               r.entered_stage_at, r.left_stage_at
+        FROM rows_ r CROSS JOIN team
+        ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
+        ORDER BY r.stage, r.closed_at, r.deal_id""", {"t": _ts(when)})
+
+
+def open_deal_features(store: Store, when: date | datetime):
+    """The deals open at `when`, with the model's features as they stood then (stage = current stage)."""
+    return store.fetch_df(f"""
+        WITH state AS ({_STATE_SQL}),
+        resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
+        open_ AS (SELECT * FROM state WHERE outcome = 'open'),
+        owner_rate AS (
+            SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
+            FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
+        team AS (SELECT coalesce(avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END), 0.5) AS rate FROM resolved)
+        SELECT o.deal_id, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
+               o.current_stage AS stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
+               {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
+               date_diff('day', CAST(o.created_at AS TIMESTAMP), o.current_stage_entered_at) AS days_in_process,
+               (coalesce(r.won_, 0) + {OWNER_PRIOR_DEALS} * team.rate)
+                   / (coalesce(r.closed_, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate
+        FROM open_ o CROSS JOIN team LEFT JOIN owner_rate r ON r.owner = o.owner
+        ORDER BY o.amount DESC, o.deal_id""", {"t": _ts(when)})
+
+
+def settled(rows, when: date | datetime, days: int = SETTLED_DAYS, min_rows: int = MIN_SETTLED_ROWS):
+    """The training rows whose stage entry is at least `days` before `when`: cohorts whose outcomes are (almost)
+    all known. With fewer than `min_rows` such rows (small data) every row is kept."""
+    import numpy as np
+
+    cutoff = np.datetime64(_ts(when)) - np.timedelta64(days, "D")
+    old = rows[rows["entered_stage_at"].to_numpy().astype("datetime64[s]") <= cutoff]
+    return old if len(old) >= min_rows else rows
