@@ -166,6 +166,85 @@ def cmd_claim(args) -> int:
                                                  min_resolved=args.min_resolved), render)
 
 
+def _store_only(args, compute, render) -> int:
+    from .cli import _open_store, _print_json
+
+    with _open_store(args, read_only=True) as store:
+        result = compute(store)
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        render(result)
+    return 0
+
+
+def cmd_model(args) -> int:
+    from .model import evaluate
+
+    def render(r):
+        print(f"validation: trained on deals closed before {r.cutoff}, tested on the pipeline open then; "
+              f"mode {r.mode}" + (f" ({r.note})" if r.note else ""))
+        print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
+              f"{'CRM Brier':>10}")
+        f = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"  # noqa: E731
+        for st in r.stages:
+            print(f"{st.stage:>5} {st.n_train:>7} {st.n_test:>6} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
+                  f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10}")
+        print("factor scorecard (odds ratio per score point, 95% interval):")
+        for fe in r.factors:
+            ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
+            print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci}")
+
+    return _store_only(args, lambda st: evaluate(st, as_of=args.as_of), render)
+
+
+def cmd_forecast(args) -> int:
+    from .forecast import forecast_quarter
+
+    def render(f):
+        print(f"{f.quarter} as of {f.as_of} ({f.mode} mode): expected {f.expected:,.0f}; P10 {f.p10:,.0f}, "
+              f"P50 {f.p50:,.0f}, P90 {f.p90:,.0f}; won to date {f.won_to_date:,.0f}")
+        for b in f.by_category:
+            print(f"  {b.key:<10} {b.expected:>16,.0f}")
+        if f.target is not None:
+            cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
+            print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {f.p_reach_target:.0%}")
+
+    return _store_only(args, lambda st: forecast_quarter(st, args.quarter, args.as_of, target=args.target,
+                                                         draws=args.draws, seed=args.seed), render)
+
+
+def cmd_backtest(args) -> int:
+    from .forecast import backtest
+
+    def render(b):
+        for q in b.quarters:
+            print(f"{q.quarter}: forecast {q.forecast:>14,.0f} [{q.p10:,.0f} – {q.p90:,.0f}]  actual "
+                  f"{q.actual:>14,.0f}  {'inside' if q.inside else 'OUTSIDE'}  CRM default {q.crm_default:,.0f}")
+        s, c = b.summary, b.baseline_crm_default
+        fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+        print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
+        print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
+
+    return _store_only(args, lambda st: backtest(st, args.quarters, args.as_of), render)
+
+
+def cmd_deals(args) -> int:
+    from .cli import _open_store, _print_json
+    from .model import score_open_deals
+
+    with _open_store(args, read_only=True) as store:
+        deals = score_open_deals(store, args.as_of)
+    columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
+               "predicted_close", "recommended_tier", "days_in_stage", "mode"]
+    deals = deals[columns] if len(deals) else deals
+    if args.json:
+        _print_json({"deals": deals.to_dict("records")})
+    else:
+        print(deals.head(args.top).to_string(index=False) if len(deals) else "no open deals")
+    return 0
+
+
 def add_analysis_commands(sub) -> None:
     for name, func, help_ in (
             ("funnel", cmd_funnel, "the eight-stage funnel with censoring-aware conversions"),
@@ -180,4 +259,22 @@ def add_analysis_commands(sub) -> None:
             p.add_argument("--stage", type=int, default=7, choices=range(2, 9), metavar="STAGE")
             p.add_argument("--threshold", type=float, default=0.75)
             p.add_argument("--min-resolved", type=int, default=20)
+        p.set_defaults(func=func)
+    for name, func, help_ in (
+            ("model", cmd_model, "validate the per-stage win model against baselines; the factor scorecard"),
+            ("forecast", cmd_forecast, "this quarter's bookings forecast with P10/P50/P90"),
+            ("backtest", cmd_backtest, "forecast past quarters from what was known then, against actuals"),
+            ("deals", cmd_deals, "open deals with P(win), expected value, predicted close, recommended tier")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--as-of", type=_date, metavar="DATE", help="as-of date (default: the latest in the data)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        if name == "forecast":
+            p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
+            p.add_argument("--target", type=float, help="the quarter's bookings target, for coverage")
+            p.add_argument("--draws", type=int, default=10_000, help="simulation draws (default 10,000)")
+            p.add_argument("--seed", type=int, default=0)
+        if name == "backtest":
+            p.add_argument("--quarters", type=int, default=8)
+        if name == "deals":
+            p.add_argument("--top", type=int, default=30, help="rows shown without --json")
         p.set_defaults(func=func)

@@ -310,7 +310,7 @@ class RemainingTime:
 
     def window_probability(self, stage: np.ndarray, elapsed: np.ndarray, start: np.ndarray,
                            end: np.ndarray) -> np.ndarray:
-        """P(signs between `start` and `end` days from now | it will win, `elapsed` days in its stage)."""
+        """P(start ≤ days from now to signing < end | it will win, `elapsed` days in its stage)."""
         out = np.zeros(len(stage))
         e = np.floor(np.maximum(elapsed, 0)).astype(int)
         for i in range(len(stage)):
@@ -330,7 +330,7 @@ class RemainingTime:
         for i in range(len(stage)):
             cdf = self._cdf(int(stage[i]), int(e[i]))
             if cdf is not None:
-                out[i] = float(np.searchsorted(cdf, 0.5) + 1)
+                out[i] = float(np.searchsorted(cdf, 0.5))
         return out
 
 

@@ -1,0 +1,74 @@
+from datetime import date
+
+import numpy as np
+import pytest
+
+from analytics.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
+from analytics.importer import import_files
+from analytics.sample import SampleParameters, write_sample
+from analytics.store import Store
+
+from .test_model import AS_OF, generated_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = generated_store(tmp_path_factory, "forecast", deals=30_000, seed=8)
+    yield s
+    s.close()
+
+
+def test_quarters():
+    assert quarter_of(date(2026, 11, 27)) == "2026Q4"
+    assert shift_quarter("2026Q1", -1) == "2025Q4" and shift_quarter("2025Q4", 2) == "2026Q2"
+
+
+def test_forecast_is_consistent(store):
+    f = forecast_quarter(store, target=5e8, draws=10_000, seed=1)
+    assert f.quarter == "2026Q4" and f.as_of == date(2026, 11, 26)
+    won = store.scalar("""SELECT sum(amount) FROM deals WHERE outcome = 'won' AND closed_at >= '2026-10-01'""")
+    assert f.won_to_date == pytest.approx(won)
+    assert f.won_to_date <= f.p10 <= f.p50 <= f.p90
+    assert f.expected == pytest.approx(sum(b.expected for b in f.by_category))
+    assert f.expected == pytest.approx(sum(b.expected for b in f.by_owner), rel=1e-9)
+    assert abs(f.p50 - f.expected) < (f.p90 - f.p10)  # the centre of the simulation is the expectation
+    assert [b.key for b in f.by_category] == ["won", "commit", "best_case", "pipeline", "new_deals"]
+    assert 0 <= f.p_reach_target <= 1 and f.coverage > 0
+    again = forecast_quarter(store, target=5e8, draws=10_000, seed=1)
+    assert (again.p10, again.p90) == (f.p10, f.p90)  # seeded
+
+
+def test_backtest_beats_the_crm_default_and_does_not_leak(store, tmp_path):
+    bt = backtest(store, quarters=4, as_of=date(2026, 11, 26), draws=2000)
+    assert [q.quarter for q in bt.quarters] == ["2025Q4", "2026Q1", "2026Q2", "2026Q3"]
+    assert bt.summary.mape < bt.baseline_crm_default.mape
+    assert bt.summary.coverage >= 0.5
+    for q in bt.quarters:
+        assert q.error == pytest.approx(q.forecast - q.actual) and q.inside == (q.p10 <= q.actual <= q.p90)
+    first = bt.quarters[0]
+
+    # Append deals created after 2025Q4: the 2025Q4 backtest must not change at all.
+    extra = tmp_path / "later"
+    write_sample(extra, SampleParameters(deals=2000, seed=99, as_of="2026-11-27", years=0.8))
+    import pandas as pd
+
+    deals = pd.read_csv(extra / "deals.csv", dtype=str, keep_default_na=False)
+    deals["deal_id"] = "LATE-" + deals["deal_id"]
+    deals = deals[deals["created_at"] >= "2026-01-01"]
+    history = pd.read_csv(extra / "stage_history.csv", dtype=str)
+    history["deal_id"] = "LATE-" + history["deal_id"]
+    history = history[history.deal_id.isin(deals.deal_id)]
+    deals.to_csv(tmp_path / "late_deals.csv", index=False)
+    history.to_csv(tmp_path / "late_history.csv", index=False)
+    r = import_files(store, tmp_path / "late_deals.csv", tmp_path / "late_history.csv")
+    assert r.status == "imported" and r.deals_inserted == len(deals) > 500
+    again = backtest(store, quarters=4, as_of=date(2026, 11, 26), draws=2000)
+    assert again.quarters[0] == first
+    assert again.quarters[-1] != bt.quarters[-1]  # a quarter they did fall in sees them
+
+
+def test_empty_database(tmp_path):
+    with Store(tmp_path / "e.duckdb") as s:
+        f = forecast_quarter(s, "2026Q4", date(2026, 11, 1))
+        assert f.expected == 0 and f.open_deals == 0 and f.mode == "small-data"
+        assert backtest(s, 2, date(2026, 11, 1)).quarters == []

@@ -1,0 +1,129 @@
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.importer import import_files
+from analytics.model import RemainingTime, StageWinModel, evaluate, expected_calibration_error, score_open_deals
+from analytics.sample import SampleParameters, write_sample
+from analytics.snapshot import training_rows
+from analytics.store import Store
+
+AS_OF = "2026-11-27"
+
+
+def generated_store(tmp_path_factory, name, **params) -> Store:
+    folder = tmp_path_factory.mktemp(name)
+    write_sample(folder, SampleParameters(as_of=AS_OF, **params))
+    store = Store(folder / "kf.duckdb")
+    assert import_files(store, folder / "deals.csv", folder / "stage_history.csv").status == "imported"
+    return store
+
+
+@pytest.fixture(scope="module")
+def signal(tmp_path_factory):
+    store = generated_store(tmp_path_factory, "signal", deals=40_000, seed=21)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def flat(tmp_path_factory):
+    store = generated_store(tmp_path_factory, "flat", deals=40_000, seed=21, factor_effect=0.0)
+    yield store
+    store.close()
+
+
+def test_estimator_conventions(signal):
+    model = StageWinModel(min_train=150, C=0.5)
+    assert vars(model) == {"min_train": 150, "min_class": 20, "max_train": 50_000, "C": 0.5, "calibrate": True,
+                           "random_state": 0}  # the constructor stores its arguments, nothing else
+    rows = training_rows(signal, date(2026, 11, 28))
+    assert model.fit(rows) is model
+    assert set(model.mode_) == set(range(1, 8)) and all(m == "full" for m in model.mode_.values())
+    p = model.predict_proba(rows.head(500))
+    assert ((p > 0) & (p < 1)).all()
+
+
+def test_calibrated_and_better_than_the_stage_rate_where_factors_matter(signal):
+    report = evaluate(signal)
+    assert report.mode == "full" and report.cutoff is not None
+    assert report.pooled_ece <= 0.03  # measured 0.015
+    for st in report.stages:
+        assert st.n_test > 100
+        assert st.brier < st.baseline_stage_rate.brier, st.stage
+        assert st.brier < st.baseline_crm_default.brier, st.stage
+        assert st.auc > 0.6
+        assert sum(b.n for b in st.reliability) == st.n_test
+    # the generator's factors all carry signal (β from 0.05 to 0.30 per point): every interval is above 1
+    effects = {f.factor: f for f in report.factors}
+    assert all(f.ci[0] > 1 for f in effects.values())
+    assert effects["relationship"].odds_ratio > effects["service"].odds_ratio  # β 0.30 against 0.05
+
+
+def test_no_signal_is_not_pretended(flat):
+    report = evaluate(flat)
+    assert sum(f.ci[0] <= 1 <= f.ci[1] for f in report.factors) >= 8  # measured: all 9 include 1
+    assert all(0.9 < f.odds_ratio < 1.1 for f in report.factors)
+    # with nothing but tier to learn from, the model is no better than the stage rate by any real margin
+    gains = [st.baseline_stage_rate.brier - st.brier for st in report.stages]
+    assert max(gains) < 0.015
+
+
+def test_expected_calibration_error_by_hand():
+    # bin [0.2, 0.3): predictions 0.25 ×4, outcomes 1,0,0,0 → |0.25 − 0.25| = 0;
+    # bin [0.9, 1.0]: predictions 0.95 ×2, outcomes 1,0 → |0.95 − 0.5| = 0.45, weight 2/6
+    ece, table = expected_calibration_error([1, 0, 0, 0, 1, 0], [0.25] * 4 + [0.95] * 2)
+    assert ece == pytest.approx(0.45 * 2 / 6)
+    assert [b.n for b in table if b.n] == [4, 2]
+
+
+def test_remaining_time_by_hand():
+    # Every winner stayed 10 days in the stage, then took 5 days to sign.
+    rt = RemainingTime({1: np.array([10.0] * 4)}, {1: np.array([5.0] * 4)})
+    stage, elapsed = np.array([1, 1, 1]), np.array([3.0, 3.0, 12.0])
+    # after 3 days in the stage: 7 more days, then 5 → signs on day 12 from now; windows are [start, end)
+    assert rt.window_probability(stage, elapsed, np.array([0, 12, 0.0]), np.array([13.0, 30, 30])).tolist() == [
+        1.0, 1.0, 0.0]  # the third has outstayed every winner: stale, never forecast to sign
+    assert rt.window_probability(stage[:2], elapsed[:2], np.array([0.0, 13]), np.array([12.0, 40])).tolist() == [
+        0.0, 0.0]
+    assert rt.median_remaining(stage, elapsed)[:2].tolist() == [12.0, 12.0]
+    assert np.isnan(rt.median_remaining(stage, elapsed)[2])
+
+
+def test_length_biased_stays(tmp_path):
+    # Stays of 2 and 20 days, equally common among winners. A deal caught after 5 days can only be a long stayer.
+    rt = RemainingTime({1: np.array([2.0, 20.0])}, {1: np.array([0.0, 0.0])})
+    assert rt.median_remaining(np.array([1]), np.array([5.0]))[0] == 15.0
+
+
+def test_scoring_open_deals(signal):
+    deals = score_open_deals(signal)
+    assert len(deals) == signal.scalar("SELECT count(*) FROM deals WHERE outcome = 'open'")
+    assert deals["p_win"].between(0, 1).all()
+    assert np.allclose(deals["expected_value"], deals["amount"] * deals["p_win"])
+    assert set(deals["recommended_tier"]) <= {"A", "B", "C", "D"}
+    later = deals["predicted_close"].dropna()
+    assert (later >= date(2026, 11, 26)).all()
+    # further along, more likely: the mean P(win) rises with the stage
+    means = deals.groupby("stage")["p_win"].mean()
+    assert means.is_monotonic_increasing
+
+
+@pytest.mark.parametrize("closed", [30, 10])
+def test_small_data_mode(tmp_path, closed):
+    folder = tmp_path / "src"
+    write_sample(folder, SampleParameters(deals=400, seed=3, as_of=AS_OF))
+    deals = pd.read_csv(folder / "deals.csv", dtype=str, keep_default_na=False)
+    keep = pd.concat([deals[deals.outcome != "open"].head(closed), deals[deals.outcome == "open"].head(5)])
+    keep.to_csv(tmp_path / "deals.csv", index=False)
+    history = pd.read_csv(folder / "stage_history.csv", dtype=str)
+    history[history.deal_id.isin(keep.deal_id)].to_csv(tmp_path / "history.csv", index=False)
+    with Store(tmp_path / "kf.duckdb") as store:
+        assert import_files(store, tmp_path / "deals.csv", tmp_path / "history.csv").status == "imported"
+        report = evaluate(store)
+        assert report.mode == "small-data" and "small-data" in report.note
+        scored = score_open_deals(store)
+        assert len(scored) == 5 and scored["p_win"].between(0.01, 0.99).all()
+        assert set(scored["mode"]) == {"small-data"}
