@@ -14,6 +14,9 @@ pages = [
     st.Page("pages/velocity.py", title=t("page_velocity", lang), icon=":material/timer:", url_path="velocity"),
     st.Page("pages/tiers.py", title=t("page_tiers", lang), icon=":material/military_tech:", url_path="tiers"),
     st.Page("pages/claim.py", title=t("page_claim", lang), icon=":material/balance:", url_path="claim"),
+    st.Page("pages/model.py", title=t("page_model", lang), icon=":material/insights:", url_path="model"),
+    st.Page("pages/forecast.py", title=t("page_forecast", lang), icon=":material/trending_up:", url_path="forecast"),
+    st.Page("pages/review.py", title=t("page_review", lang), icon=":material/summarize:", url_path="review"),
     st.Page("pages/deals.py", title=t("page_deals", lang), icon=":material/table_rows:", url_path="deals"),
 ]
 navigation = st.navigation(pages)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
+from pathlib import Path
+
+from .exceptions import KeyfunnelError
 
 
 def _date(text: str) -> date:
@@ -245,6 +248,20 @@ def cmd_deals(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .cli import _open_store
+    from .report import write_report
+    from .review import quarterly_review
+
+    if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
+        raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
+    with _open_store(args, read_only=True) as store:
+        review = quarterly_review(store, args.quarter, args.as_of, target=args.target)
+    path = write_report(review, args.out, args.lang)
+    print(f"wrote {path}: the {review.quarter} review as of {review.as_of}")
+    return 0
+
+
 def add_analysis_commands(sub) -> None:
     for name, func, help_ in (
             ("funnel", cmd_funnel, "the eight-stage funnel with censoring-aware conversions"),
@@ -264,10 +281,16 @@ def add_analysis_commands(sub) -> None:
             ("model", cmd_model, "validate the per-stage win model against baselines; the factor scorecard"),
             ("forecast", cmd_forecast, "this quarter's bookings forecast with P10/P50/P90"),
             ("backtest", cmd_backtest, "forecast past quarters from what was known then, against actuals"),
-            ("deals", cmd_deals, "open deals with P(win), expected value, predicted close, recommended tier")):
+            ("deals", cmd_deals, "open deals with P(win), expected value, predicted close, recommended tier"),
+            ("report", cmd_report, "the quarterly review as a self-contained HTML file or an Excel workbook")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--as-of", type=_date, metavar="DATE", help="as-of date (default: the latest in the data)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
+        if name == "report":
+            p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
+            p.add_argument("--out", required=True, metavar="FILE", help="FILE.html or FILE.xlsx")
+            p.add_argument("--target", type=float)
+            p.add_argument("--lang", choices=("en", "zh"), default="en")
         if name == "forecast":
             p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
             p.add_argument("--target", type=float, help="the quarter's bookings target, for coverage")

@@ -68,14 +68,16 @@ class QuarterForecast:
         return asdict(self)
 
 
-def _won_in(store: Store, start: date, end: date, before: date | None = None):
+def _won_in(store: Store, start: date, end: date, before: date | None = None, filters=None):
     """Won deals closed in [start, end) (and before `before`, when given)."""
-    params = {"s": start, "e": end, "b": before or end}
-    return store.fetch_df("""SELECT deal_id, owner, tier, region, amount FROM deals WHERE outcome = 'won'
-        AND closed_at >= $s AND closed_at < $e AND closed_at < $b""", params)
+    where, params = filters.where() if filters is not None else ("true", {})
+    params = {**params, "s": start, "e": end, "b": before or end}
+    return store.fetch_df(f"""SELECT deal_id, owner, tier, region, amount FROM deals WHERE outcome = 'won'
+        AND closed_at >= $s AND closed_at < $e AND closed_at < $b AND {where}""", params)
 
 
-def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEAL_QUARTERS) -> tuple[float, float]:
+def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEAL_QUARTERS,
+                      filters=None) -> tuple[float, float]:
     """Mean and standard deviation, over the `quarters` before `quarter_start`, of what a quarter booked from deals
     created inside it."""
     values = []
@@ -83,16 +85,19 @@ def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEA
         s, e = quarter_bounds(shift_quarter(quarter_of(quarter_start), -k))
         if s < (store.scalar("SELECT min(created_at) FROM deals") or quarter_start):
             continue
-        values.append(store.scalar("""SELECT coalesce(sum(amount), 0) FROM deals WHERE outcome = 'won'
-            AND created_at >= $s AND closed_at < $e AND closed_at >= $s""", {"s": s, "e": e}))
+        where, params = filters.where() if filters is not None else ("true", {})
+        values.append(store.scalar(f"""SELECT coalesce(sum(amount), 0) FROM deals WHERE outcome = 'won'
+            AND created_at >= $s AND closed_at < $e AND closed_at >= $s AND {where}""", {**params, "s": s, "e": e}))
     if not values:
         return 0.0, 0.0
     return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
-                     target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None) -> QuarterForecast:
-    """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's)."""
+                     target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None,
+                     filters=None) -> QuarterForecast:
+    """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
+    `filters` restrict it to a segment's deals; the win model is always the team's."""
     from .funnel import data_as_of
     from .model import FULL, SMALL_DATA, RemainingTime, StageWinModel
 
@@ -102,8 +107,8 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     when = as_of + timedelta(days=1)  # standing at the end of the as-of day
     rows = settled(training_rows(store, when), when)
     model = model or StageWinModel().fit(rows)
-    deals = open_deal_features(store, when)
-    won = _won_in(store, q_start, q_end, before=when)
+    deals = open_deal_features(store, when, filters)
+    won = _won_in(store, q_start, q_end, before=when, filters=filters)
     won_to_date = float(won["amount"].sum())
 
     stage = deals["stage"].to_numpy()
@@ -119,7 +124,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     amount = deals["amount"].to_numpy(float)
 
     # New deals: only the part of the quarter still ahead can bring them.
-    mean_new, sd_new = new_deal_bookings(store, q_start)
+    mean_new, sd_new = new_deal_bookings(store, q_start, filters=filters)
     ahead = max(0.0, (q_end - max(when, q_start)).days / (q_end - q_start).days)
     mean_new, sd_new = mean_new * ahead, sd_new * ahead
 

@@ -84,7 +84,21 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
     for s, reason, n in store.fetchall(f"""SELECT furthest_stage, coalesce(lost_reason, '(none)'), count(*)
             FROM deal_facts WHERE {where} AND outcome = 'lost' GROUP BY ALL ORDER BY 1, 3 DESC, 2""", params):
         reasons[int(s)][reason] = int(n)
+    return funnel_from_counts(counts, reasons, filters, as_of or data_as_of(store))
 
+
+def funnel_at(store: Store, when: date) -> Funnel:
+    """The funnel as it stood at the start of `when`, rebuilt from the stage history (see analytics.snapshot)."""
+    from .snapshot import pipeline_at
+
+    state = pipeline_at(store, when)
+    grouped = state.groupby(["entry_stage", "furthest_stage", "outcome"])["amount"].agg(["size", "sum"])
+    counts = {(int(e), int(f), o): (int(n), float(a)) for (e, f, o), (n, a) in grouped.iterrows()}
+    return funnel_from_counts(counts, {s: {} for s in STAGE_NUMBERS}, DealFilter(), when)
+
+
+def funnel_from_counts(counts: dict, reasons: dict, filters: DealFilter, as_of: date | None) -> Funnel:
+    """The funnel from (entry_stage, furthest_stage, outcome) → (deals, amount) counts."""
     def total(select) -> int:
         return sum(v[0] for k, v in counts.items() if select(*k))
 
@@ -114,7 +128,7 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
             cumulative_ci=cumulative_ci if reached[1] else None,
             win_rate=win if reached[s] else None, win_rate_ci=win_ci if reached[s] else None,
             lost_reasons=reasons[s]))
-    return Funnel(stages, reached[1], filters, as_of or data_as_of(store))
+    return Funnel(stages, reached[1], filters, as_of)
 
 
 def win_rates_by_stage(funnel: Funnel) -> list[StageWinRate]:

@@ -155,12 +155,10 @@ class ModelReport:
     mode: str  # full, or small-data if any stage is
     note: str = ""
     pooled_ece: float | None = None
-    extra: dict = field(default_factory=dict)
+    pooled_reliability: list[ReliabilityBin] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        out = asdict(self)
-        out.pop("extra")
-        return out
+        return asdict(self)
 
 
 def expected_calibration_error(y, p, bins: int = 10) -> tuple[float | None, list[ReliabilityBin]]:
@@ -223,8 +221,10 @@ def factor_effects(rows, stage: int = 1, C: float = 100.0) -> list[FactorEffect]
             for i, f in enumerate(FACTOR_KEYS)]
 
 
-def evaluate(store: Store, *, share: float = 0.7, as_of: date | None = None, **model_args) -> ModelReport:
-    """Train on deals closed before a cutoff (the `share` quantile of close dates), test on those closed after."""
+def evaluate(store: Store, filters=None, *, share: float = 0.7, as_of: date | None = None,
+             **model_args) -> ModelReport:
+    """Train on deals closed before a cutoff (the `share` quantile of close dates), test on the pipeline open then.
+    The model is the team's; `filters` choose the deals it is tested on (a segment's view of its accuracy)."""
     from .funnel import data_as_of
 
     as_of = as_of or data_as_of(store) or date.today()
@@ -244,6 +244,10 @@ def evaluate(store: Store, *, share: float = 0.7, as_of: date | None = None, **m
     open_then = pipeline_at(store, cutoff)
     open_then = open_then.loc[open_then["outcome"] == "open", ["deal_id", "current_stage"]]
     test = everything.merge(open_then, left_on=["deal_id", "stage"], right_on=["deal_id", "current_stage"])
+    if filters is not None and not filters.is_empty():
+        from .overview import deal_ids
+
+        test = test[test["deal_id"].isin(deal_ids(store, filters))]
     model = StageWinModel(**model_args).fit(train)
     stages, all_y, all_p = [], [], []
     for s in MODEL_STAGES:
@@ -258,11 +262,11 @@ def evaluate(store: Store, *, share: float = 0.7, as_of: date | None = None, **m
             s, model.n_train_[s], len(t), model.mode_[s], m.auc, m.brier, m.log_loss, m.ece, table,
             metrics(y, np.full(len(y), model.stage_rate_[s])),
             metrics(y, np.full(len(y), SALESFORCE_DEFAULT_PROBABILITY[s]))))
-    pooled = expected_calibration_error(np.concatenate(all_y), np.concatenate(all_p))[0]
+    pooled, pooled_table = expected_calibration_error(np.concatenate(all_y), np.concatenate(all_p))
     mode = SMALL_DATA if model.small_data else FULL
     note = ("small-data mode: some stages have too few resolved deals for a full model; their probabilities are "
             "shrunk toward the stage's empirical rate" if mode == SMALL_DATA else "")
-    return ModelReport(stages, factor_effects(everything), cutoff, mode, note, pooled)
+    return ModelReport(stages, factor_effects(everything), cutoff, mode, note, pooled, pooled_table)
 
 
 # Scoring open deals ------------------------------------------------------------------------------------------------
@@ -334,7 +338,8 @@ class RemainingTime:
         return out
 
 
-def score_open_deals(store: Store, as_of: date | None = None, model: StageWinModel | None = None, rule=None):
+def score_open_deals(store: Store, as_of: date | None = None, model: StageWinModel | None = None, rule=None,
+                     filters=None, lang: str = "en"):
     """Open deals with P(win) now, expected value, predicted close date and recommended tier (a DataFrame)."""
     from .funnel import data_as_of
     from .tiers import TierRule
@@ -343,7 +348,7 @@ def score_open_deals(store: Store, as_of: date | None = None, model: StageWinMod
     when = as_of + timedelta(days=1)
     rows = settled(training_rows(store, when), when)
     model = model or StageWinModel().fit(rows)
-    deals = open_deal_features(store, when)
+    deals = open_deal_features(store, when, filters)
     rule = rule or TierRule()
     if deals.empty:
         return deals.assign(p_win=[], expected_value=[], predicted_close=[], recommended_tier=[])
@@ -358,4 +363,7 @@ def score_open_deals(store: Store, as_of: date | None = None, model: StageWinMod
     deals["recommended_tier"] = [rule.grade(p, d if np.isfinite(d) else None)
                                  for p, d in zip(deals["p_win"], further)]
     deals["mode"] = [model.mode_.get(int(s), FULL) for s in stage]
+    from .domain import stage as stage_info
+
+    deals["exit_criterion"] = [stage_info(int(s)).exit_criterion(lang) for s in stage]
     return deals

@@ -25,6 +25,16 @@ class PipelineSummary:
     as_of: date | None
 
 
+def count_deals(store: Store, filters: DealFilter = DealFilter()) -> int:
+    where, params = filters.where()
+    return int(store.scalar(f"SELECT count(*) FROM deal_facts WHERE {where}", params))
+
+
+def deal_ids(store: Store, filters: DealFilter) -> set[str]:
+    where, params = filters.where()
+    return {r[0] for r in store.fetchall(f"SELECT deal_id FROM deal_facts WHERE {where}", params)}
+
+
 def stage_win_probability(funnel: Funnel) -> dict[int, float | None]:
     return {s: funnel.stage(s).win_rate for s in STAGE_NUMBERS}
 

@@ -111,12 +111,13 @@ def training_rows(store: Store, when: date | datetime):
         ORDER BY r.stage, r.closed_at, r.deal_id""", {"t": _ts(when)})
 
 
-def open_deal_features(store: Store, when: date | datetime):
+def open_deal_features(store: Store, when: date | datetime, filters=None):
     """The deals open at `when`, with the model's features as they stood then (stage = current stage)."""
+    where, params = filters.where() if filters is not None else ("true", {})
     return store.fetch_df(f"""
         WITH state AS ({_STATE_SQL}),
         resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
-        open_ AS (SELECT * FROM state WHERE outcome = 'open'),
+        open_ AS (SELECT * FROM state WHERE outcome = 'open' AND {where}),
         owner_rate AS (
             SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
             FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
@@ -128,7 +129,7 @@ def open_deal_features(store: Store, when: date | datetime):
                (coalesce(r.won_, 0) + {OWNER_PRIOR_DEALS} * team.rate)
                    / (coalesce(r.closed_, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate
         FROM open_ o CROSS JOIN team LEFT JOIN owner_rate r ON r.owner = o.owner
-        ORDER BY o.amount DESC, o.deal_id""", {"t": _ts(when)})
+        ORDER BY o.amount DESC, o.deal_id""", {**params, "t": _ts(when)})
 
 
 def settled(rows, when: date | datetime, days: int = SETTLED_DAYS, min_rows: int = MIN_SETTLED_ROWS):

@@ -2,22 +2,26 @@ import streamlit as st
 
 import ui
 from analytics.i18n import stage_label
-from analytics.overview import open_deals
+from analytics.model import score_open_deals
 
 filters = ui.filters()
 lang = ui.lang()
 st.title(ui.T("page_deals"))
-deals = ui.cached(open_deals, filters, lang)
+deals = ui.cached(score_open_deals, filters=filters, lang=lang)
 if ui.has_data(len(deals), filters):
     query = st.text_input(ui.T("search"), key="deal_search")
     if query:
         hay = deals["deal_id"] + " " + deals["account"].fillna("") + " " + deals["owner"].fillna("")
         deals = deals[hay.str.contains(query, case=False, regex=False)]
-    shown = deals.assign(stage=deals["stage"].map(lambda s: stage_label(int(s), lang)))
+    shown = deals[["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
+                   "predicted_close", "recommended_tier", "days_in_stage", "exit_criterion"]]
+    shown = shown.assign(stage=shown["stage"].map(lambda s: stage_label(int(s), lang)))
     st.dataframe(shown, hide_index=True, key="deals_table", column_config={
-        "win_probability": st.column_config.NumberColumn(ui.T("p_win"), format="percent"),
+        "p_win": st.column_config.NumberColumn(ui.T("p_win"), format="percent"),
         "amount": st.column_config.NumberColumn(ui.T("amount"), format="localized"),
         "expected_value": st.column_config.NumberColumn(format="localized"),
+        "predicted_close": st.column_config.DateColumn(ui.T("predicted_close")),
+        "recommended_tier": st.column_config.TextColumn(ui.T("recommended")),
         "days_in_stage": st.column_config.NumberColumn(ui.T("days_here"), format="%.0f"),
         "exit_criterion": st.column_config.TextColumn(ui.T("next_step")),
     })

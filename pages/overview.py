@@ -2,6 +2,7 @@ import streamlit as st
 
 import ui
 from analytics.claim import test_claim
+from analytics.forecast import forecast_quarter
 from analytics.importer import list_batches
 from analytics.overview import pipeline_summary
 
@@ -10,7 +11,8 @@ st.title(ui.T("page_overview"))
 summary = ui.cached(pipeline_summary, filters)
 if ui.has_data(summary.deals, filters):
     claim = ui.cached(test_claim, filters, segments=False).overall
-    cols = st.columns(5)  # figures are shortened to keep five across
+    forecast = ui.cached(forecast_quarter)
+    cols = st.columns(6)  # figures are shortened to keep six across
     cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount))
     cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),
                    help=ui.fmt_money(summary.weighted_amount))
@@ -18,6 +20,8 @@ if ui.has_data(summary.deals, filters):
                    + ui.fmt_ci(summary.win_rate_ci))
     cols[3].metric(ui.T("verdict"), ui.T(f"verdict_{claim.verdict}"),
                    help=ui.fmt_pct(claim.p_hat) + f" ({claim.won}/{claim.resolved})")
+    cols[5].metric(f"{forecast.quarter} P50", ui.fmt_short(forecast.p50),
+                   help=f"P10–P90: {ui.fmt_money(forecast.p10)} – {ui.fmt_money(forecast.p90)}")
     batches = [b for b in list_batches(ui.store()) if b.status == "imported"]
     if batches:
         last = batches[-1]

@@ -13,6 +13,7 @@ from analytics.store import Store
 from .conftest import ROOT
 
 PAGES = ["pages/overview.py", "pages/import.py", "pages/funnel.py", "pages/velocity.py", "pages/tiers.py",
+         "pages/model.py", "pages/forecast.py", "pages/review.py",
          "pages/claim.py", "pages/deals.py"]
 
 

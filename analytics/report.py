@@ -1,0 +1,136 @@
+"""The quarterly review as files to circulate: a self-contained HTML page (plotly.js embedded: it opens offline)
+and an Excel workbook. Every user-supplied string is escaped in the HTML and neutralised in the workbook."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from .export import neutralise_frame
+from .i18n import stage_label, t
+from .review import QuarterlyReview
+
+
+def _money(x) -> str:
+    return "–" if x is None else f"{x:,.0f}"
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
+def _table(df, lang: str) -> str:
+    if df is None or len(df) == 0:
+        return "<p>–</p>"
+    shown = df.copy()
+    if "stage" in shown:
+        shown["stage"] = shown["stage"].map(lambda s: stage_label(int(s), lang))
+    for c in ("amount", "expected_value"):
+        if c in shown:
+            shown[c] = shown[c].map(_money)
+    if "p_win" in shown:
+        shown["p_win"] = shown["p_win"].map(_pct)
+    return shown.to_html(index=False, escape=True, border=0, classes="table", na_rep="–")
+
+
+def funnel_change_rows(review: QuarterlyReview) -> list[dict]:
+    rows = []
+    for now, then in zip(review.funnel_now.stages, review.funnel_last_quarter.stages):
+        rows.append({"stage": now.stage, "reached_then": then.reached, "reached_now": now.reached,
+                     "conversion_then": then.conversion, "conversion_now": now.conversion})
+    return rows
+
+
+def figures(review: QuarterlyReview, lang: str = "en"):
+    """The review's plotly figures: the forecast distribution and the funnel now against last quarter."""
+    import plotly.graph_objects as go
+
+    f = review.forecast
+    edges, counts = f.histogram.get("edges", []), f.histogram.get("counts", [])
+    dist = go.Figure(go.Bar(x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], y=counts, name="draws"))
+    for name, x in (("P10", f.p10), ("P50", f.p50), ("P90", f.p90)):
+        dist.add_vline(x=x, line_dash="dash", annotation_text=name)
+    if f.target:
+        dist.add_vline(x=f.target, line_color="red", annotation_text=t("target", lang))
+    dist.update_layout(title=f"{f.quarter}: {t('forecast_distribution', lang)}", height=360, showlegend=False)
+    rows = funnel_change_rows(review)
+    labels = [stage_label(r["stage"], lang) for r in rows]
+    change = go.Figure([
+        go.Bar(name=review.last_quarter_name, x=labels, y=[r["reached_then"] for r in rows]),
+        go.Bar(name=t("now", lang), x=labels, y=[r["reached_now"] for r in rows])])
+    change.update_layout(title=t("funnel_change", lang), barmode="group", height=360)
+    return dist, change
+
+
+def render_html(review: QuarterlyReview, lang: str = "en") -> str:
+    e = html.escape
+    f = review.forecast
+    dist, change = figures(review, lang)
+    last = review.last_quarter
+    last_html = (f"<p>{e(t('last_quarter', lang))} {e(last.quarter)}: {e(t('forecast', lang))} {_money(last.forecast)}"
+                 f" [{_money(last.p10)} – {_money(last.p90)}], {e(t('actual', lang))} {_money(last.actual)}</p>"
+                 if last else "<p>–</p>")
+    categories = "".join(f"<tr><td>{e(t('cat_' + b.key, lang))}</td><td>{_money(b.expected)}</td></tr>"
+                         for b in f.by_category)
+    owners = "".join(f"<tr><td>{e(b.key)}</td><td>{_money(b.won_to_date)}</td><td>{_money(b.expected)}</td></tr>"
+                     for b in f.by_owner)
+    funnel_rows = "".join(
+        f"<tr><td>{e(stage_label(r['stage'], lang))}</td><td>{r['reached_then']}</td><td>{r['reached_now']}</td>"
+        f"<td>{_pct(r['conversion_then'])}</td><td>{_pct(r['conversion_now'])}</td></tr>"
+        for r in funnel_change_rows(review))
+    return f"""<!DOCTYPE html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
+<title>{e(t('review_title', lang))} {e(review.quarter)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}}
+.big{{font-size:1.4em}}</style></head><body>
+<h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
+<p>{e(t('as_of', lang))} {review.as_of.isoformat()} · {e(f.mode)}</p>
+<h2>{e(t('this_quarter', lang))}</h2>
+<p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
+· {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
+{dist.to_html(full_html=False, include_plotlyjs=True)}
+<table><tr><th>{e(t('category', lang))}</th><th>{e(t('expected', lang))}</th></tr>{categories}</table>
+<table><tr><th>{e(t('owner', lang))}</th><th>{e(t('won_to_date', lang))}</th><th>{e(t('expected', lang))}</th></tr>{owners}</table>
+<h2>{e(t('last_quarter', lang))}</h2>{last_html}
+<h2>{e(t('funnel_change', lang))}</h2>
+{change.to_html(full_html=False, include_plotlyjs=False)}
+<table><tr><th>{e(t('stage', lang))}</th><th>{e(review.last_quarter_name)}</th><th>{e(t('now', lang))}</th>
+<th>{e(t('conversion', lang))} {e(review.last_quarter_name)}</th><th>{e(t('conversion', lang))} {e(t('now', lang))}</th></tr>
+{funnel_rows}</table>
+<h2>{e(t('top_deals', lang))}</h2>{_table(review.top_deals, lang)}
+<h2>{e(t('slipped_deals', lang))}</h2>{_table(review.slipped_deals, lang)}
+</body></html>"""
+
+
+def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:
+    import pandas as pd
+
+    f = review.forecast
+    path = Path(path) if isinstance(path, (str, Path)) else path  # a path, or a file-like buffer
+    safe = neutralise_frame
+
+    summary = pd.DataFrame([
+        {"item": "quarter", "value": review.quarter}, {"item": "as_of", "value": review.as_of.isoformat()},
+        {"item": "won_to_date", "value": f.won_to_date}, {"item": "expected", "value": f.expected},
+        {"item": "p10", "value": f.p10}, {"item": "p50", "value": f.p50}, {"item": "p90", "value": f.p90},
+        {"item": "mode", "value": f.mode}])
+    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+        safe(summary).to_excel(xl, sheet_name="forecast", index=False)
+        safe(pd.DataFrame([vars(b) for b in f.by_category])).to_excel(xl, sheet_name="by_category", index=False)
+        safe(pd.DataFrame([vars(b) for b in f.by_owner])).to_excel(xl, sheet_name="by_owner", index=False)
+        safe(pd.DataFrame([vars(b) for b in f.by_tier])).to_excel(xl, sheet_name="by_tier", index=False)
+        safe(pd.DataFrame(funnel_change_rows(review))).to_excel(xl, sheet_name="funnel_change", index=False)
+        if review.last_quarter:
+            pd.DataFrame([vars(review.last_quarter)]).to_excel(xl, sheet_name="last_quarter", index=False)
+        safe(review.top_deals).to_excel(xl, sheet_name="top_deals", index=False)
+        safe(review.slipped_deals).to_excel(xl, sheet_name="slipped_deals", index=False)
+    return path
+
+
+def write_report(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return write_xlsx(review, path, lang)
+    path.write_text(render_html(review, lang), encoding="utf-8")
+    return path

@@ -1,0 +1,57 @@
+"""The quarterly forecast review: one object holding everything the meeting walks through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from .filters import DealFilter, quarter_bounds
+from .forecast import BacktestQuarter, QuarterForecast, backtest, forecast_quarter, quarter_of, shift_quarter
+from .funnel import Funnel, compute_funnel, data_as_of, funnel_at
+from .store import Store
+
+TOP_DEALS = 15
+
+
+@dataclass
+class QuarterlyReview:
+    quarter: str
+    as_of: date
+    forecast: QuarterForecast
+    last_quarter: BacktestQuarter | None  # last quarter's forecast (as it would have been made) against actual
+    funnel_now: Funnel
+    funnel_last_quarter: Funnel  # as it stood when last quarter began
+    top_deals: object  # DataFrame: the open deals with the largest expected value
+    slipped_deals: object  # DataFrame: open deals whose expected close has passed
+
+    @property
+    def last_quarter_name(self) -> str:
+        return shift_quarter(self.quarter, -1)
+
+
+def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
+                     target: float | None = None, filters=None) -> QuarterlyReview:
+    from .model import StageWinModel, score_open_deals
+    from .snapshot import settled, training_rows
+
+    as_of = as_of or data_as_of(store) or date.today()
+    quarter = quarter or quarter_of(as_of)
+    when = as_of + timedelta(days=1)
+    model = StageWinModel().fit(settled(training_rows(store, when), when))
+    forecast = forecast_quarter(store, quarter, as_of, target=target, model=model, filters=filters)
+    previous = backtest(store, 1, as_of)
+    last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
+    deals = score_open_deals(store, as_of, model=model, filters=filters)
+    columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
+               "expected_close", "predicted_close", "recommended_tier"]
+    deals = deals[columns] if len(deals) else deals
+    top = deals.sort_values("expected_value", ascending=False).head(TOP_DEALS) if len(deals) else deals
+    if len(deals):
+        slipped = deals[deals["expected_close"].notna() & (deals["expected_close"].astype("datetime64[ns]")
+                                                            < as_of.isoformat())]
+        slipped = slipped.sort_values("amount", ascending=False)
+    else:
+        slipped = deals
+    return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
+                           compute_funnel(store, filters or DealFilter(), as_of), funnel_at(store, last_start),
+                           top, slipped)

@@ -1,0 +1,64 @@
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from analytics.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
+from analytics.funnel import data_as_of
+from analytics.overview import count_deals
+
+filters = ui.filters()
+st.title(ui.T("page_forecast"))
+as_of = ui.cached(data_as_of)
+if ui.has_data(ui.cached(count_deals, filters), filters):
+    current = quarter_of(as_of)
+    quarters = [shift_quarter(current, k) for k in range(0, 4)]
+    c1, c2 = st.columns(2)
+    quarter = c1.selectbox(ui.T("quarter"), quarters, key="forecast_quarter")
+    target = c2.number_input(ui.T("target"), min_value=0.0, value=0.0, step=1e6, key="forecast_target")
+    f = ui.cached(forecast_quarter, quarter, target=target or None, filters=filters)
+    if f.mode == "small-data":
+        st.warning(ui.T("small_data_note"))
+    cols = st.columns(4)
+    cols[0].metric(ui.T("won_to_date"), ui.fmt_short(f.won_to_date))
+    cols[1].metric("P50", ui.fmt_short(f.p50), help=f"{ui.T('expected')}: {ui.fmt_money(f.expected)}")
+    cols[2].metric("P10 – P90", f"{ui.fmt_short(f.p10)} – {ui.fmt_short(f.p90)}")
+    if f.target:
+        cols[3].metric(ui.T("p_reach_target"), ui.fmt_pct(f.p_reach_target),
+                       help=f"{ui.T('coverage')}: {f.coverage:.2f}×" if f.coverage else None)
+    edges, counts = f.histogram["edges"], f.histogram["counts"]
+    fig = go.Figure(go.Bar(x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], y=counts))
+    for name, x in (("P10", f.p10), ("P50", f.p50), ("P90", f.p90)):
+        fig.add_vline(x=x, line_dash="dash", annotation_text=name)
+    if f.target:
+        fig.add_vline(x=f.target, line_color="red", annotation_text=ui.T("target"))
+    fig.update_layout(height=340, margin=dict(t=10), showlegend=False)
+    st.plotly_chart(fig, key="forecast_chart")
+    tabs = st.tabs([ui.T("category"), ui.T("by_owner"), ui.T("by_tier"), ui.T("by_region")])
+    money = {c: st.column_config.NumberColumn(format="localized")
+             for c in (ui.T("expected"), "P10", "P90", "won_to_date", "expected")}
+    tabs[0].dataframe(pd.DataFrame([{ui.T("category"): ui.T("cat_" + b.key), ui.T("expected"): b.expected,
+                                     "P10": b.p10, "P90": b.p90} for b in f.by_category]), hide_index=True,
+                      column_config=money)
+    for tab, rows in zip(tabs[1:], (f.by_owner, f.by_tier, f.by_region)):
+        tab.dataframe(pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"]), hide_index=True,
+                      column_config=money)
+
+    st.subheader(ui.T("backtest"))
+    bt = ui.cached(backtest, 8)
+    if bt.quarters:
+        q = bt.quarters
+        fig = go.Figure([
+            go.Scatter(x=[x.quarter for x in q], y=[x.forecast for x in q], mode="markers", name=ui.T("forecast"),
+                       error_y=dict(type="data", array=[x.p90 - x.forecast for x in q],
+                                    arrayminus=[x.forecast - x.p10 for x in q])),
+            go.Scatter(x=[x.quarter for x in q], y=[x.actual for x in q], mode="lines+markers", name=ui.T("actual")),
+            go.Scatter(x=[x.quarter for x in q], y=[x.crm_default for x in q], mode="lines",
+                       line_dash="dot", name=ui.T("crm_default_baseline"))])
+        fig.update_layout(height=360, margin=dict(t=10))
+        st.plotly_chart(fig, key="backtest_chart")
+        s, c = bt.summary, bt.baseline_crm_default
+        st.dataframe(pd.DataFrame([
+            {"": "keyfunnel", "MAPE": s.mape, "MASE": s.mase, "bias": s.bias, "P10–P90 coverage": s.coverage},
+            {"": ui.T("crm_default_baseline"), "MAPE": c.mape, "MASE": c.mase, "bias": c.bias}]),
+            hide_index=True, key="accuracy_table")

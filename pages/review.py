@@ -1,0 +1,44 @@
+import streamlit as st
+
+import ui
+from analytics.forecast import quarter_of
+from analytics.funnel import data_as_of
+from analytics.overview import count_deals
+from analytics.report import figures, render_html, write_xlsx
+from analytics.review import quarterly_review
+
+filters = ui.filters()
+lang = ui.lang()
+st.title(ui.T("page_review"))
+if ui.has_data(ui.cached(count_deals, filters), filters):
+    quarter = quarter_of(ui.cached(data_as_of))
+    review = ui.cached(quarterly_review, quarter, filters=filters)
+    f, last = review.forecast, review.last_quarter
+    st.subheader(f"{ui.T('this_quarter')}: {review.quarter}")
+    cols = st.columns(3)
+    cols[0].metric(ui.T("won_to_date"), ui.fmt_short(f.won_to_date))
+    cols[1].metric("P50", ui.fmt_short(f.p50))
+    cols[2].metric("P10 – P90", f"{ui.fmt_short(f.p10)} – {ui.fmt_short(f.p90)}")
+    dist, change = figures(review, lang)
+    st.plotly_chart(dist, key="review_forecast_chart")
+    if last:
+        st.subheader(f"{ui.T('last_quarter')}: {last.quarter}")
+        cols = st.columns(2)
+        cols[0].metric(ui.T("forecast"), ui.fmt_short(last.forecast),
+                       help=f"P10–P90 {ui.fmt_money(last.p10)} – {ui.fmt_money(last.p90)}")
+        cols[1].metric(ui.T("actual"), ui.fmt_short(last.actual), f"{(last.actual - last.forecast) / 1e6:+.1f}M")
+    st.subheader(ui.T("funnel_change"))
+    st.plotly_chart(change, key="review_funnel_chart")
+    st.subheader(ui.T("top_deals"))
+    st.dataframe(review.top_deals, hide_index=True, key="top_deals")
+    st.subheader(ui.T("slipped_deals"))
+    st.dataframe(review.slipped_deals, hide_index=True, key="slipped_deals")
+    html_bytes = render_html(review, lang).encode("utf-8")
+    st.download_button(ui.T("download_html"), html_bytes, f"review-{review.quarter}.html", "text/html",
+                       key="dl_review_html")
+    import io
+
+    buffer = io.BytesIO()
+    write_xlsx(review, buffer, lang)
+    st.download_button(ui.T("download_xlsx"), buffer.getvalue(), f"review-{review.quarter}.xlsx",
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_review_xlsx")

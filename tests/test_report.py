@@ -1,0 +1,72 @@
+import openpyxl
+import pytest
+
+from analytics.cli import main
+from analytics.export import neutralise_cell, safe_csv_bytes
+from analytics.importer import import_files
+from analytics.report import render_html, write_xlsx
+from analytics.review import quarterly_review
+
+from .conftest import write_csv
+from .handworked import load_handworked
+
+HOSTILE_ACCOUNT = "<script>alert('x')</script>"
+HOSTILE_OWNER = "=HYPERLINK(\"http://evil\",\"click\")"
+
+
+@pytest.fixture
+def review(store, tmp_path):
+    load_handworked(store, tmp_path)
+    path = write_csv(tmp_path / "hostile.csv", ["deal_id", "account", "owner", "amount", "created_at", "outcome",
+                                                "expected_close"],
+                     [["H1", HOSTILE_ACCOUNT, HOSTILE_OWNER, "999", "2026-05-01", "open", "2026-05-15"]])
+    assert import_files(store, path).status == "imported"
+    return quarterly_review(store, "2026Q2")
+
+
+def test_html_escapes_every_user_string_and_opens_offline(review):
+    page = render_html(review)
+    assert HOSTILE_ACCOUNT not in page and "<script>alert" not in page
+    assert "&lt;script&gt;alert(" in page  # shown as text, in the slipped-deals table
+    assert "plotly.js v" in page or "Plotly" in page  # plotly.js is embedded, not fetched
+    assert "cdn.plot.ly" not in page and 'src="http' not in page
+    assert "<td>H1</td>" in page  # open, and its expected close (May 15) has passed: a slipped deal
+    assert render_html(review, "zh").count("季度预测评审") >= 1
+
+
+def test_workbook_neutralises_formulas(review, tmp_path):
+    path = write_xlsx(review, tmp_path / "review.xlsx")
+    wb = openpyxl.load_workbook(path)
+    assert {"forecast", "by_category", "by_owner", "funnel_change", "top_deals", "slipped_deals"} <= set(wb.sheetnames)
+    owners = [c.value for row in wb["slipped_deals"].iter_rows() for c in row]
+    assert "'" + HOSTILE_OWNER in owners and HOSTILE_OWNER not in owners
+    assert not any(isinstance(v, str) and v.startswith("=") for ws in wb for row in ws.iter_rows()
+                   for v in (c.value for c in row))
+
+
+@pytest.mark.parametrize("value,expected", [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
+                                            ("\tx", "'\tx"), ("\rx", "'\rx"), ("safe", "safe"), (-5, -5), (None, None)])
+def test_neutralise_cell(value, expected):
+    assert neutralise_cell(value) == expected
+
+
+def test_safe_csv(tmp_path):
+    import pandas as pd
+
+    data = safe_csv_bytes(pd.DataFrame({"name": ["=cmd|' /C calc'!A0", "ok"], "n": [-1, 2]}))
+    assert data.decode("utf-8-sig").splitlines() == ["name,n", "'=cmd|' /C calc'!A0,-1", "ok,2"]
+
+
+def test_report_command(capsys, tmp_path):
+    db = str(tmp_path / "r.duckdb")
+    from .handworked import write_handworked
+
+    deals, history = write_handworked(tmp_path)
+    assert main(["--db", db, "import", str(deals), "--history", str(history)]) == 0
+    assert main(["--db", db, "report", "--quarter", "2026Q2", "--out", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert main(["--db", db, "report", "--out", str(tmp_path / "r.xlsx"), "--lang", "zh"]) == 0
+    assert openpyxl.load_workbook(tmp_path / "r.xlsx")["forecast"]["A1"].value == "item"
+    capsys.readouterr()
+    assert main(["--db", db, "report", "--out", str(tmp_path / "r.pdf")]) == 1
+    assert "written as .html or .xlsx" in capsys.readouterr().err
