@@ -29,7 +29,7 @@ def test_html_escapes_every_user_string_and_opens_offline(review):
     assert HOSTILE_ACCOUNT not in page and "<script>alert" not in page
     assert "&lt;script&gt;alert(" in page  # shown as text, in the slipped-deals table
     assert "plotly.js v" in page or "Plotly" in page  # plotly.js is embedded, not fetched
-    assert "cdn.plot.ly" not in page and 'src="http' not in page
+    assert '<script src=' not in page  # nothing fetched: it opens offline
     assert "<td>H1</td>" in page  # open, and its expected close (May 15) has passed: a slipped deal
     assert render_html(review, "zh").count("季度预测评审") >= 1
 
