@@ -100,11 +100,25 @@ def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
     assert "lang=zh" in page.url
     page.screenshot(path=str(ARTIFACTS / "browser-funnel-zh.png"), full_page=True)
 
-    for path in ("overview", "velocity", "tiers", "claim", "deals", "import"):
+    for path in ("overview", "import", "velocity", "tiers", "claim", "model", "forecast", "review", "deals"):
         _open(page, server, f"{path}?lang=zh")
         page.wait_for_timeout(1500)
         assert not page.locator("[data-testid='stException']").count(), path
         page.screenshot(path=str(ARTIFACTS / f"browser-{path}-zh.png"), full_page=True)
+
+
+def test_download_the_quarterly_review(page, server, tmp_path):
+    _open(page, server, "review?lang=en")
+    button = page.get_by_role("button", name="Download the review (HTML, opens offline)")
+    button.wait_for(timeout=120_000)
+    with page.expect_download() as info:
+        button.click()
+    path = tmp_path / "review.html"
+    info.value.save_as(path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "Quarterly forecast review" in text
+    assert "<script src=" not in text and len(text) > 1_000_000  # plotly.js is inside: it opens offline
+    page.screenshot(path=str(ARTIFACTS / "browser-review.png"), full_page=True)
 
 
 def test_a_link_reproduces_the_filtered_view(page, server):
