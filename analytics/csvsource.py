@@ -96,10 +96,14 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
     sha = hashlib.sha256(data).hexdigest()
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: cannot decode the file as {encoding.upper()} (byte {exc.start})") from None
+    if encoding == "utf-8":
+        # DuckDB reads the file itself: decode only the start, for the header (a cut character is dropped).
+        text = data[:1 << 16].decode("utf-8", errors="ignore")
+    else:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{name}: cannot decode the file as {encoding.upper()} (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     first_line = text.split("\n", 1)[0].rstrip("\r")

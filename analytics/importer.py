@@ -123,9 +123,12 @@ def _label(x: str) -> str:
 
 
 def _date(x: str) -> str:
-    # 2026-06-09, 2026/6/9, 2026.6.9, 2026-6-9 11:00:27, 2026年6月9日
+    # 2026-06-09 and 2026-6-9 11:00:27 take DuckDB's fast cast; 2026/6/9, 2026.6.9 and 2026年6月9日 are rewritten
+    # to that form first. The pattern keeps the cast from accepting anything else (a bare number, say).
     cleaned = f"regexp_replace(regexp_replace(trim({x}), '[年月/.]', '-', 'g'), '日', '', 'g')"
-    return (f"CASE WHEN regexp_full_match(trim({x}), '[0-9]{{4}}[-/.年][0-9]{{1,2}}[-/.月][0-9]{{1,2}}日?"
+    return (f"CASE WHEN regexp_full_match(trim({x}), '[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}"
+            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)?') THEN try_cast(trim({x}) AS TIMESTAMP) "
+            f"WHEN regexp_full_match(trim({x}), '[0-9]{{4}}[/.年][0-9]{{1,2}}[/.月][0-9]{{1,2}}日?"
             f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)?') THEN try_cast({cleaned} AS TIMESTAMP) END")
 
 
@@ -133,7 +136,9 @@ def _amount(x: str, decimal_comma: bool) -> str:
     pattern = AMOUNT_PATTERN_DECIMAL_COMMA if decimal_comma else AMOUNT_PATTERN
     digits = (f"replace(regexp_replace(trim({x}), '[^0-9,\\-]', '', 'g'), ',', '.')" if decimal_comma
               else f"regexp_replace(trim({x}), '[^0-9.\\-]', '', 'g')")
-    return f"CASE WHEN regexp_full_match(trim({x}), $amount_pattern) THEN try_cast({digits} AS DOUBLE) END"
+    plain = f"CASE WHEN regexp_full_match({x}, '-?[0-9]+(\\.[0-9]+)?') THEN CAST({x} AS DOUBLE) END"
+    return (f"coalesce({plain}, CASE WHEN regexp_full_match(trim({x}), $amount_pattern) "
+            f"THEN try_cast({digits} AS DOUBLE) END)")
 
 
 def _case_map(x: str, mapping: dict[str, object], prefix: str, params: dict) -> str:
@@ -194,10 +199,10 @@ class Importer:
             "SELECT line, error_type, csv_line FROM kf_rejects ORDER BY line")
         # src_row: the spreadsheet row. DuckDB numbers records (header = 1) in its reject table; good rows keep
         # their order, so they take the row numbers the rejected ones left free.
-        s.execute(f"ALTER TABLE {table} ADD COLUMN src_row BIGINT")
         if not rejects:
-            s.execute(f"UPDATE {table} SET src_row = rowid + 2")
+            s.execute(f"CREATE OR REPLACE TEMP VIEW {table}_rows AS SELECT rowid + 2 AS src_row, * FROM {table}")
         else:
+            s.execute(f"ALTER TABLE {table} ADD COLUMN src_row BIGINT")
             import numpy as np
 
             total = s.scalar(f"SELECT count(*) FROM {table}") + len(rejects)
@@ -205,6 +210,7 @@ class Importer:
             s.execute("CREATE OR REPLACE TEMP TABLE kf_rownum AS SELECT unnest($rows) AS src_row, "
                       "generate_subscripts($rows, 1) - 1 AS rid", {"rows": free.tolist()})
             s.execute(f"UPDATE {table} SET src_row = r.src_row FROM kf_rownum r WHERE {table}.rowid = r.rid")
+            s.execute(f"CREATE OR REPLACE TEMP VIEW {table}_rows AS SELECT * FROM {table}")
             for line, error_type, csv_line in rejects:
                 reason = {"TOO MANY COLUMNS": f"too many columns: expected {n}",
                           "MISSING COLUMNS": f"too few columns: expected {n}",
@@ -246,7 +252,7 @@ class Importer:
                 expr = f"CASE WHEN upper(regexp_replace(trim({x}), '(级|級|-?tier)$', '', 'i')) IN ('A','B','C','D') "\
                        f"THEN upper(left(trim({x}), 1)) END"
             elif f in FACTOR_KEYS:
-                expr = f"CASE WHEN regexp_full_match(trim({x}), '[1-5]') THEN CAST(trim({x}) AS TINYINT) END"
+                expr = f"CASE WHEN trim({x}) IN ('1', '2', '3', '4', '5') THEN CAST(trim({x}) AS TINYINT) END"
             else:
                 expr = _text(x)
             select.append(f"{expr} AS {f}")
@@ -259,7 +265,7 @@ class Importer:
         else:
             select.append("CAST(NULL AS JSON) AS extra")
         self.store.execute(
-            f"CREATE OR REPLACE TEMP TABLE kf_deals_typed AS SELECT {', '.join(select)} FROM {st.table}", p)
+            f"CREATE OR REPLACE TEMP TABLE kf_deals_typed AS SELECT {', '.join(select)} FROM {st.table}_rows", p)
 
     def _deal_checks(self, st: _Staged) -> list[tuple[str, str, str, str]]:
         checks = []
@@ -297,6 +303,8 @@ class Importer:
 
     def _deal_duplicates(self, st: _Staged) -> None:
         """A deal_id on several rows: identical rows are kept once (warning); conflicting ones are all errors."""
+        if not self.store.scalar("SELECT count(deal_id) > count(DISTINCT deal_id) FROM kf_deals_typed"):
+            return
         cols = ", ".join(f"raw_{f}" for f in st.fields if f != "deal_id")
         rows = self.store.fetchall(f"""
             WITH g AS (
@@ -329,7 +337,7 @@ class Importer:
                    {_text(st.col('deal_id'))} AS deal_id,
                    CAST({_case_map(st.col('stage'), stage_map, 'st', p)} AS TINYINT) AS stage,
                    {_date(st.col('entered_at'))} AS entered_at
-            FROM {st.table}""", p)
+            FROM {st.table}_rows""", p)
 
     def _history_checks(self) -> list[tuple[str, str, str, str]]:
         present = "nullif(trim({0}), '') IS NOT NULL"
@@ -371,6 +379,8 @@ class Importer:
         finally:
             for s in sources:
                 s.cleanup()
+            for v in ("kf_raw_deals_rows", "kf_raw_history_rows"):
+                self.store.execute(f"DROP VIEW IF EXISTS {v}")
             for t in ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_in_deals",
                       "kf_in_events", "kf_rejects", "kf_reject_scans", "kf_rownum"):
                 self.store.execute(f"DROP TABLE IF EXISTS {t}")
@@ -429,9 +439,8 @@ class Importer:
             self._collect(hist_st.source, self._history_checks(), "kf_history_typed", self.errors)
             bad_hist = sorted({e.row for e in self.errors[n_before:] if e.row is not None})
             self.store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_events AS
-                SELECT DISTINCT deal_id, stage, entered_at, min(src_row) OVER (PARTITION BY deal_id, stage,
-                    entered_at) AS src_row FROM kf_history_typed
-                WHERE src_row NOT IN (SELECT unnest($bad))""", {"bad": bad_hist})
+                SELECT deal_id, stage, entered_at, min(src_row) AS src_row FROM kf_history_typed
+                WHERE src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""", {"bad": bad_hist})
         else:
             wide_cols = [c for c in WIDE_STAGE_COLUMNS if c in fields]
             union = " UNION ALL ".join(
@@ -494,8 +503,7 @@ class Importer:
             s.execute(f"""INSERT INTO deals ({deal_cols}, batch_id) SELECT {deal_cols}, $b FROM kf_in_deals
                 WHERE deal_id IN (SELECT deal_id FROM kf_changes)""", b)
             s.execute("INSERT INTO batch_deals SELECT $b, deal_id, action FROM kf_changes", b)
-            s.execute("INSERT INTO stage_events SELECT deal_id, stage, entered_at, $b FROM kf_new_events "
-                      "ORDER BY deal_id, entered_at, stage", b)
+            s.execute("INSERT INTO stage_events SELECT deal_id, stage, entered_at, $b FROM kf_new_events", b)
             for table, issues in (("rejected_rows", self.errors), ("import_warnings", self.warnings)):
                 if issues:
                     s.cursor.executemany(

@@ -76,6 +76,13 @@ def _open(page, server, path: str):
     page.goto(f"{server}/{path}")
     page.wait_for_selector("[data-testid='stSidebarNav']")
     page.wait_for_selector("h1")
+    _wait_until_idle(page)
+
+
+def _wait_until_idle(page, timeout_ms: int = 180_000):
+    """Until the script has finished running: Streamlit shows a Stop control while it runs."""
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=timeout_ms)
 
 
 def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
@@ -102,7 +109,6 @@ def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
 
     for path in ("overview", "import", "velocity", "tiers", "claim", "model", "forecast", "review", "deals"):
         _open(page, server, f"{path}?lang=zh")
-        page.wait_for_timeout(1500)
         assert not page.locator("[data-testid='stException']").count(), path
         page.screenshot(path=str(ARTIFACTS / f"browser-{path}-zh.png"), full_page=True)
 
