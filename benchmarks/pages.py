@@ -51,6 +51,14 @@ def main() -> None:
     out = {"machine": machine(), "size": args.size, "pages": results}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"pages-{args.size}.json").write_text(json.dumps(out, indent=2))
+    m = out["machine"]
+    lines = ["# Page speed", "", f"`python benchmarks/pages.py --size {args.size} --repeats {args.repeats}` on "
+             f"{m['cores']} cores, {m['memory_gib']} GiB: each page's AppTest run with {args.size} deals loaded. "
+             "The first load computes and caches (the app opens on the Overview, which has already run); later "
+             "loads read the caches until the next import.", "",
+             "| page | first load | later loads (median) |", "|---|---:|---:|"]
+    lines += [f"| {p} | {r['first_s']:.2f} s | {r['after_first_median_s']:.2f} s |" for p, r in results.items()]
+    (HERE.parent / "docs" / "performance-pages.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

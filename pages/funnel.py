@@ -22,7 +22,7 @@ if ui.has_data(funnel.deals, filters):
     table = pd.DataFrame({
         ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
         ui.T("amount"): [ui.fmt_money(s.amount) for s in funnel.stages],
-        ui.T("advanced"): ["–" if s.advanced is None else s.advanced for s in funnel.stages],
+        ui.T("advanced"): pd.array([s.advanced for s in funnel.stages], dtype="Int64"),  # none at stage 8
         ui.T("lost_here"): [s.lost_here for s in funnel.stages],
         ui.T("open_here"): [s.open_here for s in funnel.stages],
         ui.T("conversion"): [ui.fmt_pct(s.conversion) for s in funnel.stages],
