@@ -39,6 +39,12 @@ def T(key: str, **fmt) -> str:
     return t(key, lang(), **fmt)
 
 
+def column(name: str) -> str:
+    from analytics.i18n import column_label
+
+    return column_label(name, lang())
+
+
 def data_changed() -> None:
     """After an import, undo or clearing: every cached result is stale."""
     st.cache_data.clear()
@@ -149,6 +155,15 @@ def has_data(deals: int, filters: DealFilter) -> bool:
     total = store().scalar("SELECT count(*) FROM deals")
     st.info(T("no_data") if not total else T("no_match"))
     return False
+
+
+def table(df, key: str, **kwargs) -> None:
+    """st.dataframe with column headers in the chosen language (known columns; others as they are)."""
+    from analytics.i18n import column_label
+
+    config = {c: st.column_config.Column(column_label(c, lang())) for c in df.columns}
+    config.update(kwargs.pop("column_config", {}))
+    st.dataframe(df, hide_index=True, key=key, column_config=config, **kwargs)
 
 
 def download_csv(df, file_name: str, key: str, label_key: str = "download_csv") -> None:

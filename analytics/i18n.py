@@ -182,6 +182,28 @@ TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# Column names of the tables the app shows, in both languages. Deal columns take the import format's headers.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "deal_id": ("Deal", "商机编号"), "account": ("Account", "客户"), "owner": ("Owner", "负责人"),
+    "tier": ("Tier", "客户级别"), "region": ("Region", "区域"), "industry": ("Industry", "行业"),
+    "stage": ("Stage", "阶段"), "amount": ("Amount", "金额"), "expected_close": ("Expected close", "预计成交日期"),
+    "p_win": ("P(win)", "赢单概率"), "win_probability": ("P(win)", "赢单概率"),
+    "expected_value": ("Expected value", "期望金额"), "predicted_close": ("Predicted close", "预测成交日期"),
+    "recommended_tier": ("Recommended tier", "建议级别"), "assigned_tier": ("Assigned tier", "当前级别"),
+    "days_in_stage": ("Days in stage", "本阶段天数"), "threshold_days": ("Won deals' p90 (days)", "赢单商机 p90(天)"),
+    "days_to_close": ("Days to close", "距预计成交天数"), "exit_criterion": ("Next commitment", "当前阶段退出标准"),
+    "key": ("", ""), "won_to_date": ("Won to date", "本季已赢单"), "expected": ("Expected", "期望值"),
+    "batch_id": ("Batch", "批次"), "status": ("Status", "状态"), "format": ("Format", "格式"),
+    "files": ("Files", "文件"), "file": ("File", "文件"), "row": ("Row", "行"), "column": ("Column", "列"),
+    "value": ("Value", "值"), "reason": ("Reason", "原因"), "mode": ("Mode", "模式"),
+}
+
+
+def column_label(name: str, lang: str = "en") -> str:
+    en, zh = COLUMNS.get(name, (name, name))
+    return (zh if lang == "zh" else en) or name
+
+
 def t(key: str, lang: str = "en", **fmt) -> str:
     en, zh = TEXT[key]
     text = zh if lang == "zh" else en

@@ -16,13 +16,11 @@ if ui.has_data(len(deals), filters):
     shown = deals[["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                    "predicted_close", "recommended_tier", "days_in_stage", "exit_criterion"]]
     shown = shown.assign(stage=shown["stage"].map(lambda s: stage_label(int(s), lang)))
-    st.dataframe(shown, hide_index=True, key="deals_table", column_config={
-        "p_win": st.column_config.NumberColumn(ui.T("p_win"), format="percent"),
-        "amount": st.column_config.NumberColumn(ui.T("amount"), format="localized"),
-        "expected_value": st.column_config.NumberColumn(format="localized"),
-        "predicted_close": st.column_config.DateColumn(ui.T("predicted_close")),
-        "recommended_tier": st.column_config.TextColumn(ui.T("recommended")),
-        "days_in_stage": st.column_config.NumberColumn(ui.T("days_here"), format="%.0f"),
-        "exit_criterion": st.column_config.TextColumn(ui.T("next_step")),
+    ui.table(shown, "deals_table", column_config={
+        "p_win": st.column_config.NumberColumn(ui.column("p_win"), format="percent"),
+        "amount": st.column_config.NumberColumn(ui.column("amount"), format="localized"),
+        "expected_value": st.column_config.NumberColumn(ui.column("expected_value"), format="localized"),
+        "predicted_close": st.column_config.DateColumn(ui.column("predicted_close")),
+        "days_in_stage": st.column_config.NumberColumn(ui.column("days_in_stage"), format="%.0f"),
     })
     ui.download_csv(shown, "open_deals.csv", key="dl_deals")

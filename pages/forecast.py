@@ -41,8 +41,10 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
                                      "P10": b.p10, "P90": b.p90} for b in f.by_category]), hide_index=True,
                       column_config=money)
     for tab, rows in zip(tabs[1:], (f.by_owner, f.by_tier, f.by_region)):
-        tab.dataframe(pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"]), hide_index=True,
-                      column_config=money)
+        frame = pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"])
+        tab.dataframe(frame, hide_index=True, column_config={
+            c: st.column_config.NumberColumn(ui.column(c), format="localized") if c != "key"
+            else st.column_config.Column(ui.column(c)) for c in frame.columns})
 
     st.subheader(ui.T("backtest"))
     bt = ui.cached(backtest, 8)

@@ -48,13 +48,13 @@ if st.button(ui.T("import_button"), key="run_import", disabled="deals" not in fi
         if issues:
             report = pd.DataFrame([vars(i) for i in issues])
             st.subheader(f"{title} ({len(issues)})")
-            st.dataframe(report, hide_index=True, key=f"{key}_table")
+            ui.table(report, f"{key}_table")
             ui.download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
 
 st.subheader(ui.T("batches"))
 batches = list_batches(ui.store())
 if batches:
-    st.dataframe(pd.DataFrame([b.to_json() for b in batches]), hide_index=True, key="batches_table")
+    ui.table(pd.DataFrame([b.to_json() for b in batches]), "batches_table")
     active = [b.batch_id for b in batches if b.status == "imported"]
     if active:
         chosen = st.selectbox(ui.T("undo"), active, index=len(active) - 1, key="undo_batch")

@@ -30,9 +30,9 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     st.subheader(ui.T("funnel_change"))
     st.plotly_chart(change, key="review_funnel_chart")
     st.subheader(ui.T("top_deals"))
-    st.dataframe(review.top_deals, hide_index=True, key="top_deals")
+    ui.table(review.top_deals, "top_deals")
     st.subheader(ui.T("slipped_deals"))
-    st.dataframe(review.slipped_deals, hide_index=True, key="slipped_deals")
+    ui.table(review.slipped_deals, "slipped_deals")
     html_bytes = render_html(review, lang).encode("utf-8")
     st.download_button(ui.T("download_html"), html_bytes, f"review-{review.quarter}.html", "text/html",
                        key="dl_review_html")

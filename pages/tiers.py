@@ -34,5 +34,7 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
     st.caption(f"{len(mix.mismatches)} / {mix.open_deals_graded}")
     mismatches = pd.DataFrame([vars(m) for m in mix.mismatches])
     if not mismatches.empty:
-        st.dataframe(mismatches, hide_index=True, key="mismatch_table")
+        ui.table(mismatches, "mismatch_table", column_config={
+            "win_probability": st.column_config.NumberColumn(ui.column("win_probability"), format="percent"),
+            "amount": st.column_config.NumberColumn(ui.column("amount"), format="localized")})
         ui.download_csv(mismatches, "tier_mismatches.csv", key="dl_mismatch")

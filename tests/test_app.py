@@ -121,3 +121,32 @@ def test_uploading_an_invalid_csv_shows_the_error_table(empty_db):
     report = next(d.value for d in at.dataframe if "reason" in d.value.columns)
     assert report.to_dict("records") == [{"file": "bad.csv", "row": 2, "column": "amount", "value": "lots",
                                           "reason": "not an amount"}]
+
+
+FILTERED_PAGES = [p for p in PAGES if p != "pages/import.py"]
+
+
+def _fingerprint(at) -> str:
+    """What a page shows: its tables, metrics, charts and text."""
+    parts = [d.value.to_csv() for d in at.dataframe] + [str(m.value) for m in at.metric]
+    parts += [str(c.proto.spec) if hasattr(c.proto, "spec") else str(c.proto) for c in at.get("plotly_chart")]
+    return texts(at) + "|".join(parts)
+
+
+@pytest.mark.parametrize("page", FILTERED_PAGES)
+def test_every_page_answers_a_filter(demo_db, page):
+    at = app(demo_db, page)
+    before = _fingerprint(at)
+    at.multiselect(key="f_region").set_value(["East"]).run()
+    assert not at.exception
+    assert _fingerprint(at) != before
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_switches_language(demo_db, page):
+    at = app(demo_db, page)
+    english = at.title[0].value
+    at.radio(key="lang").set_value("zh").run()
+    assert not at.exception
+    chinese = at.title[0].value
+    assert chinese != english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
