@@ -57,10 +57,11 @@ def _ci(ci) -> str:
 
 
 def _run(args, compute, render) -> int:
+    """Open the store read-only, compute(store), then print JSON or the human rendering."""
     from .cli import _open_store, _print_json
 
     with _open_store(args, read_only=True) as store:
-        result = compute(store, filters_from_args(args))
+        result = compute(store)
     if args.json:
         _print_json(result.to_json())
     else:
@@ -80,7 +81,7 @@ def cmd_funnel(args) -> int:
             print(f"{s.stage} {stage(s.stage).name_en:<42} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
                   f"{_pct(s.conversion):>10} {_ci(s.conversion_ci):>17} {_pct(s.win_rate):>7}")
 
-    return _run(args, lambda st, flt: compute_funnel(st, flt, args.as_of), render)
+    return _run(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of), render)
 
 
 def cmd_winrates(args) -> int:
@@ -96,8 +97,8 @@ def cmd_winrates(args) -> int:
             return {"stages": [asdict(r) for r in self.rows], "filters": self.funnel.filters.to_json(),
                     "as_of": self.funnel.as_of}
 
-    def compute(store, flt):
-        funnel = compute_funnel(store, flt, args.as_of)
+    def compute(store):
+        funnel = compute_funnel(store, filters_from_args(args), args.as_of)
         return Result(win_rates_by_stage(funnel), funnel)
 
     def render(r):
@@ -123,7 +124,7 @@ def cmd_velocity(args) -> int:
             print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "
                   f"> {d.threshold_days:.0f}, amount {d.amount:,.0f}")
 
-    return _run(args, lambda st, flt: compute_velocity(st, flt, args.as_of), render)
+    return _run(args, lambda st: compute_velocity(st, filters_from_args(args), args.as_of), render)
 
 
 def cmd_flow(args) -> int:
@@ -135,7 +136,7 @@ def cmd_flow(args) -> int:
         print(f"win rate in order {_pct(c.conforming.win_rate)} {_ci(c.conforming.ci)}; "
               f"not in order {_pct(c.non_conforming.win_rate)} {_ci(c.non_conforming.ci)}")
 
-    return _run(args, lambda st, flt: compute_conformance(st, flt, args.as_of), render)
+    return _run(args, lambda st: compute_conformance(st, filters_from_args(args), args.as_of), render)
 
 
 def cmd_tiers(args) -> int:
@@ -148,7 +149,7 @@ def cmd_tiers(args) -> int:
                   f"median cycle {cycle}")
         print(f"{len(t.mismatches)} of {t.open_deals_graded} open deals are graded differently from the rule")
 
-    return _run(args, lambda st, flt: compute_tiers(st, flt, as_of=args.as_of), render)
+    return _run(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of), render)
 
 
 def cmd_claim(args) -> int:
@@ -165,20 +166,8 @@ def cmd_claim(args) -> int:
             print(f"  {s.dimension}={s.value}: {s.test.won}/{s.test.resolved} {_pct(s.test.p_hat)} "
                   f"{_ci(s.test.ci)} {s.test.verdict}")
 
-    return _run(args, lambda st, flt: test_claim(st, flt, stage=args.stage, threshold=args.threshold,
-                                                 min_resolved=args.min_resolved), render)
-
-
-def _store_only(args, compute, render) -> int:
-    from .cli import _open_store, _print_json
-
-    with _open_store(args, read_only=True) as store:
-        result = compute(store)
-    if args.json:
-        _print_json(result.to_json())
-    else:
-        render(result)
-    return 0
+    return _run(args, lambda st: test_claim(st, filters_from_args(args), stage=args.stage,
+                                            threshold=args.threshold, min_resolved=args.min_resolved), render)
 
 
 def cmd_model(args) -> int:
@@ -198,7 +187,7 @@ def cmd_model(args) -> int:
             ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
             print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci}")
 
-    return _store_only(args, lambda st: evaluate(st, as_of=args.as_of), render)
+    return _run(args, lambda st: evaluate(st, as_of=args.as_of), render)
 
 
 def cmd_forecast(args) -> int:
@@ -213,7 +202,7 @@ def cmd_forecast(args) -> int:
             cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
             print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {f.p_reach_target:.0%}")
 
-    return _store_only(args, lambda st: forecast_quarter(st, args.quarter, args.as_of, target=args.target,
+    return _run(args, lambda st: forecast_quarter(st, args.quarter, args.as_of, target=args.target,
                                                          draws=args.draws, seed=args.seed), render)
 
 
@@ -229,7 +218,7 @@ def cmd_backtest(args) -> int:
         print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
         print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
 
-    return _store_only(args, lambda st: backtest(st, args.quarters, args.as_of), render)
+    return _run(args, lambda st: backtest(st, args.quarters, args.as_of), render)
 
 
 def cmd_deals(args) -> int:
