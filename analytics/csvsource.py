@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,11 +107,16 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
             raise InputError(f"{name}: cannot decode the file as {encoding.upper()} (byte {exc.start})") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if not first_line.strip():
         raise InputError(f"{name}: the first line is empty; it must hold the column names")
-    delimiter = sniff_delimiter(first_line)
-    header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
+    try:
+        delimiter = sniff_delimiter(first_line)
+        header = next(csv.reader(io.StringIO(text[: 1 << 16], newline=""), delimiter=delimiter))
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"{name}: cannot read the header line ({exc})") from None
+    if "\x00" in "".join(header):
+        raise InputError(f"{name}: the header contains NUL characters: the file is not a text CSV")
     if encoding == "utf-8":
         return CsvSource(path, name, sha, encoding, delimiter, header, path)
     # Transcode once; DuckDB then reads UTF-8. The BOM is dropped with the decode.

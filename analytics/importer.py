@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .csvsource import CsvSource, open_csv
 from .domain import FACTOR_KEYS, OUTCOME_ALIASES, STAGE_ALIASES, STAGE_NUMBERS
-from .exceptions import InputError, UndoError
+from .exceptions import InputError, StoreError, UndoError
 from .store import DEAL_COLUMNS, Store
 
 Progress = Callable[[float, str], None]
@@ -189,12 +189,16 @@ class Importer:
         s.execute("DROP TABLE IF EXISTS kf_rejects")
         s.execute("DROP TABLE IF EXISTS kf_reject_scans")
         s.execute(f"DROP TABLE IF EXISTS {table}")
-        s.execute(
-            f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv($path, header = false, skip = 1,
-                delim = $delim, quote = '"', escape = '"', columns = {columns}, auto_detect = false,
-                store_rejects = true, rejects_table = 'kf_rejects', rejects_scan = 'kf_reject_scans',
-                max_line_size = 2000000, parallel = true)""",
-            {"path": str(source.utf8_path), "delim": source.delimiter})
+        try:
+            s.execute(
+                f"""CREATE TEMP TABLE {table} AS SELECT * FROM read_csv($path, header = false, skip = 1,
+                    delim = $delim, quote = '"', escape = '"', columns = {columns}, auto_detect = false,
+                    store_rejects = true, rejects_table = 'kf_rejects', rejects_scan = 'kf_reject_scans',
+                    max_line_size = 2000000, parallel = true)""",
+                {"path": str(source.utf8_path), "delim": source.delimiter})
+        except StoreError as exc:
+            detail = str(exc).split(": ", 1)[-1].splitlines()[0]
+            raise InputError(f"{source.name}: the file cannot be parsed as CSV ({detail})") from None
         rejects = s.fetchall(
             "SELECT line, error_type, csv_line FROM kf_rejects ORDER BY line")
         # src_row: the spreadsheet row. DuckDB numbers records (header = 1) in its reject table; good rows keep
@@ -375,7 +379,12 @@ class Importer:
                 name, _, reason = str(exc).partition(": ")
                 self.errors.append(RowIssue(name, None, None, None, reason))
                 return self._rejected(files, None)
-            return self._run(sources, files)
+            try:
+                return self._run(sources, files)
+            except InputError as exc:  # DuckDB could not parse a file: nothing was written
+                name, _, reason = str(exc).partition(": ")
+                self.errors.append(RowIssue(name, None, None, None, reason))
+                return self._rejected(files, None)
         finally:
             for s in sources:
                 s.cleanup()

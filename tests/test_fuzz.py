@@ -1,0 +1,68 @@
+"""Property-based: whatever bytes a user uploads, the import ends imported, unchanged or rejected with a readable
+error, never an exception; and a rejected import leaves every table exactly as it was."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analytics.importer import import_files
+from analytics.store import Store
+
+HEADER = ["deal_id", "account", "tier", "amount", "created_at", "closed_at", "outcome", "funding"]
+NASTY = ["", " ", "=1+1", "@SUM(A1)", "-5", "1e308", "-1e308", "NaN", "inf", "0001-01-01", "9999-12-31",
+         "2026-02-30", "2026年13月1日", "'; DROP TABLE deals; --", "<script>x</script>", "\x00", "\ufeff",
+         "A" * 100_000, "中文", "won", "lost", "open", "赢单", "1,234.5", "¥1", "1.234,5", "\r\n", '"', "6", "0"]
+cell = st.one_of(st.sampled_from(NASTY), st.text(max_size=30), st.integers().map(str),
+                 st.dates().map(lambda d: d.isoformat()))
+row = st.lists(cell, min_size=0, max_size=len(HEADER) + 2)  # short and long rows too
+
+
+def encode(rows, encoding: str, delimiter: str) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter)
+    writer.writerow(HEADER)
+    writer.writerows(rows)
+    return buf.getvalue().encode(encoding, errors="replace")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row, max_size=6), encoding=st.sampled_from(["utf-8", "utf-16", "gb18030", "cp1252"]),
+       delimiter=st.sampled_from([",", ";", "\t"]), truncate=st.integers(min_value=0, max_value=400),
+       garbage=st.binary(max_size=40))
+def test_any_csv_ends_cleanly(tmp_path_factory, rows, encoding, delimiter, truncate, garbage):
+    folder = tmp_path_factory.mktemp("fuzz")
+    data = encode(rows, encoding, delimiter)
+    if truncate:
+        data = data[: max(1, len(data) - truncate)] + garbage  # truncated mid-row, then garbage
+    path = folder / "fuzz.csv"
+    path.write_bytes(data)
+    with Store(folder / "kf.duckdb") as store:
+        before = store.table_checksums()
+        result = import_files(store, path)
+        assert result.status in ("imported", "unchanged", "rejected")
+        if result.status == "rejected":
+            assert result.errors and all(e.reason for e in result.errors)
+            assert store.table_checksums() == before
+        else:
+            n = store.scalar("SELECT count(*) FROM deals")
+            assert n == result.deals_inserted
+            assert store.scalar("SELECT count(*) FROM deals WHERE amount < 0 OR amount > 1e12") == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=st.lists(st.sampled_from(["D1", "D2", "D3"]), min_size=2, max_size=6),
+       amounts=st.lists(st.integers(min_value=0, max_value=10), min_size=6, max_size=6))
+def test_duplicate_ids_with_conflicting_values(tmp_path_factory, ids, amounts):
+    folder = tmp_path_factory.mktemp("dups")
+    rows = [[i, "Acme", "A", str(a), "2026-01-01", "", "open", "3"] for i, a in zip(ids, amounts)]
+    path = folder / "d.csv"
+    path.write_bytes(encode(rows, "utf-8", ","))
+    with Store(folder / "kf.duckdb") as store:
+        result = import_files(store, path)
+        conflicting = {i for i in set(ids) if len({a for j, a in zip(ids, amounts) if j == i}) > 1}
+        assert (result.status == "rejected") == bool(conflicting)
+        assert {e.value for e in result.errors} == conflicting
