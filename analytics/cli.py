@@ -127,6 +127,24 @@ def cmd_serve(args) -> int:
     return subprocess.call(cmd, env=env)
 
 
+def cmd_export_db(args) -> int:
+    with _open_store(args, read_only=True) as store:
+        folder = store.export_database(args.folder)
+    print(f"exported {store.path} to {folder} (Parquet)")
+    return 0
+
+
+def cmd_import_db(args) -> int:
+    from .store import Store, import_database
+
+    path = import_database(args.folder, args.db)
+    with Store(path) as store:
+        store.migrate()  # a backup from an older keyfunnel gets the newer migrations
+        deals = store.scalar("SELECT count(*) FROM deals")
+    print(f"restored {path} from {args.folder}: {deals} deals")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyfunnel", description="Pipeline analytics for key-account sales.")
     parser.add_argument("--db", metavar="PATH",
@@ -165,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--headless", action="store_true", help="do not open a browser")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("export-db", help="back up the database to a folder of Parquet files")
+    p.add_argument("folder", metavar="DIR")
+    p.set_defaults(func=cmd_export_db)
+
+    p = sub.add_parser("import-db", help="restore a backup folder into a new database file (--db)")
+    p.add_argument("folder", metavar="DIR")
+    p.set_defaults(func=cmd_import_db)
 
     from .commands import add_analysis_commands
 

@@ -55,3 +55,29 @@ def test_a_second_writer_is_told_the_database_is_busy(tmp_path):
     err = _map_duckdb_error(duckdb.IOException('Could not set lock on file "x": Conflicting lock is held'),
                             tmp_path / "x.duckdb")
     assert isinstance(err, StoreBusy) and "database busy, try again" in str(err)
+
+
+def test_backup_and_restore_round_trip(tmp_path):
+    from analytics.cli import main
+
+    db, restored = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    with Store(db) as s:
+        load_handworked(s, tmp_path)
+        before = s.table_checksums()
+    assert main(["--db", str(db), "export-db", str(tmp_path / "backup")]) == 0
+    assert (tmp_path / "backup" / "load.sql").exists()
+    assert main(["--db", str(restored), "import-db", str(tmp_path / "backup")]) == 0
+    with Store(restored) as s:
+        assert s.table_checksums() == before
+        assert s.migrations() == [name for name, _ in MIGRATIONS]
+    assert main(["--db", str(restored), "import-db", str(tmp_path / "backup")]) == 1  # never over a database
+    assert main(["--db", str(tmp_path / "c.duckdb"), "import-db", str(tmp_path / "nothing")]) == 1
+
+
+def test_backup_paths_cannot_break_out_of_the_statement(tmp_path):
+    from analytics.exceptions import StoreError
+
+    with Store(tmp_path / "a.duckdb") as s:
+        with pytest.raises(StoreError, match="may not contain quotes"):
+            s.export_database(tmp_path / "x'; DROP TABLE deals; --")
+        assert s.scalar("SELECT count(*) FROM deals") == 0  # still there
