@@ -19,6 +19,8 @@ pages = [
     st.Page("pages/review.py", title=t("page_review", lang), icon=":material/summarize:", url_path="review"),
     st.Page("pages/deals.py", title=t("page_deals", lang), icon=":material/table_rows:", url_path="deals"),
 ]
+if ui.authenticate() is None:
+    st.stop()
 navigation = st.navigation(pages)
 ui.sidebar()
 navigation.run()

@@ -75,6 +75,47 @@ def _from_query(key: str) -> list[str]:
     return [v for v in raw.split(",") if v]
 
 
+def _secrets():
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets file
+        return {}
+
+
+def authenticate() -> str | None:
+    """The user's role, after a login when a shared deployment configures one (see analytics.auth); None stops
+    the app at the login form."""
+    from analytics import auth
+
+    secrets = _secrets()
+    oidc = "auth" in secrets
+    hashes = auth.password_hashes(secrets)
+    if not oidc and not hashes:
+        return auth.ANALYST  # a local, single-user app
+    if "role" in st.session_state:
+        return st.session_state["role"]
+    if oidc and getattr(st.user, "is_logged_in", False):
+        st.session_state["role"] = auth.role_for_email(st.user.get("email"), secrets)
+        return st.session_state["role"]
+    st.title("keyfunnel")
+    if oidc:
+        st.button(T("login_sso"), on_click=st.login, key="login_sso")
+    if hashes:
+        with st.form("login"):
+            password = st.text_input(T("password"), type="password", key="login_password")
+            if st.form_submit_button(T("login")):
+                role = auth.role_for_password(password, secrets)
+                if role:
+                    st.session_state["role"] = role
+                    st.rerun()
+                st.error(T("login_failed"))
+    return None
+
+
+def role() -> str:
+    return st.session_state.get("role", "analyst")
+
+
 def _ensure_routed() -> None:
     """With a pages/ folder beside app.py, Streamlit starts in its legacy multipage mode and runs a deep-linked
     page file (say /funnel) directly, so app.py's st.navigation never runs: no titles, no shared sidebar, no wide

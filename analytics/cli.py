@@ -145,6 +145,19 @@ def cmd_import_db(args) -> int:
     return 0
 
 
+def cmd_hash_password(args) -> int:
+    import getpass
+
+    from .auth import hash_password
+
+    password = getpass.getpass("password: ")
+    if not password:
+        print("keyfunnel: an empty password is not allowed", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keyfunnel", description="Pipeline analytics for key-account sales.")
     parser.add_argument("--db", metavar="PATH",
@@ -191,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import-db", help="restore a backup folder into a new database file (--db)")
     p.add_argument("folder", metavar="DIR")
     p.set_defaults(func=cmd_import_db)
+
+    p = sub.add_parser("hash-password", help="print the scrypt hash of a password, for KEYFUNNEL_*_PASSWORD_HASH")
+    p.set_defaults(func=cmd_hash_password)
 
     from .commands import add_analysis_commands
 

@@ -174,6 +174,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "download_xlsx": ("Download the review (Excel)", "下载评审(Excel)"),
     "predicted_close": ("Predicted close", "预测成交日期"),
     "recommended": ("Recommended tier", "建议级别"),
+    # access
+    "password": ("Password", "密码"),
+    "login": ("Log in", "登录"),
+    "login_sso": ("Log in with your company account", "使用公司账号登录"),
+    "login_failed": ("That password is not right.", "密码不正确。"),
     # deals
     "search": ("Search account, deal or owner", "搜索客户、商机或负责人"),
     "next_step": ("Exit criterion of the current stage", "当前阶段的退出标准"),

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from analytics.auth import can_import
 from analytics.csvsource import open_csv, preview
 from analytics.exceptions import KeyfunnelError
 from analytics.importer import classify_header, import_files, list_batches, undo_batch
@@ -12,6 +13,9 @@ from analytics.templates import deals_template, history_template
 
 ui.filters()
 st.title(ui.T("page_import"))
+if not can_import(ui.role()):
+    st.info(ui.T("analyst_only"))
+    st.stop()
 uploads = st.file_uploader(ui.T("upload"), type=["csv", "txt", "tsv"], accept_multiple_files=True, key="uploads")
 files: dict[str, Path] = {}
 if uploads:
