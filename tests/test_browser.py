@@ -147,3 +147,42 @@ def test_no_traceback_for_a_bad_upload(page, server, tmp_path):
 def _no_stray_artifacts():
     yield
     shutil.rmtree(ROOT / ".streamlit-cache", ignore_errors=True)
+
+
+def test_ten_sessions_while_an_import_runs(page, server, tmp_path):
+    """Streamlit sessions are threads sharing one DuckDB connection (a cursor each): ten readers and one importer
+    at once, and every page still renders, and the import lands."""
+    from analytics.sample import SampleParameters, write_sample
+
+    write_sample(tmp_path, SampleParameters(deals=20_000, seed=77, as_of="2026-11-27"))
+    deals = tmp_path / "concurrent_deals.csv"
+    import pandas as pd
+
+    frame = pd.read_csv(tmp_path / "deals.csv", dtype=str, keep_default_na=False)
+    frame["deal_id"] = "C-" + frame["deal_id"]
+    frame.to_csv(deals, index=False)
+    pages = ["overview", "funnel", "velocity", "tiers", "claim", "deals", "funnel?tier=A", "velocity?region=East",
+             "tiers?lang=zh", "claim?lang=zh"]
+    browser = page.context.browser  # the module's chromium; each session its own context
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1600}) for _ in range(len(pages) + 1)]
+    try:
+        importer = contexts[0].new_page()
+        importer.set_default_timeout(180_000)
+        _open(importer, server, "import")
+        importer.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(deals))
+        importer.get_by_text("concurrent_deals.csv").first.wait_for()
+        readers = []
+        for context, path in zip(contexts[1:], pages):
+            reader = context.new_page()
+            reader.set_default_timeout(180_000)
+            reader.goto(f"{server}/{path}")
+            readers.append(reader)
+        importer.get_by_role("button", name="Import", exact=True).click()  # while the ten are loading
+        for reader in readers:
+            reader.wait_for_selector("h1")
+            _wait_until_idle(reader)
+            assert not reader.locator("[data-testid='stException']").count(), reader.url
+        importer.get_by_text("20000 deals added").wait_for()
+    finally:
+        for context in contexts:
+            context.close()

@@ -41,6 +41,12 @@ def test_a_killed_import_leaves_all_or_nothing(sample, tmp_path, delay):
         events = store.scalar("SELECT count(*) FROM stage_events")
         batches = store.fetchall("SELECT status, deals_inserted FROM import_batches")
         facts = store.scalar("SELECT count(*) FROM deal_facts")
+        # integrity: the file checkpoints cleanly, ids are unique, no event lacks its deal, facts match deals
+        store.execute("CHECKPOINT")
+        assert store.scalar("SELECT count(*) - count(DISTINCT deal_id) FROM deals") == 0
+        assert store.scalar("SELECT count(*) FROM stage_events e ANTI JOIN deals d USING (deal_id)") == 0
+        assert store.scalar("SELECT count(*) FROM deal_facts f ANTI JOIN deals d USING (deal_id)") == 0
+        assert store.migrations() == ["001_core_tables", "002_deal_facts"]
     if batches:
         assert batches == [("imported", counts["deals"])]
         assert (deals, events, facts) == (counts["deals"], counts["stage_events"], counts["deals"])
