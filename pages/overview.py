@@ -12,7 +12,7 @@ summary = ui.cached(pipeline_summary, filters)
 if ui.has_data(summary.deals, filters):
     claim = ui.cached(test_claim, filters, segments=False).overall
     forecast = ui.cached(forecast_quarter)
-    cols = st.columns(6)  # figures are shortened to keep six across
+    cols = st.columns(3) + st.columns(3)  # two rows of three: a verdict word needs the width
     cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount))
     cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),
                    help=ui.fmt_money(summary.weighted_amount))
