@@ -80,13 +80,22 @@ def compute_conformance(store: Store, filters: DealFilter = DealFilter(), as_of:
     for s, n in store.fetchall(f"""SELECT s, count(*) FROM (SELECT unnest(skipped_stages) AS s FROM deal_facts
                                    WHERE {where}) GROUP BY s""", params):
         skipped_by_stage[int(s)] = int(n)
-    # Observed transitions between consecutive recorded events, then where each history ends.
+    # Observed transitions between consecutive recorded entries. An in-order history moves s → s+1 from its first
+    # to its last recorded stage, so only the other histories' events need reading; then where each history of a
+    # lost or open deal ends.
     rows = store.fetchall(f"""
-        WITH ev AS (
-            SELECT e.deal_id, e.stage,
-                   lead(e.stage) OVER (PARTITION BY e.deal_id ORDER BY e.entered_at, e.stage) AS next_stage
-            FROM stage_events e JOIN deal_facts f USING (deal_id) WHERE {where})
-        SELECT stage, CAST(next_stage AS VARCHAR), count(*) FROM ev WHERE next_stage IS NOT NULL GROUP BY ALL
+        WITH sel AS (SELECT deal_id, in_order, first_stage, last_recorded_stage FROM deal_facts
+                     WHERE {where} AND n_events > 0),
+        moves AS (
+            SELECT unnest(range(first_stage, last_recorded_stage)) AS src, NULL::INTEGER AS dst
+            FROM sel WHERE in_order
+            UNION ALL
+            SELECT stage, next_stage FROM (
+                SELECT e.stage, lead(e.stage) OVER (PARTITION BY e.deal_id ORDER BY e.entered_at, e.stage)
+                       AS next_stage
+                FROM stage_events e SEMI JOIN sel ON sel.deal_id = e.deal_id AND NOT sel.in_order)
+            WHERE next_stage IS NOT NULL)
+        SELECT src, CAST(coalesce(dst, src + 1) AS VARCHAR), count(*) FROM moves GROUP BY ALL
         UNION ALL
         SELECT current_stage, outcome, count(*) FROM deal_facts
         WHERE {where} AND outcome <> 'won' AND n_events > 0 GROUP BY ALL

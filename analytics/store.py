@@ -333,6 +333,7 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated,
        CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.max_stage, 1) END AS furthest_stage,
        coalesce(p.moved_backwards, false) AS moved_backwards,
        coalesce(p.reentered, false) AS reentered,
+       p.last_stage AS last_recorded_stage,
        -- history begins mid-way: flagged by the importer, or the first event long after the deal was created
        coalesce(p.first_stage > 1 AND (d.history_truncated
             OR p.first_stage_at > CAST(d.created_at AS TIMESTAMP) + to_days({int(LEFT_TRUNCATION_DAYS)})), false)
