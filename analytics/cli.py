@@ -114,8 +114,6 @@ def cmd_undo(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import subprocess
-
     app = Path(__file__).resolve().parent.parent / "app.py"
     env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     if args.db:
@@ -124,7 +122,10 @@ def cmd_serve(args) -> int:
            "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
     if args.headless:
         cmd += ["--server.headless", "true"]
-    return subprocess.call(cmd, env=env)
+    # Become the server rather than run it as a child: a signal to `keyfunnel serve` then reaches Streamlit, and
+    # stopping serve never leaves an orphaned server behind.
+    os.execve(sys.executable, cmd, env)
+    return 0  # not reached
 
 
 def cmd_export_db(args) -> int:

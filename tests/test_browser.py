@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def server(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, KEYFUNNEL_DB=str(db), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     proc = subprocess.Popen([sys.executable, "-m", "analytics.cli", "serve", "--headless", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -56,8 +58,12 @@ def server(tmp_path_factory):
         proc.kill()
         pytest.fail("the app did not become healthy: " + proc.stdout.read().decode(errors="replace")[-2000:])
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    os.killpg(proc.pid, signal.SIGTERM)  # the server and anything it started
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @pytest.fixture(scope="module")
