@@ -14,9 +14,9 @@ from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
 from analytics.export import safe_csv_bytes
 from analytics.filters import DealFilter
 from analytics.i18n import LANGUAGES, t
+from analytics.overview import FILTER_COLUMNS as FILTER_KEYS
 from analytics.store import Store, resolve_db_path
 
-FILTER_KEYS = ("tier", "owner", "region", "industry")
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 
@@ -52,9 +52,9 @@ def data_changed() -> None:
 
 @st.cache_data(show_spinner=False)
 def _filter_options(path: str) -> dict[str, list[str]]:
-    s = _store(path)
-    return {k: [r[0] for r in s.fetchall(f"SELECT DISTINCT {k} FROM deals WHERE {k} IS NOT NULL ORDER BY 1")]
-            for k in FILTER_KEYS}
+    from analytics.overview import filter_options
+
+    return filter_options(_store(path))
 
 
 def cached(compute, *args, **kwargs):
@@ -193,7 +193,9 @@ def has_data(deals: int, filters: DealFilter) -> bool:
     """Render the empty state when there is nothing to show; True when the page can go on."""
     if deals:
         return True
-    total = store().scalar("SELECT count(*) FROM deals")
+    from analytics.overview import count_deals
+
+    total = count_deals(store())
     st.info(T("no_data") if not total else T("no_match"))
     return False
 

@@ -30,6 +30,15 @@ def count_deals(store: Store, filters: DealFilter = DealFilter()) -> int:
     return int(store.scalar(f"SELECT count(*) FROM deal_facts WHERE {where}", params))
 
 
+FILTER_COLUMNS = ("tier", "owner", "region", "industry")
+
+
+def filter_options(store: Store) -> dict[str, list[str]]:
+    """The values each sidebar filter can take (column names from FILTER_COLUMNS only)."""
+    return {c: [r[0] for r in store.fetchall(f"SELECT DISTINCT {c} FROM deals WHERE {c} IS NOT NULL ORDER BY 1")]
+            for c in FILTER_COLUMNS}
+
+
 def deal_ids(store: Store, filters: DealFilter) -> set[str]:
     where, params = filters.where()
     return {r[0] for r in store.fetchall(f"SELECT deal_id FROM deal_facts WHERE {where}", params)}

@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from analytics.claim import test_claim
+from analytics.overview import count_deals
 
 filters = ui.filters()
 st.title(ui.T("page_claim"))
@@ -37,5 +38,5 @@ if o.resolved:
                           ui.T("verdict"): [ui.T(f"verdict_{r[2].verdict}") for r in rows]})
     st.dataframe(table, hide_index=True, key="claim_table")
     ui.download_csv(table, "claim.csv", key="dl_claim")
-elif ui.has_data(ui.store().scalar("SELECT count(*) FROM deals"), filters):
+elif ui.has_data(ui.cached(count_deals, filters), filters):
     st.info(ui.T("claim_no_data", stage=o.stage))
