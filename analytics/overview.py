@@ -1,11 +1,11 @@
-"""Headline figures and the open-deal list: what a sales director looks at first."""
+"""Headline figures, and the deal counts and filter options the app's sidebar and empty states need."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from .domain import STAGE_NUMBERS, stage
+from .domain import STAGE_NUMBERS
 from .filters import DealFilter
 from .funnel import Funnel, compute_funnel
 from .stats import Interval, wilson_interval
@@ -61,25 +61,3 @@ def pipeline_summary(store: Store, filters: DealFilter = DealFilter()) -> Pipeli
         weighted_amount=float(sum(r[2] * probability[int(r[0])] for r in rows)),
         won=won, resolved=resolved, win_rate=won / resolved if resolved else None,
         win_rate_ci=wilson_interval(won, resolved), as_of=team.as_of)
-
-
-OPEN_DEAL_COLUMNS = ("deal_id", "account", "owner", "tier", "region", "stage", "amount", "win_probability",
-                     "expected_value", "expected_close", "days_in_stage", "exit_criterion")
-
-
-def open_deals(store: Store, filters: DealFilter = DealFilter(), lang: str = "en", as_of: date | None = None):
-    """Open deals as a DataFrame with OPEN_DEAL_COLUMNS; P(win) is the team's stage win rate."""
-    import pandas as pd
-
-    team = compute_funnel(store, DealFilter(), as_of)
-    probability = stage_win_probability(team)
-    where, params = filters.where()
-    df = store.fetch_df(f"""
-        SELECT deal_id, account, owner, tier, region, current_stage AS stage, amount, expected_close,
-               date_diff('second', current_stage_entered_at, CAST($as_of AS TIMESTAMP)) / 86400.0 AS days_in_stage
-        FROM deal_facts WHERE {where} AND outcome = 'open' ORDER BY amount DESC, deal_id""",
-                        {**params, "as_of": team.as_of or date.today()})
-    df["win_probability"] = df["stage"].map(probability).astype("float64")
-    df["expected_value"] = df["amount"] * df["win_probability"]
-    df["exit_criterion"] = df["stage"].map(lambda s: stage(int(s)).exit_criterion(lang))
-    return pd.DataFrame(df, columns=list(OPEN_DEAL_COLUMNS))
