@@ -16,7 +16,7 @@ import numpy as np
 
 from .domain import SALESFORCE_DEFAULT_PROBABILITY
 from .filters import quarter_bounds
-from .snapshot import open_deal_features, settled, training_rows
+from .snapshot import open_deal_features, settled_training_rows
 from .store import Store
 
 DRAWS = 10_000
@@ -99,14 +99,13 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
     `filters` restrict it to a segment's deals; the win model is always the team's."""
     from .funnel import data_as_of
-    from .model import FULL, SMALL_DATA, RemainingTime, StageWinModel
+    from .model import FULL, SMALL_DATA, StageWinModel
 
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)
     q_start, q_end = quarter_bounds(quarter)
     when = as_of + timedelta(days=1)  # standing at the end of the as-of day
-    rows = settled(training_rows(store, when), when)
-    model = model or StageWinModel().fit(rows)
+    model = model or StageWinModel().fit(settled_training_rows(store, when))
     deals = open_deal_features(store, when, filters)
     won = _won_in(store, q_start, q_end, before=when, filters=filters)
     won_to_date = float(won["amount"].sum())
@@ -119,7 +118,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     start = np.full(len(deals), (np.datetime64(max(when, q_start)) - now) / day)  # days from now
     end = np.full(len(deals), (np.datetime64(q_end) - now) / day)
     p_win = model.predict_proba(deals) if len(deals) else np.array([])
-    p_in = RemainingTime.from_rows(rows).window_probability(stage, elapsed, start, end) if len(deals) else p_win
+    p_in = model.remaining_.window_probability(stage, elapsed, start, end) if len(deals) else p_win
     q = p_win * p_in if len(deals) else np.array([])
     amount = deals["amount"].to_numpy(float)
 
@@ -246,7 +245,7 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
         quarter = shift_quarter(last_full, -k)
         q_start, q_end = quarter_bounds(quarter)
         standing = q_start - timedelta(days=1)  # the end of the day before the quarter
-        rows = settled(training_rows(store, q_start), q_start)
+        rows = settled_training_rows(store, q_start)
         if rows.empty:
             continue
         model = StageWinModel().fit(rows)

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from .domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
-from .snapshot import MODEL_STAGES, open_deal_features, settled, training_rows
+from .snapshot import MODEL_STAGES, open_deal_features, settled_training_rows, training_rows
 from .stats import Interval
 from .store import Store
 
@@ -58,6 +58,7 @@ class StageWinModel:
 
         rng = np.random.default_rng(self.random_state)
         self.models_, self.stage_rate_, self.mode_, self.n_train_, self.weight_ = {}, {}, {}, {}, {}
+        self.remaining_ = RemainingTime.from_rows(rows)  # when a deal that wins signs, by stage
         for s in MODEL_STAGES:
             part = rows[rows["stage"] == s]
             n, won = len(part), int(part["won"].sum())
@@ -235,7 +236,7 @@ def evaluate(store: Store, filters=None, *, share: float = 0.7, as_of: date | No
         return ModelReport([StageValidation(s, 0, 0, SMALL_DATA, None, None, None, None, [], empty, empty)
                             for s in MODEL_STAGES], factor_effects(everything), None, SMALL_DATA,
                            "no resolved deals yet: every stage is in small-data mode")
-    train = settled(training_rows(store, cutoff), cutoff)
+    train = settled_training_rows(store, cutoff)
     # Test on what a forecaster standing at the cutoff scores: each deal open then, at the stage it was in then,
     # whose outcome came later. (Testing every row that closed after the cutoff would favour quick losses: recent
     # winners are still open at the as-of date.)
@@ -312,29 +313,37 @@ class RemainingTime:
                 self._cdf_cache[key] = np.minimum(np.cumsum(np.convolve(residual, after)), 1.0)
         return self._cdf_cache[key]
 
+    def _groups(self, stage: np.ndarray, elapsed: np.ndarray):
+        """Deals with the same stage and whole elapsed day share a CDF: yield (CDF or None, their indices)."""
+        e = np.floor(np.maximum(np.asarray(elapsed, dtype=float), 0)).astype(np.int64)
+        keys = np.asarray(stage, dtype=np.int64) * 1_000_000 + e
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+        for g, key in enumerate(uniq):
+            yield self._cdf(int(key // 1_000_000), int(key % 1_000_000)), order[bounds[g]:bounds[g + 1]]
+
     def window_probability(self, stage: np.ndarray, elapsed: np.ndarray, start: np.ndarray,
                            end: np.ndarray) -> np.ndarray:
         """P(start ≤ days from now to signing < end | it will win, `elapsed` days in its stage)."""
         out = np.zeros(len(stage))
-        e = np.floor(np.maximum(elapsed, 0)).astype(int)
-        for i in range(len(stage)):
-            cdf = self._cdf(int(stage[i]), int(e[i]))
+        for cdf, idx in self._groups(stage, elapsed):
             if cdf is None:
                 continue
-            hi = int(np.floor(end[i])) - 1
-            lo = int(np.floor(start[i])) - 1
-            at = lambda k: 0.0 if k < 0 else cdf[min(k, len(cdf) - 1)]  # noqa: E731
-            out[i] = max(0.0, at(hi) - at(lo))
+            padded = np.concatenate([[0.0], cdf])  # padded[k + 1] = P(signs within k days)
+
+            def at(days):
+                return padded[np.clip(np.floor(days[idx]).astype(np.int64), 0, len(cdf))]
+
+            out[idx] = np.maximum(0.0, at(np.asarray(end)) - at(np.asarray(start)))
         return out
 
     def median_remaining(self, stage: np.ndarray, elapsed: np.ndarray) -> np.ndarray:
         """Median days from now to signing, for a deal that will win (NaN when stale)."""
         out = np.full(len(stage), np.nan)
-        e = np.floor(np.maximum(elapsed, 0)).astype(int)
-        for i in range(len(stage)):
-            cdf = self._cdf(int(stage[i]), int(e[i]))
+        for cdf, idx in self._groups(stage, elapsed):
             if cdf is not None:
-                out[i] = float(np.searchsorted(cdf, 0.5))
+                out[idx] = float(np.searchsorted(cdf, 0.5))
         return out
 
 
@@ -346,8 +355,7 @@ def score_open_deals(store: Store, as_of: date | None = None, model: StageWinMod
 
     as_of = as_of or data_as_of(store) or date.today()
     when = as_of + timedelta(days=1)
-    rows = settled(training_rows(store, when), when)
-    model = model or StageWinModel().fit(rows)
+    model = model or StageWinModel().fit(settled_training_rows(store, when))
     deals = open_deal_features(store, when, filters)
     rule = rule or TierRule()
     if deals.empty:
@@ -357,7 +365,7 @@ def score_open_deals(store: Store, as_of: date | None = None, model: StageWinMod
                .astype(float))
     deals["p_win"] = model.predict_proba(deals)
     deals["expected_value"] = deals["amount"] * deals["p_win"]
-    further = RemainingTime.from_rows(rows).median_remaining(stage, elapsed)
+    further = model.remaining_.median_remaining(stage, elapsed)
     deals["predicted_close"] = [as_of + timedelta(days=int(round(d))) if np.isfinite(d) else None for d in further]
     deals["days_in_stage"] = elapsed
     deals["recommended_tier"] = [rule.grade(p, d if np.isfinite(d) else None)

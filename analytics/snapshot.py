@@ -69,8 +69,12 @@ def pipeline_at(store: Store, when: date | datetime):
     return store.fetch_df(_STATE_SQL, {"t": _ts(when)})
 
 
-def training_rows(store: Store, when: date | datetime):
+def training_rows(store: Store, when: date | datetime, *, entered_before: date | datetime | None = None,
+                  per_stage: int | None = None):
     """One row per (deal, stage s) for resolved deals observed at s, with what was known on entering s.
+
+    `entered_before` keeps only stage entries before that time; `per_stage` keeps at most that many rows per stage,
+    a deterministic sample by a hash of the deal id (so a row set never depends on deals added later).
 
     Columns: deal_id, stage, won (0/1), closed_at, tier, region, industry, log_amount, the nine scores,
     days_in_process (created → entered s), owner_win_rate (the owner's deals closed before entering s, shrunk
@@ -108,7 +112,11 @@ def training_rows(store: Store, when: date | datetime):
                r.entered_stage_at, r.left_stage_at
         FROM rows_ r CROSS JOIN team
         ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
-        ORDER BY r.stage, r.closed_at, r.deal_id""", {"t": _ts(when)})
+        WHERE r.entered_stage_at < $before
+        QUALIFY row_number() OVER (PARTITION BY r.stage ORDER BY hash(r.deal_id), r.deal_id) <= $per_stage
+        ORDER BY r.stage, r.closed_at, r.deal_id""",
+        {"t": _ts(when), "before": _ts(entered_before) if entered_before else datetime(9999, 1, 1),
+         "per_stage": per_stage or 2**62})
 
 
 def open_deal_features(store: Store, when: date | datetime, filters=None):
@@ -132,11 +140,15 @@ def open_deal_features(store: Store, when: date | datetime, filters=None):
         ORDER BY o.amount DESC, o.deal_id""", {**params, "t": _ts(when)})
 
 
-def settled(rows, when: date | datetime, days: int = SETTLED_DAYS, min_rows: int = MIN_SETTLED_ROWS):
-    """The training rows whose stage entry is at least `days` before `when`: cohorts whose outcomes are (almost)
-    all known. With fewer than `min_rows` such rows (small data) every row is kept."""
-    import numpy as np
+MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
 
-    cutoff = np.datetime64(_ts(when)) - np.timedelta64(days, "D")
-    old = rows[rows["entered_stage_at"].to_numpy().astype("datetime64[s]") <= cutoff]
-    return old if len(old) >= min_rows else rows
+
+def settled_training_rows(store: Store, when: date | datetime, days: int = SETTLED_DAYS,
+                          min_rows: int = MIN_SETTLED_ROWS, per_stage: int = MAX_ROWS_PER_STAGE):
+    """What the model learns from at `when`: settled cohorts (stage entries at least `days` before), at most
+    `per_stage` rows a stage; with fewer than `min_rows` settled rows (small data), every row."""
+    from datetime import timedelta
+
+    rows = training_rows(store, when, entered_before=_ts(when) - timedelta(days=days), per_stage=per_stage)
+    return rows if len(rows) >= min_rows else training_rows(store, when, per_stage=per_stage)
+
