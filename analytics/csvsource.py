@@ -34,7 +34,6 @@ class CsvSource:
     delimiter: str
     header: list[str]
     utf8_path: Path
-    has_bom: bool = False
     _temporary: bool = field(default=False, repr=False)
 
     def cleanup(self) -> None:
@@ -123,7 +122,7 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
     fd, tmp = tempfile.mkstemp(prefix="keyfunnel-", suffix=".csv")
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         out.write(text)
-    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), has_bom=False, _temporary=True)
+    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), _temporary=True)
 
 
 def preview(source: CsvSource, rows: int = 20) -> tuple[list[str], list[list[str]]]:

@@ -154,6 +154,12 @@ def _case_map(x: str, mapping: dict[str, object], prefix: str, params: dict) -> 
 _in_range = "BETWEEN CAST($date_min AS TIMESTAMP) AND CAST($date_max AS TIMESTAMP)"
 
 
+_STAGING_VIEWS = ("kf_raw_deals_rows", "kf_raw_history_rows")
+_STAGING_TABLES = ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_bad_rows",
+                   "kf_in_deals", "kf_in_events", "kf_changes", "kf_new_events", "kf_rejects", "kf_reject_scans",
+                   "kf_rownum")
+
+
 class _Staged:
     """A file parsed into a temp table `table` with columns src_row, c0 … c{n-1}."""
 
@@ -225,9 +231,8 @@ class Importer:
     def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
         self.errors.append(RowIssue(source.name, row, column, None, reason))
 
-    def _collect(self, source: CsvSource, checks: list[tuple[str, str, str, str]], table: str,
-                 into: list[RowIssue]) -> None:
-        """Run (column, value_sql, condition_sql, reason_sql) checks over `table`, appending RowIssues."""
+    def _collect(self, source: CsvSource, checks: list[tuple[str, str, str, str]], table: str) -> None:
+        """Run (column, value_sql, condition_sql, reason_sql) checks over `table`, appending errors."""
         if not checks:
             return
         union = " UNION ALL ".join(
@@ -235,10 +240,10 @@ class Importer:
             f"FROM {table} WHERE {condition}"
             for column, value, condition, reason in checks)
         rows = self.store.fetchall(f"SELECT * FROM ({union}) ORDER BY src_row, col", self.params)
-        into.extend(RowIssue(source.name, int(r), c, _clip(v), reason) for r, c, v, reason in rows)
+        self.errors.extend(RowIssue(source.name, int(r), c, _clip(v), reason) for r, c, v, reason in rows)
 
     # Deals -----------------------------------------------------------------------------------------------------
-    def _type_deals(self, st: _Staged, wide: bool) -> None:
+    def _type_deals(self, st: _Staged) -> None:
         """kf_deals_typed: src_row, raw_<field> and typed <field> for every canonical column present."""
         p = self.params
         outcome_map = dict(OUTCOME_ALIASES)
@@ -369,30 +374,23 @@ class Importer:
         files = [names[0] or Path(deals_path).name] + ([names[1] or Path(history_path).name] if history_path else [])
         self.history_name = files[1] if history_path else None
         try:
-            try:
-                self.progress(0.05, f"reading {files[0]}")
-                sources.append(open_csv(deals_path, names[0]))
-                if history_path:
-                    self.progress(0.10, f"reading {files[1]}")
-                    sources.append(open_csv(history_path, names[1]))
-            except InputError as exc:
-                name, _, reason = str(exc).partition(": ")
-                self.errors.append(RowIssue(name, None, None, None, reason))
-                return self._rejected(files, None)
-            try:
-                return self._run(sources, files)
-            except InputError as exc:  # DuckDB could not parse a file: nothing was written
-                name, _, reason = str(exc).partition(": ")
-                self.errors.append(RowIssue(name, None, None, None, reason))
-                return self._rejected(files, None)
+            self.progress(0.05, f"reading {files[0]}")
+            sources.append(open_csv(deals_path, names[0]))
+            if history_path:
+                self.progress(0.10, f"reading {files[1]}")
+                sources.append(open_csv(history_path, names[1]))
+            return self._run(sources, files)
+        except InputError as exc:  # a file cannot be read or parsed as CSV at all: nothing was written
+            name, _, reason = str(exc).partition(": ")
+            self.errors.append(RowIssue(name, None, None, None, reason))
+            return self._rejected(files, None)
         finally:
-            for s in sources:
-                s.cleanup()
-            for v in ("kf_raw_deals_rows", "kf_raw_history_rows"):
-                self.store.execute(f"DROP VIEW IF EXISTS {v}")
-            for t in ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_in_deals",
-                      "kf_in_events", "kf_rejects", "kf_reject_scans", "kf_rownum"):
-                self.store.execute(f"DROP TABLE IF EXISTS {t}")
+            for source in sources:
+                source.cleanup()
+            for view in _STAGING_VIEWS:
+                self.store.execute(f"DROP VIEW IF EXISTS {view}")
+            for table in _STAGING_TABLES:  # some hold millions of rows: never keep them past the import
+                self.store.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _run(self, sources: list[CsvSource], files: list[str]) -> ImportResult:
         deals_src = sources[0]
@@ -429,8 +427,8 @@ class Importer:
             self.warnings.append(RowIssue(deals_src.name, 1, deals_src.header[i], None,
                                           "column not recognised: kept with the deal as extra data"))
         self.progress(0.35, f"checking {deals_src.name}")
-        self._type_deals(st, wide)
-        self._collect(deals_src, self._deal_checks(st), "kf_deals_typed", self.errors)
+        self._type_deals(st)
+        self._collect(deals_src, self._deal_checks(st), "kf_deals_typed")
         self._deal_duplicates(st)
         bad_deal_rows = {e.row for e in self.errors if e.file == deals_src.name}
         self.store.execute("CREATE OR REPLACE TEMP TABLE kf_bad_rows (src_row BIGINT)")
@@ -445,7 +443,7 @@ class Importer:
             self._stage(hist_st.source, hist_st.table)
             self._type_history(hist_st)
             n_before = len(self.errors)
-            self._collect(hist_st.source, self._history_checks(), "kf_history_typed", self.errors)
+            self._collect(hist_st.source, self._history_checks(), "kf_history_typed")
             bad_hist = sorted({e.row for e in self.errors[n_before:] if e.row is not None})
             self.store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_events AS
                 SELECT deal_id, stage, entered_at, min(src_row) AS src_row FROM kf_history_typed
