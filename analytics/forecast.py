@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from .domain import SALESFORCE_DEFAULT_PROBABILITY
-from .filters import quarter_bounds
+from .filters import DealFilter, quarter_bounds
 from .snapshot import open_deal_features, settled_training_rows
 from .store import Store
 
@@ -68,16 +68,17 @@ class QuarterForecast:
         return asdict(self)
 
 
-def _won_in(store: Store, start: date, end: date, before: date | None = None, filters=None):
+def _won_in(store: Store, start: date, end: date, before: date | None = None,
+            filters: DealFilter = DealFilter()):
     """Won deals closed in [start, end) (and before `before`, when given)."""
-    where, params = filters.where() if filters is not None else ("true", {})
+    where, params = filters.where()
     params = {**params, "s": start, "e": end, "b": before or end}
     return store.fetch_df(f"""SELECT deal_id, owner, tier, region, amount FROM deals WHERE outcome = 'won'
         AND closed_at >= $s AND closed_at < $e AND closed_at < $b AND {where}""", params)
 
 
 def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEAL_QUARTERS,
-                      filters=None) -> tuple[float, float]:
+                      filters: DealFilter = DealFilter()) -> tuple[float, float]:
     """Mean and standard deviation, over the `quarters` before `quarter_start`, of what a quarter booked from deals
     created inside it."""
     values = []
@@ -85,7 +86,7 @@ def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEA
         s, e = quarter_bounds(shift_quarter(quarter_of(quarter_start), -k))
         if s < (store.scalar("SELECT min(created_at) FROM deals") or quarter_start):
             continue
-        where, params = filters.where() if filters is not None else ("true", {})
+        where, params = filters.where()
         values.append(store.scalar(f"""SELECT coalesce(sum(amount), 0) FROM deals WHERE outcome = 'won'
             AND created_at >= $s AND closed_at < $e AND closed_at >= $s AND {where}""", {**params, "s": s, "e": e}))
     if not values:
@@ -95,7 +96,7 @@ def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEA
 
 def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None,
-                     filters=None) -> QuarterForecast:
+                     filters: DealFilter = DealFilter()) -> QuarterForecast:
     """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
     `filters` restrict it to a segment's deals; the win model is always the team's."""
     from .funnel import data_as_of

@@ -16,6 +16,7 @@ import numpy as np
 from .domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
 from .snapshot import MODEL_STAGES, open_deal_features, settled_training_rows, training_rows
 from .stats import Interval
+from .filters import DealFilter
 from .store import Store
 
 CATEGORICAL = ("tier", "region", "industry")
@@ -222,7 +223,7 @@ def factor_effects(rows, stage: int = 1, C: float = 100.0) -> list[FactorEffect]
             for i, f in enumerate(FACTOR_KEYS)]
 
 
-def evaluate(store: Store, filters=None, *, share: float = 0.7, as_of: date | None = None,
+def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float = 0.7, as_of: date | None = None,
              **model_args) -> ModelReport:
     """Train on deals closed before a cutoff (the `share` quantile of close dates), test on the pipeline open then.
     The model is the team's; `filters` choose the deals it is tested on (a segment's view of its accuracy)."""
@@ -245,7 +246,7 @@ def evaluate(store: Store, filters=None, *, share: float = 0.7, as_of: date | No
     open_then = pipeline_at(store, cutoff)
     open_then = open_then.loc[open_then["outcome"] == "open", ["deal_id", "current_stage"]]
     test = everything.merge(open_then, left_on=["deal_id", "stage"], right_on=["deal_id", "current_stage"])
-    if filters is not None and not filters.is_empty():
+    if not filters.is_empty():
         from .overview import deal_ids
 
         test = test[test["deal_id"].isin(deal_ids(store, filters))]
@@ -348,7 +349,7 @@ class RemainingTime:
 
 
 def score_open_deals(store: Store, as_of: date | None = None, model: StageWinModel | None = None, rule=None,
-                     filters=None, lang: str = "en"):
+                     filters: DealFilter = DealFilter(), lang: str = "en"):
     """Open deals with P(win) now, expected value, predicted close date and recommended tier (a DataFrame)."""
     from .funnel import data_as_of
     from .tiers import TierRule

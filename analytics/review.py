@@ -30,7 +30,7 @@ class QuarterlyReview:
 
 
 def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
-                     target: float | None = None, filters=None) -> QuarterlyReview:
+                     target: float | None = None, filters: DealFilter = DealFilter()) -> QuarterlyReview:
     from .model import StageWinModel, score_open_deals
     from .snapshot import settled_training_rows
 
@@ -53,5 +53,5 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     else:
         slipped = deals
     return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
-                           compute_funnel(store, filters or DealFilter(), as_of), funnel_at(store, last_start),
+                           compute_funnel(store, filters, as_of), funnel_at(store, last_start),
                            top, slipped)

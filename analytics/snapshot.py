@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from .domain import FACTOR_KEYS, LAST_STAGE, STAGE_NUMBERS
+from .filters import DealFilter
 from .store import LEFT_TRUNCATION_DAYS, Store
 
 MODEL_STAGES = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE)
@@ -119,9 +120,9 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
          "per_stage": per_stage or 2**62})
 
 
-def open_deal_features(store: Store, when: date | datetime, filters=None):
+def open_deal_features(store: Store, when: date | datetime, filters: DealFilter = DealFilter()):
     """The deals open at `when`, with the model's features as they stood then (stage = current stage)."""
-    where, params = filters.where() if filters is not None else ("true", {})
+    where, params = filters.where()
     return store.fetch_df(f"""
         WITH state AS ({_STATE_SQL}),
         resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
