@@ -209,6 +209,13 @@ def table(df, key: str, **kwargs) -> None:
     st.dataframe(df, hide_index=True, key=key, column_config=config, **kwargs)
 
 
+def forecast_tiles(forecast, cols) -> None:
+    """Won to date, P50 and P10–P90 of a QuarterForecast, in the first three of `cols`."""
+    cols[0].metric(T("won_to_date"), fmt_short(forecast.won_to_date))
+    cols[1].metric("P50", fmt_short(forecast.p50), help=f"{T('expected')}: {fmt_money(forecast.expected)}")
+    cols[2].metric("P10 – P90", f"{fmt_short(forecast.p10)} – {fmt_short(forecast.p90)}")
+
+
 def download_csv(df, file_name: str, key: str, label_key: str = "download_csv") -> None:
     st.download_button(T(label_key), safe_csv_bytes(df), file_name=file_name, mime="text/csv", key=key)
 

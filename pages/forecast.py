@@ -20,9 +20,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     if f.mode == "small-data":
         st.warning(ui.T("small_data_note"))
     cols = st.columns(4)
-    cols[0].metric(ui.T("won_to_date"), ui.fmt_short(f.won_to_date))
-    cols[1].metric("P50", ui.fmt_short(f.p50), help=f"{ui.T('expected')}: {ui.fmt_money(f.expected)}")
-    cols[2].metric("P10 – P90", f"{ui.fmt_short(f.p10)} – {ui.fmt_short(f.p90)}")
+    ui.forecast_tiles(f, cols)
     if f.target:
         cols[3].metric(ui.T("p_reach_target"), ui.fmt_pct(f.p_reach_target),
                        help=f"{ui.T('coverage')}: {f.coverage:.2f}×" if f.coverage else None)

@@ -16,9 +16,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     f, last = review.forecast, review.last_quarter
     st.subheader(f"{ui.T('this_quarter')}: {review.quarter}")
     cols = st.columns(3)
-    cols[0].metric(ui.T("won_to_date"), ui.fmt_short(f.won_to_date))
-    cols[1].metric("P50", ui.fmt_short(f.p50))
-    cols[2].metric("P10 – P90", f"{ui.fmt_short(f.p10)} – {ui.fmt_short(f.p90)}")
+    ui.forecast_tiles(f, cols)
     dist, change = figures(review, lang)
     st.plotly_chart(dist, key="review_forecast_chart")
     if last:
