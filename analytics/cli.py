@@ -52,12 +52,36 @@ def _progress_bar():
 
 
 def cmd_import(args) -> int:
-    from .importer import import_files
+    from .crm import is_canonical, read_header
 
-    with _open_store(args) as store:
-        result = import_files(store, args.deals, args.history, skip_invalid=args.skip_invalid,
-                              decimal_comma=args.decimal_comma,
-                              progress=None if args.json else _progress_bar())
+    files = list(args.files)
+    if args.profile is None and is_canonical(read_header(files[0])):
+        from .importer import import_files
+
+        history = args.history
+        if len(files) == 2 and history is None:
+            history = files.pop()
+        if len(files) != 1:
+            print("keyfunnel: a canonical import is one deals file, optionally with --history FILE",
+                  file=sys.stderr)
+            return 2
+        with _open_store(args) as store:
+            result = import_files(store, files[0], history, skip_invalid=args.skip_invalid,
+                                  decimal_comma=args.decimal_comma,
+                                  progress=None if args.json else _progress_bar())
+    else:
+        from dataclasses import replace
+
+        from .crm import import_export, read_export
+        from .profiles import load_profile, profiles_dir
+
+        profile = load_profile(args.profile, profiles_dir(args.db)) if args.profile else None
+        if profile is not None and args.decimal_comma:
+            profile = replace(profile, decimal_mark=",")
+        tables, read_errors = read_export(files + ([args.history] if args.history else []))
+        with _open_store(args) as store:
+            result = import_export(store, tables, read_errors, profile, skip_invalid=args.skip_invalid,
+                                   progress=None if args.json else _progress_bar())
     if args.json:
         _print_json(result.to_json())
     else:
@@ -72,6 +96,45 @@ def cmd_import(args) -> int:
             print(f"  {len(result.warnings)} warnings" + (", e.g. " + result.warnings[0].reason
                                                            if result.warnings else ""))
     return 1 if result.status == "rejected" else 0
+
+
+def cmd_inspect(args) -> int:
+    from .crm import convert_export, read_export
+    from .profiles import load_profile, profiles_dir
+
+    profile = load_profile(args.profile, profiles_dir(args.db)) if args.profile else None
+    tables, read_errors = read_export(args.files)
+    conversion = convert_export(tables, profile)
+    if args.json:
+        _print_json(conversion.summary())
+        return 0
+    print(f"preset: {conversion.preset}; dates: {conversion.date_order or 'year first'}; "
+          f"deals: {len(conversion.deals)}; stage events: {len(conversion.events)}")
+    for name, role in conversion.roles.items():
+        print(f"  {name}: {role}")
+    print("columns:")
+    for f, header in conversion.columns.items():
+        print(f"  {f:<18} ← {header}")
+    print("stages:")
+    for s in conversion.stages:
+        print(f"  {s.label:<32} {s.rows:>7} rows → {s.target if s.target is not None else 'UNMAPPED'}")
+    for issue in conversion.mapping_errors + read_errors + conversion.errors[:20]:
+        where = issue.file + (f", row {issue.row}" if issue.row else "") + (f", {issue.column}" if issue.column else "")
+        print(f"  error: {where}: {issue.value!r}: {issue.reason}" if issue.value else f"  error: {where}: "
+                                                                                      f"{issue.reason}")
+    return 1 if conversion.mapping_errors else 0
+
+
+def cmd_profiles(args) -> int:
+    from .profiles import list_profiles, load_profile, profiles_dir
+
+    folder = profiles_dir(args.db)
+    if args.name:
+        _print_json(load_profile(args.name, folder).to_json())
+    else:
+        for name in list_profiles(folder):
+            print(name)
+    return 0
 
 
 def cmd_sample(args) -> int:
@@ -165,14 +228,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="DuckDB file (default: $KEYFUNNEL_DB, else data/keyfunnel.duckdb)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("import", help="import a deals CSV (and its stage history) as one batch")
-    p.add_argument("deals", metavar="DEALS", help="deals CSV, canonical or wide (stage_1_at … stage_8_at)")
+    p = sub.add_parser("import", help="import a deals CSV (and its stage history), or a CRM export, as one batch")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="deals CSV, canonical or wide (stage_1_at … stage_8_at); or a CRM export's files "
+                        "(Salesforce Opportunity + OpportunityHistory, HubSpot deals, Dynamics 365 opportunities, "
+                        "or snapshot files)")
     p.add_argument("--history", metavar="FILE", help="stage history CSV: deal_id, stage, entered_at")
+    p.add_argument("--profile", metavar="NAME|PATH",
+                   help="mapping profile: salesforce, hubspot, dynamics365, snapshots, a saved profile's name, or "
+                        "a .json/.toml file (default: detected from the headers)")
     p.add_argument("--skip-invalid", action="store_true",
                    help="import the valid rows and keep the invalid ones in rejected_rows")
     p.add_argument("--decimal-comma", action="store_true", help="amounts use a decimal comma (1.234,50)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("inspect", help="show how a CRM export maps: preset, columns, every stage name and count")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--profile", metavar="NAME|PATH", help="mapping profile (default: detected from the headers)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("profiles", help="list mapping profiles, or print one as JSON to edit and save")
+    p.add_argument("name", nargs="?", metavar="NAME", help="print this profile")
+    p.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser("sample", help="write realistic sample data with known truth")
     p.add_argument("--deals", type=int, default=3000)

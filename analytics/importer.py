@@ -33,6 +33,8 @@ HISTORY_HEADERS_ZH = {"商机编号": "deal_id", "阶段": "stage", "进入日�
 HISTORY_COLUMNS = ("deal_id", "stage", "entered_at")
 WIDE_STAGE_COLUMNS = tuple(f"stage_{n}_at" for n in STAGE_NUMBERS)
 WIDE_STAGE_HEADERS_ZH = {f"阶段{n}进入日期": f"stage_{n}_at" for n in STAGE_NUMBERS}
+# history_truncated (optional): true when the recorded history starts mid-way, so earlier stages are unobserved
+IMPORTED_DEAL_COLUMNS = (*DEAL_COLUMNS, "history_truncated")
 REQUIRED_DEAL_COLUMNS = ("deal_id", "account", "amount", "created_at", "outcome")
 
 MAX_TEXT_LENGTH = 1000
@@ -172,8 +174,16 @@ class _Staged:
 
 class Importer:
     def __init__(self, store: Store, *, skip_invalid: bool = False, decimal_comma: bool = False,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, locate: Callable[[RowIssue], RowIssue] | None = None,
+                 provenance: tuple[list[str], list[str], str] | None = None,
+                 prior_errors: list[RowIssue] = ()):
+        """When the files imported were converted from others (analytics.crm): `locate` maps an issue back to where
+        it came from, `provenance` gives the (files, sha256s, format) to record, and `prior_errors` are the rows the
+        conversion already left out (under skip_invalid), to keep in rejected_rows with this batch's."""
         self.store = store
+        self.prior_errors = list(prior_errors)
+        self.locate = locate
+        self.provenance = provenance
         self.history_name: str | None = None
         self.skip_invalid = skip_invalid
         self.decimal_comma = decimal_comma
@@ -262,6 +272,9 @@ class Importer:
                        f"THEN upper(left(trim({x}), 1)) END"
             elif f in FACTOR_KEYS:
                 expr = f"CASE WHEN trim({x}) IN ('1', '2', '3', '4', '5') THEN CAST(trim({x}) AS TINYINT) END"
+            elif f == "history_truncated":
+                expr = (f"CASE WHEN lower(trim({x})) IN ('true', '1', 'yes') THEN true "
+                        f"WHEN lower(trim({x})) IN ('false', '0', 'no', '') THEN false END")
             else:
                 expr = _text(x)
             select.append(f"{expr} AS {f}")
@@ -305,6 +318,8 @@ class Importer:
                 checks.append((f, raw, f"{present} AND {typed} IS NULL", "'tier must be A, B, C or D'"))
             elif f in FACTOR_KEYS:
                 checks.append((f, raw, f"{present} AND {typed} IS NULL", "'score must be a whole number 1–5'"))
+            elif f == "history_truncated":
+                checks.append((f, raw, f"{typed} IS NULL", "'must be true or false'"))
             if f not in FACTOR_KEYS and f != "amount":
                 checks.append((f, f"left({raw}, 60) || '…'", f"length({raw}) > $max_text",
                                "'value longer than ' || $max_text || ' characters'"))
@@ -395,7 +410,7 @@ class Importer:
     def _run(self, sources: list[CsvSource], files: list[str]) -> ImportResult:
         deals_src = sources[0]
         wide_zh = {**DEAL_HEADERS_ZH, **WIDE_STAGE_HEADERS_ZH}
-        fields, unknown = map_header(deals_src.header, wide_zh, DEAL_COLUMNS + WIDE_STAGE_COLUMNS)
+        fields, unknown = map_header(deals_src.header, wide_zh, IMPORTED_DEAL_COLUMNS + WIDE_STAGE_COLUMNS)
         wide = any(f in fields for f in WIDE_STAGE_COLUMNS)
         fmt = "wide" if wide else ("deals+history" if len(sources) > 1 else "deals")
         history_like = {"deal_id", "stage", "entered_at"} <= set(
@@ -471,15 +486,20 @@ class Importer:
             else:
                 cols.append(f"d.{c}")
         extra = "t.extra" if st.unknown else "d.extra"
+        truncated = ("t.history_truncated" if "history_truncated" in st.fields
+                     else "coalesce(d.history_truncated, false)")
         self.store.execute(f"""CREATE OR REPLACE TEMP TABLE kf_in_deals AS
             SELECT {', '.join(f'{e} AS {c}' for e, c in zip(cols, DEAL_COLUMNS))}, {extra} AS extra,
-                   coalesce(d.history_truncated, false) AS history_truncated, t.src_row
+                   {truncated} AS history_truncated, t.src_row
             FROM kf_deals_typed t LEFT JOIN deals d ON d.deal_id = t.deal_id
             WHERE t.src_row NOT IN (SELECT src_row FROM kf_bad_rows) AND t.deal_id IS NOT NULL""")
 
     def _write(self, sources, files, fmt, st: _Staged, hist_st) -> ImportResult:
         s = self.store
-        compare = " OR ".join(f"i.{c} IS DISTINCT FROM d.{c}" for c in (*DEAL_COLUMNS, "extra"))
+        sha256 = [src.sha256 for src in sources]
+        if self.provenance:
+            files, sha256, fmt = self.provenance
+        compare = " OR ".join(f"i.{c} IS DISTINCT FROM d.{c}" for c in (*DEAL_COLUMNS, "extra", "history_truncated"))
         s.execute(f"""CREATE OR REPLACE TEMP TABLE kf_changes AS
             SELECT i.deal_id, CASE WHEN d.deal_id IS NULL THEN 'insert' ELSE 'update' END AS action
             FROM kf_in_deals i LEFT JOIN deals d ON d.deal_id = i.deal_id
@@ -491,9 +511,10 @@ class Importer:
                                         "count(*) FILTER (WHERE action = 'update') FROM kf_changes")
         n_events = s.scalar("SELECT count(*) FROM kf_new_events")
         self._warnings(st)
+        self._locate_issues()
         if n_insert == 0 and n_update == 0 and n_events == 0 and not self.errors:
             earlier = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported' "
-                               "AND file_sha256 = $sha", {"sha": [src.sha256 for src in sources]})
+                               "AND file_sha256 = $sha", {"sha": sha256})
             message = (f"already imported as batch {earlier}: nothing changed" if earlier
                        else "every deal and stage event is already in the database: nothing changed")
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
@@ -521,7 +542,7 @@ class Importer:
                 s.scalar(f"SELECT count(*) FROM {hist_st.table}") if hist_st else 0)
             s.execute("""INSERT INTO import_batches VALUES ($b, 'imported', $fmt, $files, $sha, $rows, $ins, $upd,
                 $ev, $rej, $warn, $started, now(), NULL)""",
-                      {**b, "fmt": fmt, "files": files, "sha": [src.sha256 for src in sources], "rows": rows_read,
+                      {**b, "fmt": fmt, "files": files, "sha": sha256, "rows": rows_read,
                        "ins": n_insert, "upd": n_update, "ev": n_events, "rej": len(self.errors),
                        "warn": len(self.warnings), "started": started})
             self.progress(0.9, "computing per-deal facts")
@@ -566,7 +587,16 @@ class Importer:
             file = name if c == "outcome" else hist_name or name
             self.warnings.append(RowIssue(file, int(r), c, v, reason))
 
+    def _locate_issues(self) -> None:
+        if self.locate:
+            self.errors = [self.locate(e) for e in self.errors]
+            self.warnings = [self.locate(w) for w in self.warnings]
+        self.errors = self.prior_errors + self.errors
+
     def _rejected(self, files: list[str], fmt: str | None) -> ImportResult:
+        self._locate_issues()
+        if self.provenance:
+            files, _, fmt = self.provenance
         rows = len({(e.file, e.row) for e in self.errors})
         return ImportResult("rejected", None, fmt, files, rejected_rows=rows, warnings=self.warnings,
                             errors=self.errors,

@@ -48,3 +48,18 @@ def test_every_funnel_field_is_defined():
     for f in fields(StageFunnel):
         if f.name != "stage":
             assert f"`{f.name}`" in METRICS, f.name
+
+
+def test_every_preset_mapping_is_documented():
+    from analytics.profiles import PRESETS
+
+    crm = (ROOT / "docs" / "crm-exports.md").read_text(encoding="utf-8")
+    for name, profile in PRESETS.items():
+        assert f"`{name}`" in crm, name
+        for field_name, headers in profile.columns.items():
+            assert f"`{field_name}`" in crm or field_name in ("deal_id",), (name, field_name)
+            for header in headers:
+                assert header in crm, (name, header)
+        if name != "snapshots":
+            for label in profile.stages:
+                assert label in crm, (name, label)

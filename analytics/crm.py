@@ -1,0 +1,791 @@
+"""CRM exports (Salesforce, HubSpot, Dynamics 365, snapshot series) mapped onto keyfunnel's deals and stage history.
+
+An export is read as text, its preset detected from the headers (or named by a profile), and converted into the
+canonical deals and stage-history tables. Those go through the canonical importer, so one batch is still one
+transaction with the same checks, and every problem it finds is reported at the source file's own row and column.
+
+Three rules keep the conversion honest:
+- an unmapped stage name (or outcome value) is never guessed: the whole export is rejected, listing each unmapped
+  name with its count;
+- one stage event per actual change of the mapped stage: Salesforce's amount- and date-only history rows and moves
+  between two source stages mapped to the same stage add nothing;
+- a history that starts after stage 1 is marked as starting mid-way, so its earlier stages count as unobserved, not
+  skipped (docs/crm-exports.md).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .csvsource import open_csv
+from .domain import FACTOR_KEYS, LAST_STAGE, LOST, OPEN, WON, normalise_label
+from .exceptions import InputError
+from .importer import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA, ImportResult, Importer, Progress, RowIssue
+from .profiles import MappingProfile, StageTarget, header_key, preset
+from .store import Store
+
+_DATE_ENTERED = re.compile(r'^\s*date entered\s+"?(.+?)"?\s*$', re.IGNORECASE)
+_DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+
+
+@dataclass
+class SourceTable:
+    """One uploaded file as text: `frame` has one column per header position, `rows` the spreadsheet rows."""
+
+    name: str
+    sha256: str
+    encoding: str
+    header: list[str]
+    frame: pd.DataFrame
+    rows: np.ndarray
+
+    def find(self, headers: tuple[str, ...]) -> int | None:
+        """Position of the first of `headers` present (matched without case, space or accent-form differences)."""
+        normalised = [header_key(h) for h in self.header]
+        for h in headers:
+            key = header_key(h)
+            if key in normalised:
+                return normalised.index(key)
+        return None
+
+    def values(self, position: int) -> pd.Series:
+        return self.frame[position]
+
+
+@dataclass(frozen=True)
+class StageCount:
+    """A source stage name, how many rows carry it, and where the profile maps it (None: unmapped)."""
+
+    label: str
+    rows: int
+    target: StageTarget | None
+    file: str
+    column: str
+
+
+@dataclass
+class Conversion:
+    """An export converted to canonical tables, with where every canonical row and column came from."""
+
+    preset: str
+    files: list[str]
+    roles: dict[str, str]  # file → deals | history | snapshot
+    columns: dict[str, str]  # field → source header, as found
+    stages: list[StageCount]
+    currencies: dict[str, int]
+    date_order: str | None
+    deals: pd.DataFrame | None = None
+    events: pd.DataFrame | None = None
+    deal_origin: list[tuple[str, int]] = field(default_factory=list)
+    event_origin: list[tuple[str, int]] = field(default_factory=list)
+    errors: list[RowIssue] = field(default_factory=list)  # rows: imported without them under --skip-invalid
+    mapping_errors: list[RowIssue] = field(default_factory=list)  # the export as a whole: always rejects
+    warnings: list[RowIssue] = field(default_factory=list)
+
+    @property
+    def unmapped(self) -> list[StageCount]:
+        return [s for s in self.stages if s.target is None]
+
+    def summary(self) -> dict:
+        """What `keyfunnel inspect --json` prints: the mapping as found, without the converted rows."""
+        return {"preset": self.preset, "files": self.roles, "date_order": self.date_order,
+                "columns": self.columns, "deals": len(self.deals), "stage_events": len(self.events),
+                "stages": [{"label": s.label, "rows": s.rows, "stage": s.target, "file": s.file,
+                            "column": s.column} for s in self.stages],
+                "currencies": self.currencies,
+                "errors": [asdict(e) for e in self.mapping_errors + self.errors]}
+
+
+# Reading --------------------------------------------------------------------------------------------------------
+def read_table(path: str | os.PathLike, name: str | None = None) -> tuple[SourceTable, list[RowIssue]]:
+    """Read a CSV as text (any encoding keyfunnel detects); rows with the wrong number of fields are errors."""
+    source = open_csv(path, name)
+    try:
+        with open(source.utf8_path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f, delimiter=source.delimiter)
+            next(reader, None)
+            records = list(reader)
+    except csv.Error as exc:
+        raise InputError(f"{source.name}: the file cannot be parsed as CSV ({exc})") from None
+    finally:
+        source.cleanup()
+    n = len(source.header)
+    errors, kept, rows = [], [], []
+    for i, rec in enumerate(records):
+        row = i + 2
+        if not any(v.strip() for v in rec):
+            continue
+        if len(rec) != n:
+            errors.append(RowIssue(source.name, row, None, _clip(source.delimiter.join(rec)),
+                                   f"{'too many' if len(rec) > n else 'too few'} columns: expected {n}"))
+            continue
+        kept.append(rec)
+        rows.append(row)
+    frame = pd.DataFrame(kept, columns=range(n), dtype=object) if kept else pd.DataFrame(columns=range(n))
+    frame = frame.fillna("").astype(str).apply(lambda s: s.str.strip())
+    return SourceTable(source.name, source.sha256, source.encoding, source.header, frame,
+                       np.array(rows, dtype=np.int64)), errors
+
+
+# Detecting ------------------------------------------------------------------------------------------------------
+def read_header(path: str | os.PathLike) -> list[str]:
+    source = open_csv(path)
+    source.cleanup()
+    return source.header
+
+
+def is_canonical(header: list[str]) -> bool:
+    """True unless the header is a CRM export's: canonical files take the canonical importer."""
+    return detect_preset(header) is None
+
+
+def detect_preset(header: list[str]) -> str | None:
+    """The preset whose distinctive columns the header carries, or None (canonical or unknown)."""
+    keys = {header_key(h) for h in header}
+    if any(_DATE_ENTERED.match(h) for h in header) or {"deal stage", "pipeline"} <= keys:
+        return "hubspot"
+    if "sales stage" in keys or {"status reason", "est. revenue"} <= keys or "(do not modify) opportunity" in keys:
+        return "dynamics365"
+    if "stagename" in keys or ({"stage", "close date"} <= keys and keys & {"opportunity id", "opportunity name"}):
+        return "salesforce"
+    if keys & {"snapshot_date", "snapshot date", "快照日期", "as_of"}:
+        return "snapshots"
+    return None
+
+
+def _salesforce_role(table: SourceTable, profile: MappingProfile) -> str:
+    deal_markers = ("account", "is_won", "is_closed")
+    if any(table.find(profile.headers_for(f)) is not None for f in deal_markers):
+        return "deals"
+    if table.find(profile.columns["history_deal_id"]) is not None:
+        return "history"
+    return "deals"
+
+
+# Parsing values -------------------------------------------------------------------------------------------------
+_YMD = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
+                  r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?\s*([AaPp][Mm])?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$")
+_NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})"
+                      r"(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$")
+
+
+@dataclass(frozen=True)
+class DateColumn:
+    table: SourceTable
+    position: int
+
+    @property
+    def header(self) -> str:
+        return self.table.header[self.position]
+
+
+def infer_date_order(columns: list[DateColumn], requested: str) -> tuple[str | None, RowIssue | None]:
+    """MDY or DMY from the values when one of the first two numbers exceeds 12; else the profile must say."""
+    if requested != "auto":
+        return requested, None
+    first_over, second_over, example = False, False, None
+    for col in columns:
+        parts = col.table.values(col.position).str.extract(_NUMERIC.pattern)
+        if parts[0].notna().any():
+            a, b = pd.to_numeric(parts[0]), pd.to_numeric(parts[1])
+            first_over |= bool((a > 12).any())
+            second_over |= bool((b > 12).any())
+            if example is None:
+                i = int(np.flatnonzero(parts[0].notna().to_numpy())[0])
+                example = (col, i)
+    if example is None:
+        return None, None
+    if first_over and second_over:
+        col, i = example
+        return None, RowIssue(col.table.name, None, col.header, None,
+                              "dates are written both day-first and month-first: set date_order in the profile")
+    if first_over or second_over:
+        return ("DMY" if first_over else "MDY"), None
+    col, i = example
+    return None, RowIssue(col.table.name, int(col.table.rows[i]), col.header, col.table.values(col.position).iloc[i],
+                          "this date can be read as month/day or day/month: set date_order to MDY or DMY "
+                          "in the profile")
+
+
+def parse_dates(values: pd.Series, order: str | None) -> tuple[pd.Series, pd.Series]:
+    """Timestamps (NaT where empty or unreadable) and a mask of the non-empty values that are not dates."""
+    ymd = values.str.extract(_YMD.pattern)
+    num = values.str.extract(_NUMERIC.pattern)
+    year, month, day = ymd[0].copy(), ymd[1].copy(), ymd[2].copy()
+    if order in ("MDY", "DMY"):
+        use = year.isna() & num[0].notna()
+        first, second = (num[0], num[1]) if order == "MDY" else (num[1], num[0])
+        month[use], day[use] = first[use], second[use]
+        yy = pd.to_numeric(num[2][use])
+        year[use] = np.where(yy < 100, np.where(yy < 70, 2000 + yy, 1900 + yy), yy).astype(int).astype(str)
+    hour = ymd[3].fillna(num[3] if order in ("MDY", "DMY") else ymd[3])
+    minute = ymd[4].fillna(num[4] if order in ("MDY", "DMY") else ymd[4])
+    second = ymd[5].fillna(num[5] if order in ("MDY", "DMY") else ymd[5])
+    ampm = ymd[6].fillna(num[6] if order in ("MDY", "DMY") else ymd[6]).str.lower()
+    h = pd.to_numeric(hour).fillna(0)
+    h = np.where((ampm == "pm") & (h < 12), h + 12, np.where((ampm == "am") & (h == 12), 0, h))
+    parts = pd.DataFrame({"year": pd.to_numeric(year), "month": pd.to_numeric(month), "day": pd.to_numeric(day),
+                          "hour": h, "minute": pd.to_numeric(minute).fillna(0),
+                          "second": pd.to_numeric(second).fillna(0)})
+    ok = parts["year"].notna() & parts["month"].between(1, 12) & parts["day"].between(1, 31)
+    stamps = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if ok.any():
+        stamps[ok] = pd.to_datetime(parts[ok].astype(int), errors="coerce")
+    bad = (values != "") & stamps.isna()
+    return stamps, bad
+
+
+_CODE = re.compile(r"^([A-Za-z]{3})\s+(.+)$|^(.+?)\s+([A-Za-z]{3})$")
+
+
+def parse_amount(text: str, decimal_mark: str) -> tuple[float | None, str | None]:
+    """(amount, inline ISO currency code or None); amount None when the text is not an amount."""
+    code = None
+    m = _CODE.match(text)
+    if m and (m.group(1) or m.group(4)).upper() not in ("RMB",):
+        code = (m.group(1) or m.group(4)).upper()
+        text = m.group(2) or m.group(3)
+    pattern = AMOUNT_PATTERN_DECIMAL_COMMA if decimal_mark == "," else AMOUNT_PATTERN
+    if not re.fullmatch(pattern, text.strip()):
+        return None, code
+    digits = re.sub(r"[^0-9,\-]", "", text).replace(",", ".") if decimal_mark == "," \
+        else re.sub(r"[^0-9.\-]", "", text)
+    try:
+        return float(digits), code
+    except ValueError:
+        return None, code
+
+
+_ALSO_EXTRA = ("status_reason", "pipeline")  # read for a field, and kept whole with the deal too
+_TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f", ""}
+
+
+# Converting -----------------------------------------------------------------------------------------------------
+class _Converter:
+    """Builds one Conversion; the per-preset methods fill `deals` and `events` frames with source positions."""
+
+    def __init__(self, tables: list[SourceTable], profile: MappingProfile):
+        self.tables, self.profile = tables, profile
+        self.errors: list[RowIssue] = []
+        self.mapping_errors: list[RowIssue] = []
+        self.warnings: list[RowIssue] = []
+        self.columns: dict[str, str] = {}
+        self.roles: dict[str, str] = {}
+        self.census: list[StageCount] = []
+        self.date_order: str | None = None
+
+    # helpers
+    def col(self, table: SourceTable, field_name: str, required: bool = False) -> int | None:
+        pos = table.find(self.profile.headers_for(field_name))
+        if pos is not None:
+            self.columns.setdefault(field_name, table.header[pos])
+        elif required:
+            tried = ", ".join(self.profile.headers_for(field_name)) or field_name
+            self.mapping_errors.append(RowIssue(table.name, 1, field_name, None,
+                                                f"required column missing: none of {tried} (map it in the "
+                                                f"profile's columns)"))
+        return pos
+
+    def text(self, table: SourceTable, pos: int | None) -> pd.Series:
+        return table.values(pos) if pos is not None else pd.Series("", index=table.frame.index)
+
+    def dates(self, table: SourceTable, pos: int | None) -> pd.Series:
+        if pos is None:
+            return pd.Series(pd.NaT, index=table.frame.index, dtype="datetime64[ns]")
+        stamps, bad = parse_dates(table.values(pos), self.date_order)
+        order = {"MDY": "M/D/Y", "DMY": "D/M/Y"}.get(self.date_order or "", "Y-M-D")
+        for i in np.flatnonzero(bad.to_numpy()):
+            self.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos],
+                                        _clip(table.values(pos).iloc[i]), f"not a date (read in {order} order)"))
+        return stamps
+
+    def stage_targets(self, table: SourceTable, labels: pd.Series, column: str) -> pd.Series:
+        """Map source stage names; count every distinct name for the census; unmapped ones are errors."""
+        mapped = pd.Series(None, index=labels.index, dtype=object)
+        for label, count in labels[labels != ""].value_counts(sort=False).items():
+            target = self.profile.stage_for(label)
+            self.census.append(StageCount(label, int(count), target, table.name, column))
+            mapped[labels == label] = target
+        return mapped
+
+    def finish_census(self) -> None:
+        merged: dict[str, StageCount] = {}
+        for s in self.census:
+            seen = merged.get(s.label)
+            merged[s.label] = s if seen is None else StageCount(s.label, seen.rows + s.rows, s.target, seen.file,
+                                                                 seen.column)
+        self.census = sorted(merged.values(), key=lambda s: (_order(s.target), s.label))
+        unmapped = [s for s in self.census if s.target is None]
+        for s in unmapped:
+            self.mapping_errors.append(RowIssue(
+                s.file, None, s.column, s.label,
+                f"unmapped stage name on {_rows(s.rows)}: map it to a stage 1–8, won or lost in the profile"))
+
+    def outcomes(self, table: SourceTable, pos: int) -> pd.Series:
+        values = table.values(pos)
+        out = pd.Series(None, index=values.index, dtype=object)
+        for value, count in values.value_counts(sort=False).items():
+            outcome = self.profile.outcome_for(value) if value else None
+            if outcome is None:
+                self.mapping_errors.append(RowIssue(
+                    table.name, None, table.header[pos], value,
+                    f"unmapped outcome value on {_rows(count)}: map it to won, lost or open in the profile"))
+            out[values == value] = outcome
+        return out
+
+    def set_date_order(self, date_columns: list[DateColumn]) -> None:
+        self.date_order, problem = infer_date_order(date_columns, self.profile.date_order)
+        if problem:
+            self.mapping_errors.append(problem)
+
+    def date_columns(self, table: SourceTable, fields: tuple[str, ...]) -> list[DateColumn]:
+        out = []
+        for f in fields:
+            pos = table.find(self.profile.headers_for(f))
+            if pos is not None:
+                out.append(DateColumn(table, pos))
+        return out
+
+    def base_deals(self, table: SourceTable, used: set[int]) -> pd.DataFrame:
+        """Deal attributes every preset shares, plus every column not otherwise used, kept as extra data."""
+        p = self.profile
+        deals = pd.DataFrame(index=table.frame.index)
+        deals["deal_id"] = self.text(table, self.col(table, "deal_id", required=True))
+        for f in ("account",):
+            deals[f] = self.text(table, self.col(table, f, required=True))
+        for f in ("tier", "owner", "region", "industry", "lost_reason", *FACTOR_KEYS):
+            deals[f] = self.text(table, self.col(table, f))
+        used |= {table.find(p.headers_for(f)) for f in p.columns if f not in _ALSO_EXTRA} | {
+            table.find(p.headers_for(f)) for f in ("deal_id", "account", "tier", "owner", "region", "industry",
+                                                    "lost_reason", "currency", *FACTOR_KEYS)}
+        for pos in range(len(table.header)):
+            if pos not in used:
+                name = table.header[pos].strip() or f"column {pos + 1}"
+                deals[name if name not in deals.columns else f"{name} (source)"] = table.values(pos)
+        return deals
+
+    def amounts(self, table: SourceTable, pos: int | None, currency_pos: int | None, deals: pd.DataFrame,
+                ) -> None:
+        amount = np.full(len(table.frame), np.nan)
+        currency = self.text(table, currency_pos).str.upper().to_numpy(dtype=object)
+        if pos is not None:
+            for i, value in enumerate(table.values(pos)):
+                if not value:
+                    continue
+                parsed, code = parse_amount(value, self.profile.decimal_mark)
+                if parsed is None:
+                    self.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos], _clip(value),
+                                                "not an amount" + (" (the profile's decimal mark is ',')"
+                                                                   if self.profile.decimal_mark == "," else "")))
+                    continue
+                amount[i] = parsed
+                if code and not currency[i]:
+                    currency[i] = code
+        deals["amount"] = amount
+        deals["currency"] = currency
+
+    # presets
+    def salesforce(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        p = self.profile
+        roles = {t.name: _salesforce_role(t, p) for t in self.tables}
+        self.roles = roles
+        opps = [t for t in self.tables if roles[t.name] == "deals"]
+        hists = [t for t in self.tables if roles[t.name] == "history"]
+        if len(opps) != 1 or len(hists) > 1:
+            raise InputError("a Salesforce import is one Opportunity export, optionally with one "
+                             f"OpportunityHistory export (got {len(opps)} opportunity and {len(hists)} history files)")
+        t = opps[0]
+        dates = self.date_columns(t, ("created_at", "close_date", "stage_changed_at"))
+        if hists:
+            dates += self.date_columns(hists[0], ("history_at",))
+        self.set_date_order(dates)
+        used: set[int] = set()
+        deals = self.base_deals(t, used)
+        self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
+        deals["created_at"] = self.dates(t, self.col(t, "created_at", required=True))
+        close = self.dates(t, self.col(t, "close_date"))
+        stage_pos = self.col(t, "stage", required=True)
+        stage = self.stage_targets(t, self.text(t, stage_pos), t.header[stage_pos] if stage_pos is not None else "")
+        closed_pos, won_pos = self.col(t, "is_closed"), self.col(t, "is_won")
+        if closed_pos is not None and won_pos is not None:
+            closed, won = self._flag(t, closed_pos), self._flag(t, won_pos)
+            outcome = np.where(won == True, WON, np.where(closed == True, LOST, OPEN))  # noqa: E712
+        else:
+            outcome = np.where(stage == WON, WON, np.where(stage == LOST, LOST, OPEN))
+        deals["outcome"] = outcome
+        deals["closed_at"] = close.where(deals["outcome"] != OPEN)
+        deals["expected_close"] = close.where(deals["outcome"] == OPEN)
+        changed = self.dates(t, self.col(t, "stage_changed_at"))
+        current = _current_stage(deals, stage, changed.fillna(deals["created_at"]), t)
+        if hists:
+            h = hists[0]
+            hp = {f: self.col(h, f, required=True) for f in ("history_deal_id", "history_stage", "history_at")}
+            if None in hp.values():
+                return deals, _no_events()
+            steps = pd.DataFrame({
+                "deal_id": self.text(h, hp["history_deal_id"]),
+                "target": self.stage_targets(h, self.text(h, hp["history_stage"]), h.header[hp["history_stage"]]),
+                "at": self.dates(h, hp["history_at"]), "file": h.name, "row": h.rows})
+            steps = steps[steps["deal_id"] != ""]
+            without = current[~current["deal_id"].isin(steps["deal_id"])]
+            return deals, _changes(pd.concat([steps, without], ignore_index=True))
+        return deals, _changes(current)
+
+    def _flag(self, t: SourceTable, pos: int) -> pd.Series:
+        values = t.values(pos).str.lower()
+        bad = ~values.isin(_TRUE | _FALSE)
+        for i in np.flatnonzero(bad.to_numpy()):
+            self.errors.append(RowIssue(t.name, int(t.rows[i]), t.header[pos], _clip(t.values(pos).iloc[i]),
+                                        "not true or false"))
+        return values.isin(_TRUE)
+
+    def hubspot(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if len(self.tables) != 1:
+            raise InputError(f"a HubSpot import is one deals export (got {len(self.tables)} files)")
+        t = self.tables[0]
+        self.roles = {t.name: "deals"}
+        entered = [(pos, m.group(1)) for pos, h in enumerate(t.header) if (m := _DATE_ENTERED.match(h))]
+        dates = self.date_columns(t, ("created_at", "close_date")) + [DateColumn(t, pos) for pos, _ in entered]
+        self.set_date_order(dates)
+        used = {pos for pos, _ in entered}
+        deals = self.base_deals(t, used)
+        self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
+        deals["created_at"] = self.dates(t, self.col(t, "created_at", required=True))
+        close = self.dates(t, self.col(t, "close_date"))
+        stage_pos = self.col(t, "stage", required=True)
+        pipeline = self.text(t, self.col(t, "pipeline"))
+        labels = self.text(t, stage_pos)
+        qualified = labels.where((pipeline == "") | (labels == ""), labels + " (" + pipeline + ")")
+        stage = self.stage_targets(t, qualified, t.header[stage_pos] if stage_pos is not None else "")
+        deals["outcome"] = np.where(stage == WON, WON, np.where(stage == LOST, LOST, OPEN))
+        deals["closed_at"] = close.where(deals["outcome"] != OPEN)
+        deals["expected_close"] = close.where(deals["outcome"] == OPEN)
+        steps = []
+        for pos, label in entered:
+            at = self.dates(t, pos)
+            has = at.notna()
+            if not has.any():
+                continue
+            target = self.profile.stage_for(label)
+            self.census.append(StageCount(label, int(has.sum()), target, t.name, t.header[pos]))
+            steps.append(pd.DataFrame({"deal_id": deals["deal_id"][has], "target": target, "at": at[has],
+                                       "file": t.name, "row": t.rows[has.to_numpy()]}))
+        found = pd.concat(steps, ignore_index=True) if steps else _no_steps()
+        current = _current_stage(deals, stage, deals["created_at"], t)
+        without = current[~current["deal_id"].isin(found["deal_id"])]
+        return deals, _changes(pd.concat([found, without], ignore_index=True))
+
+    def dynamics365(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if len(self.tables) != 1:
+            raise InputError(f"a Dynamics 365 import is one opportunities export (got {len(self.tables)} files)")
+        t = self.tables[0]
+        self.roles = {t.name: "deals"}
+        self.set_date_order(self.date_columns(t, ("created_at", "modified_at", "expected_close", "actual_close")))
+        deals = self.base_deals(t, set())
+        status_pos = self.col(t, "status", required=True)
+        outcome = self.outcomes(t, status_pos) if status_pos is not None else pd.Series(OPEN, index=t.frame.index)
+        deals["outcome"] = outcome
+        self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
+        actual_pos = self.col(t, "actual_revenue")
+        if actual_pos is not None:
+            actual = pd.DataFrame(index=t.frame.index)
+            self.amounts(t, actual_pos, None, actual)
+            use = (deals["outcome"] == WON) & actual["amount"].notna()
+            deals.loc[use, "amount"] = actual.loc[use, "amount"]
+        deals["created_at"] = self.dates(t, self.col(t, "created_at", required=True))
+        deals["expected_close"] = self.dates(t, self.col(t, "expected_close"))
+        deals["closed_at"] = self.dates(t, self.col(t, "actual_close")).where(deals["outcome"] != OPEN)
+        reason = self.text(t, self.col(t, "status_reason"))
+        deals["lost_reason"] = deals["lost_reason"].where(deals["lost_reason"] != "",
+                                                          reason.where(deals["outcome"] == LOST, ""))
+        stage_pos = self.col(t, "stage")
+        stage = self.stage_targets(t, self.text(t, stage_pos), t.header[stage_pos] if stage_pos is not None else "")
+        modified = self.dates(t, self.col(t, "modified_at")).fillna(deals["created_at"])
+        at = modified.where(deals["closed_at"].isna() | (modified <= deals["closed_at"]), deals["closed_at"])
+        current = pd.DataFrame({"deal_id": deals["deal_id"], "target": stage, "at": at, "file": t.name,
+                                "row": t.rows})
+        signed = pd.DataFrame({"deal_id": deals["deal_id"], "target": WON, "at": deals["closed_at"],
+                               "file": t.name, "row": t.rows})[(deals["outcome"] == WON) & deals["closed_at"].notna()]
+        return deals, _changes(pd.concat([current, signed], ignore_index=True))
+
+    def snapshots(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        frames = []
+        self.set_date_order([c for t in self.tables
+                             for c in self.date_columns(t, ("snapshot_date", "created_at", "close_date"))])
+        for t in self.tables:
+            self.roles[t.name] = "snapshot"
+            deals = self.base_deals(t, set())
+            self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
+            deals["created_at"] = self.dates(t, self.col(t, "created_at"))
+            deals["close_date"] = self.dates(t, self.col(t, "close_date"))
+            snap_pos = self.col(t, "snapshot_date")
+            if snap_pos is not None:
+                deals["snapshot"] = self.dates(t, snap_pos)
+            else:
+                m = _DATE_IN_NAME.search(t.name)
+                if m is None:
+                    self.mapping_errors.append(RowIssue(t.name, 1, "snapshot_date", None,
+                                                        "no snapshot_date column and no date (YYYY-MM-DD) in "
+                                                        "the file name"))
+                    continue
+                deals["snapshot"] = pd.Timestamp(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            stage_pos = self.col(t, "stage", required=True)
+            deals["target"] = self.stage_targets(t, self.text(t, stage_pos),
+                                                 t.header[stage_pos] if stage_pos is not None else "")
+            outcome_pos = self.col(t, "outcome")
+            if outcome_pos is not None:
+                deals["given_outcome"] = self.outcomes(t, outcome_pos)
+            deals["file"], deals["row"] = t.name, t.rows
+            frames.append(deals)
+        if not frames:
+            return _no_deals(), _no_events()
+        seen = pd.concat(frames, ignore_index=True).sort_values(["deal_id", "snapshot", "file", "row"],
+                                                                kind="stable")
+        seen = seen[seen["deal_id"] != ""]
+        steps = seen[["deal_id", "target", "file", "row"]].assign(at=seen["snapshot"])
+        latest = seen.groupby("deal_id", sort=False).tail(1).copy()
+        first_seen = seen.groupby("deal_id", sort=False)["snapshot"].min()
+        latest["created_at"] = latest["created_at"].fillna(latest["deal_id"].map(first_seen))
+        given = latest["given_outcome"] if "given_outcome" in latest else pd.Series(None, index=latest.index,
+                                                                                     dtype=object)
+        latest["outcome"] = np.where(latest["target"] == WON, WON, np.where(
+            latest["target"] == LOST, LOST, given.fillna(OPEN)))
+        # closed when first seen in the final closed state, unless the export gives a close date
+        final = seen["deal_id"].map(latest.set_index("deal_id")["target"])
+        closed_first = seen[seen["target"] == final].groupby("deal_id")["snapshot"].min()
+        closed_at = latest["close_date"].fillna(latest["deal_id"].map(closed_first))
+        latest["closed_at"] = closed_at.where(latest["outcome"] != OPEN)
+        latest["expected_close"] = latest["close_date"].where(latest["outcome"] == OPEN)
+        latest = latest.drop(columns=["snapshot", "target", "close_date", *(["given_outcome"] if "given_outcome"
+                                                                              in latest else [])])
+        self.deal_rows = list(zip(latest.pop("file"), latest.pop("row")))
+        return latest.reset_index(drop=True), _changes(steps)
+
+    def run(self) -> Conversion:
+        method = getattr(self, self.profile.preset)
+        deals, events = method()
+        self.finish_census()
+        deal_origin = getattr(self, "deal_rows", None)
+        if deal_origin is None:
+            deal_origin = [(self.tables_by_role("deals"), int(r)) for r in self._deal_rows(deals)]
+        deals = deals.reset_index(drop=True)
+        if "history_truncated" not in deals:
+            first = events.groupby("deal_id", sort=False)["stage"].first()
+            deals["history_truncated"] = deals["deal_id"].map(first).fillna(1).gt(1)
+        currencies = Counter(c for c in deals["currency"] if c)
+        conversion = Conversion(self.profile.preset, [t.name for t in self.tables], self.roles, self.columns,
+                                self.census, dict(currencies), self.date_order, deals, events, deal_origin,
+                                list(zip(events.pop("file"), events.pop("row").astype(int))), self.errors,
+                                self.mapping_errors, self.warnings)
+        _convert_currency(conversion, self.profile)
+        return conversion
+
+    def tables_by_role(self, role: str) -> str:
+        return next(name for name, r in self.roles.items() if r == role)
+
+    def _deal_rows(self, deals: pd.DataFrame) -> np.ndarray:
+        table = next(t for t in self.tables if t.name == self.tables_by_role("deals"))
+        return table.rows[deals.index.to_numpy()]
+
+
+def _current_stage(deals: pd.DataFrame, stage: pd.Series, at: pd.Series, table: SourceTable) -> pd.DataFrame:
+    """The one observation an export without stage history gives: the current stage, dated by the best date it
+    has (a won deal's signing by its close date)."""
+    at = at.where(stage != WON, deals["closed_at"].fillna(at))
+    return pd.DataFrame({"deal_id": deals["deal_id"], "target": stage, "at": at, "file": table.name,
+                         "row": table.rows})
+
+
+def _order(target) -> tuple:
+    if target is None:
+        return (2, 0)
+    return (0, LAST_STAGE if target == WON else LAST_STAGE + 1) if target in (WON, LOST) else (0, int(target))
+
+
+def _no_steps() -> pd.DataFrame:
+    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "target": pd.Series(dtype=object),
+                         "at": pd.Series(dtype="datetime64[ns]"), "file": pd.Series(dtype=object),
+                         "row": pd.Series(dtype=np.int64)})
+
+
+def _no_events() -> pd.DataFrame:
+    return _changes(_no_steps())
+
+
+def _no_deals() -> pd.DataFrame:
+    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "currency": pd.Series(dtype=object)})
+
+
+def _changes(steps: pd.DataFrame) -> pd.DataFrame:
+    """Stage events from time-ordered observations: one per change of the mapped stage, per deal.
+
+    'won' is stage 8; 'lost' adds no event but ends a stay, so a deal reopened at its old stage re-enters it.
+    Observations without a date or an unmapped stage are dropped here: they are already reported as errors.
+    """
+    steps = steps[steps["at"].notna() & steps["target"].notna() & (steps["deal_id"] != "")]
+    steps = steps.sort_values(["deal_id", "at", "file", "row"], kind="stable")
+    target = steps["target"].map(lambda t: LAST_STAGE if t == WON else t)
+    previous = target.groupby(steps["deal_id"], sort=False).shift()
+    change = (target != previous) & (target != LOST)
+    events = pd.DataFrame({"deal_id": steps["deal_id"][change], "stage": target[change].astype(int),
+                           "entered_at": steps["at"][change], "file": steps["file"][change],
+                           "row": steps["row"][change]})
+    return events.reset_index(drop=True)
+
+
+def _convert_currency(conversion: Conversion, profile: MappingProfile) -> None:
+    """One reporting currency: the profile's, or the only one present; other amounts converted by its rates."""
+    deals = conversion.deals
+    present = conversion.currencies
+    reporting = profile.currency or (next(iter(present)) if len(present) == 1 else None)
+    if not present or (len(present) == 1 and reporting in present):
+        if reporting:
+            deals["currency"] = deals["currency"].replace("", reporting)
+        return
+    if reporting is None:
+        listed = ", ".join(f"{c} ({n} deals)" for c, n in sorted(present.items()))
+        conversion.mapping_errors.append(RowIssue(
+            conversion.files[0], None, conversion.columns.get("currency"), None,
+            f"several currencies ({listed}): set the reporting currency and a rate for each in the profile"))
+        return
+    rates = {**profile.rates, reporting: 1.0}
+    missing = {c: n for c, n in present.items() if c not in rates}
+    for code, n in sorted(missing.items()):
+        conversion.mapping_errors.append(RowIssue(
+            conversion.files[0], None, conversion.columns.get("currency"), code,
+            f"no exchange rate for {code} ({n} deals): add rates.{code} (1 {code} = ? {reporting}) to the profile"))
+    if missing:
+        return
+    original = deals["amount"].copy()
+    rate = deals["currency"].map(lambda c: rates.get(c, 1.0) if c else 1.0)
+    converted = deals["currency"].ne("") & deals["currency"].ne(reporting)
+    deals["amount_original"] = np.where(converted, original, np.nan)
+    deals["currency_original"] = np.where(converted, deals["currency"], "")
+    deals["amount"] = original * rate
+    deals["currency"] = reporting
+
+
+# Importing ------------------------------------------------------------------------------------------------------
+def read_export(paths: list[str | os.PathLike], names: list[str | None] | None = None
+                ) -> tuple[list[SourceTable], list[RowIssue]]:
+    names = names or [None] * len(paths)
+    tables, errors = [], []
+    for path, name in zip(paths, names):
+        table, problems = read_table(path, name)
+        tables.append(table)
+        errors += problems
+    return tables, errors
+
+
+def convert_export(tables: list[SourceTable], profile: MappingProfile | None = None) -> Conversion:
+    """Detect (unless a profile is given) and convert; raises InputError when the export is not a known CRM's."""
+    if profile is None:
+        detected = {t.name: detect_preset(t.header) for t in tables}
+        kinds = set(detected.values())
+        if None in kinds or len(kinds) != 1:
+            unknown = [n for n, k in detected.items() if k is None]
+            raise InputError(f"{', '.join(unknown) or ', '.join(detected)}: not a recognised CRM export; choose a "
+                             f"profile (salesforce, hubspot, dynamics365, snapshots or a saved one)")
+        profile = preset(kinds.pop())
+    return _Converter(tables, profile).run()
+
+
+class _Locator:
+    """Maps an issue the canonical importer found in a converted file back to the source file, row and column."""
+
+    def __init__(self, conversion: Conversion, deals_name: str, events_name: str):
+        self.conversion, self.deals_name, self.events_name = conversion, deals_name, events_name
+
+    def __call__(self, issue: RowIssue) -> RowIssue:
+        if issue.file == self.deals_name:
+            origin = self.conversion.deal_origin
+        elif issue.file == self.events_name:
+            origin = self.conversion.event_origin
+        else:
+            return issue
+        if issue.row and 2 <= issue.row < len(origin) + 2:
+            file, row = origin[issue.row - 2]
+        else:  # the header (an extra column) or the file as a whole
+            file, row = self.conversion.files[0], issue.row if issue.row == 1 else None
+        columns = self.conversion.columns
+        if issue.file == self.events_name:
+            source_field = {"deal_id": ("history_deal_id", "deal_id"), "stage": ("history_stage", "stage"),
+                            "entered_at": ("history_at", "snapshot_date")}.get(issue.column or "", ())
+            column = next((columns[f] for f in source_field if f in columns), issue.column)
+        else:
+            column = columns.get(issue.column, issue.column) if issue.column else None
+        return RowIssue(file, row, column, issue.value, issue.reason)
+
+
+def import_export(store: Store, tables: list[SourceTable], read_errors: list[RowIssue],
+                  profile: MappingProfile | None = None, *, skip_invalid: bool = False,
+                  progress: Progress | None = None) -> ImportResult:
+    """Convert a CRM export and import it as one batch; mapping problems reject it whatever skip_invalid says."""
+    files = [t.name for t in tables]
+    try:
+        conversion = convert_export(tables, profile)
+    except InputError as exc:
+        return _rejected(files, None, [RowIssue(files[0], None, None, None, str(exc))])
+    errors = read_errors + conversion.errors
+    if conversion.mapping_errors or (errors and not skip_invalid):
+        return _rejected(files, conversion.preset, conversion.mapping_errors + errors, conversion.unmapped)
+    deals, events = conversion.deals, conversion.events
+    if errors:  # --skip-invalid: rows with errors stay out, with their deal's events; they go to rejected_rows
+        bad = {(e.file, e.row) for e in errors}
+        keep = np.array([o not in bad for o in conversion.deal_origin], dtype=bool)
+        dropped = set(deals["deal_id"][~keep])
+        deals = deals[keep].reset_index(drop=True)
+        conversion.deal_origin = [o for o, k in zip(conversion.deal_origin, keep) if k]
+        keep_ev = ~events["deal_id"].isin(dropped).to_numpy()
+        events = events[keep_ev].reset_index(drop=True)
+        conversion.event_origin = [o for o, k in zip(conversion.event_origin, keep_ev) if k]
+    folder = Path(tempfile.mkdtemp(prefix="keyfunnel-crm-"))
+    deals_path, events_path = folder / "deals.csv", folder / "history.csv"
+    try:
+        _write_canonical(deals, deals_path)
+        _write_canonical(events[["deal_id", "stage", "entered_at"]], events_path)
+        importer = Importer(store, skip_invalid=skip_invalid, progress=progress,
+                            locate=_Locator(conversion, "(converted deals)", "(converted history)"),
+                            provenance=(files, [t.sha256 for t in tables], conversion.preset),
+                            prior_errors=errors)
+        return importer.run(deals_path, events_path, names=("(converted deals)", "(converted history)"))
+    finally:
+        for p in (deals_path, events_path):
+            p.unlink(missing_ok=True)
+        folder.rmdir()
+
+
+def _write_canonical(frame: pd.DataFrame, path: Path) -> None:
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[c]):
+            out[c] = out[c].dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
+    out.to_csv(path, index=False, encoding="utf-8")
+
+
+def _rejected(files: list[str], fmt: str | None, errors: list[RowIssue],
+              unmapped: list[StageCount] = ()) -> ImportResult:
+    rows = len({(e.file, e.row) for e in errors})
+    if unmapped:
+        listed = ", ".join(f"{s.label!r} ({_rows(s.rows)})" for s in unmapped)
+        message = f"rejected: {len(unmapped)} unmapped stage names: {listed}; the database is unchanged"
+    else:
+        message = f"rejected: {len(errors)} problems in {rows} rows; the database is unchanged"
+    return ImportResult("rejected", None, fmt, files, rejected_rows=rows, errors=errors, message=message)
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
+def _clip(value: str, limit: int = 200) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"
