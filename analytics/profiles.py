@@ -81,14 +81,18 @@ class MappingProfile:
         key = normalise_label(value)
         return _normalised_keys(self.outcomes).get(key) or OUTCOME_ALIASES.get(key)
 
-    def with_stages(self, stages: dict[str, StageTarget]) -> MappingProfile:
-        return replace(self, stages={**self.stages, **stages})
-
     def to_json(self) -> dict:
         return {"name": self.name, "preset": self.preset,
                 "columns": {k: list(v) for k, v in self.columns.items()},
                 "stages": dict(self.stages), "outcomes": dict(self.outcomes), "date_order": self.date_order,
                 "decimal_mark": self.decimal_mark, "currency": self.currency, "rates": dict(self.rates)}
+
+
+def mapping_with(profile: MappingProfile, stages: dict[str, StageTarget | None]) -> MappingProfile:
+    """The profile with these source stage names mapped anew; None removes a name's mapping."""
+    changed = {normalise_label(label) for label in stages}
+    kept = {k: v for k, v in profile.stages.items() if normalise_label(k) not in changed}
+    return replace(profile, stages={**kept, **{k: v for k, v in stages.items() if v is not None}})
 
 
 def _normalised_keys(mapping: dict) -> dict:

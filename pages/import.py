@@ -1,4 +1,6 @@
+import hashlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -8,7 +10,10 @@ import ui
 from analytics.auth import can_import
 from analytics.csvsource import open_csv, preview
 from analytics.exceptions import KeyfunnelError
+from analytics.i18n import stage_label
+from analytics.crm import convert_export, import_export, is_canonical, read_export
 from analytics.importer import classify_header, import_files, list_batches, undo_batch
+from analytics.profiles import DATE_ORDERS, list_profiles, load_profile, mapping_with, preset, profiles_dir, save_profile
 from analytics.templates import deals_template, history_template
 
 ui.filters()
@@ -16,8 +21,11 @@ st.title(ui.T("page_import"))
 if not can_import(ui.role()):
     st.info(ui.T("analyst_only"))
     st.stop()
+PROFILES = profiles_dir(ui.store().path)
 uploads = st.file_uploader(ui.T("upload"), type=["csv", "txt", "tsv"], accept_multiple_files=True, key="uploads")
-files: dict[str, Path] = {}
+canonical: dict[str, Path] = {}
+crm_files: list[Path] = []
+uploaded: list[Path] = []
 if uploads:
     folder = Path(tempfile.mkdtemp(prefix="keyfunnel-upload-"))
     for up in uploads:
@@ -28,8 +36,12 @@ if uploads:
         except KeyfunnelError as exc:
             st.error(str(exc))
             continue
-        kind = classify_header(source.header)
-        files.setdefault(kind if kind != "wide" else "deals", path)
+        uploaded.append(path)
+        kind = classify_header(source.header) if is_canonical(source.header) else "CRM export"
+        if kind == "CRM export":
+            crm_files.append(path)
+        else:
+            canonical.setdefault(kind if kind != "wide" else "deals", path)
         with st.expander(f"{ui.T('preview')}: {up.name} ({kind}, {source.encoding}, "
                          f"{'tab' if source.delimiter == chr(9) else source.delimiter})", expanded=False):
             header, rows = preview(source)
@@ -38,12 +50,8 @@ if uploads:
                          if rows else pd.DataFrame(columns=header), hide_index=True)
         source.cleanup()
 
-skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
-decimal_comma = st.checkbox(ui.T("decimal_comma"), key="decimal_comma")
-if st.button(ui.T("import_button"), key="run_import", disabled="deals" not in files, type="primary"):
-    bar = st.progress(0.0)
-    result = import_files(ui.store(), files["deals"], files.get("history"), skip_invalid=skip_invalid,
-                          decimal_comma=decimal_comma, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
+
+def show_result(result) -> None:
     ui.data_changed()
     {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](
         f"{ui.T('status_' + result.status)} — {result.message}")
@@ -54,6 +62,87 @@ if st.button(ui.T("import_button"), key="run_import", disabled="deals" not in fi
             st.subheader(f"{title} ({len(issues)})")
             ui.table(report, f"{key}_table")
             ui.download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
+
+
+def stage_option(target) -> str:
+    if target is None:
+        return ui.T("unmapped")
+    return ui.T(target) if target in ("won", "lost") else stage_label(target, ui.lang())
+
+
+choice = st.selectbox(ui.T("profile"), ["auto", *list_profiles(PROFILES)], key="profile",
+                      format_func=lambda c: ui.T("profile_auto") if c == "auto" else c) if uploaded else "auto"
+skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
+decimal_comma = st.checkbox(ui.T("decimal_comma"), key="decimal_comma")
+crm_paths = crm_files if choice == "auto" else uploaded
+if crm_paths:
+    # The mapping step: what was detected, the columns used, and every stage name with its rows, to map and save.
+    try:
+        chosen_profile = None if choice == "auto" else load_profile(choice, PROFILES)
+        tables, read_errors = read_export(crm_paths)
+        conversion = convert_export(tables, chosen_profile)
+    except KeyfunnelError as exc:
+        st.error(str(exc))
+        conversion = None
+    if conversion is not None:
+        base = chosen_profile or preset(conversion.preset)
+        st.info(ui.T("crm_detected", preset=conversion.preset) + " — " + ", ".join(
+            f"{name}: {role}" for name, role in conversion.roles.items()))
+        with st.expander(ui.T("columns_used"), expanded=False):
+            st.dataframe(pd.DataFrame(list(conversion.columns.items()), columns=["field", "header"]),
+                         hide_index=True)
+        st.subheader(ui.T("stage_mapping"))
+        targets = [None, *range(1, 9), "won", "lost"]
+        mapped = {}
+        grid = st.columns(3)
+        for i, census in enumerate(conversion.stages):
+            # keyed by profile too: choosing another profile starts from its mapping, not the last one's widgets
+            key = "map_" + hashlib.sha1(f"{choice}\0{census.label}".encode()).hexdigest()[:12]
+            mapped[census.label] = grid[i % 3].selectbox(
+                f"{census.label} · {ui.T('rows_count', n=census.rows) if census.rows != 1 else ui.T('one_row')}",
+                targets, key=key,
+                index=targets.index(census.target), format_func=stage_option)
+        profile = mapping_with(base, mapped)
+        profile = replace(profile, date_order=st.selectbox(ui.T("date_order"), DATE_ORDERS, key="date_order",
+                                                           index=DATE_ORDERS.index(base.date_order)),
+                          decimal_mark="," if decimal_comma else base.decimal_mark)
+        if len(conversion.currencies) > 1:
+            codes = sorted(conversion.currencies)
+            reporting = st.selectbox(ui.T("reporting_currency"), codes, key="reporting_currency",
+                                     index=codes.index(base.currency) if base.currency in codes else 0)
+            rates = {code: st.number_input(ui.T("rate_for", code=code, reporting=reporting), min_value=0.0,
+                                           value=float(base.rates.get(code, 0.0)), format="%.6f", key=f"rate_{code}")
+                     for code in codes if code != reporting}
+            profile = replace(profile, currency=reporting, rates={c: r for c, r in rates.items() if r > 0})
+        headers = {t.name: t.header for t in tables}
+        for issue in conversion.mapping_errors:
+            if issue.reason.startswith("required column missing"):
+                header = st.selectbox(ui.T("map_column", field=issue.column), [None, *headers[issue.file]],
+                                      key=f"col_{issue.column}", format_func=lambda h: "—" if h is None else h)
+                if header:
+                    profile = replace(profile, columns={**profile.columns, issue.column: (header,)})
+        for issue in convert_export(tables, profile).mapping_errors:  # what the edited mapping leaves
+            if not issue.reason.startswith(("unmapped stage", "required column missing")):
+                st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {issue.reason}")
+        unmapped = sum(1 for v in mapped.values() if v is None)
+        if unmapped:
+            st.warning(ui.T("unmapped_left", n=unmapped))
+        c1, c2 = st.columns([3, 1])
+        name = c1.text_input(ui.T("profile_name"), value="" if choice == "auto" else base.name, key="profile_name")
+        if c2.button(ui.T("save_profile"), key="save_profile", disabled=not name.strip()):
+            try:
+                saved = save_profile(replace(profile, name=name.strip()), PROFILES)
+                st.success(ui.T("profile_saved", name=name.strip(), path=saved.name))
+            except KeyfunnelError as exc:
+                st.error(str(exc))
+        if st.button(ui.T("import_button"), key="run_import", disabled=bool(unmapped), type="primary"):
+            bar = st.progress(0.0)
+            show_result(import_export(ui.store(), tables, read_errors, profile, skip_invalid=skip_invalid,
+                                      progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
+elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in canonical, type="primary"):
+    bar = st.progress(0.0)
+    show_result(import_files(ui.store(), canonical["deals"], canonical.get("history"), skip_invalid=skip_invalid,
+                             decimal_comma=decimal_comma, progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
 
 st.subheader(ui.T("batches"))
 batches = list_batches(ui.store())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -150,3 +151,62 @@ def test_every_page_switches_language(demo_db, page):
     assert not at.exception
     chinese = at.title[0].value
     assert chinese != english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
+
+
+def test_import_page_maps_a_crm_export_saves_the_profile_and_imports(empty_db, tmp_path):
+    from analytics.profiles import load_profile, profiles_dir
+
+    from . import crm_exports
+
+    path = crm_exports.salesforce_spanish(tmp_path)
+    at = app(empty_db, "pages/import.py")
+    at.file_uploader[0].set_value((path.name, path.read_bytes(), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "CRM export: salesforce" in texts(at)
+    stage_boxes = {box.label: box for box in at.selectbox if box.key and box.key.startswith("map_")}
+    # every source stage name, decoded from Windows-1252, with its rows; none mapped by the preset
+    assert sorted(stage_boxes) == ["Cerrada ganada · 1 row", "Negociación · 2 rows", "Prospección · 2 rows"]
+    assert all(box.value is None for box in stage_boxes.values())
+    assert at.button(key="run_import").disabled
+    stage_boxes["Prospección · 2 rows"].set_value(1)
+    stage_boxes["Negociación · 2 rows"].set_value(7)
+    stage_boxes["Cerrada ganada · 1 row"].set_value("won")
+    at.run()
+    at.checkbox(key="decimal_comma").check()
+    at.selectbox(key="reporting_currency").set_value("EUR")
+    at.run()
+    at.number_input(key="rate_USD").set_value(0.9)
+    at.selectbox(key="col_account").set_value("Nombre de la cuenta")  # the Spanish report's account column
+    at.text_input(key="profile_name").input("acme-es")
+    at.run()
+    at.button(key="save_profile").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    saved = load_profile("acme-es", profiles_dir(empty_db))
+    assert (saved.stage_for("Negociación"), saved.stage_for("cerrada ganada"), saved.rates) == (7, "won", {"USD": 0.9})
+    assert saved.decimal_mark == "," and saved.currency == "EUR"
+    assert saved.columns["account"] == ("Nombre de la cuenta",)
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert re.search(r"batch \d+: 5 deals added", texts(at)) and not at.error
+    with Store(empty_db) as s:  # the app holds the file open in this process, read-write
+        assert s.fetchall("SELECT deal_id, account, amount FROM deals WHERE deal_id IN ('E1', 'E2') ORDER BY 1") == [
+            ("E1", "Cía Ñandú", 1000.5), ("E2", "Açores SA", 1800.0)]
+
+
+def test_import_page_lets_a_saved_profile_be_chosen(empty_db, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from analytics.profiles import mapping_with, preset, profiles_dir, save_profile
+
+    from . import crm_exports
+
+    path = crm_exports.hubspot(tmp_path, partner_pipeline=True)
+    save_profile(replace(mapping_with(preset("hubspot"), {"Discovery (Partner Pipeline)": 2}), name="partners"),
+                 profiles_dir(empty_db))
+    at = app(empty_db, "pages/import.py")
+    at.file_uploader[0].set_value((path.name, path.read_bytes(), "text/csv")).run()
+    assert "1 stage names are not mapped" in " ".join(w.value for w in at.warning)
+    at.selectbox(key="profile").set_value("partners").run()
+    assert not at.warning and not at.button(key="run_import").disabled
+    at.button(key="run_import").click().run()
+    assert re.search(r"batch \d+: 5 deals added", texts(at))

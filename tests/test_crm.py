@@ -10,7 +10,7 @@ import pytest
 from analytics.crm import convert_export, detect_preset, import_export, infer_date_order, parse_dates, read_export
 from analytics.funnel import compute_funnel
 from analytics.importer import list_batches, undo_batch
-from analytics.profiles import ProfileError, load_profile, preset, save_profile
+from analytics.profiles import ProfileError, load_profile, mapping_with, preset, save_profile
 from analytics.store import Store
 
 from . import crm_exports
@@ -133,7 +133,7 @@ def test_custom_stages_rejected_listing_each_name_then_imported_with_a_profile(s
 
 def test_missing_exchange_rate_lists_the_currency(store, tmp_path):
     path = crm_exports.salesforce_spanish(tmp_path)
-    profile = preset("salesforce").with_stages({"Prospección": 1, "Negociación": 7, "Cerrada ganada": "won"})
+    profile = mapping_with(preset("salesforce"), {"Prospección": 1, "Negociación": 7, "Cerrada ganada": "won"})
     from dataclasses import replace
     profile = replace(profile, decimal_mark=",", currency="EUR",
                       columns={**profile.columns, "account": ("Nombre de la cuenta",)})
@@ -165,7 +165,7 @@ def test_hubspot_second_pipeline_with_a_custom_stage(store, tmp_path):
     assert r.status == "rejected"
     assert [(e.value, e.reason.split(":")[0]) for e in r.errors] == [
         ("Discovery (Partner Pipeline)", "unmapped stage name on 1 row")]
-    r = run(store, [path], preset("hubspot").with_stages({"Discovery (Partner Pipeline)": 2}))
+    r = run(store, [path], mapping_with(preset("hubspot"), {"Discovery (Partner Pipeline)": 2}))
     assert r.status == "imported", r.errors
     # "Closed Won (Partner Pipeline)" falls back to the bare "Closed Won" mapping
     assert stages_of(store)["105"] == [2, 8]
@@ -262,7 +262,7 @@ def test_ambiguous_dates_reject_until_the_profile_says(store, tmp_path):
 
 def test_profiles_save_list_load_and_validate(tmp_path):
     folder = tmp_path / "profiles"
-    profile = preset("salesforce").with_stages({"Negociación": 7})
+    profile = mapping_with(preset("salesforce"), {"Negociación": 7})
     from dataclasses import replace
     path = save_profile(replace(profile, name="acme"), folder)
     assert path.name == "acme.json"
