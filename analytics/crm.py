@@ -722,7 +722,11 @@ class _Locator:
                             "entered_at": ("history_at", "snapshot_date")}.get(issue.column or "", ())
             column = next((columns[f] for f in source_field if f in columns), issue.column)
         else:
-            column = columns.get(issue.column, issue.column) if issue.column else None
+            source_field = {"closed_at": ("close_date", "actual_close"), "expected_close": ("expected_close",
+                                                                                           "close_date"),
+                            "outcome": ("outcome", "is_won", "status", "stage")}.get(issue.column or "",
+                                                                                    (issue.column,))
+            column = next((columns[f] for f in source_field if f in columns), issue.column)
         return RowIssue(file, row, column, issue.value, issue.reason)
 
 

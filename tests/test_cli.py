@@ -93,3 +93,39 @@ def test_sample_command(capsys, tmp_path):
     assert code == 0 and "200 deals" in out
     truth = json.loads((tmp_path / "s" / "truth.json").read_text())
     assert truth["parameters"]["as_of"] == "2026-01-01" and truth["counts"]["deals"] == 200
+
+
+def test_crm_import_unmapped_stages_exit_1_then_profile(capsys, tmp_path, db, monkeypatch):
+    from . import crm_exports
+
+    monkeypatch.setenv("KEYFUNNEL_PROFILES", str(tmp_path / "profiles"))
+    path = crm_exports.salesforce_spanish(tmp_path)
+    code, out, _ = run(capsys, "--db", db, "import", str(path), "--profile", "salesforce", "--json")
+    result = json.loads(out)
+    assert code == 1 and result["status"] == "rejected"
+    assert {(e["value"], e["reason"].split(":")[0]) for e in result["errors"]
+            if e["reason"].startswith("unmapped")} == {("Prospección", "unmapped stage name on 2 rows"),
+                                                       ("Negociación", "unmapped stage name on 2 rows"),
+                                                       ("Cerrada ganada", "unmapped stage name on 1 row")}
+    code, out, _ = run(capsys, "--db", db, "inspect", str(path))
+    assert code == 1 and "Negociación" in out and "UNMAPPED" in out
+    profile = tmp_path / "profiles" / "es.json"
+    profile.parent.mkdir()
+    profile.write_text(json.dumps({
+        "preset": "salesforce", "decimal_mark": ",", "currency": "EUR", "rates": {"USD": 0.9},
+        "columns": {"account": "Nombre de la cuenta"},
+        "stages": {"Prospección": 1, "Negociación": 7, "Cerrada ganada": "won"}}), encoding="utf-8")
+    code, out, _ = run(capsys, "--db", db, "import", str(path), "--profile", "es", "--json")
+    assert code == 0 and json.loads(out)["deals_inserted"] == 5 and json.loads(out)["format"] == "salesforce"
+    code, out, _ = run(capsys, "--db", db, "profiles")
+    assert out.split() == ["es", "salesforce", "hubspot", "dynamics365", "snapshots"]
+    code, out, _ = run(capsys, "--db", db, "inspect", str(path), "--profile", "es", "--json")
+    assert code == 0 and json.loads(out)["stages"][0] == {
+        "label": "Prospección", "rows": 2, "stage": 1, "file": "Oportunidades.csv", "column": "StageName"}
+
+
+def test_crm_import_detects_the_preset_without_a_profile(capsys, tmp_path, db):
+    from . import crm_exports
+
+    code, out, _ = run(capsys, "--db", db, "import", str(crm_exports.dynamics365(tmp_path)), "--json")
+    assert code == 0 and json.loads(out)["format"] == "dynamics365" and json.loads(out)["stage_events"] == 5

@@ -285,3 +285,20 @@ def test_conversion_census_lists_every_stage_name_with_its_count(tmp_path):
         ("Prospecting", 4, 1), ("Qualification", 6, 2), ("Needs Analysis", 4, 3), ("Value Proposition", 2, 4),
         ("Id. Decision Makers", 2, 5), ("Perception Analysis", 2, 6), ("Proposal/Price Quote", 4, 6),
         ("Negotiation/Review", 3, 7), ("Closed Won", 2, "won"), ("Closed Lost", 2, "lost")]
+
+
+def test_gbk_snapshot_with_chinese_headers_and_a_close_before_creation(store, tmp_path):
+    from tests.conftest import write_csv
+
+    header = ["商机编号", "客户", "金额", "创建日期", "关闭日期", "阶段", "快照日期"]
+    rows = [["商机-1", "华东电力集团", "1,000", "2025-01-05", "", "方案演示与技术交流", "2025-01-31"],
+            ["商机-1", "华东电力集团", "1,000", "2025-01-05", "2024-12-30", "赢单", "2025-02-28"]]
+    path = write_csv(tmp_path / "快照.csv", header, rows, encoding="gbk")
+    r = run(store, [path])
+    assert r.status == "imported", r.errors
+    assert r.format == "snapshots"
+    assert stages_of(store) == {"商机-1": [4, 8]}
+    assert store.fetchone("SELECT account, outcome, closed_at FROM deals") == ("华东电力集团", "won", date(2024, 12, 30))
+    # possible but suspicious: a warning at the source file's row and column, not an error
+    assert [(w.file, w.row, w.column, w.reason) for w in r.warnings if w.column == "关闭日期"] == [
+        ("快照.csv", 3, "关闭日期", "closed before it was created")]
