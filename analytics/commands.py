@@ -147,7 +147,7 @@ def cmd_tiers(args) -> int:
             cycle = "–" if p.median_cycle_days is None else f"{p.median_cycle_days:.0f} days"
             print(f"tier {p.tier}: win rate {_pct(p.win_rate)} {_ci(p.win_rate_ci)} of {p.resolved}, "
                   f"median cycle {cycle}")
-        print(f"{len(t.mismatches)} of {t.open_deals_graded} open deals are graded differently from the rule")
+        print(f"{t.mismatches_total} of {t.open_deals_graded} open deals are graded differently from the rule")
 
     return _run(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of), render)
 

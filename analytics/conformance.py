@@ -81,25 +81,21 @@ def compute_conformance(store: Store, filters: DealFilter = DealFilter(), as_of:
                                    WHERE {where}) GROUP BY s""", params):
         skipped_by_stage[int(s)] = int(n)
     # Observed transitions between consecutive recorded entries. An in-order history moves s → s+1 from its first
-    # to its last recorded stage, so only the other histories' events need reading; then where each history of a
-    # lost or open deal ends.
-    rows = store.fetchall(f"""
-        WITH sel AS (SELECT deal_id, in_order, first_stage, last_recorded_stage FROM deal_facts
-                     WHERE {where} AND n_events > 0),
-        moves AS (
-            SELECT unnest(range(first_stage, last_recorded_stage)) AS src, NULL::INTEGER AS dst
-            FROM sel WHERE in_order
+    # to its last recorded stage; the others' moves were listed per deal at import (deal_facts.moves). Then where
+    # each history of a lost or open deal ends.
+    in_order_moves = store.fetchone("SELECT " + ", ".join(
+        f"count(*) FILTER (WHERE first_stage <= {s} AND last_recorded_stage > {s})" for s in STAGE_NUMBERS[:-1])
+        + f" FROM deal_facts WHERE {where} AND n_events > 0 AND in_order", params)
+    counts: dict[tuple[int, str], int] = {(s, str(s + 1)): int(n) for s, n in zip(STAGE_NUMBERS, in_order_moves) if n}
+    for src, dst, n in store.fetchall(f"""
+            SELECT m // 10, CAST(m % 10 AS VARCHAR), count(*)
+            FROM (SELECT unnest(moves) AS m FROM deal_facts WHERE {where} AND n_events > 0 AND NOT in_order)
+            GROUP BY ALL
             UNION ALL
-            SELECT stage, next_stage FROM (
-                SELECT e.stage, lead(e.stage) OVER (PARTITION BY e.deal_id ORDER BY e.entered_at, e.stage)
-                       AS next_stage
-                FROM stage_events e SEMI JOIN sel ON sel.deal_id = e.deal_id AND NOT sel.in_order)
-            WHERE next_stage IS NOT NULL)
-        SELECT src, CAST(coalesce(dst, src + 1) AS VARCHAR), count(*) FROM moves GROUP BY ALL
-        UNION ALL
-        SELECT current_stage, outcome, count(*) FROM deal_facts
-        WHERE {where} AND outcome <> 'won' AND n_events > 0 GROUP BY ALL
-        ORDER BY 1, 2""", params)
+            SELECT current_stage, outcome, count(*) FROM deal_facts
+            WHERE {where} AND outcome <> 'won' AND n_events > 0 GROUP BY ALL""", params):
+        counts[(int(src), dst)] = counts.get((int(src), dst), 0) + int(n)
+    rows = sorted((s, t, n) for (s, t), n in counts.items())
     transitions = [Transition(int(s), int(t) if t.isdigit() else t, int(n)) for s, t, n in rows]
     return Conformance(
         deals=row[0], with_history=row[1], in_order=row[2], skipped=row[3], moved_backwards=row[4],

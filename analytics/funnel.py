@@ -127,7 +127,7 @@ def funnel_from_counts(counts: dict, reasons: dict, filters: DealFilter, as_of: 
             cumulative_conversion=cumulative if reached[1] else None,
             cumulative_ci=cumulative_ci if reached[1] else None,
             win_rate=win if reached[s] else None, win_rate_ci=win_ci if reached[s] else None,
-            lost_reasons=reasons[s]))
+            lost_reasons=reasons.get(s, {})))
     return Funnel(stages, reached[1], filters, as_of)
 
 

@@ -100,6 +100,7 @@ CREATE TABLE import_warnings (
 CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 """),
     ("002_deal_facts", "<DEAL_FACTS_SQL>"),
+    ("003_deal_facts_moves", "<DEAL_FACTS_SQL>"),  # adds deal_facts.moves
 )
 
 
@@ -306,6 +307,9 @@ WITH ordered AS (
 per_deal AS (
     SELECT e.deal_id,
            count(*) AS n_events,
+           -- consecutive recorded moves, coded from * 10 + to, for conformance's transitions
+           list(CAST(e.prev_stage * 10 + e.stage AS TINYINT) ORDER BY e.seq)
+               FILTER (WHERE e.prev_stage IS NOT NULL) AS moves,
            max(e.stage) AS max_stage,
            bool_or(e.stage = {LAST_STAGE}) AS has_last_stage,
            arg_min(e.stage, e.seq) AS first_stage,
@@ -333,6 +337,7 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated,
        CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.max_stage, 1) END AS furthest_stage,
        coalesce(p.moved_backwards, false) AS moved_backwards,
        coalesce(p.reentered, false) AS reentered,
+       p.moves,
        p.last_stage AS last_recorded_stage,
        -- history begins mid-way: flagged by the importer, or the first event long after the deal was created
        coalesce(p.first_stage > 1 AND (d.history_truncated
@@ -346,7 +351,8 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated,
             THEN list_concat(coalesce(p.gap_stages, []), range(p.last_stage + 1, {LAST_STAGE}))
             ELSE coalesce(p.gap_stages, []) END AS gap_stages
 FROM deals d LEFT JOIN per_deal p USING (deal_id)
-)
+),
+shaped AS (
 SELECT * EXCLUDE (gap_stages),
        -- stages jumped over; a history that starts mid-way has unobserved, not skipped, early stages
        CASE WHEN first_stage > 1 AND NOT left_truncated THEN list_concat(range(1, first_stage), gap_stages)
@@ -354,5 +360,9 @@ SELECT * EXCLUDE (gap_stages),
        NOT moved_backwards AND NOT reentered AND len(gap_stages) = 0
            AND (coalesce(first_stage, 1) = 1 OR left_truncated) AS in_order
 FROM facts
+)
+-- an in-order history's moves follow from its first and last stage: they are kept only for the others.
+-- Stored grouped by outcome: most analyses read won, lost or open deals only, and skip the other row groups.
+SELECT * EXCLUDE (moves), CASE WHEN NOT in_order THEN moves END AS moves FROM shaped ORDER BY outcome
 """
 

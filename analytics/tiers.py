@@ -13,7 +13,7 @@ from datetime import date
 
 from .domain import STAGE_NUMBERS, TIER_KEYS
 from .filters import DealFilter
-from .funnel import compute_funnel, data_as_of
+from .funnel import data_as_of, funnel_from_counts, stage_counts
 from .stats import Interval, wilson_interval
 from .store import Store
 
@@ -40,6 +40,15 @@ class TierRule:
         if probability >= self.c_min_probability and days <= self.c_max_days:
             return "C"
         return "D"
+
+    def sql(self, probability: str, days_to_close: str) -> tuple[str, dict]:
+        """The same grading as `grade`, as a SQL expression over two column expressions, with its parameters."""
+        days = f"coalesce(greatest(0, {days_to_close}), 'infinity'::DOUBLE)"
+        whens = " ".join(f"WHEN {probability} >= $rule_{t}_p AND {days} <= $rule_{t}_d THEN '{t.upper()}'"
+                         for t in ("a", "b", "c"))
+        params = {f"rule_{t}_{k}": getattr(self, f"{t}_{'min_probability' if k == 'p' else 'max_days'}")
+                  for t in ("a", "b", "c") for k in ("p", "d")}
+        return f"CASE WHEN {probability} IS NULL THEN 'D' {whens} ELSE 'D' END", params
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,8 @@ class TierMismatch:
 class TierMix:
     open_by_tier_stage: list[TierStageCell]
     performance: list[TierPerformance]
-    mismatches: list[TierMismatch]
+    mismatches: list[TierMismatch]  # the largest by amount, at most `limit` of them
+    mismatches_total: int
     open_deals_graded: int
     rule: TierRule
     filters: DealFilter
@@ -90,7 +100,8 @@ class TierMix:
 
 
 def compute_tiers(store: Store, filters: DealFilter = DealFilter(), rule: TierRule = TierRule(),
-                  as_of: date | None = None) -> TierMix:
+                  as_of: date | None = None, limit: int | None = 1000) -> TierMix:
+    """`limit` caps the mismatches listed (largest amounts first); mismatches_total counts them all."""
     where, params = filters.where()
     as_of = as_of or data_as_of(store)
     cells = [TierStageCell(t or "(none)", int(s), int(n), float(a)) for t, s, n, a in store.fetchall(f"""
@@ -103,20 +114,25 @@ def compute_tiers(store: Store, filters: DealFilter = DealFilter(), rule: TierRu
         perf.append(TierPerformance(t or "(none)", int(won), int(resolved), won / resolved if resolved else None,
                                     wilson_interval(won, resolved), float(median) if median is not None else None))
     # Likelihood from the whole team's stage win rates (not the filtered subset: a filter is a view, not a model).
-    funnel = compute_funnel(store, DealFilter(), as_of)
+    funnel = funnel_from_counts(stage_counts(store, DealFilter()), {}, DealFilter(), as_of)
     probability = {s: funnel.stage(s).win_rate for s in STAGE_NUMBERS}
-    rows = store.fetchall(f"""
-        SELECT deal_id, account, owner, current_stage, amount, tier,
-               date_diff('day', CAST($as_of AS DATE), expected_close) AS days_to_close
-        FROM deal_facts WHERE {where} AND outcome = 'open' ORDER BY amount DESC, deal_id""",
-                          {**params, "as_of": as_of or date.today()})
-    mismatches = []
-    for deal_id, account, owner, stage, amount, tier, days in rows:
-        p = probability.get(int(stage))
-        recommended = rule.grade(p, days)
-        if recommended != tier:
-            mismatches.append(TierMismatch(deal_id, account, owner, int(stage), float(amount), tier, recommended,
-                                           p, float(days) if days is not None else None))
-    return TierMix(cells, perf, mismatches, len(rows), rule, filters, as_of)
+    grade, rule_params = rule.sql("p.probability", "o.days_to_close")
+    graded = f"""
+        WITH p AS (SELECT unnest($stages) AS stage, unnest($probabilities) AS probability),
+        o AS (SELECT deal_id, account, owner, current_stage, amount, tier,
+                     date_diff('day', CAST($as_of AS DATE), expected_close) AS days_to_close
+              FROM deal_facts WHERE {where} AND outcome = 'open')
+        SELECT o.*, p.probability, {grade} AS recommended FROM o LEFT JOIN p ON p.stage = o.current_stage"""
+    grade_params = {**params, **rule_params, "as_of": as_of or date.today(), "stages": list(probability),
+                    "probabilities": list(probability.values())}
+    n_graded, n_mismatched = store.fetchone(
+        f"SELECT count(*), count(*) FILTER (WHERE recommended IS DISTINCT FROM tier) FROM ({graded})", grade_params)
+    mismatches = [TierMismatch(deal_id, account, owner, int(stage), float(amount), tier, recommended,
+                               p, float(days) if days is not None else None)
+                  for deal_id, account, owner, stage, amount, tier, days, p, recommended in store.fetchall(
+                      f"""SELECT * FROM ({graded}) WHERE recommended IS DISTINCT FROM tier
+                          ORDER BY amount DESC, deal_id LIMIT $limit""",
+                      {**grade_params, "limit": limit if limit is not None else 2**62})]
+    return TierMix(cells, perf, mismatches, n_mismatched, n_graded, rule, filters, as_of)
 
 

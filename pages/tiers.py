@@ -31,7 +31,8 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
         ui.T("cycle_time"): [p.median_cycle_days for p in mix.performance],
     }), hide_index=True, key="tier_performance_table")
     st.subheader(ui.T("tier_mismatch"))
-    st.caption(f"{len(mix.mismatches)} / {mix.open_deals_graded}")
+    st.caption(ui.T("mismatch_count", total=mix.mismatches_total, graded=mix.open_deals_graded,
+                    shown=len(mix.mismatches)))
     mismatches = pd.DataFrame([vars(m) for m in mix.mismatches])
     if not mismatches.empty:
         ui.table(mismatches, "mismatch_table", column_config={

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from analytics.sample import SampleParameters, write_sample
-from analytics.store import Store
+from analytics.store import MIGRATIONS, Store
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_a_killed_import_leaves_all_or_nothing(sample, tmp_path, delay):
         assert store.scalar("SELECT count(*) - count(DISTINCT deal_id) FROM deals") == 0
         assert store.scalar("SELECT count(*) FROM stage_events e ANTI JOIN deals d USING (deal_id)") == 0
         assert store.scalar("SELECT count(*) FROM deal_facts f ANTI JOIN deals d USING (deal_id)") == 0
-        assert store.migrations() == ["001_core_tables", "002_deal_facts"]
+        assert store.migrations() == [name for name, _ in MIGRATIONS]
     if batches:
         assert batches == [("imported", counts["deals"])]
         assert (deals, events, facts) == (counts["deals"], counts["stage_events"], counts["deals"])
