@@ -46,9 +46,11 @@ class StageWinModel:
         from sklearn.pipeline import Pipeline, make_pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+        from .encoding import CategoryCodes
+
         pre = ColumnTransformer([
-            ("categories", make_pipeline(SimpleImputer(strategy="constant", fill_value="(none)"),
-                                         OneHotEncoder(handle_unknown="ignore", min_frequency=5)), list(CATEGORICAL)),
+            ("categories", make_pipeline(CategoryCodes(), OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
+             list(CATEGORICAL)),
             ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                                     keep_empty_features=True), StandardScaler()), list(NUMERIC)),
         ])

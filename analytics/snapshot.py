@@ -96,12 +96,19 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
             FROM resolved r, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
             WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage
         ),
+        -- sampled before the owner's record is joined on: the join is the costly part
+        sampled AS (
+            SELECT * FROM rows_ WHERE entered_stage_at < $before
+            QUALIFY row_number() OVER (PARTITION BY stage ORDER BY hash(deal_id), deal_id) <= $per_stage
+        ),
+        -- the owner's record at the end of each day they closed deals: one row per (owner, day), so the as-of join
+        -- below has no ties to choose between
         owner_hist AS (
-            SELECT owner, CAST(closed_at AS TIMESTAMP) AS closed_ts,
-                   sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) OVER w AS won_before,
-                   count(*) OVER w AS closed_before
-            FROM resolved WHERE owner IS NOT NULL
-            WINDOW w AS (PARTITION BY owner ORDER BY closed_at, deal_id ROWS UNBOUNDED PRECEDING)
+            SELECT owner, closed_ts, sum(won_that_day) OVER w AS won_before, sum(closed_that_day) OVER w AS closed_before
+            FROM (SELECT owner, CAST(closed_at AS TIMESTAMP) AS closed_ts,
+                         count(*) FILTER (WHERE outcome = 'won') AS won_that_day, count(*) AS closed_that_day
+                  FROM resolved WHERE owner IS NOT NULL GROUP BY ALL)
+            WINDOW w AS (PARTITION BY owner ORDER BY closed_ts ROWS UNBOUNDED PRECEDING)
         ),
         team AS (SELECT avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END) AS rate FROM resolved)
         SELECT r.deal_id, r.stage, CASE WHEN r.outcome = 'won' THEN 1 ELSE 0 END AS won, r.closed_at,
@@ -111,10 +118,8 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
                (coalesce(o.won_before, 0) + {OWNER_PRIOR_DEALS} * team.rate)
                    / (coalesce(o.closed_before, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate,
                r.entered_stage_at, r.left_stage_at
-        FROM rows_ r CROSS JOIN team
+        FROM sampled r CROSS JOIN team
         ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
-        WHERE r.entered_stage_at < $before
-        QUALIFY row_number() OVER (PARTITION BY r.stage ORDER BY hash(r.deal_id), r.deal_id) <= $per_stage
         ORDER BY r.stage, r.closed_at, r.deal_id""",
         {"t": _ts(when), "before": _ts(entered_before) if entered_before else datetime(9999, 1, 1),
          "per_stage": per_stage or 2**62})

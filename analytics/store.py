@@ -128,7 +128,10 @@ class Store:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
+            # DuckDB would take up to 80% of the machine's memory; with a limit it spills large sorts to
+            # <db>.tmp instead. 1 GB keeps a 1M-deal import under 1.5 GB resident at the same speed.
+            self._con = duckdb.connect(str(self.path), read_only=read_only,
+                                       config={"memory_limit": os.environ.get("KEYFUNNEL_MEMORY_LIMIT", "1GB")})
         except duckdb.Error as exc:
             raise _map_duckdb_error(exc, self.path) from None
         self._local = threading.local()
