@@ -62,12 +62,30 @@ def cached(compute, *args, **kwargs):
     return _cached(str(resolve_db_path()), compute.__module__, compute.__name__, args, tuple(sorted(kwargs.items())))
 
 
+# Slow results (model fits, forecasts, backtests) are also kept in the database for other sessions and processes.
+PERSISTED = {"analytics.model.evaluate", "analytics.model.score_open_deals", "analytics.forecast.forecast_quarter",
+             "analytics.forecast.backtest", "analytics.review.quarterly_review"}
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cached(path, module, name, args, kwargs):
     import importlib
 
+    from analytics.results import persisted
+
     compute = getattr(importlib.import_module(module), name)
+    if f"{module}.{name}" in PERSISTED:
+        return persisted(_store(path), compute, *args, **dict(kwargs))
     return compute(_store(path), *args, **dict(kwargs))
+
+
+def refresh_in_background() -> None:
+    """After an import: compute the slow default results in a thread, ahead of the first viewer."""
+    import threading
+
+    from analytics.results import refresh_results
+
+    threading.Thread(target=refresh_results, args=(store(),), name="keyfunnel-refresh", daemon=True).start()
 
 
 def _from_query(key: str) -> list[str]:

@@ -56,6 +56,23 @@ def _ci(ci) -> str:
     return "        –        " if ci is None else f"[{ci[0]:5.1%}, {ci[1]:5.1%}]"
 
 
+def persisted(store, compute, *args, **kwargs):
+    """Slow results are read from the database when `keyfunnel refresh` or the app already computed them."""
+    from .results import persisted as read_or_compute
+
+    return read_or_compute(store, compute, *args, **kwargs)
+
+
+def cmd_refresh(args) -> int:
+    from .cli import _open_store
+    from .results import refresh_results
+
+    with _open_store(args) as store:
+        refresh_results(store)
+    print("win model, forecast, backtest and open-deal scores computed for the current data")
+    return 0
+
+
 def _run(args, compute, render) -> int:
     """Open the store read-only, compute(store), then print JSON or the human rendering."""
     from .cli import _open_store, _print_json
@@ -187,7 +204,7 @@ def cmd_model(args) -> int:
             ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
             print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci}")
 
-    return _run(args, lambda st: evaluate(st, as_of=args.as_of), render)
+    return _run(args, lambda st: persisted(st, evaluate, as_of=args.as_of), render)
 
 
 def cmd_forecast(args) -> int:
@@ -202,8 +219,8 @@ def cmd_forecast(args) -> int:
             cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
             print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {f.p_reach_target:.0%}")
 
-    return _run(args, lambda st: forecast_quarter(st, args.quarter, args.as_of, target=args.target,
-                                                         draws=args.draws, seed=args.seed), render)
+    return _run(args, lambda st: persisted(st, forecast_quarter, args.quarter, args.as_of, target=args.target,
+                                           draws=args.draws, seed=args.seed), render)
 
 
 def cmd_backtest(args) -> int:
@@ -218,7 +235,7 @@ def cmd_backtest(args) -> int:
         print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
         print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
 
-    return _run(args, lambda st: backtest(st, args.quarters, args.as_of), render)
+    return _run(args, lambda st: persisted(st, backtest, args.quarters, args.as_of), render)
 
 
 def cmd_deals(args) -> int:
@@ -226,7 +243,7 @@ def cmd_deals(args) -> int:
     from .model import score_open_deals
 
     with _open_store(args, read_only=True) as store:
-        deals = score_open_deals(store, args.as_of)
+        deals = persisted(store, score_open_deals, args.as_of)
     columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode"]
     deals = deals[columns] if len(deals) else deals
@@ -290,3 +307,6 @@ def add_analysis_commands(sub) -> None:
         if name == "deals":
             p.add_argument("--top", type=int, default=30, help="rows shown without --json")
         p.set_defaults(func=func)
+    p = sub.add_parser("refresh", help="fit the win model and compute the forecast, backtest and deal scores for "
+                                       "the current data, so that pages and commands read them at once")
+    p.set_defaults(func=cmd_refresh)

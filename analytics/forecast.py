@@ -17,7 +17,7 @@ import numpy as np
 
 from .domain import SALESFORCE_DEFAULT_PROBABILITY
 from .filters import DealFilter, quarter_bounds
-from .snapshot import open_deal_features, settled_training_rows
+from .snapshot import open_deal_features
 from .store import Store
 
 DRAWS = 10_000
@@ -136,13 +136,13 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
     `filters` restrict it to a segment's deals; the win model is always the team's."""
     from .funnel import data_as_of
-    from .model import FULL, SMALL_DATA, StageWinModel
+    from .model import FULL, SMALL_DATA, team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)
     q_start, q_end = quarter_bounds(quarter)
     when = as_of + timedelta(days=1)  # standing at the end of the as-of day
-    model = model or StageWinModel().fit(settled_training_rows(store, when))
+    model = model or team_model(store, when)
     deals = open_deal_features(store, when, filters)
     won = _won_in(store, q_start, q_end, before=when, filters=filters)
     won_to_date = float(won["amount"].sum())
@@ -260,7 +260,7 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
     """For each of the last `quarters` full quarters: stand on its first day, train on what was known then,
     forecast it, and compare with what was actually won."""
     from .funnel import data_as_of
-    from .model import StageWinModel
+    from .model import team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     last_full = shift_quarter(quarter_of(as_of), -1)
@@ -269,10 +269,9 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
         quarter = shift_quarter(last_full, -k)
         q_start, q_end = quarter_bounds(quarter)
         standing = q_start - timedelta(days=1)  # the end of the day before the quarter
-        rows = settled_training_rows(store, q_start)
-        if rows.empty:
+        model = team_model(store, q_start)
+        if not sum(model.n_train_.values()):  # nothing was known yet
             return None
-        model = StageWinModel().fit(rows)
         f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model)
         actual = float(_won_in(store, q_start, q_end)["amount"].sum())
         crm = crm_weighted_pipeline(store, q_start, q_start, q_end)

@@ -9,7 +9,7 @@ Definitions and validation: docs/metrics.md.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -108,6 +108,18 @@ class StageWinModel:
             w = self.weight_[s]
             out[mask] = w * p + (1 - w) * rate
         return out
+
+
+def fit_team_model(store: Store, when: date | datetime) -> StageWinModel:
+    """The team's win model as it could have been fitted at `when`, from the settled cohorts known then."""
+    return StageWinModel().fit(settled_training_rows(store, when))
+
+
+def team_model(store: Store, when: date | datetime) -> StageWinModel:
+    """fit_team_model, fitted once per data version and kept in the database (analytics.results)."""
+    from .results import persisted
+
+    return persisted(store, fit_team_model, when)
 
 
 # Validation ------------------------------------------------------------------------------------------------------
@@ -358,7 +370,7 @@ def score_open_deals(store: Store, as_of: date | None = None, model: StageWinMod
 
     as_of = as_of or data_as_of(store) or date.today()
     when = as_of + timedelta(days=1)
-    model = model or StageWinModel().fit(settled_training_rows(store, when))
+    model = model or team_model(store, when)
     deals = open_deal_features(store, when, filters)
     rule = rule or TierRule()
     if deals.empty:

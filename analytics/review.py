@@ -31,13 +31,12 @@ class QuarterlyReview:
 
 def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, filters: DealFilter = DealFilter()) -> QuarterlyReview:
-    from .model import StageWinModel, score_open_deals
-    from .snapshot import settled_training_rows
+    from .model import score_open_deals, team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)
     when = as_of + timedelta(days=1)
-    model = StageWinModel().fit(settled_training_rows(store, when))
+    model = team_model(store, when)
     forecast = forecast_quarter(store, quarter, as_of, target=target, model=model, filters=filters)
     previous = backtest(store, 1, as_of)
     last_start, _ = quarter_bounds(shift_quarter(quarter, -1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,6 +102,10 @@ CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 """),
     ("002_deal_facts", "<DEAL_FACTS_SQL>"),
     ("003_deal_facts_moves", "<DEAL_FACTS_SQL>"),  # adds deal_facts.moves
+    ("004_result_cache", """
+CREATE TABLE result_cache (key VARCHAR PRIMARY KEY, data_version VARCHAR NOT NULL, created_at TIMESTAMP,
+                           value BLOB NOT NULL);
+"""),
 )
 
 
@@ -230,6 +235,14 @@ class Store:
         as-of date, so they are computed at query time from current_stage_entered_at.
         """
         self.execute(DEAL_FACTS_SQL)
+        # a new data version: results computed from the old data (analytics.results) no longer apply
+        version = uuid.uuid4().hex
+        self.execute("DELETE FROM result_cache")
+        self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [version])
+
+    def data_version(self) -> str:
+        """Changes whenever deal_facts is recomputed (import, undo, demo removal)."""
+        return self.scalar("SELECT value FROM settings WHERE key = 'data_version'") or "initial"
 
     # Backups ---------------------------------------------------------------------------------------------------
     def export_database(self, folder: str | os.PathLike) -> Path:

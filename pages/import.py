@@ -53,6 +53,8 @@ if uploads:
 
 def show_result(result) -> None:
     ui.data_changed()
+    if result.status == "imported":
+        ui.refresh_in_background()
     {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](
         f"{ui.T('status_' + result.status)} — {result.message}")
     for title, issues, key in ((ui.T("validation_report"), result.errors, "errors"),
