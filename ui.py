@@ -85,7 +85,8 @@ def refresh_in_background() -> None:
 
     from analytics.results import refresh_results
 
-    threading.Thread(target=refresh_results, args=(store(),), name="keyfunnel-refresh", daemon=True).start()
+    # Not a daemon: a process that exits waits for it, instead of tearing DuckDB down under a running query.
+    threading.Thread(target=refresh_results, args=(store(),), name="keyfunnel-refresh").start()
 
 
 def _from_query(key: str) -> list[str]:
@@ -256,3 +257,31 @@ def fmt_short(x: float) -> str:
         if abs(x) >= factor:
             return f"{x / factor:.1f}{suffix}"
     return f"{x:.0f}"
+
+
+def stage_target_label(target) -> str:
+    """How a mapping target (1–8, won, lost, or None: unmapped) reads in the Import page's stage mapping."""
+    from analytics.i18n import stage_label
+
+    if target is None:
+        return T("unmapped")
+    return T(target) if target in ("won", "lost") else stage_label(target, lang())
+
+
+def show_import_result(result) -> None:
+    """An import's outcome, its validation report and warnings (with downloads); a new import's slow results are
+    computed in the background."""
+    import pandas as pd
+
+    data_changed()
+    if result.status == "imported":
+        refresh_in_background()
+    {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](
+        f"{T('status_' + result.status)} — {result.message}")
+    for title, issues, key in ((T("validation_report"), result.errors, "errors"),
+                               (T("warnings"), result.warnings, "warnings")):
+        if issues:
+            report = pd.DataFrame([vars(i) for i in issues])
+            st.subheader(f"{title} ({len(issues)})")
+            table(report, f"{key}_table")
+            download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")

@@ -52,7 +52,7 @@ def _progress_bar():
 
 
 def cmd_import(args) -> int:
-    from .crm import is_canonical, read_header
+    from .crmsource import is_canonical, read_header
 
     files = list(args.files)
     if args.profile is None and is_canonical(read_header(files[0])):

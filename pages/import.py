@@ -10,8 +10,8 @@ import ui
 from analytics.auth import can_import
 from analytics.csvsource import open_csv, preview
 from analytics.exceptions import KeyfunnelError
-from analytics.i18n import stage_label
-from analytics.crm import convert_export, import_export, is_canonical, read_export
+from analytics.crm import convert_export, import_export, other_problems, read_export
+from analytics.crmsource import is_canonical
 from analytics.importer import classify_header, import_files, list_batches, undo_batch
 from analytics.profiles import DATE_ORDERS, list_profiles, load_profile, mapping_with, preset, profiles_dir, save_profile
 from analytics.templates import deals_template, history_template
@@ -51,27 +51,6 @@ if uploads:
         source.cleanup()
 
 
-def show_result(result) -> None:
-    ui.data_changed()
-    if result.status == "imported":
-        ui.refresh_in_background()
-    {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](
-        f"{ui.T('status_' + result.status)} — {result.message}")
-    for title, issues, key in ((ui.T("validation_report"), result.errors, "errors"),
-                               (ui.T("warnings"), result.warnings, "warnings")):
-        if issues:
-            report = pd.DataFrame([vars(i) for i in issues])
-            st.subheader(f"{title} ({len(issues)})")
-            ui.table(report, f"{key}_table")
-            ui.download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
-
-
-def stage_option(target) -> str:
-    if target is None:
-        return ui.T("unmapped")
-    return ui.T(target) if target in ("won", "lost") else stage_label(target, ui.lang())
-
-
 choice = st.selectbox(ui.T("profile"), ["auto", *list_profiles(PROFILES)], key="profile",
                       format_func=lambda c: ui.T("profile_auto") if c == "auto" else c) if uploaded else "auto"
 skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
@@ -103,7 +82,7 @@ if crm_paths:
             mapped[census.label] = grid[i % 3].selectbox(
                 f"{census.label} · {ui.T('rows_count', n=census.rows) if census.rows != 1 else ui.T('one_row')}",
                 targets, key=key,
-                index=targets.index(census.target), format_func=stage_option)
+                index=targets.index(census.target), format_func=ui.stage_target_label)
         profile = mapping_with(base, mapped)
         profile = replace(profile, date_order=st.selectbox(ui.T("date_order"), DATE_ORDERS, key="date_order",
                                                            index=DATE_ORDERS.index(base.date_order)),
@@ -116,16 +95,13 @@ if crm_paths:
                                            value=float(base.rates.get(code, 0.0)), format="%.6f", key=f"rate_{code}")
                      for code in codes if code != reporting}
             profile = replace(profile, currency=reporting, rates={c: r for c, r in rates.items() if r > 0})
-        headers = {t.name: t.header for t in tables}
-        for issue in conversion.mapping_errors:
-            if issue.reason.startswith("required column missing"):
-                header = st.selectbox(ui.T("map_column", field=issue.column), [None, *headers[issue.file]],
-                                      key=f"col_{issue.column}", format_func=lambda h: "—" if h is None else h)
-                if header:
-                    profile = replace(profile, columns={**profile.columns, issue.column: (header,)})
-        for issue in convert_export(tables, profile).mapping_errors:  # what the edited mapping leaves
-            if not issue.reason.startswith(("unmapped stage", "required column missing")):
-                st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {issue.reason}")
+        for field, headers in conversion.missing_columns(tables).items():
+            header = st.selectbox(ui.T("map_column", field=field), [None, *headers], key=f"col_{field}",
+                                  format_func=lambda h: "—" if h is None else h)
+            if header:
+                profile = replace(profile, columns={**profile.columns, field: (header,)})
+        for issue in other_problems(tables, profile):  # what the edited mapping leaves
+            st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {issue.reason}")
         unmapped = sum(1 for v in mapped.values() if v is None)
         if unmapped:
             st.warning(ui.T("unmapped_left", n=unmapped))
@@ -139,11 +115,11 @@ if crm_paths:
                 st.error(str(exc))
         if st.button(ui.T("import_button"), key="run_import", disabled=bool(unmapped), type="primary"):
             bar = st.progress(0.0)
-            show_result(import_export(ui.store(), tables, read_errors, profile, skip_invalid=skip_invalid,
+            ui.show_import_result(import_export(ui.store(), tables, read_errors, profile, skip_invalid=skip_invalid,
                                       progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
 elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in canonical, type="primary"):
     bar = st.progress(0.0)
-    show_result(import_files(ui.store(), canonical["deals"], canonical.get("history"), skip_invalid=skip_invalid,
+    ui.show_import_result(import_files(ui.store(), canonical["deals"], canonical.get("history"), skip_invalid=skip_invalid,
                              decimal_comma=decimal_comma, progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
 
 st.subheader(ui.T("batches"))

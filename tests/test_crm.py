@@ -7,7 +7,8 @@ from datetime import date, datetime
 
 import pytest
 
-from analytics.crm import convert_export, detect_preset, import_export, infer_date_order, parse_dates, read_export
+from analytics.crm import convert_export, import_export, read_export
+from analytics.crmsource import detect_preset
 from analytics.funnel import compute_funnel
 from analytics.importer import list_batches, undo_batch
 from analytics.profiles import ProfileError, load_profile, mapping_with, preset, save_profile
@@ -229,23 +230,6 @@ def test_snapshots_derive_history(store, tmp_path, layout):
 
 
 # Dates, profiles ------------------------------------------------------------------------------------------------
-def test_date_order_inferred_only_when_the_values_decide(tmp_path):
-    from tests.conftest import write_csv
-
-    from analytics.crm import DateColumn, read_table
-
-    us = read_table(write_csv(tmp_path / "us.csv", ["d"], [["02/23/26"], ["03/04/2026"]]))[0]
-    eu = read_table(write_csv(tmp_path / "eu.csv", ["d"], [["23/02/2026"], ["03/04/2026"]]))[0]
-    unclear = read_table(write_csv(tmp_path / "x.csv", ["d"], [["03/04/2026"], ["2026-05-01"]]))[0]
-    assert infer_date_order([DateColumn(us, 0)], "auto") == ("MDY", None)
-    assert infer_date_order([DateColumn(eu, 0)], "auto") == ("DMY", None)
-    order, problem = infer_date_order([DateColumn(unclear, 0)], "auto")
-    assert order is None and (problem.row, problem.value) == (2, "03/04/2026") and "date_order" in problem.reason
-    assert infer_date_order([DateColumn(unclear, 0)], "DMY") == ("DMY", None)
-    stamps, bad = parse_dates(us.values(0), "MDY")
-    assert list(stamps) == [datetime(2026, 2, 23), datetime(2026, 3, 4)] and not bad.any()
-
-
 def test_ambiguous_dates_reject_until_the_profile_says(store, tmp_path):
     from dataclasses import replace
 
