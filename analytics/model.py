@@ -55,7 +55,7 @@ class StageWinModel:
             ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                                     keep_empty_features=True), StandardScaler()), list(NUMERIC)),
         ])
-        return Pipeline([("features", pre), ("logistic", LogisticRegression(C=C, max_iter=2000))])
+        return Pipeline([("features", pre), ("logistic", LogisticRegression(C=C, solver="newton-cholesky", max_iter=200))])
 
     def fit(self, rows) -> StageWinModel:
         from sklearn.calibration import CalibratedClassifierCV
