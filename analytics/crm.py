@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .crmsource import (_DATE_ENTERED, DateColumn, SourceTable, _clip, detect_preset, infer_date_order,
+from .crmsource import (_DATE_ENTERED, DateColumn, SourceTable, detect_preset, infer_date_order,
                         parse_amount, parse_dates, read_table, salesforce_role)
 from .domain import FACTOR_KEYS, LAST_STAGE, LOST, OPEN, WON
 from .exceptions import InputError
-from .importer import ImportResult, Importer, Progress, RowIssue
+from .importer import ImportResult, Importer, Progress, RowIssue, clip_value
 from .profiles import MappingProfile, StageTarget, preset
 from .store import Store
 
@@ -127,7 +127,7 @@ class _Converter:
         order = {"MDY": "M/D/Y", "DMY": "D/M/Y"}.get(self.date_order or "", "Y-M-D")
         for i in np.flatnonzero(bad.to_numpy()):
             self.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos],
-                                        _clip(table.values(pos).iloc[i]), f"not a date (read in {order} order)"))
+                                        clip_value(table.values(pos).iloc[i]), f"not a date (read in {order} order)"))
         return stamps
 
     def stage_targets(self, table: SourceTable, labels: pd.Series, column: str) -> pd.Series:
@@ -205,7 +205,7 @@ class _Converter:
                     continue
                 parsed, code = parse_amount(value, self.profile.decimal_mark)
                 if parsed is None:
-                    self.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos], _clip(value),
+                    self.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos], clip_value(value),
                                                 "not an amount" + (" (the profile's decimal mark is ',')"
                                                                    if self.profile.decimal_mark == "," else "")))
                     continue
@@ -266,7 +266,7 @@ class _Converter:
         values = t.values(pos).str.lower()
         bad = ~values.isin(_TRUE | _FALSE)
         for i in np.flatnonzero(bad.to_numpy()):
-            self.errors.append(RowIssue(t.name, int(t.rows[i]), t.header[pos], _clip(t.values(pos).iloc[i]),
+            self.errors.append(RowIssue(t.name, int(t.rows[i]), t.header[pos], clip_value(t.values(pos).iloc[i]),
                                         "not true or false"))
         return values.isin(_TRUE)
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .csvsource import open_csv
 from .exceptions import InputError
-from .importer import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA, RowIssue
+from .importer import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA, RowIssue, clip_value
 from .profiles import MappingProfile, header_key
 
 _DATE_ENTERED = re.compile(r'^\s*date entered\s+"?(.+?)"?\s*$', re.IGNORECASE)
@@ -65,7 +65,7 @@ def read_table(path: str | os.PathLike, name: str | None = None) -> tuple[Source
         if not any(v.strip() for v in rec):
             continue
         if len(rec) != n:
-            errors.append(RowIssue(source.name, row, None, _clip(source.delimiter.join(rec)),
+            errors.append(RowIssue(source.name, row, None, clip_value(source.delimiter.join(rec)),
                                    f"{'too many' if len(rec) > n else 'too few'} columns: expected {n}"))
             continue
         kept.append(rec)
@@ -203,7 +203,3 @@ def parse_amount(text: str, decimal_mark: str) -> tuple[float | None, str | None
         return float(digits), code
     except ValueError:
         return None, code
-
-
-def _clip(value: str, limit: int = 200) -> str:
-    return value if len(value) <= limit else value[:limit] + "…"

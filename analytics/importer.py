@@ -236,7 +236,7 @@ class Importer:
                           "MISSING COLUMNS": f"too few columns: expected {n}",
                           "UNQUOTED VALUE": "badly quoted value",
                           "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
-                self.errors.append(RowIssue(source.name, int(line), None, _clip(csv_line.strip("\r\n")), reason))
+                self.errors.append(RowIssue(source.name, int(line), None, clip_value(csv_line.strip("\r\n")), reason))
 
     def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
         self.errors.append(RowIssue(source.name, row, column, None, reason))
@@ -250,7 +250,7 @@ class Importer:
             f"FROM {table} WHERE {condition}"
             for column, value, condition, reason in checks)
         rows = self.store.fetchall(f"SELECT * FROM ({union}) ORDER BY src_row, col", self.params)
-        self.errors.extend(RowIssue(source.name, int(r), c, _clip(v), reason) for r, c, v, reason in rows)
+        self.errors.extend(RowIssue(source.name, int(r), c, clip_value(v), reason) for r, c, v, reason in rows)
 
     # Deals -----------------------------------------------------------------------------------------------------
     def _type_deals(self, st: _Staged) -> None:
@@ -341,11 +341,11 @@ class Importer:
             if versions > 1:
                 for r in rows_:
                     conflicting.add(r)
-                    self.errors.append(RowIssue(st.source.name, int(r), "deal_id", _clip(deal_id),
+                    self.errors.append(RowIssue(st.source.name, int(r), "deal_id", clip_value(deal_id),
                                                 f"deal_id appears on rows {listed} with different values"))
             else:
                 for r in rows_[1:]:
-                    self.warnings.append(RowIssue(st.source.name, int(r), "deal_id", _clip(deal_id),
+                    self.warnings.append(RowIssue(st.source.name, int(r), "deal_id", clip_value(deal_id),
                                                   f"duplicate of row {rows_[0]}: kept once"))
         # Keep one row per deal_id (the first); conflicting ones are errors and will not land.
         self.store.execute("""DELETE FROM kf_deals_typed t WHERE deal_id IS NOT NULL AND src_row <> (
@@ -603,7 +603,8 @@ class Importer:
                             message=f"rejected: {len(self.errors)} problems in {rows} rows; the database is unchanged")
 
 
-def _clip(value, limit: int = 200):
+def clip_value(value, limit: int = 200):
+    """A cell's value as a report shows it: at most `limit` characters."""
     if value is None:
         return None
     text = str(value)

@@ -43,7 +43,8 @@ class TierRule:
 
     def sql(self, probability: str, days_to_close: str) -> tuple[str, dict]:
         """The same grading as `grade`, as a SQL expression over two column expressions, with its parameters."""
-        days = f"coalesce(greatest(0, {days_to_close}), 'infinity'::DOUBLE)"
+        # greatest() skips NULLs: a missing close date must stay "never", not become "due now"
+        days = f"CASE WHEN {days_to_close} IS NULL THEN 'infinity'::DOUBLE ELSE greatest(0, {days_to_close}) END"
         whens = " ".join(f"WHEN {probability} >= $rule_{t}_p AND {days} <= $rule_{t}_d THEN '{t.upper()}'"
                          for t in ("a", "b", "c"))
         params = {f"rule_{t}_{k}": getattr(self, f"{t}_{'min_probability' if k == 'p' else 'max_days'}")

@@ -45,6 +45,17 @@ def test_rule(p, days, tier):
     assert TierRule().grade(p, days) == tier
 
 
+def test_rule_in_sql_grades_as_the_rule_does(store):
+    """compute_tiers grades in SQL (TierRule.sql): it must agree with TierRule.grade everywhere, edges included."""
+    rule = TierRule(a_min_probability=0.55, b_max_days=200)
+    grid = [(p, d) for p in (None, 0.0, 0.15, 0.3, 0.5, 0.55, 0.9)
+            for d in (None, -5, 0, 90, 91, 180, 200, 201, 365, 366)]
+    case, params = rule.sql("p", "d")
+    got = store.fetchall(f"SELECT {case} FROM (SELECT unnest($p) AS p, unnest($d) AS d)",
+                         {**params, "p": [g[0] for g in grid], "d": [g[1] for g in grid]})
+    assert [g[0] for g in got] == [rule.grade(p, d) for p, d in grid]
+
+
 def test_thresholds_are_configurable(store, tmp_path):
     load_handworked(store, tmp_path)
     strict = compute_tiers(store, rule=TierRule(a_min_probability=0.9), as_of=date(2026, 6, 30))
