@@ -85,8 +85,9 @@ def refresh_in_background() -> None:
 
     from analytics.results import refresh_results
 
-    # Not a daemon: a process that exits waits for it, instead of tearing DuckDB down under a running query.
-    threading.Thread(target=refresh_results, args=(store(),), name="keyfunnel-refresh").start()
+    # Not a daemon (said explicitly: a thread inherits its creator's flag, and Streamlit's script threads are
+    # daemons): an exiting process waits for it instead of unwinding DuckDB under a running query, which aborts.
+    threading.Thread(target=refresh_results, args=(store(),), name="keyfunnel-refresh", daemon=False).start()
 
 
 def _from_query(key: str) -> list[str]:
@@ -285,3 +286,19 @@ def show_import_result(result) -> None:
             st.subheader(f"{title} ({len(issues)})")
             table(report, f"{key}_table")
             download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
+
+
+def upload_path(name: str, data: bytes) -> Path:
+    """An uploaded file on disk, once per content: every rerun of the Import page (each mapping change is one)
+    reuses it instead of writing another copy."""
+    import hashlib
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "keyfunnel-uploads" / hashlib.sha256(data).hexdigest()[:24]
+    path = folder / Path(name).name
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path

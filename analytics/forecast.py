@@ -9,7 +9,7 @@ them. The distribution comes from a seeded, vectorised simulation (numpy).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -279,8 +279,26 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
                                f.p10 <= actual <= f.p90, crm)
 
     # Quarters are independent: two at a time, so one's SQL runs while the other's model fits (each thread has
-    # its own DuckDB cursor). Results are the same as one at a time.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        out = [q for q in pool.map(one, range(quarters - 1, -1, -1)) if q is not None]
+    # its own DuckDB cursor). Results are the same as one at a time. Plain threads, not an executor: an executor
+    # refuses work once the interpreter starts exiting, and a refresh may be finishing then (ui.refresh_in_background).
+    ks = list(range(quarters - 1, -1, -1))
+    done: list[BacktestQuarter | None | BaseException] = [None] * len(ks)
+
+    def work(first: int) -> None:
+        for i in range(first, len(ks), 2):
+            try:
+                done[i] = one(ks[i])
+            except BaseException as exc:  # re-raised below, in the caller's thread
+                done[i] = exc
+
+    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(ks)))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for result in done:
+        if isinstance(result, BaseException):
+            raise result
+    out = [q for q in done if q is not None]
     return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
                     _accuracy([q.crm_default for q in out], [q.actual for q in out]))

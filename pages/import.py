@@ -1,5 +1,4 @@
 import hashlib
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,10 +26,8 @@ canonical: dict[str, Path] = {}
 crm_files: list[Path] = []
 uploaded: list[Path] = []
 if uploads:
-    folder = Path(tempfile.mkdtemp(prefix="keyfunnel-upload-"))
     for up in uploads:
-        path = folder / Path(up.name).name
-        path.write_bytes(up.getvalue())
+        path = ui.upload_path(up.name, up.getvalue())
         try:
             source = open_csv(path)
         except KeyfunnelError as exc:
@@ -116,11 +113,12 @@ if crm_paths:
         if st.button(ui.T("import_button"), key="run_import", disabled=bool(unmapped), type="primary"):
             bar = st.progress(0.0)
             ui.show_import_result(import_export(ui.store(), tables, read_errors, profile, skip_invalid=skip_invalid,
-                                      progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
+                                                progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
 elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in canonical, type="primary"):
     bar = st.progress(0.0)
-    ui.show_import_result(import_files(ui.store(), canonical["deals"], canonical.get("history"), skip_invalid=skip_invalid,
-                             decimal_comma=decimal_comma, progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
+    ui.show_import_result(import_files(ui.store(), canonical["deals"], canonical.get("history"),
+                                       skip_invalid=skip_invalid, decimal_comma=decimal_comma,
+                                       progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
 
 st.subheader(ui.T("batches"))
 batches = list_batches(ui.store())
