@@ -103,6 +103,7 @@ class _Converter:
         self.columns: dict[str, str] = {}
         self.roles: dict[str, str] = {}
         self.census: list[StageCount] = []
+        self.census_rows: dict[str, set[tuple[str, int]]] = {}
         self.date_order: str | None = None
 
     # helpers
@@ -133,18 +134,23 @@ class _Converter:
     def stage_targets(self, table: SourceTable, labels: pd.Series, column: str) -> pd.Series:
         """Map source stage names; count every distinct name for the census; unmapped ones are errors."""
         mapped = pd.Series(None, index=labels.index, dtype=object)
-        for label, count in labels[labels != ""].value_counts(sort=False).items():
+        for label in labels[labels != ""].unique():
             target = self.profile.stage_for(label)
-            self.census.append(StageCount(label, int(count), target, table.name, column))
-            mapped[labels == label] = target
+            where = (labels == label).to_numpy()
+            self.count_stage(label, target, table, where, column)
+            mapped[where] = target
         return mapped
+
+    def count_stage(self, label: str, target, table: SourceTable, where: np.ndarray, column: str) -> None:
+        """Note the rows of `table` that carry a stage name (a row counts once however many columns carry it)."""
+        self.census.append(StageCount(label, int(where.sum()), target, table.name, column))
+        self.census_rows.setdefault(label, set()).update((table.name, int(r)) for r in table.rows[where])
 
     def finish_census(self) -> None:
         merged: dict[str, StageCount] = {}
         for s in self.census:
-            seen = merged.get(s.label)
-            merged[s.label] = s if seen is None else StageCount(s.label, seen.rows + s.rows, s.target, seen.file,
-                                                                 seen.column)
+            merged.setdefault(s.label, StageCount(s.label, len(self.census_rows[s.label]), s.target, s.file,
+                                                  s.column))
         self.census = sorted(merged.values(), key=lambda s: (_order(s.target), s.label))
         unmapped = [s for s in self.census if s.target is None]
         for s in unmapped:
@@ -298,7 +304,7 @@ class _Converter:
             if not has.any():
                 continue
             target = self.profile.stage_for(label)
-            self.census.append(StageCount(label, int(has.sum()), target, t.name, t.header[pos]))
+            self.count_stage(label, target, t, has.to_numpy(), t.header[pos])
             steps.append(pd.DataFrame({"deal_id": deals["deal_id"][has], "target": target, "at": at[has],
                                        "file": t.name, "row": t.rows[has.to_numpy()]}))
         found = pd.concat(steps, ignore_index=True) if steps else _no_steps()

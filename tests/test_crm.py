@@ -158,6 +158,12 @@ def test_hubspot_detected_and_imported(store, tmp_path):
     assert f["101"][3] == [2, 4]
     funnel = compute_funnel(store)
     assert [s.reached for s in funnel.stages] == [4, 4, 4, 3, 3, 2, 1, 1]
+    # a row counts once per stage name, though Deal Stage and its Date entered column both carry it
+    census = {s.label: s.rows for s in convert_export(read_export([path])[0]).stages}
+    assert census == {"Appointment Scheduled (Sales Pipeline)": 3, "Qualified To Buy (Sales Pipeline)": 3,
+                      "Presentation Scheduled (Sales Pipeline)": 2, "Decision Maker Bought-In (Sales Pipeline)": 2,
+                      "Contract Sent (Sales Pipeline)": 1, "Closed Won (Sales Pipeline)": 1,
+                      "Closed Lost (Sales Pipeline)": 1}
 
 
 def test_hubspot_second_pipeline_with_a_custom_stage(store, tmp_path):
