@@ -133,10 +133,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "profile_name": ("Save this mapping as profile", "将此映射保存为方案"),
     "save_profile": ("Save profile", "保存方案"),
     "profile_saved": ("Saved profile {name} ({path}).", "已保存方案 {name}({path})。"),
-    "won": ("won", "赢单"),
     "mismatch_count": ("{total} of {graded} open deals are graded differently from the rule; the {shown} largest "
                        "are listed", "{graded} 个进行中商机中有 {total} 个与规则分级不同;列出金额最大的 {shown} 个"),
-    "lost": ("lost", "丢单"),
     "skip_invalid": ("Import valid rows and keep invalid ones aside", "导入有效行,单独保存无效行"),
     "decimal_comma": ("Amounts use a decimal comma (1.234,50)", "金额使用小数逗号(1.234,50)"),
     "validation_report": ("Validation report", "校验报告"),
