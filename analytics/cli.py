@@ -51,6 +51,23 @@ def _progress_bar():
     return show
 
 
+def _describe(issue) -> str:
+    """One problem on one line: file, row, column, value, reason."""
+    where = issue.file + (f", row {issue.row}" if issue.row else "") + (
+        f", column {issue.column}" if issue.column else "")
+    value = f" value {issue.value!r}:" if issue.value is not None else ""
+    return f"  error: {where}:{value} {issue.reason}"
+
+
+def _profile(args):
+    """The --profile given (a preset, a saved profile's name or a file), or None: detect from the headers."""
+    if not args.profile:
+        return None
+    from .profiles import load_profile, profiles_dir
+
+    return load_profile(args.profile, profiles_dir(args.db))
+
+
 def cmd_import(args) -> int:
     from .crmsource import is_canonical, read_header
 
@@ -73,9 +90,7 @@ def cmd_import(args) -> int:
         from dataclasses import replace
 
         from .crm import import_export, read_export
-        from .profiles import load_profile, profiles_dir
-
-        profile = load_profile(args.profile, profiles_dir(args.db)) if args.profile else None
+        profile = _profile(args)
         if profile is not None and args.decimal_comma:
             profile = replace(profile, decimal_mark=",")
         tables, read_errors = read_export(files + ([args.history] if args.history else []))
@@ -87,9 +102,7 @@ def cmd_import(args) -> int:
     else:
         print(result.message)
         for e in result.errors[:50]:
-            where = f"{e.file}" + (f", row {e.row}" if e.row else "") + (f", column {e.column}" if e.column else "")
-            value = f" value {e.value!r}:" if e.value is not None else ""
-            print(f"  error: {where}:{value} {e.reason}")
+            print(_describe(e))
         if len(result.errors) > 50:
             print(f"  … and {len(result.errors) - 50} more errors (use --json for all)")
         if result.warnings:
@@ -100,11 +113,9 @@ def cmd_import(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .crm import convert_export, read_export
-    from .profiles import load_profile, profiles_dir
 
-    profile = load_profile(args.profile, profiles_dir(args.db)) if args.profile else None
     tables, read_errors = read_export(args.files)
-    conversion = convert_export(tables, profile)
+    conversion = convert_export(tables, _profile(args))
     if args.json:
         _print_json(conversion.summary())
         return 0
@@ -119,9 +130,7 @@ def cmd_inspect(args) -> int:
     for s in conversion.stages:
         print(f"  {s.label:<32} {s.rows:>7} rows → {s.target if s.target is not None else 'UNMAPPED'}")
     for issue in conversion.mapping_errors + read_errors + conversion.errors[:20]:
-        where = issue.file + (f", row {issue.row}" if issue.row else "") + (f", {issue.column}" if issue.column else "")
-        print(f"  error: {where}: {issue.value!r}: {issue.reason}" if issue.value else f"  error: {where}: "
-                                                                                      f"{issue.reason}")
+        print(_describe(issue))
     return 1 if conversion.mapping_errors else 0
 
 

@@ -56,13 +56,6 @@ def _ci(ci) -> str:
     return "        –        " if ci is None else f"[{ci[0]:5.1%}, {ci[1]:5.1%}]"
 
 
-def persisted(store, compute, *args, **kwargs):
-    """Slow results are read from the database when `keyfunnel refresh` or the app already computed them."""
-    from .results import persisted as read_or_compute
-
-    return read_or_compute(store, compute, *args, **kwargs)
-
-
 def cmd_refresh(args) -> int:
     from .cli import _open_store
     from .results import refresh_results
@@ -189,6 +182,7 @@ def cmd_claim(args) -> int:
 
 def cmd_model(args) -> int:
     from .model import evaluate
+    from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
     def render(r):
         print(f"validation: trained on deals closed before {r.cutoff}, tested on the pipeline open then; "
@@ -209,6 +203,7 @@ def cmd_model(args) -> int:
 
 def cmd_forecast(args) -> int:
     from .forecast import forecast_quarter
+    from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
     def render(f):
         print(f"{f.quarter} as of {f.as_of} ({f.mode} mode): expected {f.expected:,.0f}; P10 {f.p10:,.0f}, "
@@ -225,6 +220,7 @@ def cmd_forecast(args) -> int:
 
 def cmd_backtest(args) -> int:
     from .forecast import backtest
+    from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
     def render(b):
         for q in b.quarters:
@@ -241,6 +237,7 @@ def cmd_backtest(args) -> int:
 def cmd_deals(args) -> int:
     from .cli import _open_store, _print_json
     from .model import score_open_deals
+    from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
     with _open_store(args, read_only=True) as store:
         deals = persisted(store, score_open_deals, args.as_of)

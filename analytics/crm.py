@@ -613,13 +613,9 @@ def _write_canonical(frame: pd.DataFrame, path: Path) -> None:
 
 def _rejected(files: list[str], fmt: str | None, errors: list[RowIssue],
               unmapped: list[StageCount] = ()) -> ImportResult:
-    rows = len({(e.file, e.row) for e in errors})
-    if unmapped:
-        listed = ", ".join(f"{s.label!r} ({_rows(s.rows)})" for s in unmapped)
-        message = f"rejected: {len(unmapped)} unmapped stage names: {listed}; the database is unchanged"
-    else:
-        message = f"rejected: {len(errors)} problems in {rows} rows; the database is unchanged"
-    return ImportResult("rejected", None, fmt, files, rejected_rows=rows, errors=errors, message=message)
+    listed = ", ".join(f"{s.label!r} ({_rows(s.rows)})" for s in unmapped)
+    return ImportResult.rejected(files, fmt, errors, message=unmapped and (
+        f"rejected: {len(unmapped)} unmapped stage names: {listed}; the database is unchanged"))
 
 
 def _rows(n: int) -> str:

@@ -73,6 +73,14 @@ class ImportResult:
     errors: list[RowIssue] = field(default_factory=list)
     message: str = ""
 
+    @classmethod
+    def rejected(cls, files: list[str], fmt: str | None, errors: list[RowIssue], warnings: list[RowIssue] = (),
+                 message: str | None = None) -> ImportResult:
+        """Nothing written: every error, the rows they are on, and why."""
+        rows = len({(e.file, e.row) for e in errors})
+        return cls("rejected", None, fmt, files, rejected_rows=rows, warnings=list(warnings), errors=errors,
+                   message=message or f"rejected: {len(errors)} problems in {rows} rows; the database is unchanged")
+
     @property
     def deals(self) -> int:
         return self.deals_inserted + self.deals_updated
@@ -135,7 +143,7 @@ def _date(x: str) -> str:
 
 
 def _amount(x: str, decimal_comma: bool) -> str:
-    pattern = AMOUNT_PATTERN_DECIMAL_COMMA if decimal_comma else AMOUNT_PATTERN
+    """The pattern itself is bound as $amount_pattern (Importer.params)."""
     digits = (f"replace(regexp_replace(trim({x}), '[^0-9,\\-]', '', 'g'), ',', '.')" if decimal_comma
               else f"regexp_replace(trim({x}), '[^0-9.\\-]', '', 'g')")
     plain = f"CASE WHEN regexp_full_match({x}, '-?[0-9]+(\\.[0-9]+)?') THEN CAST({x} AS DOUBLE) END"
@@ -525,7 +533,7 @@ class Importer:
             self.progress(0.75, f"writing batch {batch_id}")
             b = {"b": batch_id}
             deal_cols = ", ".join((*DEAL_COLUMNS, "extra", "history_truncated"))
-            s.execute(f"""INSERT INTO deal_previous SELECT $b, d.* FROM deals d
+            s.execute("""INSERT INTO deal_previous SELECT $b, d.* FROM deals d
                 WHERE d.deal_id IN (SELECT deal_id FROM kf_changes WHERE action = 'update')""", b)
             s.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM kf_changes WHERE action = 'update')")
             s.execute(f"""INSERT INTO deals ({deal_cols}, batch_id) SELECT {deal_cols}, $b FROM kf_in_deals
@@ -597,10 +605,7 @@ class Importer:
         self._locate_issues()
         if self.provenance:
             files, _, fmt = self.provenance
-        rows = len({(e.file, e.row) for e in self.errors})
-        return ImportResult("rejected", None, fmt, files, rejected_rows=rows, warnings=self.warnings,
-                            errors=self.errors,
-                            message=f"rejected: {len(self.errors)} problems in {rows} rows; the database is unchanged")
+        return ImportResult.rejected(files, fmt, self.errors, self.warnings)
 
 
 def clip_value(value, limit: int = 200):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from .domain import STAGE_NUMBERS, TIER_KEYS
+from .domain import STAGE_NUMBERS
 from .filters import DealFilter
 from .funnel import data_as_of, funnel_from_counts, stage_counts
 from .stats import Interval, wilson_interval

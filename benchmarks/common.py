@@ -22,6 +22,19 @@ def sample_dir(n: int, seed: int = 7) -> Path:
     return out
 
 
+def child(code: str) -> dict:
+    """Run `code` in a fresh Python process; it sets `result`, a dict, to which its peak RSS is added."""
+    import json
+    import subprocess
+    import sys
+
+    wrapped = code + "\nimport resource as _r, json as _j\n" \
+                     "print(_j.dumps({**result, 'peak_mib': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024}))"
+    out = subprocess.run([sys.executable, "-c", wrapped], cwd=HERE.parent, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def timed(fn, repeats: int) -> tuple[float, list[float]]:
     """Median wall time of `repeats` calls, and all of them."""
     times = []

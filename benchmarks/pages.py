@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import HERE, SIZES, machine, sample_dir  # noqa: E402
+from benchmarks.common import HERE, SIZES, child, machine, sample_dir  # noqa: E402
 
 PAGES = ["overview", "import", "funnel", "velocity", "tiers", "claim", "model", "forecast", "review", "deals"]
 
@@ -31,16 +30,17 @@ def main() -> None:
     db = Path(tempfile.mkdtemp()) / "pages.duckdb"
     # The import and the refresh (what the Import page starts after an import, and `keyfunnel refresh` does) run
     # in a child process: this process then measures what serving the pages costs, time and memory.
-    code = (f"import time, json, resource\nfrom analytics.importer import import_files\n"
-            f"from analytics.results import refresh_results\nfrom analytics.store import Store\n"
-            f"with Store({str(db)!r}) as store:\n"
-            f"    import_files(store, {str(folder / 'deals.csv')!r}, {str(folder / 'stage_history.csv')!r})\n"
-            f"    start = time.perf_counter()\n    refresh_results(store)\n"
-            f"    print(json.dumps({{'refresh_s': time.perf_counter() - start, "
-            f"'peak_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
-                          capture_output=True, text=True, check=True)
-    refresh = json.loads(done.stdout.strip().splitlines()[-1])
+    refresh = child(f"""
+import time
+from analytics.importer import import_files
+from analytics.results import refresh_results
+from analytics.store import Store
+with Store({str(db)!r}) as store:
+    import_files(store, {str(folder / 'deals.csv')!r}, {str(folder / 'stage_history.csv')!r})
+    start = time.perf_counter()
+    refresh_results(store)
+result = {{"refresh_s": time.perf_counter() - start}}
+""")
     refresh_s = refresh["refresh_s"]
     print("refresh", refresh, flush=True)
     os.environ["KEYFUNNEL_DB"] = str(db)

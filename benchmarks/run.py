@@ -22,21 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import HERE, SIZES, machine, sample_dir, timed  # noqa: E402
+from benchmarks.common import HERE, SIZES, child, machine, sample_dir, timed  # noqa: E402
 
 ROOT = HERE.parent
 PYTHON = sys.executable
 TARGETS = {"import_over_floor": 2.0, "analysis_ms": 100, "pandas_speedup": 3.0, "cold_cli_ratio": 3.0,
            "fit_s": 10.0, "forecast_s": 3.0, "backtest_s": 60.0, "peak_mib": 1536, "page_s_100k": 1.0,
            "page_s_1m": 3.0}
-
-
-def child(code: str) -> dict:
-    """Run `code` in a fresh Python process; it prints one JSON object, to which its peak RSS is added."""
-    wrapped = code + "\nimport resource as _r, json as _j\n" \
-                     "print(_j.dumps({**result, 'peak_mib': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024}))"
-    out = subprocess.run([PYTHON, "-c", wrapped], cwd=ROOT, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # Import ------------------------------------------------------------------------------------------------------------

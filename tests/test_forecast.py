@@ -8,7 +8,7 @@ from analytics.importer import import_files
 from analytics.sample import SampleParameters, write_sample
 from analytics.store import Store
 
-from .test_model import AS_OF, generated_store
+from .test_model import generated_store
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,6 @@ def test_empty_database(tmp_path):
 
 
 def test_normal_approximation_of_small_deals_matches_drawing_every_deal():
-    import numpy as np
-
     from analytics.forecast import simulate_bookings
 
     rng = np.random.default_rng(3)
