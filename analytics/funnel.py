@@ -89,11 +89,9 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
 
 def funnel_at(store: Store, when: date) -> Funnel:
     """The funnel as it stood at the start of `when`, rebuilt from the stage history (see analytics.snapshot)."""
-    from .snapshot import pipeline_at
+    from .snapshot import stage_counts_at
 
-    state = pipeline_at(store, when)
-    grouped = state.groupby(["entry_stage", "furthest_stage", "outcome"])["amount"].agg(["size", "sum"])
-    counts = {(int(e), int(f), o): (int(n), float(a)) for (e, f, o), (n, a) in grouped.iterrows()}
+    counts = stage_counts_at(store, when)
     return funnel_from_counts(counts, {s: {} for s in STAGE_NUMBERS}, DealFilter(), when)
 
 

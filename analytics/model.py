@@ -258,10 +258,9 @@ def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float =
     # Test on what a forecaster standing at the cutoff scores: each deal open then, at the stage it was in then,
     # whose outcome came later. (Testing every row that closed after the cutoff would favour quick losses: recent
     # winners are still open at the as-of date.)
-    from .snapshot import pipeline_at
+    from .snapshot import open_stages_at
 
-    open_then = pipeline_at(store, cutoff)
-    open_then = open_then.loc[open_then["outcome"] == "open", ["deal_id", "current_stage"]]
+    open_then = open_stages_at(store, cutoff)
     test = everything.merge(open_then, left_on=["deal_id", "stage"], right_on=["deal_id", "current_stage"])
     if not filters.is_empty():
         from .overview import deal_ids

@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from analytics.filters import DealFilter
-from analytics.funnel import compute_funnel, win_rates_by_stage
+from analytics.funnel import compute_funnel, funnel_at, win_rates_by_stage
 from analytics.stats import wilson_interval
 
 from .handworked import load_handworked
@@ -81,3 +81,20 @@ def test_empty_database(store):
     f = compute_funnel(store)
     assert f.deals == 0 and f.as_of is None
     assert all(s.conversion is None and s.conversion_ci is None for s in f.stages)
+
+
+def test_funnel_as_it_stood_at_an_earlier_date(store, tmp_path):
+    """At the start of 2026-03-01 (entries and closes on that day not yet seen): D3 is not created yet; D2, D4 and
+    D9 have closed lost (at 3, 1, 2); D1, D5 and D7 are open at 4 (their stage 5 is entered that day); D6 is open at
+    6 after stepping back; D8 is open at 4, its first observed stage (left-truncated)."""
+    load_handworked(store, tmp_path)
+    then = funnel_at(store, date(2026, 3, 1))
+    assert then.deals == 8
+    assert {s.stage: s.reached for s in then.stages} == {1: 8, 2: 7, 3: 6, 4: 5, 5: 1, 6: 1, 7: 0, 8: 0}
+    assert {s.stage: s.lost_here for s in then.stages} == {1: 1, 2: 1, 3: 1, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
+    assert {s.stage: s.open_here for s in then.stages} == {1: 0, 2: 0, 3: 0, 4: 4, 5: 0, 6: 1, 7: 0, 8: 0}
+    # went on / (went on + lost there), D8 not at risk before stage 4
+    assert [(s.advanced, s.advanced + s.lost_here) for s in then.stages[:5]] == [(6, 7), (5, 6), (4, 5), (1, 1),
+                                                                                 (1, 1)]
+    assert then.stage(6).conversion is None  # D6 is still open there
+    assert then.stage(1).amount == 100 + 200 + 50 + 400 + 500 + 600 + 700 + 80
