@@ -308,11 +308,12 @@ class Importer:
         for f in st.fields:
             raw, typed = f"raw_{f}", f
             present = f"nullif(trim({raw}), '') IS NOT NULL"
+            # typed value first: DuckDB then trims only the rows whose value did not convert
             if f in REQUIRED_DEAL_COLUMNS:
-                checks.append((f, raw, f"NOT ({present})", "'required value missing'"))
+                checks.append((f, raw, f"{typed} IS NULL AND NOT ({present})", "'required value missing'"))
             if f == "amount":
                 checks += [
-                    (f, raw, f"{present} AND {typed} IS NULL",
+                    (f, raw, f"{typed} IS NULL AND {present}",
                      "'not an amount' || CASE WHEN NOT $amount_pattern LIKE '%,[0-9]+)?%' "
                      "AND contains(" + raw + ", ',') THEN ' (a decimal comma must be declared)' ELSE '' END"),
                     (f, raw, f"{typed} < 0", "'amount must not be negative'"),
@@ -320,18 +321,18 @@ class Importer:
                 ]
             elif f in ("created_at", "expected_close", "closed_at") or f in WIDE_STAGE_COLUMNS:
                 checks += [
-                    (f, raw, f"{present} AND {typed} IS NULL",
+                    (f, raw, f"{typed} IS NULL AND {present}",
                      "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
                     (f, raw, f"{typed} IS NOT NULL AND NOT ({typed} {_in_range})",
                      "'date out of range (1970–2100)'"),
                 ]
             elif f == "outcome":
-                checks.append((f, raw, f"{present} AND {typed} IS NULL",
+                checks.append((f, raw, f"{typed} IS NULL AND {present}",
                                "'outcome must be won, lost or open (赢单, 丢单, 进行中)'"))
             elif f == "tier":
-                checks.append((f, raw, f"{present} AND {typed} IS NULL", "'tier must be A, B, C or D'"))
+                checks.append((f, raw, f"{typed} IS NULL AND {present}", "'tier must be A, B, C or D'"))
             elif f in FACTOR_KEYS:
-                checks.append((f, raw, f"{present} AND {typed} IS NULL", "'score must be a whole number 1–5'"))
+                checks.append((f, raw, f"{typed} IS NULL AND {present}", "'score must be a whole number 1–5'"))
             elif f == "history_truncated":
                 checks.append((f, raw, f"{typed} IS NULL", "'must be true or false'"))
             if f not in FACTOR_KEYS and f != "amount":
@@ -378,14 +379,18 @@ class Importer:
             FROM {st.table}_rows""", p)
 
     def _history_checks(self) -> list[tuple[str, str, str, str]]:
+        # typed value first: DuckDB then trims only the rows whose value did not convert
         present = "nullif(trim({0}), '') IS NOT NULL"
         return [
-            ("deal_id", "raw_deal_id", f"NOT ({present.format('raw_deal_id')})", "'required value missing'"),
-            ("stage", "raw_stage", f"NOT ({present.format('raw_stage')})", "'required value missing'"),
-            ("stage", "raw_stage", f"{present.format('raw_stage')} AND stage IS NULL",
+            ("deal_id", "raw_deal_id", f"deal_id IS NULL AND NOT ({present.format('raw_deal_id')})",
+             "'required value missing'"),
+            ("stage", "raw_stage", f"stage IS NULL AND NOT ({present.format('raw_stage')})",
+             "'required value missing'"),
+            ("stage", "raw_stage", f"stage IS NULL AND {present.format('raw_stage')}",
              "'unknown stage: use 1–8, the stage key, or its English or Chinese name'"),
-            ("entered_at", "raw_entered_at", f"NOT ({present.format('raw_entered_at')})", "'required value missing'"),
-            ("entered_at", "raw_entered_at", f"{present.format('raw_entered_at')} AND entered_at IS NULL",
+            ("entered_at", "raw_entered_at", f"entered_at IS NULL AND NOT ({present.format('raw_entered_at')})",
+             "'required value missing'"),
+            ("entered_at", "raw_entered_at", f"entered_at IS NULL AND {present.format('raw_entered_at')}",
              "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
             ("entered_at", "raw_entered_at", f"entered_at IS NOT NULL AND NOT (entered_at {_in_range})",
              "'date out of range (1970–2100)'"),
