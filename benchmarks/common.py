@@ -22,14 +22,23 @@ def sample_dir(n: int, seed: int = 7) -> Path:
     return out
 
 
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory: VmHWM. Not getrusage's ru_maxrss, which Linux carries over from
+    the parent across fork/vfork and exec: a 10 MB child of a 1.5 GB parent reports 1.5 GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status: peak memory is measured on Linux only")
+
+
 def child(code: str) -> dict:
     """Run `code` in a fresh Python process; it sets `result`, a dict, to which its peak RSS is added."""
     import json
     import subprocess
     import sys
 
-    wrapped = code + "\nimport resource as _r, json as _j\n" \
-                     "print(_j.dumps({**result, 'peak_mib': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024}))"
+    wrapped = code + "\nimport json as _j\nfrom benchmarks.common import peak_rss_mib as _peak\n" \
+                     "print(_j.dumps({**result, 'peak_mib': _peak()}))"
     out = subprocess.run([sys.executable, "-c", wrapped], cwd=HERE.parent, capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

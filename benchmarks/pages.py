@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import HERE, SIZES, child, machine, sample_dir  # noqa: E402
+from benchmarks.common import HERE, SIZES, child, machine, peak_rss_mib, sample_dir  # noqa: E402
 
 PAGES = ["overview", "import", "funnel", "velocity", "tiers", "claim", "model", "forecast", "review", "deals"]
 
@@ -61,11 +61,9 @@ result = {{"refresh_s": time.perf_counter() - start}}
             assert not at.exception, (page, [e.value for e in at.exception])
         results[page] = {"first_s": times[0], "after_first_median_s": statistics.median(times[1:])}
         print(page, json.dumps(results[page]), flush=True)
-    import resource
-
     out = {"machine": machine(), "size": args.size, "pages": results, "refresh_s": refresh_s,
            "import_and_refresh_peak_mib": refresh["peak_mib"],
-           "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+           "peak_mib": peak_rss_mib()}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"pages-{args.size}.json").write_text(json.dumps(out, indent=2))
 

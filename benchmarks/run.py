@@ -5,7 +5,7 @@
 Every figure is a median of several runs; each ratio is taken against a baseline measured in the same run on the same
 machine: DuckDB's plain typed read_csv of the same files (import), a straightforward pandas implementation (funnel,
 win rates, velocity), and a bare Python process that opens the database and runs one GROUP BY (cold CLI). Imports
-and page runs happen in child processes, which report their own peak resident memory.
+and page runs happen in child processes, which report their own peak resident memory (VmHWM, see common.peak_rss_mib).
 Writes benchmarks/results/results.json and docs/performance.md. Not part of the test run.
 """
 
