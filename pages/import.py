@@ -34,13 +34,14 @@ if uploads:
             st.error(str(exc))
             continue
         uploaded.append(path)
-        kind = classify_header(source.header) if is_canonical(source.header) else "CRM export"
-        if kind == "CRM export":
+        kind = classify_header(source.header) if is_canonical(source.header) else "crm"
+        if kind == "crm":
             crm_files.append(path)
         else:
             canonical.setdefault(kind if kind != "wide" else "deals", path)
-        with st.expander(f"{ui.T('preview')}: {up.name} ({kind}, {source.encoding}, "
-                         f"{'tab' if source.delimiter == chr(9) else source.delimiter})", expanded=False):
+        delimiter = ui.T("delimiter_tab") if source.delimiter == "\t" else source.delimiter
+        with st.expander(f"{ui.T('preview')}: {up.name} ({ui.T('file_kind_' + kind)}, {source.encoding}, "
+                         f"{delimiter})", expanded=False):
             header, rows = preview(source)
             st.dataframe(pd.DataFrame([r + [""] * (len(header) - len(r)) for r in rows],
                                       columns=pd.Index([f"{i + 1}. {h}" for i, h in enumerate(header)]))
@@ -65,9 +66,10 @@ if crm_paths:
     if conversion is not None:
         base = chosen_profile or preset(conversion.preset)
         st.info(ui.T("crm_detected", preset=conversion.preset) + " — " + ", ".join(
-            f"{name}: {role}" for name, role in conversion.roles.items()))
+            f"{name}: {ui.T('file_kind_' + role)}" for name, role in conversion.roles.items()))
         with st.expander(ui.T("columns_used"), expanded=False):
-            st.dataframe(pd.DataFrame(list(conversion.columns.items()), columns=["field", "header"]),
+            st.dataframe(pd.DataFrame([(ui.column(f), h) for f, h in conversion.columns.items()],
+                                      columns=[ui.T("field"), ui.T("header")]),
                          hide_index=True)
         st.subheader(ui.T("stage_mapping"))
         targets = [None, *range(1, 9), "won", "lost"]
@@ -82,7 +84,8 @@ if crm_paths:
                 index=targets.index(census.target), format_func=ui.stage_target_label)
         profile = mapping_with(base, mapped)
         profile = replace(profile, date_order=st.selectbox(ui.T("date_order"), DATE_ORDERS, key="date_order",
-                                                           index=DATE_ORDERS.index(base.date_order)),
+                                                           index=DATE_ORDERS.index(base.date_order),
+                                                           format_func=lambda o: ui.T(f"date_order_{o}")),
                           decimal_mark="," if decimal_comma else base.decimal_mark)
         if len(conversion.currencies) > 1:
             codes = sorted(conversion.currencies)

@@ -193,6 +193,20 @@ def test_import_page_maps_a_crm_export_saves_the_profile_and_imports(empty_db, t
             ("E1", "Cía Ñandú", 1000.5), ("E2", "Açores SA", 1800.0)]
 
 
+def test_import_page_mapping_step_reads_in_chinese(empty_db, tmp_path):
+    from . import crm_exports
+
+    path = crm_exports.salesforce_spanish(tmp_path)
+    at = app(empty_db, "pages/import.py")
+    at.radio(key="lang").set_value("zh").run()
+    at.file_uploader[0].set_value((path.name, path.read_bytes(), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert f"CRM 导出:salesforce — {path.name}: 商机" in " ".join(i.value for i in at.info)
+    assert [e.label for e in at.expander][:1] == [f"预览: {path.name} (CRM 导出, cp1252, ;)"]
+    assert at.selectbox(key="date_order").options == [
+        "根据日期自动判断", "年-月-日(2026-06-09)", "月/日/年(06/09/2026)", "日/月/年(09/06/2026)"]
+
+
 def test_import_page_lets_a_saved_profile_be_chosen(empty_db, tmp_path, monkeypatch):
     from dataclasses import replace
 
