@@ -140,6 +140,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "file_kind_snapshot": ("snapshot", "快照"),
     "delimiter_tab": ("tab", "制表符"),
     "field": ("Field", "字段"),
+    "template_history": ("stage history", "阶段历史"),
     "header": ("Column in the file", "文件中的列"),
     "reporting_currency": ("Reporting currency", "报告币种"),
     "rate_for": ("1 {code} = ? {reporting}", "1 {code} = ? {reporting}"),
@@ -232,6 +233,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "batch_id": ("Batch", "批次"), "status": ("Status", "状态"), "format": ("Format", "格式"),
     "files": ("Files", "文件"), "file": ("File", "文件"), "row": ("Row", "行"), "column": ("Column", "列"),
     "value": ("Value", "值"), "reason": ("Reason", "原因"), "mode": ("Mode", "模式"),
+    # import batches
+    "file_sha256": ("SHA-256 of each file", "各文件 SHA-256"), "rows_read": ("Rows read", "读取行数"),
+    "deals_inserted": ("Deals added", "新增商机"), "deals_updated": ("Deals updated", "更新商机"),
+    "stage_events_added": ("Stage events added", "新增阶段记录"), "rows_rejected": ("Rows rejected", "拒绝行数"),
+    "warnings": ("Warnings", "警告"), "started_at": ("Started", "开始时间"), "finished_at": ("Finished", "完成时间"),
+    "undone_at": ("Undone", "撤销时间"),
 }
 
 

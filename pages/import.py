@@ -96,7 +96,7 @@ if crm_paths:
                      for code in codes if code != reporting}
             profile = replace(profile, currency=reporting, rates={c: r for c, r in rates.items() if r > 0})
         for field, headers in conversion.missing_columns(tables).items():
-            header = st.selectbox(ui.T("map_column", field=field), [None, *headers], key=f"col_{field}",
+            header = st.selectbox(ui.T("map_column", field=ui.column(field)), [None, *headers], key=f"col_{field}",
                                   format_func=lambda h: "—" if h is None else h)
             if header:
                 profile = replace(profile, columns={**profile.columns, field: (header,)})
@@ -140,9 +140,10 @@ if batches:
 
 st.subheader(ui.T("templates"))
 c1, c2 = st.columns(2)
+history = ui.T("template_history")
 c1.download_button(ui.T("template_en"), deals_template("en"), "deals_template.csv", "text/csv", key="tpl_en")
-c1.download_button(ui.T("template_en") + " · history", history_template("en"), "stage_history_template.csv",
+c1.download_button(f"{ui.T('template_en')} · {history}", history_template("en"), "stage_history_template.csv",
                    "text/csv", key="tpl_hist_en")
 c2.download_button(ui.T("template_zh"), deals_template("zh"), "商机模板.csv", "text/csv", key="tpl_zh")
-c2.download_button(ui.T("template_zh") + " · 阶段历史", history_template("zh"), "阶段历史模板.csv", "text/csv",
+c2.download_button(f"{ui.T('template_zh')} · {history}", history_template("zh"), "阶段历史模板.csv", "text/csv",
                    key="tpl_hist_zh")
