@@ -103,6 +103,15 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 </body></html>"""
 
 
+def xlsx_bytes(review: QuarterlyReview, lang: str = "en") -> bytes:
+    """The review's workbook as bytes, for a download."""
+    import io
+
+    buffer = io.BytesIO()
+    write_xlsx(review, buffer, lang)
+    return buffer.getvalue()
+
+
 def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:
     import pandas as pd
 

@@ -4,7 +4,7 @@ import ui
 from analytics.forecast import quarter_of
 from analytics.funnel import data_as_of
 from analytics.overview import count_deals
-from analytics.report import figures, render_html, write_xlsx
+from analytics.report import figures, render_html, xlsx_bytes
 from analytics.review import quarterly_review
 
 filters = ui.filters()
@@ -31,12 +31,9 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     ui.table(review.top_deals, "top_deals")
     st.subheader(ui.T("slipped_deals"))
     ui.table(review.slipped_deals, "slipped_deals")
-    html_bytes = render_html(review, lang).encode("utf-8")
-    st.download_button(ui.T("download_html"), html_bytes, f"review-{review.quarter}.html", "text/html",
-                       key="dl_review_html")
-    import io
-
-    buffer = io.BytesIO()
-    write_xlsx(review, buffer, lang)
-    st.download_button(ui.T("download_xlsx"), buffer.getvalue(), f"review-{review.quarter}.xlsx",
+    # Rendered when clicked (Streamlit runs the callable then), not on every rerun: at 1M deals the offline HTML
+    # and the workbook took 1.9 s of each 2 s page run.
+    st.download_button(ui.T("download_html"), lambda: render_html(review, lang).encode("utf-8"),
+                       f"review-{review.quarter}.html", "text/html", key="dl_review_html")
+    st.download_button(ui.T("download_xlsx"), lambda: xlsx_bytes(review, lang), f"review-{review.quarter}.xlsx",
                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_review_xlsx")

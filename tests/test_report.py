@@ -1,10 +1,12 @@
+import io
+
 import openpyxl
 import pytest
 
 from analytics.cli import main
 from analytics.export import neutralise_cell, safe_csv_bytes
 from analytics.importer import import_files
-from analytics.report import render_html, write_xlsx
+from analytics.report import render_html, write_xlsx, xlsx_bytes
 from analytics.review import quarterly_review
 
 from .conftest import write_csv
@@ -42,6 +44,10 @@ def test_workbook_neutralises_formulas(review, tmp_path):
     assert "'" + HOSTILE_OWNER in owners and HOSTILE_OWNER not in owners
     assert not any(isinstance(v, str) and v.startswith("=") for ws in wb for row in ws.iter_rows()
                    for v in (c.value for c in row))
+    # the app's download: the same workbook, as bytes
+    downloaded = openpyxl.load_workbook(io.BytesIO(xlsx_bytes(review)))
+    assert downloaded.sheetnames == wb.sheetnames
+    assert [c.value for row in downloaded["slipped_deals"].iter_rows() for c in row] == owners
 
 
 @pytest.mark.parametrize("value,expected", [("=1+1", "'=1+1"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"),
