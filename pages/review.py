@@ -32,8 +32,10 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     st.subheader(ui.T("slipped_deals"))
     ui.table(review.slipped_deals, "slipped_deals")
     # Rendered when clicked (Streamlit runs the callable then), not on every rerun: at 1M deals the offline HTML
-    # and the workbook took 1.9 s of each 2 s page run.
+    # and the workbook took 1.9 s of each 2 s page run. A click must not rerun the page: the rerun would replace
+    # the callable the browser is about to ask for, and the download would never come.
     st.download_button(ui.T("download_html"), lambda: render_html(review, lang).encode("utf-8"),
-                       f"review-{review.quarter}.html", "text/html", key="dl_review_html")
+                       f"review-{review.quarter}.html", "text/html", key="dl_review_html", on_click="ignore")
     st.download_button(ui.T("download_xlsx"), lambda: xlsx_bytes(review, lang), f"review-{review.quarter}.xlsx",
-                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_review_xlsx")
+                       "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="dl_review_xlsx",
+                       on_click="ignore")
