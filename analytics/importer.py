@@ -421,9 +421,13 @@ class Importer:
         finally:
             for source in sources:
                 source.cleanup()
-            for view in _STAGING_VIEWS:
-                self.store.execute(f"DROP VIEW IF EXISTS {view}")
-            for table in _STAGING_TABLES:  # some hold millions of rows: never keep them past the import
+            self._drop_staging()
+
+    def _drop_staging(self, keep: tuple[str, ...] = ()) -> None:
+        for view in _STAGING_VIEWS:
+            self.store.execute(f"DROP VIEW IF EXISTS {view}")
+        for table in _STAGING_TABLES:  # some hold millions of rows: never keep them past the import
+            if table not in keep:
                 self.store.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _run(self, sources: list[CsvSource], files: list[str]) -> ImportResult:
@@ -538,6 +542,11 @@ class Importer:
                        else "every deal and stage event is already in the database: nothing changed")
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
+        rows_read = s.scalar(f"SELECT count(*) FROM {st.table}") + (
+            s.scalar(f"SELECT count(*) FROM {hist_st.table}") if hist_st else 0)
+        # The parsed and typed copies of the files (millions of rows at a million deals) are no longer needed:
+        # freed before the batch is written, they leave DuckDB's memory to the inserts and the per-deal facts.
+        self._drop_staging(keep=("kf_in_deals", "kf_changes", "kf_new_events"))
         started = datetime.now()
         with s.transaction():
             batch_id = s.scalar("SELECT nextval('batch_id_seq')")
@@ -557,8 +566,6 @@ class Importer:
                         f'INSERT INTO {table} (batch_id, file, "row", "column", value, reason) '
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         [(batch_id, i.file, i.row, i.column, i.value, i.reason) for i in issues])
-            rows_read = s.scalar(f"SELECT count(*) FROM {st.table}") + (
-                s.scalar(f"SELECT count(*) FROM {hist_st.table}") if hist_st else 0)
             s.execute("""INSERT INTO import_batches VALUES ($b, 'imported', $fmt, $files, $sha, $rows, $ins, $upd,
                 $ev, $rej, $warn, $started, now(), NULL)""",
                       {**b, "fmt": fmt, "files": files, "sha": sha256, "rows": rows_read,
