@@ -106,6 +106,7 @@ CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE result_cache (key VARCHAR PRIMARY KEY, data_version VARCHAR NOT NULL, created_at TIMESTAMP,
                            value BLOB NOT NULL);
 """),
+    ("005_stage_durations", "<STAGE_DURATIONS_SQL>"),
 )
 
 
@@ -210,7 +211,8 @@ class Store:
             if name in done:
                 continue
             with self.transaction():
-                self.execute(DEAL_FACTS_SQL if sql == "<DEAL_FACTS_SQL>" else sql)
+                self.execute({"<DEAL_FACTS_SQL>": DEAL_FACTS_SQL,
+                              "<STAGE_DURATIONS_SQL>": STAGE_DURATIONS_SQL}.get(sql, sql))
                 self.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
             applied.append(name)
         return applied
@@ -235,6 +237,7 @@ class Store:
         as-of date, so they are computed at query time from current_stage_entered_at.
         """
         self.execute(DEAL_FACTS_SQL)
+        self.execute(STAGE_DURATIONS_SQL)
         # a new data version: results computed from the old data (analytics.results) no longer apply
         version = uuid.uuid4().hex
         self.execute("DELETE FROM result_cache")
@@ -294,7 +297,8 @@ def import_database(folder: str | os.PathLike, db_path: str | os.PathLike | None
 
 
 _CHECKSUM_TABLES = frozenset({"deals", "stage_events", "import_batches", "deal_previous", "batch_deals",
-                              "rejected_rows", "import_warnings", "deal_facts", "settings", "schema_migrations"})
+                              "rejected_rows", "import_warnings", "deal_facts", "stage_durations", "settings",
+                              "schema_migrations"})
 
 _deal_cols = ", ".join(f"d.{c}" for c in DEAL_COLUMNS if c != "deal_id")
 # Days in each stage: each stay lasts until the next recorded entry; stage 8 is the end, not a stage.
@@ -390,5 +394,24 @@ FROM facts
 SELECT * EXCLUDE (positioned_moves),
        CASE WHEN NOT in_order THEN list_transform(list_sort(positioned_moves), lambda m: CAST(m % 100 AS TINYINT)) END AS moves
 FROM shaped ORDER BY outcome
+"""
+
+
+# Durations of closed deals, one row per deal and measure (days in stages 1-7; measure 0 is the cycle time), with
+# the columns DealFilter reads, stored sorted. Velocity's exact quantiles select order statistics from every
+# value; from values that arrive in order that takes half the time it takes from the wide deal_facts columns
+# (47-58 ms instead of 101-115 ms for the 4.1M values of 1M deals, docs/performance-misses.md).
+CYCLE_MEASURE = 0
+DURATION_MEASURES: dict[int, str] = {CYCLE_MEASURE: "cycle_days",
+                                     **{n: STAGE_DAY_COLUMNS[n - 1] for n in STAGE_NUMBERS if n < LAST_STAGE}}
+FILTER_COLUMNS = ("tier", "owner", "region", "industry", "created_at", "closed_at")  # what DealFilter.where reads
+STAGE_DURATIONS_SQL = f"""
+CREATE OR REPLACE TABLE stage_durations AS
+SELECT outcome, CAST(measure AS TINYINT) AS measure, days, {', '.join(FILTER_COLUMNS)}
+FROM (UNPIVOT (SELECT outcome, {', '.join(FILTER_COLUMNS)},
+                      {', '.join(f'CAST({c} AS DOUBLE) AS "{m}"' for m, c in DURATION_MEASURES.items())}
+               FROM deal_facts WHERE outcome <> 'open')
+      ON {', '.join(f'"{m}"' for m in DURATION_MEASURES)} INTO NAME measure VALUE days)
+ORDER BY outcome = 'won', measure, days
 """
 

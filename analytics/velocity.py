@@ -8,9 +8,11 @@ from datetime import date
 from .domain import STAGE_NUMBERS
 from .filters import DealFilter
 from .funnel import data_as_of
-from .store import STAGE_DAY_COLUMNS, Store
+from .store import CYCLE_MEASURE, Store
 
 QUANTILES = (0.25, 0.5, 0.75, 0.9)
+# stage_durations.measure: days in stages 1-7 (stage 8 is the signature: no time is spent in it), then the cycle
+MEASURES = (*STAGE_NUMBERS[:-1], CYCLE_MEASURE)
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,12 @@ def _summary(n, q) -> DurationSummary:
 
 def compute_velocity(store: Store, filters: DealFilter = DealFilter(), as_of: date | None = None) -> Velocity:
     where, params = filters.where()
-    params = {**params, "q": list(QUANTILES)}
-    columns = (*STAGE_DAY_COLUMNS[:-1], "cycle_days")  # stage 8 is the signature: no time is spent in it
-    # One group per outcome (twice as fast as FILTER clauses: each column's values are gathered once)
-    rows = store.fetchall(f"""SELECT outcome, {', '.join(f'count({c}), quantile_cont({c}, $q)' for c in columns)}
-                              FROM deal_facts WHERE {where} AND outcome <> 'open' GROUP BY outcome""", params)
-    by_outcome = {r[0]: [_summary(r[i], r[i + 1]) for i in range(1, len(r), 2)] for r in rows}
-    empty = [_summary(0, None)] * len(columns)
-    won, lost = by_outcome.get("won", empty), by_outcome.get("lost", empty)
+    # stage_durations holds each closed deal's durations sorted, one row per measure (store.STAGE_DURATIONS_SQL)
+    rows = store.fetchall(f"""SELECT outcome, measure, count(*), quantile_cont(days, $q) FROM stage_durations
+                              WHERE {where} GROUP BY outcome, measure""", {**params, "q": list(QUANTILES)})
+    found = {(outcome, measure): _summary(n, q) for outcome, measure, n, q in rows}
+    empty = _summary(0, None)
+    won, lost = ([found.get((outcome, m), empty) for m in MEASURES] for outcome in ("won", "lost"))
     stages = [StageVelocity(s, won[i], lost[i]) for i, s in enumerate(STAGE_NUMBERS[:-1])]
     as_of = as_of or data_as_of(store)
     stalled = []

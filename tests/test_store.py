@@ -40,6 +40,29 @@ def test_deal_facts(store, tmp_path):
         date(2026, 6, 1)
 
 
+def test_stage_durations_are_the_closed_deals_durations_in_order(store, tmp_path):
+    load_handworked(store, tmp_path)
+    rows = store.fetchall("SELECT outcome, measure, deal_id, days FROM stage_durations s "
+                          "JOIN deal_facts f USING (outcome, tier, owner, region, industry, created_at, closed_at) "
+                          "WHERE abs(s.days - coalesce(CASE s.measure WHEN 0 THEN f.cycle_days "
+                          "ELSE [f.days_stage_1, f.days_stage_2, f.days_stage_3, f.days_stage_4, f.days_stage_5, "
+                          "f.days_stage_6, f.days_stage_7][s.measure] END, -1)) < 1e-9 ORDER BY ALL")
+    # D1 entered stages 1-8 on Jan 1, Jan 11, Jan 21, Feb 10, Mar 1, Mar 21, Apr 10 and May 1 2026 (February: 28 days)
+    by_deal = {}
+    for outcome, measure, deal_id, days in rows:
+        by_deal.setdefault(deal_id, {})[measure] = days
+    assert by_deal["D1"] == {0: 120.0, 1: 10.0, 2: 10.0, 3: 20.0, 4: 19.0, 5: 20.0, 6: 20.0, 7: 21.0}
+    assert by_deal["D6"][0] == 78.0 and by_deal["D6"][5] == 14.0
+    assert "D7" not in by_deal  # open
+    total = store.scalar("SELECT count(*) FROM stage_durations")
+    assert total == len(rows) == store.scalar(
+        "SELECT sum(count(cycle_days) + count(days_stage_1) + count(days_stage_2) + count(days_stage_3) "
+        "+ count(days_stage_4) + count(days_stage_5) + count(days_stage_6) + count(days_stage_7)) OVER () "
+        "FROM deal_facts WHERE outcome <> 'open' LIMIT 1")
+    stored = [r[0] for r in store.fetchall("SELECT days FROM stage_durations WHERE outcome = 'lost' AND measure = 0")]
+    assert stored == sorted(stored)  # kept in order: quantiles select from sorted values
+
+
 def test_transaction_rolls_back(store):
     with pytest.raises(RuntimeError):
         with store.transaction():
