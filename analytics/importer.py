@@ -154,13 +154,20 @@ def _amount(x: str, decimal_comma: bool) -> str:
 
 
 def _case_map(x: str, mapping: dict[str, object], prefix: str, params: dict) -> str:
-    """CASE over bound parameters: every label and value is a parameter, never SQL text."""
+    """CASE over bound parameters: every label and value is a parameter, never SQL text. A value written exactly
+    as its canonical form (won, 3) passes straight through; only the others are normalised (a regex per row)."""
     whens = []
     for i, (label, value) in enumerate(mapping.items()):
         params[f"{prefix}_k{i}"] = label
         params[f"{prefix}_v{i}"] = value
         whens.append(f"WHEN ${prefix}_k{i} THEN ${prefix}_v{i}")
-    return f"CASE {_label(x)} {' '.join(whens)} END"
+    canonical = [i for i, (label, value) in enumerate(mapping.items()) if str(value) == label]
+    normalised = f"CASE {_label(x)} {' '.join(whens)} END"
+    if not canonical:
+        return normalised
+    exact = ", ".join(f"${prefix}_k{i}" for i in canonical)
+    as_is = x if all(isinstance(v, str) for v in mapping.values()) else f"CAST({x} AS INTEGER)"
+    return f"CASE WHEN {x} IN ({exact}) THEN {as_is} ELSE {normalised} END"
 
 
 _in_range = "BETWEEN CAST($date_min AS TIMESTAMP) AND CAST($date_max AS TIMESTAMP)"
@@ -282,10 +289,12 @@ class Importer:
             elif f == "outcome":
                 expr = _case_map(x, outcome_map, "oc", p)
             elif f == "tier":
-                expr = f"CASE WHEN upper(regexp_replace(trim({x}), '(级|級|-?tier)$', '', 'i')) IN ('A','B','C','D') "\
+                expr = f"CASE WHEN {x} IN ('A', 'B', 'C', 'D') THEN {x} " \
+                       f"WHEN upper(regexp_replace(trim({x}), '(级|級|-?tier)$', '', 'i')) IN ('A','B','C','D') "\
                        f"THEN upper(left(trim({x}), 1)) END"
             elif f in FACTOR_KEYS:
-                expr = f"CASE WHEN trim({x}) IN ('1', '2', '3', '4', '5') THEN CAST(trim({x}) AS TINYINT) END"
+                expr = (f"CASE WHEN {x} IN ('1', '2', '3', '4', '5') THEN CAST({x} AS TINYINT) "
+                        f"WHEN trim({x}) IN ('1', '2', '3', '4', '5') THEN CAST(trim({x}) AS TINYINT) END")
             elif f == "history_truncated":
                 expr = (f"CASE WHEN lower(trim({x})) IN ('true', '1', 'yes') THEN true "
                         f"WHEN lower(trim({x})) IN ('false', '0', 'no', '') THEN false END")

@@ -48,6 +48,25 @@ def test_delimiters(store, csv_writer, delimiter):
     assert deals_of(store)["X1"][0] == "Acme; Ltd, Inc"
 
 
+def test_labels_written_exactly_or_loosely_read_the_same(store, csv_writer):
+    """Canonical labels take a fast path; padded, cased, suffixed and named ones are normalised."""
+    header = [*HEADER, "funding"]
+    deals = csv_writer("d.csv", header, [
+        ["L1", "Acme", "A", "1", "2026-01-01", "2026-02-01", "won", "4"],
+        ["L2", "Acme", " b ", "1", "2026-01-01", "2026-02-01", " Won ", " 4 "],
+        ["L3", "Acme", "C级", "1", "2026-01-01", "2026-02-01", "closed  lost", "1"],
+        ["L4", "Acme", "d-tier", "1", "2026-01-01", "", "进行中", ""],
+    ])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [
+        ["L1", "3", "2026-01-01"], ["L2", " 3 ", "2026-01-01"], ["L3", "Proposal", "2026-01-01"],
+        ["L4", "提交初步方案", "2026-01-01"]])
+    r = import_files(store, deals, history)
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT d.deal_id, tier, outcome, funding, stage FROM deals d "
+                          "JOIN stage_events USING (deal_id) ORDER BY 1") == [
+        ("L1", "A", "won", 4, 3), ("L2", "B", "won", 4, 3), ("L3", "C", "lost", 1, 3), ("L4", "D", "open", None, 3)]
+
+
 @pytest.mark.parametrize("text,expected", [
     ("2026-06-09", datetime(2026, 6, 9)), ("2026/6/9", datetime(2026, 6, 9)),
     ("2026-6-9 11:00:27", datetime(2026, 6, 9, 11, 0, 27)), ("2026年6月9日", datetime(2026, 6, 9)),
