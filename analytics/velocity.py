@@ -68,7 +68,7 @@ def compute_velocity(store: Store, filters: DealFilter = DealFilter(), as_of: da
     # stage_durations holds each closed deal's durations sorted, one row per measure (store.STAGE_DURATIONS_SQL)
     rows = store.fetchall(f"""SELECT won, measure, count(*), quantile_cont(days, $q) FROM stage_durations
                               WHERE {where} GROUP BY won, measure""", {**params, "q": list(QUANTILES)})
-    found = {(won, measure): _summary(n, q) for won, measure, n, q in rows}
+    found = {(is_won, measure): _summary(n, q) for is_won, measure, n, q in rows}
     empty = _summary(0, None)
     won, lost = ([found.get((is_won, m), empty) for m in MEASURES] for is_won in (True, False))
     stages = [StageVelocity(s, won[i], lost[i]) for i, s in enumerate(STAGE_NUMBERS[:-1])]

@@ -2,6 +2,7 @@ from datetime import date
 
 import pytest
 
+from analytics.filters import DealFilter
 from analytics.velocity import compute_velocity
 
 from .handworked import load_handworked
@@ -45,3 +46,24 @@ def test_nothing_stalls_at_the_data_as_of_date(store, tmp_path):
 def test_empty(store):
     v = compute_velocity(store)
     assert v.stalled == [] and v.cycle_won.median is None and v.stages[0].won.n == 0
+
+
+def test_filtered(store, tmp_path):
+    load_handworked(store, tmp_path)
+    v = compute_velocity(store, DealFilter(owner=("Bob",)), as_of=date(2026, 6, 30))
+    # Bob's closed deals are all lost: D4 14 days in stage 1 (until its close), D6 7; D8 never recorded stage 1
+    assert (v.stages[0].lost.n, v.stages[0].lost.median) == (2, pytest.approx(10.5))
+    # cycles: D4 Feb 1 → Feb 15, D6 Jan 1 → Mar 20, D8 2025-10-01 → 2026-03-15
+    assert (v.cycle_lost.n, v.cycle_lost.median, v.cycle_lost.p25) == (3, 78, pytest.approx((14 + 78) / 2))
+    assert v.cycle_won.n == 0 and v.cycle_won.median is None
+
+
+def test_every_filter_reads_stage_durations(store, tmp_path):
+    """stage_durations carries the columns DealFilter reads: a filter on each of them runs over it."""
+    load_handworked(store, tmp_path)
+    every = DealFilter(tier=("A", "B"), owner=("Ann",), region=("East",), industry=("Energy",),
+                       created_from=date(2026, 1, 1), created_to=date(2026, 1, 31), closed_from=date(2026, 2, 1),
+                       closed_to=date(2026, 5, 1), cohort="2026Q1")
+    v = compute_velocity(store, every)
+    assert (v.cycle_won.n, v.cycle_won.median) == (1, 120)  # D1 only: D2 is lost, D5 is in the West
+    assert v.cycle_lost.n == 1  # D2
