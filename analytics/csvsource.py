@@ -49,11 +49,8 @@ def detect_encoding(data: bytes) -> str:
     if b"\x00" in data[:65536]:
         raise InputError("the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; "
                          "save it as CSV UTF-8")
-    try:
-        data.decode("utf-8")
+    if _is_utf8(data):
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
     candidates = []
     for encoding in ("gb18030", "cp1252"):
         try:
@@ -73,6 +70,22 @@ def detect_encoding(data: bytes) -> str:
     return "gb18030" if best.encoding in ("gb18030", "gbk", "gb2312") else "cp1252"
 
 
+def _is_utf8(data: bytes) -> bool:
+    """A strict UTF-8 check that builds no 100 MB string: ASCII is checked at memory speed, the rest is decoded
+    a megabyte at a time (the incremental decoder carries a character cut at a chunk's end into the next)."""
+    if data.isascii():
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    view = memoryview(data)
+    try:
+        for start in range(0, len(data), 1 << 20):
+            decoder.decode(view[start:start + (1 << 20)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def sniff_delimiter(header_line: str) -> str:
     """The delimiter of `,` `;` and tab that splits the header into the most fields."""
     counts = {d: len(next(csv.reader([header_line], delimiter=d))) for d in DELIMITERS}
@@ -89,7 +102,7 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
         raise InputError(f"{name}: file not found") from None
     except OSError as exc:
         raise InputError(f"{name}: cannot read the file ({exc.strerror})") from None
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(): that copies the whole file)
         raise InputError(f"{name}: the file is empty")
     try:
         encoding = detect_encoding(data)

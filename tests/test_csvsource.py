@@ -1,0 +1,35 @@
+"""Encoding detection at the edges the importer's tests do not reach: megabyte chunk boundaries and blank files."""
+
+import pytest
+
+from analytics.csvsource import detect_encoding, open_csv
+from analytics.exceptions import InputError
+
+MB = 1 << 20
+
+
+def test_a_character_cut_by_a_chunk_boundary_is_still_utf8():
+    prefix = b"a" * (MB - 1)  # 电 (3 bytes) starts one byte before the first megabyte ends
+    data = prefix + "电力,华东\n".encode() * 3
+    assert data[MB - 1:MB + 2].decode("utf-8") == "电"
+    assert detect_encoding(data) == "utf-8"
+
+
+def test_an_invalid_byte_past_the_first_megabyte_is_not_utf8():
+    data = ("客户,金额\n" * 200_000).encode("utf-8")  # 2.4 MB of valid UTF-8 …
+    assert len(data) > 2 * MB
+    assert detect_encoding(data + "南方电网\n".encode("gb18030")) == "gb18030"  # … then one GB18030 line
+    assert detect_encoding(data) == "utf-8"
+
+
+def test_a_truncated_last_character_is_not_utf8():
+    data = ("客户,金额\n" * 10).encode("utf-8") + "电".encode("utf-8")[:2]
+    assert detect_encoding(data) != "utf-8"
+
+
+@pytest.mark.parametrize("content", [b"", b" \r\n\t \n"])
+def test_blank_files_are_empty(tmp_path, content):
+    path = tmp_path / "blank.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="blank.csv: the file is empty"):
+        open_csv(path)
