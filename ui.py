@@ -45,6 +45,13 @@ def column(name: str) -> str:
     return column_label(name, lang())
 
 
+def import_text(text: str | None) -> str | None:
+    """An import problem, an import's progress or outcome, or an import or undo error, in the chosen language."""
+    from analytics.i18n import issue_text
+
+    return issue_text(text, lang())
+
+
 def data_changed() -> None:
     """After an import, undo or clearing: every cached result is stale."""
     st.cache_data.clear()
@@ -269,6 +276,14 @@ def stage_target_label(target) -> str:
     return T(target) if target in ("won", "lost") else stage_label(target, lang())
 
 
+def run_import(start_import) -> None:
+    """Run `start_import(progress)` under a progress bar (its steps in the chosen language), then show its result."""
+    bar = st.progress(0.0)
+    result = start_import(lambda fraction, step: bar.progress(min(fraction, 1.0), text=import_text(step)))
+    bar.empty()
+    show_import_result(result)
+
+
 def show_import_result(result) -> None:
     """An import's outcome, its validation report and warnings (with downloads); a new import's slow results are
     computed in the background."""
@@ -277,15 +292,30 @@ def show_import_result(result) -> None:
     data_changed()
     if result.status == "imported":
         refresh_in_background()
-    {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](
-        f"{T('status_' + result.status)} — {result.message}")
+    message = import_text(result.message)
+    # a rejection's message says so itself ("rejected: 2 problems in 1 row; the database is unchanged")
+    headline = message[:1].upper() + message[1:] if result.status == "rejected" else \
+        f"{T('status_' + result.status)} — {message}"
+    {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](headline)
+    header = _field_headers()
     for title, issues, key in ((T("validation_report"), result.errors, "errors"),
                                (T("warnings"), result.warnings, "warnings")):
         if issues:
-            report = pd.DataFrame([vars(i) for i in issues])
+            report = pd.DataFrame([{**vars(i), "column": header.get(i.column, i.column),
+                                    "reason": import_text(i.reason)} for i in issues])
             st.subheader(f"{title} ({len(issues)})")
             table(report, f"{key}_table")
             download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
+
+
+def _field_headers() -> dict[str, str]:
+    """In Chinese, a canonical column is named as the Chinese import template heads it (amount → 金额)."""
+    if lang() != "zh":
+        return {}
+    from analytics.importer import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH, WIDE_STAGE_HEADERS_ZH
+
+    return {field: header for header, field in {**DEAL_HEADERS_ZH, **HISTORY_HEADERS_ZH,
+                                                **WIDE_STAGE_HEADERS_ZH}.items()}
 
 
 def upload_path(name: str, data: bytes) -> Path:

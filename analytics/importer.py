@@ -79,7 +79,8 @@ class ImportResult:
         """Nothing written: every error, the rows they are on, and why."""
         rows = len({(e.file, e.row) for e in errors})
         return cls("rejected", None, fmt, files, rejected_rows=rows, warnings=list(warnings), errors=errors,
-                   message=message or f"rejected: {len(errors)} problems in {rows} rows; the database is unchanged")
+                   message=message or f"rejected: {_count(len(errors), 'problem')} in {_count(rows, 'row')}; "
+                                      "the database is unchanged")
 
     @property
     def deals(self) -> int:
@@ -633,6 +634,10 @@ class Importer:
         if self.provenance:
             files, _, fmt = self.provenance
         return ImportResult.rejected(files, fmt, self.errors, self.warnings)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def clip_value(value, limit: int = 200):

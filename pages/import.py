@@ -31,7 +31,7 @@ if uploads:
         try:
             source = open_csv(path)
         except KeyfunnelError as exc:
-            st.error(str(exc))
+            st.error(ui.import_text(str(exc)))
             continue
         uploaded.append(path)
         kind = classify_header(source.header) if is_canonical(source.header) else "crm"
@@ -49,8 +49,11 @@ if uploads:
         source.cleanup()
 
 
+# Option labels are computed here, in the script run: a format_func that read the language when called would label
+# options in English when called outside it (AppTest does so), and the chosen option would not be found.
+auto_label = ui.T("profile_auto")
 choice = st.selectbox(ui.T("profile"), ["auto", *list_profiles(PROFILES)], key="profile",
-                      format_func=lambda c: ui.T("profile_auto") if c == "auto" else c) if uploaded else "auto"
+                      format_func=lambda c: auto_label if c == "auto" else c) if uploaded else "auto"
 skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
 decimal_comma = st.checkbox(ui.T("decimal_comma"), key="decimal_comma")
 crm_paths = crm_files if choice == "auto" else uploaded
@@ -61,7 +64,7 @@ if crm_paths:
         tables, read_errors = read_export(crm_paths)
         conversion = convert_export(tables, chosen_profile)
     except KeyfunnelError as exc:
-        st.error(str(exc))
+        st.error(ui.import_text(str(exc)))
         conversion = None
     if conversion is not None:
         base = chosen_profile or preset(conversion.preset)
@@ -73,6 +76,7 @@ if crm_paths:
                          hide_index=True)
         st.subheader(ui.T("stage_mapping"))
         targets = [None, *range(1, 9), "won", "lost"]
+        target_labels = {target: ui.stage_target_label(target) for target in targets}
         mapped = {}
         grid = st.columns(3)
         for i, census in enumerate(conversion.stages):
@@ -81,11 +85,12 @@ if crm_paths:
             mapped[census.label] = grid[i % 3].selectbox(
                 f"{census.label} · {ui.T('rows_count', n=census.rows) if census.rows != 1 else ui.T('one_row')}",
                 targets, key=key,
-                index=targets.index(census.target), format_func=ui.stage_target_label)
+                index=targets.index(census.target), format_func=target_labels.get)
         profile = mapping_with(base, mapped)
+        order_labels = {order: ui.T(f"date_order_{order}") for order in DATE_ORDERS}
         profile = replace(profile, date_order=st.selectbox(ui.T("date_order"), DATE_ORDERS, key="date_order",
                                                            index=DATE_ORDERS.index(base.date_order),
-                                                           format_func=lambda o: ui.T(f"date_order_{o}")),
+                                                           format_func=order_labels.get),
                           decimal_mark="," if decimal_comma else base.decimal_mark)
         if len(conversion.currencies) > 1:
             codes = sorted(conversion.currencies)
@@ -101,7 +106,7 @@ if crm_paths:
             if header:
                 profile = replace(profile, columns={**profile.columns, field: (header,)})
         for issue in other_problems(tables, profile):  # what the edited mapping leaves
-            st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {issue.reason}")
+            st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {ui.import_text(issue.reason)}")
         unmapped = sum(1 for v in mapped.values() if v is None)
         if unmapped:
             st.warning(ui.T("unmapped_left", n=unmapped))
@@ -112,21 +117,20 @@ if crm_paths:
                 saved = save_profile(replace(profile, name=name.strip()), PROFILES)
                 st.success(ui.T("profile_saved", name=name.strip(), path=saved.name))
             except KeyfunnelError as exc:
-                st.error(str(exc))
+                st.error(ui.import_text(str(exc)))
         if st.button(ui.T("import_button"), key="run_import", disabled=bool(unmapped), type="primary"):
-            bar = st.progress(0.0)
-            ui.show_import_result(import_export(ui.store(), tables, read_errors, profile, skip_invalid=skip_invalid,
-                                                progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
+            ui.run_import(lambda progress: import_export(ui.store(), tables, read_errors, profile,
+                                                         skip_invalid=skip_invalid, progress=progress))
 elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in canonical, type="primary"):
-    bar = st.progress(0.0)
-    ui.show_import_result(import_files(ui.store(), canonical["deals"], canonical.get("history"),
-                                       skip_invalid=skip_invalid, decimal_comma=decimal_comma,
-                                       progress=lambda f, m: bar.progress(min(f, 1.0), text=m)))
+    ui.run_import(lambda progress: import_files(ui.store(), canonical["deals"], canonical.get("history"),
+                                                skip_invalid=skip_invalid, decimal_comma=decimal_comma,
+                                                progress=progress))
 
 st.subheader(ui.T("batches"))
 batches = list_batches(ui.store())
 if batches:
-    ui.table(pd.DataFrame([b.to_json() for b in batches]), "batches_table")
+    ui.table(pd.DataFrame([{**b.to_json(), "status": ui.T(f"status_{b.status}")} for b in batches]),
+             "batches_table")
     active = [b.batch_id for b in batches if b.status == "imported"]
     if active:
         chosen = st.selectbox(ui.T("undo"), active, index=len(active) - 1, key="undo_batch")
@@ -136,7 +140,7 @@ if batches:
                 ui.data_changed()
                 st.rerun()
             except KeyfunnelError as exc:
-                st.error(str(exc))
+                st.error(ui.import_text(str(exc)))
 
 st.subheader(ui.T("templates"))
 c1, c2 = st.columns(2)

@@ -1,0 +1,56 @@
+"""Import problems and outcomes in Chinese: every reason the importer gives is translated, with its figures."""
+
+import pytest
+
+from analytics.i18n import issue_text
+from analytics.importer import import_files
+
+from .handworked import load_handworked
+
+HEADER = ["deal_id", "account", "tier", "amount", "created_at", "closed_at", "outcome", "funding", "notes"]
+
+
+def chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_every_reason_of_a_bad_import_reads_in_chinese(store, csv_writer):
+    deals = csv_writer("d.csv", HEADER, [
+        ["B1", "", "E", "-5", "2026-13-40", "", "maybe", "7", "x"],    # missing account, tier, negative, date, …
+        ["B2", "Acme", "A", "1e99", "1960-01-01", "", "open", "1", ""],  # too large, out of range
+        ["B3", "Acme", "A", "1,5", "2026-01-01", "", "open", "", ""],    # decimal comma not declared
+        ["B4", "Acme", "A", "10", "2026-01-01", "", "open", "", "", "extra"],  # too many columns
+        ["B5", "A" * 1001, "A", "10", "2026-01-01", "", "open", "", ""],  # too long
+        ["B6", "Acme", "A", "10", "2026-01-01", "", "open", "", ""],
+        ["B6", "Acme", "B", "10", "2026-01-01", "", "open", "", ""],     # conflicting duplicate
+    ])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [
+        ["B1", "9", "2026-01-01"], ["NOPE", "1", "2026-01-01"], ["B6", "1", "yesterday"], ["", "", ""]])
+    r = import_files(store, deals, history)
+    assert r.status == "rejected"
+    reasons = {e.reason for e in r.errors} | {w.reason for w in r.warnings} | {r.message}
+    assert len(reasons) == 17  # 16 distinct reasons (11 rows: 21 problems, one warning), and the message
+    untranslated = [text for text in reasons if not chinese(issue_text(text, "zh"))]
+    assert untranslated == []
+    assert issue_text("too many columns: expected 9", "zh") == "列数过多:应为 9 列"
+    assert issue_text("value longer than 1000 characters", "zh") == "值超过 1000 个字符"
+    assert issue_text("deal_id appears on rows 7, 8 with different values", "zh") == "商机编号出现在第 7, 8 行,取值不一致"
+
+
+def test_warnings_and_outcomes_read_in_chinese(store, tmp_path):
+    r = load_handworked(store, tmp_path)
+    assert r.status == "imported"
+    assert [issue_text(w.reason, "zh") for w in r.warnings if "stage 8" in w.reason] == [
+        "赢单,但阶段历史未到达阶段 8:按关闭日期计为签约"]  # D5
+    assert issue_text(r.message, "zh") == f"批次 {r.batch_id}:新增 9 个商机,更新 0 个,新增 {r.stage_events} 条阶段记录"
+    assert issue_text("deal is lost but has no closed_at", "zh") == "商机已丢单,但没有关闭日期"
+    assert issue_text("d.csv: the file is empty", "zh") == "d.csv:文件为空"
+
+
+@pytest.mark.parametrize("text", ["required value missing", "something we never wrote", None, ""])
+def test_english_is_shown_as_written(text):
+    assert issue_text(text, "en") == text
+
+
+def test_text_no_pattern_knows_is_shown_as_written():
+    assert issue_text("something we never wrote", "zh") == "something we never wrote"
