@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date
 
 
@@ -18,13 +18,12 @@ class DealFilter:
     closed_from: date | None = None
     closed_to: date | None = None
     cohort: str | None = None  # deals created in a quarter, e.g. "2025Q3"
-    extra: tuple[tuple[str, object], ...] = field(default=(), repr=False)
 
     def is_empty(self) -> bool:
         return self == DealFilter()
 
     def to_json(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k != "extra" and v not in ((), None)}
+        out = {k: v for k, v in asdict(self).items() if v not in ((), None)}
         return {k: (list(v) if isinstance(v, tuple) else v.isoformat() if isinstance(v, date) else v)
                 for k, v in out.items()}
 
