@@ -308,6 +308,30 @@ def show_import_result(result) -> None:
             download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
 
 
+def batch_history() -> None:
+    """The Import page's list of batches, with undo for the ones still imported."""
+    import pandas as pd
+
+    from analytics.exceptions import KeyfunnelError
+    from analytics.importer import list_batches, undo_batch
+
+    st.subheader(T("batches"))
+    batches = list_batches(store())
+    if not batches:
+        return
+    table(pd.DataFrame([{**b.to_json(), "status": T(f"status_{b.status}")} for b in batches]), "batches_table")
+    active = [b.batch_id for b in batches if b.status == "imported"]
+    if active:
+        chosen = st.selectbox(T("undo"), active, index=len(active) - 1, key="undo_batch")
+        if st.button(T("undo"), key="undo"):
+            try:
+                undo_batch(store(), chosen)
+                data_changed()
+                st.rerun()
+            except KeyfunnelError as exc:
+                st.error(import_text(str(exc)))
+
+
 def _field_headers() -> dict[str, str]:
     """In Chinese, a canonical column is named as the Chinese import template heads it (amount → 金额)."""
     if lang() != "zh":

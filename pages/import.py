@@ -11,7 +11,7 @@ from analytics.csvsource import open_csv, preview
 from analytics.exceptions import KeyfunnelError
 from analytics.crm import convert_export, import_export, other_problems, read_export
 from analytics.crmsource import is_canonical
-from analytics.importer import classify_header, import_files, list_batches, undo_batch
+from analytics.importer import classify_header, import_files
 from analytics.profiles import DATE_ORDERS, list_profiles, load_profile, mapping_with, preset, profiles_dir, save_profile
 from analytics.templates import deals_template, history_template
 
@@ -49,8 +49,7 @@ if uploads:
         source.cleanup()
 
 
-# Option labels are computed here, in the script run: a format_func that read the language when called would label
-# options in English when called outside it (AppTest does so), and the chosen option would not be found.
+# option labels are made in the script run: a format_func that read the language later (AppTest does) got English
 auto_label = ui.T("profile_auto")
 choice = st.selectbox(ui.T("profile"), ["auto", *list_profiles(PROFILES)], key="profile",
                       format_func=lambda c: auto_label if c == "auto" else c) if uploaded else "auto"
@@ -126,21 +125,7 @@ elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in 
                                                 skip_invalid=skip_invalid, decimal_comma=decimal_comma,
                                                 progress=progress))
 
-st.subheader(ui.T("batches"))
-batches = list_batches(ui.store())
-if batches:
-    ui.table(pd.DataFrame([{**b.to_json(), "status": ui.T(f"status_{b.status}")} for b in batches]),
-             "batches_table")
-    active = [b.batch_id for b in batches if b.status == "imported"]
-    if active:
-        chosen = st.selectbox(ui.T("undo"), active, index=len(active) - 1, key="undo_batch")
-        if st.button(ui.T("undo"), key="undo"):
-            try:
-                undo_batch(ui.store(), chosen)
-                ui.data_changed()
-                st.rerun()
-            except KeyfunnelError as exc:
-                st.error(ui.import_text(str(exc)))
+ui.batch_history()
 
 st.subheader(ui.T("templates"))
 c1, c2 = st.columns(2)

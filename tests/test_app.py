@@ -113,6 +113,22 @@ def test_uploading_a_valid_csv_imports_it(empty_db):
         assert s.scalar("SELECT count(*) FROM deals") == 2
 
 
+def test_undoing_a_batch_from_the_import_page(empty_db):
+    at = app(empty_db, "pages/import.py")
+    csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
+    at.file_uploader(key="uploads").set_value([("deals.csv", csv, "text/csv")]).run()
+    at.button(key="run_import").click().run()
+    with Store(empty_db) as s:
+        batch = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported'")
+    assert at.selectbox(key="undo_batch").value == batch
+    at.button(key="undo").click().run()
+    assert not at.exception and not at.error
+    statuses = next(d.value for d in at.dataframe if "status" in d.value.columns)
+    assert statuses.set_index("batch_id")["status"].to_dict()[batch] == "Undone"
+    with Store(empty_db) as s:
+        assert s.scalar("SELECT count(*) FROM deals WHERE deal_id = 'U1'") == 0
+
+
 def test_uploading_an_invalid_csv_shows_the_error_table(empty_db):
     at = app(empty_db, "pages/import.py")
     csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,lots,2026-01-01,open\n"
