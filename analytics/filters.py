@@ -7,6 +7,11 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 
+# The deal columns a filter reads: these text columns by value, and the two dates by range.
+TEXT_FILTER_COLUMNS = ("tier", "owner", "region", "industry")
+FILTERED_COLUMNS = (*TEXT_FILTER_COLUMNS, "created_at", "closed_at")
+
+
 @dataclass(frozen=True)
 class DealFilter:
     tier: tuple[str, ...] = ()
@@ -31,7 +36,7 @@ class DealFilter:
         """SQL condition and its named parameters. Column names come from this fixed list only."""
         a = f"{alias}." if alias else ""
         clauses, params = ["true"], {}
-        for column in ("tier", "owner", "region", "industry"):
+        for column in TEXT_FILTER_COLUMNS:
             values = getattr(self, column)
             if values:
                 clauses.append(f"{a}{column} IN (SELECT unnest($f_{column}))")

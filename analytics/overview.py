@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .domain import STAGE_NUMBERS
-from .filters import DealFilter
+from .filters import TEXT_FILTER_COLUMNS, DealFilter
 from .funnel import Funnel, compute_funnel
 from .stats import Interval, wilson_interval
 from .store import Store
@@ -30,7 +30,7 @@ def count_deals(store: Store, filters: DealFilter = DealFilter()) -> int:
     return int(store.scalar(f"SELECT count(*) FROM deal_facts WHERE {where}", params))
 
 
-FILTER_COLUMNS = ("tier", "owner", "region", "industry")
+FILTER_COLUMNS = TEXT_FILTER_COLUMNS  # the sidebar's choices
 
 
 def filter_options(store: Store) -> dict[str, list[str]]:

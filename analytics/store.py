@@ -19,6 +19,7 @@ import duckdb
 
 from .domain import FACTOR_KEYS, LAST_STAGE, STAGE_NUMBERS
 from .exceptions import StoreBusy, StoreError
+from .filters import FILTERED_COLUMNS
 
 _PARAM_NAME = re.compile(r"\$([A-Za-z_]\w*)")
 DEFAULT_DB_PATH = Path("data") / "keyfunnel.duckdb"
@@ -398,16 +399,15 @@ FROM shaped ORDER BY outcome
 
 
 # Durations of closed deals, one row per deal and measure (days in stages 1-7; measure 0 is the cycle time), with
-# the columns DealFilter reads, stored sorted. Velocity's exact quantiles select order statistics from every
-# value; from values that arrive in order that takes half the time it takes from the wide deal_facts columns
-# (47-63 ms instead of 101-115 ms for the 4.1M values of 1M deals, docs/performance-misses.md).
+# the columns DealFilter reads (filters.FILTERED_COLUMNS), stored sorted. Velocity's exact quantiles select order
+# statistics from every value; from values that arrive in order that takes half the time it takes from the wide
+# deal_facts columns (47-63 ms instead of 101-115 ms for the 4.1M values of 1M deals, docs/performance-misses.md).
 CYCLE_MEASURE = 0
 DURATION_MEASURES: dict[int, str] = {CYCLE_MEASURE: "cycle_days",
                                      **{n: STAGE_DAY_COLUMNS[n - 1] for n in STAGE_NUMBERS if n < LAST_STAGE}}
-FILTER_COLUMNS = ("tier", "owner", "region", "industry", "created_at", "closed_at")  # what DealFilter.where reads
 _durations = "\nUNION ALL\n".join(
     f"""SELECT outcome = 'won' AS won, CAST({measure} AS TINYINT) AS measure, CAST({column} AS DOUBLE) AS days,
-       {', '.join(FILTER_COLUMNS)}
+       {', '.join(FILTERED_COLUMNS)}
 FROM deal_facts WHERE outcome <> 'open' AND {column} IS NOT NULL""" for measure, column in DURATION_MEASURES.items())
 STAGE_DURATIONS_SQL = f"""
 CREATE OR REPLACE TABLE stage_durations AS
