@@ -29,7 +29,7 @@ from .crmsource import (_DATE_ENTERED, DateColumn, SourceTable, detect_preset, i
                         parse_amount, parse_dates, read_table, salesforce_role)
 from .domain import FACTOR_KEYS, LAST_STAGE, LOST, OPEN, WON
 from .exceptions import InputError
-from .importer import ImportResult, Importer, Progress, RowIssue, clip_value
+from .importer import ImportResult, Importer, Progress, RowIssue, clip_value, counted
 from .profiles import MappingProfile, StageTarget, preset
 from .store import Store
 
@@ -156,7 +156,7 @@ class _Converter:
         for s in unmapped:
             self.mapping_errors.append(RowIssue(
                 s.file, None, s.column, s.label,
-                f"{_UNMAPPED_STAGE} on {_rows(s.rows)}: map it to a stage 1–8, won or lost in the profile"))
+                f"{_UNMAPPED_STAGE} on {counted(s.rows, 'row')}: map it to a stage 1–8, won or lost in the profile"))
 
     def outcomes(self, table: SourceTable, pos: int) -> pd.Series:
         values = table.values(pos)
@@ -166,7 +166,7 @@ class _Converter:
             if outcome is None:
                 self.mapping_errors.append(RowIssue(
                     table.name, None, table.header[pos], value,
-                    f"unmapped outcome value on {_rows(count)}: map it to won, lost or open in the profile"))
+                    f"unmapped outcome value on {counted(count, 'row')}: map it to won, lost or open in the profile"))
             out[values == value] = outcome
         return out
 
@@ -613,10 +613,8 @@ def _write_canonical(frame: pd.DataFrame, path: Path) -> None:
 
 def _rejected(files: list[str], fmt: str | None, errors: list[RowIssue],
               unmapped: list[StageCount] = ()) -> ImportResult:
-    listed = ", ".join(f"{s.label!r} ({_rows(s.rows)})" for s in unmapped)
-    return ImportResult.rejected(files, fmt, errors, message=unmapped and (
-        f"rejected: {len(unmapped)} unmapped stage names: {listed}; the database is unchanged"))
+    listed = ", ".join(f"{s.label!r} ({counted(s.rows, 'row')})" for s in unmapped)
+    message = (f"rejected: {len(unmapped)} unmapped stage names: {listed}; the database is unchanged"
+               if unmapped else None)
+    return ImportResult.rejected(files, fmt, errors, message=message)
 
-
-def _rows(n: int) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"

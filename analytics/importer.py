@@ -79,7 +79,7 @@ class ImportResult:
         """Nothing written: every error, the rows they are on, and why."""
         rows = len({(e.file, e.row) for e in errors})
         return cls("rejected", None, fmt, files, rejected_rows=rows, warnings=list(warnings), errors=errors,
-                   message=message or f"rejected: {_count(len(errors), 'problem')} in {_count(rows, 'row')}; "
+                   message=message or f"rejected: {counted(len(errors), 'problem')} in {counted(rows, 'row')}; "
                                       "the database is unchanged")
 
     @property
@@ -636,7 +636,8 @@ class Importer:
         return ImportResult.rejected(files, fmt, self.errors, self.warnings)
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
+    """'1 row', '3 rows': how reports count things."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
