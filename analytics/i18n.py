@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .domain import STAGES, TIERS, stage
+from .domain import OUTCOME_NAMES, STAGES, TIERS, stage
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
@@ -247,7 +247,6 @@ COLUMNS: dict[str, tuple[str, str]] = {
 # Import problems and outcomes. The importer and the CRM conversion write them in English, the language of the CLI
 # and its JSON; the app shows them in Chinese through these patterns (matched whole, in order). A text no pattern
 # matches is shown as written.
-_OUTCOME_ZH = {"won": "赢单", "lost": "丢单", "open": "进行中"}
 _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     # cells
     (r"required value missing", "缺少必填值"),
@@ -366,7 +365,7 @@ def issue_text(text: str | None, lang: str = "en") -> str | None:
             if zh == "_import_summary":
                 return _import_summary(m)
             if "{0}" in zh:
-                return zh.format(_OUTCOME_ZH.get(m[1], m[1]))
+                return zh.format(OUTCOME_NAMES[m[1]][0])  # the pattern admits won or lost only
             return m.expand(zh)
     name, sep, reason = text.partition(": ")  # errors about a file name it first
     if sep and reason:
