@@ -185,6 +185,7 @@ class _Staged:
 
     def __init__(self, source: CsvSource, table: str, fields: dict[str, int], unknown: list[int]):
         self.source, self.table, self.fields, self.unknown = source, table, fields, unknown
+        self.rows = 0  # records parsed (rejected ones aside), counted before the parsed table is dropped
 
     def col(self, name: str) -> str:
         return f"c{self.fields[name]}"
@@ -255,6 +256,13 @@ class Importer:
                           "UNQUOTED VALUE": "badly quoted value",
                           "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
                 self.errors.append(RowIssue(source.name, int(line), None, clip_value(csv_line.strip("\r\n")), reason))
+
+    def _release(self, st: _Staged) -> None:
+        """The parsed copy of a file, once typed (the typed table keeps each raw value): counted, then freed, so
+        that DuckDB's memory goes to the steps that follow."""
+        st.rows = self.store.scalar(f"SELECT count(*) FROM {st.table}")
+        self.store.execute(f"DROP VIEW IF EXISTS {st.table}_rows")
+        self.store.execute(f"DROP TABLE {st.table}")
 
     def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
         self.errors.append(RowIssue(source.name, row, column, None, reason))
@@ -476,6 +484,7 @@ class Importer:
                                           "column not recognised: kept with the deal as extra data"))
         self.progress(0.35, f"checking {deals_src.name}")
         self._type_deals(st)
+        self._release(st)
         self._collect(deals_src, self._deal_checks(st), "kf_deals_typed")
         self._deal_duplicates(st)
         bad_deal_rows = {e.row for e in self.errors if e.file == deals_src.name}
@@ -490,6 +499,7 @@ class Importer:
             self.progress(0.5, f"parsing {hist_st.source.name}")
             self._stage(hist_st.source, hist_st.table)
             self._type_history(hist_st)
+            self._release(hist_st)
             n_before = len(self.errors)
             self._collect(hist_st.source, self._history_checks(), "kf_history_typed")
             bad_hist = sorted({e.row for e in self.errors[n_before:] if e.row is not None})
@@ -505,6 +515,8 @@ class Importer:
                                + (union or "SELECT NULL::VARCHAR deal_id, NULL::TINYINT stage, "
                                            "NULL::TIMESTAMP entered_at, NULL::BIGINT src_row WHERE false"))
 
+        # What is left to do reads the valid deals and events only: the typed copies of the files go.
+        self._drop_staging(keep=("kf_in_deals", "kf_in_events"))
         if self.errors and not self.skip_invalid:
             return self._rejected(files, fmt)
         self.progress(0.65, "comparing with the database")
@@ -552,10 +564,9 @@ class Importer:
                        else "every deal and stage event is already in the database: nothing changed")
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
-        rows_read = s.scalar(f"SELECT count(*) FROM {st.table}") + (
-            s.scalar(f"SELECT count(*) FROM {hist_st.table}") if hist_st else 0)
-        # The parsed and typed copies of the files (millions of rows at a million deals) are no longer needed:
-        # freed before the batch is written, they leave DuckDB's memory to the inserts and the per-deal facts.
+        rows_read = st.rows + (hist_st.rows if hist_st else 0)
+        # The incoming events (millions of rows at a million deals) are no longer needed once the new ones are
+        # known: freed before the batch is written, they leave DuckDB's memory to the inserts and the facts.
         self._drop_staging(keep=("kf_in_deals", "kf_changes", "kf_new_events"))
         started = datetime.now()
         with s.transaction():
