@@ -13,7 +13,7 @@ import streamlit as st
 from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
 from analytics.export import safe_csv_bytes
 from analytics.filters import DealFilter
-from analytics.i18n import LANGUAGES, t
+from analytics.i18n import LANGUAGES, TEXT, t
 from analytics.overview import FILTER_COLUMNS as FILTER_KEYS
 from analytics.store import Store, resolve_db_path
 
@@ -319,7 +319,10 @@ def batch_history() -> None:
     batches = list_batches(store())
     if not batches:
         return
-    table(pd.DataFrame([{**b.to_json(), "status": T(f"status_{b.status}")} for b in batches]), "batches_table")
+    # formats of canonical files are named in the app's language; a CRM batch's is its preset (salesforce, …)
+    table(pd.DataFrame([{**b.to_json(), "status": T(f"status_{b.status}"),
+                         "format": T(f"format_{b.format}") if f"format_{b.format}" in TEXT else b.format}
+                        for b in batches]), "batches_table")
     active = [b.batch_id for b in batches if b.status == "imported"]
     if active:
         chosen = st.selectbox(T("undo"), active, index=len(active) - 1, key="undo_batch")

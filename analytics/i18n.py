@@ -163,6 +163,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "status_imported": ("Imported", "已导入"),
     "status_unchanged": ("Nothing changed", "无变化"),
     "status_undone": ("Undone", "已撤销"),
+    "format_deals": ("deals", "商机"),
+    "format_deals+history": ("deals + stage history", "商机 + 阶段历史"),
+    "format_wide": ("deals with stage dates", "含阶段日期的商机"),
     "analyst_only": ("Only analysts may import or undo.", "仅分析员可以导入或撤销。"),
     "warnings": ("Warnings", "警告"),
     # forecast and review
@@ -247,6 +250,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 # Import problems and outcomes. The importer and the CRM conversion write them in English, the language of the CLI
 # and its JSON; the app shows them in Chinese through these patterns (matched whole, in order). A text no pattern
 # matches is shown as written.
+_REPR = r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s:'"]+)"""  # a value as repr() writes it
 _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     # cells
     (r"required value missing", "缺少必填值"),
@@ -324,6 +328,25 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
      r"Dynamics 365 导入应为一个 opportunities 导出文件(收到 \1 个文件)"),
     (r"not a recognised CRM export; choose a profile \(salesforce, hubspot, dynamics365, snapshots or a saved one\)",
      "无法识别的 CRM 导出文件:请选择一个配置(salesforce、hubspot、dynamics365、snapshots 或已保存的配置)"),
+    # mapping profiles: a name to save under, or a saved file edited by hand. Values are matched as repr() writes
+    # them ('Demo', 9, None), so that "FILE: stages.'Demo' = 9: …" is not taken whole for "stages.…".
+    (r"profile name (.+): use letters, digits, spaces, '-', '_' or '\.'",
+     r"配置名称 \1:只能使用字母、数字、空格、“-”、“_” 或 “.”"),
+    (r"no profile (.+): known profiles are (.+); or pass a \.json or \.toml file",
+     r"没有配置 \1:已有的配置为 \2;也可以指定一个 .json 或 .toml 文件"),
+    (r"cannot read the profile \((.+)\)", r"无法读取配置(\1)"),
+    (r"not valid (JSON|TOML) \((.+)\)", r"不是有效的 \1(\2)"),
+    (r"a profile is an object of keys", "配置必须是由键组成的对象"),
+    (r"unknown key\(s\) (.+); known keys: (.+)", r"未知的键 \1;可用的键:\2"),
+    (rf"preset {_REPR} is not one of (.+)", r"预设 \1 不在 \2 之中"),
+    (r"(\w+) must be a table of name = value", r"\1 必须是“名称 = 值”的表"),
+    (r"columns\.(\w+) must be a header name or a list of them", r"columns.\1 必须是一个表头名称或表头名称的列表"),
+    (rf"stages\.{_REPR} = {_REPR}: map a stage to 1–8, 'won' or 'lost'", r"stages.\1 = \2:阶段只能映射到 1–8、won 或 lost"),
+    (rf"outcomes\.{_REPR} = {_REPR}: use won, lost or open", r"outcomes.\1 = \2:请使用 won、lost 或 open"),
+    (rf"date_order {_REPR} is not one of (.+)", r"date_order \1 不在 \2 之中"),
+    (rf"decimal_mark {_REPR} must be '\.' or ','", r"decimal_mark \1 必须是 “.” 或 “,”"),
+    (rf"rates\.(\w+) = {_REPR}: a rate is a positive number", r"rates.\1 = \2:汇率必须是正数"),
+    (rf"currency {_REPR} must be a currency code such as CNY", r"币种 \1 必须是 CNY 这样的货币代码"),
     # undo
     (r"there is no batch (\d+)", r"不存在批次 \1"),
     (r"batch (\d+) is already undone", r"批次 \1 已经撤销"),

@@ -125,6 +125,10 @@ def test_undoing_a_batch_from_the_import_page(empty_db):
     assert not at.exception and not at.error
     statuses = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert statuses.set_index("batch_id")["status"].to_dict()[batch] == "Undone"
+    assert statuses.set_index("batch_id")["format"].to_dict()[batch] == "deals"
+    at.radio(key="lang").set_value("zh").run()
+    batches = next(d.value for d in at.dataframe if "status" in d.value.columns).set_index("batch_id")
+    assert (batches.loc[batch, "status"], batches.loc[batch, "format"]) == ("已撤销", "商机")
     with Store(empty_db) as s:
         assert s.scalar("SELECT count(*) FROM deals WHERE deal_id = 'U1'") == 0
 

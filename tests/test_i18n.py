@@ -54,3 +54,45 @@ def test_english_is_shown_as_written(text):
 
 def test_text_no_pattern_knows_is_shown_as_written():
     assert issue_text("something we never wrote", "zh") == "something we never wrote"
+
+
+PROFILE_FILES = {  # a hand-edited profile per problem the loader names
+    "list.json": "[]",
+    "keys.json": '{"preset": "hubspot", "colour": "red"}',
+    "preset.json": '{"preset": "pipedrive"}',
+    "table.json": '{"preset": "hubspot", "stages": "all"}',
+    "columns.json": '{"preset": "hubspot", "columns": {"amount": 5}}',
+    "stages.json": '{"preset": "hubspot", "stages": {"Demo": 9}}',
+    "outcomes.json": '{"preset": "hubspot", "outcomes": {"Closed": "maybe"}}',
+    "order.json": '{"preset": "hubspot", "date_order": "YDM"}',
+    "mark.json": '{"preset": "hubspot", "decimal_mark": ";"}',
+    "rates.json": '{"preset": "hubspot", "rates": {"usd": -1}}',
+    "currency.json": '{"preset": "hubspot", "currency": " "}',
+    "broken.json": "{",
+    "broken.toml": "preset = ",
+}
+
+
+def test_every_profile_error_reads_in_chinese(tmp_path):
+    from analytics.profiles import PRESETS, ProfileError, load_profile, save_profile
+    from dataclasses import replace
+
+    messages = []
+    for name, text in PROFILE_FILES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        with pytest.raises(ProfileError) as raised:
+            load_profile(str(tmp_path / name), tmp_path)
+        messages.append(str(raised.value))
+    for bad in ("no such profile", ):
+        with pytest.raises(ProfileError) as raised:
+            load_profile(bad, tmp_path / "none")
+        messages.append(str(raised.value))
+    with pytest.raises(ProfileError) as raised:
+        save_profile(replace(PRESETS["hubspot"], name="a/b"), tmp_path)
+    messages.append(str(raised.value))
+    assert len(set(messages)) == len(PROFILE_FILES) + 2
+    untranslated = [m for m in messages if not chinese(issue_text(m, "zh"))]
+    assert untranslated == []
+    assert issue_text(messages[0], "zh") == "list.json:配置必须是由键组成的对象"
+    assert issue_text(messages[5], "zh") == "stages.json:stages.'Demo' = 9:阶段只能映射到 1–8、won 或 lost"
+    assert issue_text(messages[-1], "zh") == "配置名称 'a/b':只能使用字母、数字、空格、“-”、“_” 或 “.”"
