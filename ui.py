@@ -216,6 +216,15 @@ def _date(text: str | None) -> date | None:
         return None
 
 
+def with_stage_labels(df):
+    """A table's stage numbers as the app names stages ("6. Proposal evaluation")."""
+    from analytics.i18n import stage_label
+
+    if "stage" not in df.columns or df.empty:
+        return df
+    return df.assign(stage=df["stage"].map(lambda s: stage_label(int(s), lang())))
+
+
 def has_data(deals: int, filters: DealFilter) -> bool:
     """Render the empty state when there is nothing to show; True when the page can go on."""
     if deals:
@@ -227,11 +236,39 @@ def has_data(deals: int, filters: DealFilter) -> bool:
     return False
 
 
-def table(df, key: str, **kwargs) -> None:
-    """st.dataframe with column headers in the chosen language (known columns; others as they are)."""
+# How a column is shown wherever it appears, by its name: money in whole units with thousands separators,
+# probabilities and shares as percentages, dates without a time, day counts and ratios rounded.
+MONEY_COLUMNS = frozenset({"amount", "expected_value", "expected", "won_to_date", "p10", "p90"})
+PERCENT_COLUMNS = frozenset({"p_win", "win_probability", "mape", "bias", "coverage"})
+DATE_COLUMNS = frozenset({"expected_close", "predicted_close"})
+WHOLE_COLUMNS = frozenset({"days_in_stage", "threshold_days", "days_to_close"})
+SCORE_COLUMNS = frozenset({"auc", "brier", "brier_stage_rate", "brier_crm_default", "ece", "mase"})
+
+
+def _column_config(name: str):
     from analytics.i18n import column_label
 
-    config = {c: st.column_config.Column(column_label(c, lang())) for c in df.columns}
+    label = column_label(name, lang())
+    if name in MONEY_COLUMNS:
+        return st.column_config.NumberColumn(label, format="localized")
+    if name in PERCENT_COLUMNS:
+        return st.column_config.NumberColumn(label, format="percent")
+    if name in DATE_COLUMNS:
+        return st.column_config.DateColumn(label)
+    if name in WHOLE_COLUMNS:
+        return st.column_config.NumberColumn(label, format="%.0f")
+    if name in SCORE_COLUMNS:
+        return st.column_config.NumberColumn(label, format="%.3f")
+    return st.column_config.Column(label)
+
+
+def table(df, key: str, **kwargs) -> None:
+    """st.dataframe with column headers in the chosen language (known columns; others as they are), each column
+    shown as its kind is (MONEY_COLUMNS, PERCENT_COLUMNS, …). Money is rounded to whole units for display."""
+    money = [c for c in df.columns if c in MONEY_COLUMNS]
+    if money:
+        df = df.assign(**{c: df[c].round() for c in money})
+    config = {c: _column_config(c) for c in df.columns}
     config.update(kwargs.pop("column_config", {}))
     st.dataframe(df, hide_index=True, key=key, column_config=config, **kwargs)
 

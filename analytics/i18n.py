@@ -196,6 +196,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "small_data_note": ("Small-data mode: too few resolved deals for a full model at some stages; their probabilities "
                         "lean on the stage's win rate.", "小样本模式:部分阶段已关闭商机太少,概率主要依据该阶段赢单率。"),
     "reliability": ("Reliability: predicted against observed", "可靠性:预测与实际"),
+    "last_import_help": ("{updated} deals updated, {events} stage events added", "更新 {updated} 个商机,新增 {events} 条阶段记录"),
+    "model_caption": ("Trained on the deals closed before {cutoff}, tested on the pipeline open then · "
+                      "pooled ECE {ece}", "以 {cutoff} 之前关闭的商机训练,以当时的在途商机检验 · 总体 ECE {ece}"),
+    "predicted": ("Predicted", "预测"),
+    "observed": ("Observed", "实际"),
+    "ideal": ("Ideal", "理想"),
+    "mode_full": ("full", "完整"),
+    "mode_small-data": ("small data", "小样本"),
     "model_vs_baselines": ("The model against its baselines (Brier score, lower is better)",
                            "模型与基准对比(Brier 分数,越低越好)"),
     "factor_scorecard": ("What predicts a win: odds ratio per score point", "哪些因素预测赢单:每分的优势比"),
@@ -238,6 +246,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "batch_id": ("Batch", "批次"), "status": ("Status", "状态"), "format": ("Format", "格式"),
     "files": ("Files", "文件"), "file": ("File", "文件"), "row": ("Row", "行"), "column": ("Column", "列"),
     "value": ("Value", "值"), "reason": ("Reason", "原因"), "mode": ("Mode", "模式"),
+    # forecast and model tables
+    "method": ("Forecast", "预测方法"), "category": ("Category", "类别"), "p10": ("P10", "P10"), "p90": ("P90", "P90"),
+    "mape": ("MAPE", "MAPE"), "mase": ("MASE", "MASE"), "bias": ("Bias", "偏差"),
+    "coverage": ("P10–P90 coverage", "P10–P90 覆盖率"),
+    "n_train": ("Training deals", "训练商机数"), "n_test": ("Test deals", "检验商机数"), "auc": ("AUC", "AUC"),
+    "brier": ("keyfunnel", "keyfunnel"), "brier_stage_rate": ("Stage win rate", "阶段赢单率"),
+    "brier_crm_default": ("CRM default", "CRM 默认"), "ece": ("ECE", "ECE"),
     # import batches
     "file_sha256": ("SHA-256 of each file", "各文件 SHA-256"), "rows_read": ("Rows read", "读取行数"),
     "deals_inserted": ("Deals added", "新增商机"), "deals_updated": ("Deals updated", "更新商机"),

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from .export import neutralise_frame
-from .i18n import stage_label, t
+from .i18n import column_label, stage_label, t
 from .review import QuarterlyReview
 
 
@@ -30,6 +30,7 @@ def _table(df, lang: str) -> str:
             shown[c] = shown[c].map(_money)
     if "p_win" in shown:
         shown["p_win"] = shown["p_win"].map(_pct)
+    shown.columns = [column_label(c, lang) for c in shown.columns]
     return shown.to_html(index=False, escape=True, border=0, classes="table", na_rep="–")
 
 
@@ -85,7 +86,7 @@ def render_html(review: QuarterlyReview, lang: str = "en") -> str:
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}}
 .big{{font-size:1.4em}}</style></head><body>
 <h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
-<p>{e(t('as_of', lang))} {review.as_of.isoformat()} · {e(f.mode)}</p>
+<p>{e(t('as_of', lang))} {review.as_of.isoformat()} · {e(t('mode_' + f.mode, lang))}</p>
 <h2>{e(t('this_quarter', lang))}</h2>
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
 · {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>

@@ -33,16 +33,13 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     fig.update_layout(height=340, margin=dict(t=10), showlegend=False)
     st.plotly_chart(fig, key="forecast_chart")
     tabs = st.tabs([ui.T("category"), ui.T("by_owner"), ui.T("by_tier"), ui.T("by_region")])
-    money = {c: st.column_config.NumberColumn(format="localized")
-             for c in (ui.T("expected"), "P10", "P90", "won_to_date", "expected")}
-    tabs[0].dataframe(pd.DataFrame([{ui.T("category"): ui.T("cat_" + b.key), ui.T("expected"): b.expected,
-                                     "P10": b.p10, "P90": b.p90} for b in f.by_category]), hide_index=True,
-                      column_config=money)
-    for tab, rows in zip(tabs[1:], (f.by_owner, f.by_tier, f.by_region)):
-        frame = pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"])
-        tab.dataframe(frame, hide_index=True, column_config={
-            c: st.column_config.NumberColumn(ui.column(c), format="localized") if c != "key"
-            else st.column_config.Column(ui.column(c)) for c in frame.columns})
+    with tabs[0]:
+        ui.table(pd.DataFrame([{"category": ui.T("cat_" + b.key), "expected": b.expected, "p10": b.p10,
+                                "p90": b.p90} for b in f.by_category]), "forecast_categories")
+    for tab, rows, by in zip(tabs[1:], (f.by_owner, f.by_tier, f.by_region), ("owner", "tier", "region")):
+        with tab:
+            frame = pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"]).rename(columns={"key": by})
+            ui.table(frame, f"forecast_by_{by}")
 
     st.subheader(ui.T("backtest"))
     bt = ui.cached(backtest, 8)
@@ -58,7 +55,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
         fig.update_layout(height=360, margin=dict(t=10))
         st.plotly_chart(fig, key="backtest_chart")
         s, c = bt.summary, bt.baseline_crm_default
-        st.dataframe(pd.DataFrame([
-            {"": "keyfunnel", "MAPE": s.mape, "MASE": s.mase, "bias": s.bias, "P10–P90 coverage": s.coverage},
-            {"": ui.T("crm_default_baseline"), "MAPE": c.mape, "MASE": c.mase, "bias": c.bias}]),
-            hide_index=True, key="accuracy_table")
+        ui.table(pd.DataFrame([
+            {"method": "keyfunnel", "mape": s.mape, "mase": s.mase, "bias": s.bias, "coverage": s.coverage},
+            {"method": ui.T("crm_default_baseline"), "mape": c.mape, "mase": c.mase, "bias": c.bias}]),
+            "accuracy_table")

@@ -14,27 +14,24 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     report = ui.cached(evaluate, filters)
     if report.mode == "small-data":
         st.warning(ui.T("small_data_note"))
-    st.caption(f"cutoff {report.cutoff:%Y-%m-%d} · pooled ECE {report.pooled_ece:.3f}" if report.pooled_ece
-               is not None else "")
+    if report.pooled_ece is not None:
+        st.caption(ui.T("model_caption", cutoff=f"{report.cutoff:%Y-%m-%d}", ece=f"{report.pooled_ece:.3f}"))
     st.subheader(ui.T("reliability"))
     bins = [b for b in report.pooled_reliability if b.n]  # all stages' test deals: per stage they are few
     fig = go.Figure([
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line_dash="dot", name="ideal"),
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line_dash="dot", name=ui.T("ideal")),
         go.Scatter(x=[b.mean_predicted for b in bins], y=[b.observed for b in bins], mode="lines+markers+text",
                    text=[str(b.n) for b in bins], textposition="top left", name="keyfunnel",
                    marker=dict(size=[6 + 14 * (b.n / max(x.n for x in bins)) ** 0.5 for b in bins]))])
-    fig.update_layout(height=420, xaxis_title="predicted", yaxis_title="observed", margin=dict(t=10),
+    fig.update_layout(height=420, xaxis_title=ui.T("predicted"), yaxis_title=ui.T("observed"), margin=dict(t=10),
                       xaxis_range=[0, 1], yaxis_range=[0, 1])
     st.plotly_chart(fig, key="reliability_chart")
 
     st.subheader(ui.T("model_vs_baselines"))
-    table = pd.DataFrame([{
-        ui.T("stage"): s.stage, "n train": s.n_train, "n test": s.n_test, "mode": s.mode,
-        "AUC": s.auc, "keyfunnel": s.brier, "stage rate": s.baseline_stage_rate.brier,
-        "CRM default": s.baseline_crm_default.brier, "ECE": s.ece} for s in report.stages])
-    st.dataframe(table, hide_index=True, key="model_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("AUC", "keyfunnel", "stage rate", "CRM default", "ECE")})
+    ui.table(ui.with_stage_labels(pd.DataFrame([{
+        "stage": s.stage, "n_train": s.n_train, "n_test": s.n_test, "mode": ui.T(f"mode_{s.mode}"), "auc": s.auc,
+        "brier": s.brier, "brier_stage_rate": s.baseline_stage_rate.brier,
+        "brier_crm_default": s.baseline_crm_default.brier, "ece": s.ece} for s in report.stages])), "model_table")
 
     st.subheader(ui.T("factor_scorecard"))
     names = {f.key: f.name(lang) for f in FACTORS}

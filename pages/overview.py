@@ -27,6 +27,6 @@ if ui.has_data(summary.deals, filters):
         last = batches[-1]
         cols[4].metric(ui.T("since_last_import"), f"+{last.deals_inserted}",
                        help=f"{last.finished_at:%Y-%m-%d %H:%M} · {', '.join(last.files)} · "
-                            f"{last.deals_updated} updated, +{last.stage_events_added} stage events")
+                            + ui.T("last_import_help", updated=last.deals_updated, events=last.stage_events_added))
     st.caption(ui.T("claim_statement", threshold=claim.threshold) + " — " + ui.T(f"verdict_help_{claim.verdict}"))
-    st.caption(f"as of {summary.as_of}")
+    st.caption(f"{ui.T('as_of')} {summary.as_of}")

@@ -35,7 +35,5 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
                     shown=len(mix.mismatches)))
     mismatches = pd.DataFrame([vars(m) for m in mix.mismatches])
     if not mismatches.empty:
-        ui.table(mismatches, "mismatch_table", column_config={
-            "win_probability": st.column_config.NumberColumn(ui.column("win_probability"), format="percent"),
-            "amount": st.column_config.NumberColumn(ui.column("amount"), format="localized")})
+        ui.table(mismatches, "mismatch_table")
         ui.download_csv(mismatches, "tier_mismatches.csv", key="dl_mismatch")

@@ -33,10 +33,7 @@ if ui.has_data(flow.deals, filters):
     st.caption(ui.T("stalled_help"))
     stalled = pd.DataFrame([vars(d) for d in velocity.stalled])
     if not stalled.empty:
-        ui.table(stalled, "stalled_table", column_config={
-            "days_in_stage": st.column_config.NumberColumn(ui.column("days_in_stage"), format="%.0f"),
-            "threshold_days": st.column_config.NumberColumn(ui.column("threshold_days"), format="%.0f"),
-            "amount": st.column_config.NumberColumn(ui.column("amount"), format="localized")})
+        ui.table(stalled, "stalled_table")
         ui.download_csv(stalled, "stalled.csv", key="dl_stalled")
 
     st.subheader(ui.T("conformance"))

@@ -187,6 +187,37 @@ def test_every_page_switches_language(demo_db, page):
     assert chinese != english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese)
 
 
+def _columns(frame) -> dict:
+    """A shown table's column configuration: label and type per column."""
+    import json
+
+    return json.loads(frame.proto.columns)
+
+
+def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(demo_db):
+    at = app(demo_db, "pages/review.py")
+    at.radio(key="lang").set_value("zh").run()
+    top = at.dataframe[0]  # top deals, then slipped deals (AppTest keeps no dataframe keys)
+    columns = _columns(top)
+    assert [columns[c]["label"] for c in ("deal_id", "amount", "p_win", "expected_value", "predicted_close")] == [
+        "商机编号", "金额", "赢单概率", "期望金额", "预测成交日期"]
+    assert columns["amount"]["type_config"]["format"] == "localized"
+    assert columns["p_win"]["type_config"]["format"] == "percent"
+    assert columns["expected_close"]["type_config"]["type"] == "date"
+    shown = top.value
+    assert (shown["expected_value"] == shown["expected_value"].round()).all()  # whole units, not 2436951.698
+    assert shown["stage"].str.fullmatch(r"[1-7]\. \S+").all()  # "6. 项目评估", as the Deals page names stages
+
+    at.switch_page("pages/forecast.py").run()
+    accuracy = _columns(next(d for d in at.dataframe if "mape" in d.value.columns))
+    assert [accuracy[c]["label"] for c in ("method", "bias", "coverage")] == ["预测方法", "偏差", "P10–P90 覆盖率"]
+    at.switch_page("pages/model.py").run()
+    model = next(d for d in at.dataframe if "n_train" in d.value.columns)
+    assert _columns(model)["n_train"]["label"] == "训练商机数"
+    assert set(model.value["mode"]) <= {"完整", "小样本"}
+    assert "以 " in " ".join(c.value for c in at.caption)  # the cutoff caption
+
+
 def test_import_page_maps_a_crm_export_saves_the_profile_and_imports(empty_db, tmp_path):
     from analytics.profiles import load_profile, profiles_dir
 
