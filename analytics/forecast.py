@@ -132,9 +132,11 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
 
 def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None,
-                     filters: DealFilter = DealFilter()) -> QuarterForecast:
+                     filters: DealFilter = DealFilter(), open_deals=None) -> QuarterForecast:
     """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
-    `filters` restrict it to a segment's deals; the win model is always the team's."""
+    `filters` restrict it to a segment's deals; the win model is always the team's. `open_deals`: the deals open at
+    the end of the as-of day, as open_deal_features(store, as_of + 1 day, filters) reads them, when the caller has
+    them already (the backtest)."""
     from .funnel import data_as_of
     from .model import FULL, SMALL_DATA, team_model
 
@@ -143,7 +145,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     q_start, q_end = quarter_bounds(quarter)
     when = as_of + timedelta(days=1)  # standing at the end of the as-of day
     model = model or team_model(store, when)
-    deals = open_deal_features(store, when, filters)
+    deals = open_deal_features(store, when, filters) if open_deals is None else open_deals
     won = _won_in(store, q_start, q_end, before=when, filters=filters)
     won_to_date = float(won["amount"].sum())
 
@@ -243,10 +245,11 @@ def _accuracy(forecasts, actuals, inside=None) -> AccuracySummary:
     return AccuracySummary(mape, mase, bias, cov)
 
 
-def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date) -> float:
+def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, open_deals=None) -> float:
     """The CRM's default forecast: open deals whose expected close falls in the quarter, × the default stage
-    probability (Salesforce's, mapped as in analytics.domain)."""
-    deals = open_deal_features(store, when)
+    probability (Salesforce's, mapped as in analytics.domain). `open_deals`: open_deal_features(store, when), when
+    the caller has them already."""
+    deals = open_deal_features(store, when) if open_deals is None else open_deals
     if deals.empty:
         return 0.0
     close = deals["expected_close"].astype("datetime64[ns]")
@@ -272,9 +275,12 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
         model = team_model(store, q_start)
         if not sum(model.n_train_.values()):  # nothing was known yet
             return None
-        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model)
+        # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
+        # baseline see the same open deals, read once.
+        open_deals = open_deal_features(store, q_start)
+        crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
+        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model, open_deals=open_deals)
         actual = float(_won_in(store, q_start, q_end)["amount"].sum())
-        crm = crm_weighted_pipeline(store, q_start, q_start, q_end)
         return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
                                f.p10 <= actual <= f.p90, crm)
 
