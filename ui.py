@@ -222,7 +222,9 @@ def with_stage_labels(df):
 
     if "stage" not in df.columns or df.empty:
         return df
-    return df.assign(stage=df["stage"].map(lambda s: stage_label(int(s), lang())))
+    # one label per distinct stage: reading the language per row cost 0.9 s for the 87k open deals of 1M
+    labels = {s: stage_label(int(s), lang()) for s in df["stage"].unique()}
+    return df.assign(stage=df["stage"].map(labels))
 
 
 def has_data(deals: int, filters: DealFilter) -> bool:
