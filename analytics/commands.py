@@ -84,11 +84,13 @@ def cmd_funnel(args) -> int:
     from .funnel import compute_funnel
 
     def render(f):
+        labels = [f"{s.stage} {stage(s.stage).name_en}" for s in f.stages]
+        width = max(len(label) for label in labels)  # the longest stage name sets the column
         print(f"{f.deals} deals, as of {f.as_of}")
-        print(f"{'stage':<44} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
+        print(f"{'stage':<{width}} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
               f"{'P(win)':>7}")
-        for s in f.stages:
-            print(f"{s.stage} {stage(s.stage).name_en:<42} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
+        for label, s in zip(labels, f.stages):
+            print(f"{label:<{width}} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
                   f"{_pct(s.conversion):>10} {_ci(s.conversion_ci):>17} {_pct(s.win_rate):>7}")
 
     return _run(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of), render)

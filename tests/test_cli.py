@@ -129,3 +129,14 @@ def test_crm_import_detects_the_preset_without_a_profile(capsys, tmp_path, db):
 
     code, out, _ = run(capsys, "--db", db, "import", str(crm_exports.dynamics365(tmp_path)), "--json")
     assert code == 0 and json.loads(out)["format"] == "dynamics365" and json.loads(out)["stage_events"] == 5
+
+
+def test_funnel_table_keeps_its_columns_aligned_under_the_longest_stage_name(capsys, tmp_path, db):
+    deals, history = write_handworked(tmp_path)
+    run(capsys, "--db", db, "import", str(deals), "--history", str(history))
+    code, out, _ = run(capsys, "--db", db, "funnel")
+    header, *rows = out.splitlines()[1:]
+    assert code == 0 and len(rows) == 8
+    assert rows[4].startswith("5 Requirements analysis & formal proposal (bid) ")  # the longest name, whole
+    # every figure column ends where its heading does
+    assert {len(line) for line in rows} == {len(header)}
