@@ -187,7 +187,8 @@ def cmd_model(args) -> int:
     from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
     def render(r):
-        print(f"validation: trained on deals closed before {r.cutoff}, tested on the pipeline open then; "
+        cutoff = "–" if r.cutoff is None else f"{r.cutoff:%Y-%m-%d}"  # None: nothing resolved yet
+        print(f"validation: trained on deals closed before {cutoff}, tested on the pipeline open then; "
               f"mode {r.mode}" + (f" ({r.note})" if r.note else ""))
         print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
               f"{'CRM Brier':>10}")

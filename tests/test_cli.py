@@ -140,3 +140,18 @@ def test_funnel_table_keeps_its_columns_aligned_under_the_longest_stage_name(cap
     assert rows[4].startswith("5 Requirements analysis & formal proposal (bid) ")  # the longest name, whole
     # every figure column ends where its heading does
     assert {len(line) for line in rows} == {len(header)}
+
+
+def test_model_forecast_and_backtest_answer_on_an_empty_database_and_on_nine_deals(capsys, tmp_path, db):
+    code, out, _ = run(capsys, "--db", db, "model")
+    assert code == 0 and out.startswith("validation: trained on deals closed before –,")  # nothing resolved yet
+    deals, history = write_handworked(tmp_path)
+    run(capsys, "--db", db, "import", str(deals), "--history", str(history))
+    code, out, _ = run(capsys, "--db", db, "model", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["mode"] == "small-data" and [s["stage"] for s in report["stages"]] == list(range(1, 8))
+    code, out, _ = run(capsys, "--db", db, "model")
+    assert code == 0 and " 00:00:00" not in out.splitlines()[0]  # the cutoff is a date
+    for command in ("forecast", "backtest"):
+        code, out, err = run(capsys, "--db", db, command, "--json")
+        assert code == 0 and json.loads(out) and "Traceback" not in err
