@@ -217,6 +217,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "slipped_deals": ("Slipped deals: expected close has passed", "延期商机:预计成交日期已过"),
     "download_html": ("Download the review (HTML, opens offline)", "下载评审(HTML,可离线打开)"),
     "download_xlsx": ("Download the review (Excel)", "下载评审(Excel)"),
+    # the review workbook's sheets (Excel allows 31 characters)
+    "sheet_forecast": ("forecast", "预测"), "sheet_by_category": ("by_category", "按类别"),
+    "sheet_by_owner": ("by_owner", "按负责人"), "sheet_by_tier": ("by_tier", "按客户级别"),
+    "sheet_funnel_change": ("funnel_change", "漏斗变化"), "sheet_last_quarter": ("last_quarter", "上季度"),
+    "sheet_top_deals": ("top_deals", "重点商机"), "sheet_slipped_deals": ("slipped_deals", "延期商机"),
     "predicted_close": ("Predicted close", "预测成交日期"),
     "recommended": ("Recommended tier", "建议级别"),
     # access
@@ -247,7 +252,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "files": ("Files", "文件"), "file": ("File", "文件"), "row": ("Row", "行"), "column": ("Column", "列"),
     "value": ("Value", "值"), "reason": ("Reason", "原因"), "mode": ("Mode", "模式"),
     # forecast and model tables
-    "method": ("Forecast", "预测方法"), "category": ("Category", "类别"), "p10": ("P10", "P10"), "p90": ("P90", "P90"),
+    "item": ("Item", "项目"), "quarter": ("Quarter", "季度"), "forecast": ("Forecast", "预测"),
+    "actual": ("Actual", "实际"), "method": ("Forecast", "预测方法"), "category": ("Category", "类别"), "p10": ("P10", "P10"), "p90": ("P90", "P90"),
     "mape": ("MAPE", "MAPE"), "mase": ("MASE", "MASE"), "bias": ("Bias", "偏差"),
     "coverage": ("P10–P90 coverage", "P10–P90 覆盖率"),
     "n_train": ("Training deals", "训练商机数"), "n_test": ("Test deals", "检验商机数"), "auc": ("AUC", "AUC"),

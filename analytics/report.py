@@ -114,28 +114,58 @@ def xlsx_bytes(review: QuarterlyReview, lang: str = "en") -> bytes:
 
 
 def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:
+    """The review as a workbook in `lang`: one sheet per part of the review, headed as the app heads its columns.
+    Figures stay numbers (money unrounded, rates as fractions) for the analyst's own formulas."""
     import pandas as pd
 
     f = review.forecast
     path = Path(path) if isinstance(path, (str, Path)) else path  # a path, or a file-like buffer
-    safe = neutralise_frame
+    last_q, now = review.last_quarter_name, t("now", lang)
+
+    def sheet(frame: pd.DataFrame, name: str, labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, str, list]:
+        """The frame as written, its sheet's name, and each column's number format (by its canonical name)."""
+        if "stage" in frame:
+            frame = frame.assign(stage=frame["stage"].map(lambda s: stage_label(int(s), lang)))
+        formats = ["#,##0" if c in _XLSX_MONEY else "0.0%" if c in _XLSX_SHARE else None for c in frame.columns]
+        frame = frame.rename(columns={c: (labels or {}).get(c) or column_label(c, lang) for c in frame.columns})
+        return neutralise_frame(frame), t(f"sheet_{name}", lang), formats
+
+    def breakdown(rows, by: str) -> pd.DataFrame:
+        return pd.DataFrame([{by: b.key, "won_to_date": b.won_to_date, "expected": b.expected} for b in rows])
 
     summary = pd.DataFrame([
-        {"item": "quarter", "value": review.quarter}, {"item": "as_of", "value": review.as_of.isoformat()},
-        {"item": "won_to_date", "value": f.won_to_date}, {"item": "expected", "value": f.expected},
-        {"item": "p10", "value": f.p10}, {"item": "p50", "value": f.p50}, {"item": "p90", "value": f.p90},
-        {"item": "mode", "value": f.mode}])
+        {"item": t("quarter", lang), "value": review.quarter}, {"item": t("as_of", lang), "value": review.as_of},
+        {"item": t("won_to_date", lang), "value": f.won_to_date}, {"item": t("expected", lang), "value": f.expected},
+        {"item": "P10", "value": f.p10}, {"item": "P50", "value": f.p50}, {"item": "P90", "value": f.p90},
+        {"item": column_label("mode", lang), "value": t(f"mode_{f.mode}", lang)}])
+    categories = pd.DataFrame([{"category": t("cat_" + b.key, lang), "expected": b.expected, "p10": b.p10,
+                                "p90": b.p90} for b in f.by_category])
+    funnel = pd.DataFrame(funnel_change_rows(review))
+    sheets = [sheet(summary, "forecast"), sheet(categories, "by_category"),
+              sheet(breakdown(f.by_owner, "owner"), "by_owner"), sheet(breakdown(f.by_tier, "tier"), "by_tier"),
+              sheet(funnel, "funnel_change", {
+                  "reached_then": f"{t('reached', lang)} {last_q}", "reached_now": f"{t('reached', lang)} {now}",
+                  "conversion_then": f"{t('conversion', lang)} {last_q}",
+                  "conversion_now": f"{t('conversion', lang)} {now}"})]
+    if review.last_quarter:
+        last = review.last_quarter
+        sheets.append(sheet(pd.DataFrame([{"quarter": last.quarter, "forecast": last.forecast, "p10": last.p10,
+                                           "p90": last.p90, "actual": last.actual}]), "last_quarter"))
+    sheets += [sheet(review.top_deals, "top_deals"), sheet(review.slipped_deals, "slipped_deals")]
     with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
-        safe(summary).to_excel(xl, sheet_name="forecast", index=False)
-        safe(pd.DataFrame([vars(b) for b in f.by_category])).to_excel(xl, sheet_name="by_category", index=False)
-        safe(pd.DataFrame([vars(b) for b in f.by_owner])).to_excel(xl, sheet_name="by_owner", index=False)
-        safe(pd.DataFrame([vars(b) for b in f.by_tier])).to_excel(xl, sheet_name="by_tier", index=False)
-        safe(pd.DataFrame(funnel_change_rows(review))).to_excel(xl, sheet_name="funnel_change", index=False)
-        if review.last_quarter:
-            pd.DataFrame([vars(review.last_quarter)]).to_excel(xl, sheet_name="last_quarter", index=False)
-        safe(review.top_deals).to_excel(xl, sheet_name="top_deals", index=False)
-        safe(review.slipped_deals).to_excel(xl, sheet_name="slipped_deals", index=False)
+        number_formats = {}
+        for frame, name, formats in sheets:
+            frame.to_excel(xl, sheet_name=name, index=False)
+            for i, number_format in enumerate(formats):
+                if number_format:
+                    if number_format not in number_formats:
+                        number_formats[number_format] = xl.book.add_format({"num_format": number_format})
+                    xl.sheets[name].set_column(i, i, 14, number_formats[number_format])
     return path
+
+
+_XLSX_MONEY = frozenset({"amount", "expected_value", "expected", "won_to_date", "p10", "p90", "forecast", "actual"})
+_XLSX_SHARE = frozenset({"p_win", "conversion_then", "conversion_now"})
 
 
 def write_report(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:

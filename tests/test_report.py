@@ -44,6 +44,21 @@ def test_html_tables_and_mode_read_in_the_reports_language(review):
     assert " · small data</p>" in english and " · 小样本</p>" in chinese
 
 
+def test_workbook_reads_in_the_reports_language_and_keeps_figures_as_numbers(review, tmp_path):
+    english = openpyxl.load_workbook(write_xlsx(review, tmp_path / "en.xlsx"))
+    chinese = openpyxl.load_workbook(write_xlsx(review, tmp_path / "zh.xlsx", "zh"))
+    assert english.sheetnames[:5] == ["forecast", "by_category", "by_owner", "by_tier", "funnel_change"]
+    assert chinese.sheetnames[:5] == ["预测", "按类别", "按负责人", "按客户级别", "漏斗变化"]
+    header = [c.value for c in english["slipped_deals"][1]]
+    assert header[:3] == ["Deal", "Account", "Owner"] and "Expected value" in header
+    header_zh = [c.value for c in chinese["延期商机"][1]]
+    assert header_zh[:3] == ["商机编号", "客户", "负责人"] and "期望金额" in header_zh
+    h1 = [c.value for c in next(r for r in chinese["延期商机"].iter_rows(min_row=2) if r[0].value == "H1")]
+    assert h1[header_zh.index("金额")] == 999 and h1[header_zh.index("阶段")] == "1. 客户规划与电话邀约"
+    funnel = [c.value for c in chinese["漏斗变化"][1]]
+    assert funnel == ["阶段", "到达 2026Q1", "到达 现在", "转化率 2026Q1", "转化率 现在"]
+
+
 def test_workbook_neutralises_formulas(review, tmp_path):
     path = write_xlsx(review, tmp_path / "review.xlsx")
     wb = openpyxl.load_workbook(path)
@@ -80,7 +95,8 @@ def test_report_command(capsys, tmp_path):
     assert main(["--db", db, "report", "--quarter", "2026Q2", "--out", str(tmp_path / "r.html")]) == 0
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert main(["--db", db, "report", "--out", str(tmp_path / "r.xlsx"), "--lang", "zh"]) == 0
-    assert openpyxl.load_workbook(tmp_path / "r.xlsx")["forecast"]["A1"].value == "item"
+    summary = openpyxl.load_workbook(tmp_path / "r.xlsx")["预测"]
+    assert [c.value for c in summary[1]] == ["项目", "值"] and summary["A2"].value == "季度"
     capsys.readouterr()
     assert main(["--db", db, "report", "--out", str(tmp_path / "r.pdf")]) == 1
     assert "written as .html or .xlsx" in capsys.readouterr().err
