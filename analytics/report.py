@@ -30,6 +30,8 @@ def _table(df, lang: str) -> str:
             shown[c] = shown[c].map(_money)
     if "p_win" in shown:
         shown["p_win"] = shown["p_win"].map(_pct)
+    for c in shown.columns[shown.dtypes == object]:  # na_rep covers NaN and NaT, not None (a deal with no
+        shown[c] = shown[c].where(shown[c].notna(), "–")  # predicted close)
     shown.columns = [column_label(c, lang) for c in shown.columns]
     return shown.to_html(index=False, escape=True, border=0, classes="table", na_rep="–")
 

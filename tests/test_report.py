@@ -44,6 +44,14 @@ def test_html_tables_and_mode_read_in_the_reports_language(review):
     assert " · small data</p>" in english and " · 小样本</p>" in chinese
 
 
+def test_html_shows_a_missing_predicted_close_as_a_dash(review):
+    from dataclasses import replace
+
+    undated = replace(review, slipped_deals=review.slipped_deals.assign(predicted_close=None))
+    page = render_html(undated)
+    assert "<td>None</td>" not in page and "<td>–</td>" in page
+
+
 def test_workbook_reads_in_the_reports_language_and_keeps_figures_as_numbers(review, tmp_path):
     english = openpyxl.load_workbook(write_xlsx(review, tmp_path / "en.xlsx"))
     chinese = openpyxl.load_workbook(write_xlsx(review, tmp_path / "zh.xlsx", "zh"))
