@@ -177,7 +177,7 @@ _in_range = "BETWEEN CAST($date_min AS TIMESTAMP) AND CAST($date_max AS TIMESTAM
 _STAGING_VIEWS = ("kf_raw_deals_rows", "kf_raw_history_rows")
 _STAGING_TABLES = ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_bad_rows",
                    "kf_in_deals", "kf_in_events", "kf_changes", "kf_new_events", "kf_rejects", "kf_reject_scans",
-                   "kf_rownum")
+                   "kf_rownum", "kf_affected")
 
 
 class _Staged:
@@ -593,7 +593,12 @@ class Importer:
                        "ins": n_insert, "upd": n_update, "ev": n_events, "rej": len(self.errors),
                        "warn": len(self.warnings), "started": started})
             self.progress(0.9, "computing per-deal facts")
-            s.refresh_deal_facts()
+            affected = None
+            if s.facts_refresh_is_partial(n_insert + n_update + n_events):  # at most that many deals changed
+                s.execute("CREATE OR REPLACE TEMP TABLE kf_affected AS "
+                          "SELECT deal_id FROM kf_changes UNION SELECT deal_id FROM kf_new_events")
+                affected = "kf_affected"
+            s.refresh_deal_facts(affected)
         self.progress(1.0, "done")
         parts = [f"batch {batch_id}: {n_insert} deals added, {n_update} updated, {n_events} stage events added"]
         if self.errors:
@@ -719,11 +724,15 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
                         f"deals: undo those first")
     with store.transaction():
         b = {"b": batch_id}
+        # the deals whose facts change: the batch's own, and those it only added stage events to
+        store.execute("CREATE OR REPLACE TEMP TABLE kf_undone AS SELECT deal_id FROM batch_deals WHERE batch_id = $b "
+                      "UNION SELECT deal_id FROM stage_events WHERE batch_id = $b", b)
         store.execute("DELETE FROM stage_events WHERE batch_id = $b", b)
         store.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b)", b)
         store.execute("INSERT INTO deals SELECT * EXCLUDE (overwritten_by) FROM deal_previous "
                       "WHERE overwritten_by = $b", b)
         store.execute("DELETE FROM deal_previous WHERE overwritten_by = $b", b)
         store.execute("UPDATE import_batches SET status = 'undone', undone_at = now() WHERE batch_id = $b", b)
-        store.refresh_deal_facts()
+        store.refresh_deal_facts("kf_undone")
+    store.execute("DROP TABLE IF EXISTS kf_undone")
     return next(x for x in list_batches(store) if x.batch_id == batch_id)

@@ -231,18 +231,44 @@ class Store:
             self.execute("INSERT INTO settings VALUES (?, ?)", [key, value])
 
     # Per-deal facts ------------------------------------------------------------------------------
-    def refresh_deal_facts(self) -> None:
-        """Recompute deal_facts: one row per deal with what every analysis needs.
+    def refresh_deal_facts(self, affected: str | None = None) -> None:
+        """Recompute deal_facts: one row per deal with what every analysis needs; then stage_durations.
 
         Done once per import or undo, never per query. Days in the current stage of an open deal depend on the
         as-of date, so they are computed at query time from current_stage_entered_at.
+
+        `affected`: the name of a temp table (kf_…) listing the deal_ids an import or undo changed. A deal's facts
+        depend on its own row and events only, so only theirs are recomputed, and appended: deal_facts is stored
+        grouped by outcome, and the rows appended since the last full rebuild are counted; once they would pass
+        FACTS_RESORT_SHARE of the table, or with no list, the whole table is rebuilt in order.
         """
-        self.execute(DEAL_FACTS_SQL)
+        if affected is not None and not _TEMP_TABLE.fullmatch(affected):
+            raise ValueError(f"not a keyfunnel temp table: {affected!r}")
+        appended = int(self.get_setting("facts_appended") or 0)
+        if affected is not None:
+            changed = self.scalar(f"SELECT count(*) FROM {affected}")
+            if self.facts_refresh_is_partial(changed):
+                self.execute(f"DELETE FROM deal_facts WHERE deal_id IN (SELECT deal_id FROM {affected})")
+                self.execute("INSERT INTO deal_facts BY NAME " + _deal_facts_of(affected))
+                appended += changed
+            else:
+                affected = None
+        if affected is None:
+            self.execute(DEAL_FACTS_SQL)
+            appended = 0
+        self.set_setting("facts_appended", str(appended))
         self.execute(STAGE_DURATIONS_SQL)
         # a new data version: results computed from the old data (analytics.results) no longer apply
         version = uuid.uuid4().hex
         self.execute("DELETE FROM result_cache")
         self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [version])
+
+    def facts_refresh_is_partial(self, deals: int) -> bool:
+        """Whether refresh_deal_facts would recompute `deals` deals' facts alone rather than rebuild the table (an
+        importer asks before listing them: at a first import of a million deals the list is wasted work)."""
+        appended = int(self.get_setting("facts_appended") or 0)
+        total = self.scalar("SELECT count(*) FROM deal_facts")
+        return bool(total) and appended + deals <= FACTS_RESORT_SHARE * total
 
     def data_version(self) -> str:
         """Changes whenever deal_facts is recomputed (import, undo, demo removal)."""
@@ -297,6 +323,10 @@ def import_database(folder: str | os.PathLike, db_path: str | os.PathLike | None
     return path
 
 
+# An incremental refresh appends the recomputed facts; past this share of the table, it is rebuilt grouped by outcome.
+FACTS_RESORT_SHARE = 0.1
+_TEMP_TABLE = re.compile(r"kf_[a-z_]+")
+
 _CHECKSUM_TABLES = frozenset({"deals", "stage_events", "import_batches", "deal_previous", "batch_deals",
                               "rejected_rows", "import_warnings", "deal_facts", "stage_durations", "settings",
                               "schema_migrations"})
@@ -318,14 +348,13 @@ _last_stay = ",\n       ".join(
 # The aggregate avoids what makes a hash aggregate slow over 4M rows (an ordered list, a DISTINCT, nested lists):
 # stage sets are bit masks (bit s = stage s), and each move carries its position, seq * 100 + from * 10 + to, so
 # that an unordered list() can be sorted afterwards, and only for the deals whose moves are kept.
-DEAL_FACTS_SQL = f"""
-CREATE OR REPLACE TABLE deal_facts AS
+_DEAL_FACTS_QUERY = f"""
 WITH ordered AS (
     SELECT e.deal_id, e.stage, e.entered_at,
            lag(e.stage) OVER w AS prev_stage,
            lead(e.entered_at) OVER w AS next_at,
            row_number() OVER w AS seq
-    FROM stage_events e
+    FROM stage_events e /*events*/
     WINDOW w AS (PARTITION BY e.deal_id ORDER BY e.entered_at, e.stage)
 ),
 per_deal AS (
@@ -379,7 +408,7 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated,
 FROM deals d LEFT JOIN (
     SELECT *, CASE WHEN gap_mask = 0 THEN [] ELSE list_filter(range(1, {LAST_STAGE}), lambda s: (gap_mask >> s) & 1 = 1)
               END AS gap_stages
-    FROM per_deal) p USING (deal_id)
+    FROM per_deal) p USING (deal_id) /*deals*/
 ),
 shaped AS (
 SELECT * EXCLUDE (gap_stages),
@@ -396,6 +425,14 @@ SELECT * EXCLUDE (positioned_moves),
        CASE WHEN NOT in_order THEN list_transform(list_sort(positioned_moves), lambda m: CAST(m % 100 AS TINYINT)) END AS moves
 FROM shaped ORDER BY outcome
 """
+DEAL_FACTS_SQL = "CREATE OR REPLACE TABLE deal_facts AS" + _DEAL_FACTS_QUERY
+
+
+def _deal_facts_of(affected: str) -> str:
+    """The facts query for the deals listed in temp table `affected` (a deal_id column) only."""
+    only = f"deal_id IN (SELECT deal_id FROM {affected})"
+    return _DEAL_FACTS_QUERY.replace("/*events*/", f"WHERE e.{only}").replace("/*deals*/", f"WHERE d.{only}")
+
 
 
 # Durations of closed deals, one row per deal and measure (days in stages 1-7; measure 0 is the cycle time), with

@@ -104,3 +104,45 @@ def test_backup_paths_cannot_break_out_of_the_statement(tmp_path):
         with pytest.raises(StoreError, match="may not contain quotes"):
             s.export_database(tmp_path / "x'; DROP TABLE deals; --")
         assert s.scalar("SELECT count(*) FROM deals") == 0  # still there
+
+
+def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_rebuild(store, tmp_path):
+    import pandas as pd
+
+    from analytics.importer import import_files, undo_batch
+    from analytics.sample import SampleParameters, write_sample
+
+    write_sample(tmp_path, SampleParameters(deals=2_000, seed=5, as_of="2026-11-27"))
+    assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
+    assert store.get_setting("facts_appended") == "0"  # the first import builds the table whole
+    tables = ("deal_facts", "stage_durations")
+    first = store.table_checksums(tables)
+
+    deals = pd.read_csv(tmp_path / "deals.csv", dtype=str, keep_default_na=False)
+    open_ = deals[deals["outcome"] == "open"].head(10).assign(outcome="won", closed_at="2026-11-26")
+    lost = deals[deals["outcome"] == "lost"].head(10)
+    lost = lost.assign(amount=(lost["amount"].astype(float) + 1).astype(str))
+    new = deals.head(5).assign(deal_id=[f"N{i}" for i in range(5)], outcome="open", closed_at="")
+    later = pd.concat([open_, lost, new])
+    later_history = pd.concat([
+        pd.DataFrame({"deal_id": open_["deal_id"], "stage": "8", "entered_at": "2026-11-26 10:00:00"}),
+        pd.DataFrame({"deal_id": [f"N{i}" for i in range(5)] * 2, "stage": ["1"] * 5 + ["2"] * 5,
+                      "entered_at": ["2026-11-01 09:00:00"] * 5 + ["2026-11-20 09:00:00"] * 5})])
+    later.to_csv(tmp_path / "later.csv", index=False)
+    later_history.to_csv(tmp_path / "later_history.csv", index=False)
+    result = import_files(store, tmp_path / "later.csv", tmp_path / "later_history.csv")
+    assert (result.status, result.deals_inserted, result.deals_updated) == ("imported", 5, 20)
+    assert store.get_setting("facts_appended") == "25"  # 25 deals recomputed, not 2,005
+    incremental = store.table_checksums(tables)
+    assert store.scalar("SELECT count(*) FROM deal_facts WHERE deal_id LIKE 'N%' AND current_stage = 2") == 5
+    store.refresh_deal_facts()
+    assert store.table_checksums(tables) == incremental  # row for row what a full rebuild computes
+
+    undo_batch(store, result.batch_id)
+    assert store.get_setting("facts_appended") == "25"  # the full rebuild above reset it; undo recomputed 25
+    assert store.table_checksums(tables) == first  # the earlier state, exactly
+
+    everything = deals.assign(amount=(deals["amount"].astype(float) + 2).astype(str))
+    everything.to_csv(tmp_path / "all.csv", index=False)
+    assert import_files(store, tmp_path / "all.csv").deals_updated == 2_000
+    assert store.get_setting("facts_appended") == "0"  # past 10% of the table: rebuilt whole, grouped by outcome
