@@ -238,6 +238,11 @@ TEXT: dict[str, tuple[str, str]] = {
 
 
 # Column names of the tables the app shows, in both languages. Deal columns take the import format's headers.
+# How a column's figures are shown, by its name, in the app's tables and the review's HTML and workbook.
+MONEY_COLUMNS = frozenset({"amount", "expected_value", "expected", "won_to_date", "p10", "p90", "forecast", "actual"})
+SHARE_COLUMNS = frozenset({"p_win", "win_probability", "mape", "bias", "coverage", "conversion_then",
+                           "conversion_now"})
+
 COLUMNS: dict[str, tuple[str, str]] = {
     "deal_id": ("Deal", "商机编号"), "account": ("Account", "客户"), "owner": ("Owner", "负责人"),
     "tier": ("Tier", "客户级别"), "region": ("Region", "区域"), "industry": ("Industry", "行业"),
@@ -432,6 +437,14 @@ def t(key: str, lang: str = "en", **fmt) -> str:
 
 def stage_label(number: int, lang: str = "en") -> str:
     return f"{number}. {stage(number).name(lang)}"
+
+
+def with_stage_labels(df, lang: str = "en"):
+    """A table's stage numbers as stages are named ("6. Project evaluation"), one label per distinct stage."""
+    if "stage" not in df.columns or df.empty:
+        return df
+    labels = {s: stage_label(int(s), lang) for s in df["stage"].unique()}
+    return df.assign(stage=df["stage"].map(labels))
 
 
 def tier_policy(key: str, lang: str = "en") -> str:

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from .export import neutralise_frame
-from .i18n import column_label, stage_label, t
+from .i18n import MONEY_COLUMNS, SHARE_COLUMNS, column_label, stage_label, t, with_stage_labels
 from .review import QuarterlyReview
 
 
@@ -22,14 +22,12 @@ def _pct(x) -> str:
 def _table(df, lang: str) -> str:
     if df is None or len(df) == 0:
         return "<p>–</p>"
-    shown = df.copy()
-    if "stage" in shown:
-        shown["stage"] = shown["stage"].map(lambda s: stage_label(int(s), lang))
-    for c in ("amount", "expected_value"):
-        if c in shown:
+    shown = with_stage_labels(df, lang).copy()
+    for c in shown.columns:
+        if c in MONEY_COLUMNS:
             shown[c] = shown[c].map(_money)
-    if "p_win" in shown:
-        shown["p_win"] = shown["p_win"].map(_pct)
+        elif c in SHARE_COLUMNS:
+            shown[c] = shown[c].map(_pct)
     for c in shown.columns[shown.dtypes == object]:  # na_rep covers NaN and NaT, not None (a deal with no
         shown[c] = shown[c].where(shown[c].notna(), "–")  # predicted close)
     shown.columns = [column_label(c, lang) for c in shown.columns]
@@ -126,9 +124,8 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
 
     def sheet(frame: pd.DataFrame, name: str, labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, str, list]:
         """The frame as written, its sheet's name, and each column's number format (by its canonical name)."""
-        if "stage" in frame:
-            frame = frame.assign(stage=frame["stage"].map(lambda s: stage_label(int(s), lang)))
-        formats = ["#,##0" if c in _XLSX_MONEY else "0.0%" if c in _XLSX_SHARE else None for c in frame.columns]
+        frame = with_stage_labels(frame, lang)
+        formats = ["#,##0" if c in MONEY_COLUMNS else "0.0%" if c in SHARE_COLUMNS else None for c in frame.columns]
         frame = frame.rename(columns={c: (labels or {}).get(c) or column_label(c, lang) for c in frame.columns})
         return neutralise_frame(frame), t(f"sheet_{name}", lang), formats
 
@@ -164,10 +161,6 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
                         number_formats[number_format] = xl.book.add_format({"num_format": number_format})
                     xl.sheets[name].set_column(i, i, 14, number_formats[number_format])
     return path
-
-
-_XLSX_MONEY = frozenset({"amount", "expected_value", "expected", "won_to_date", "p10", "p90", "forecast", "actual"})
-_XLSX_SHARE = frozenset({"p_win", "conversion_then", "conversion_now"})
 
 
 def write_report(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:

@@ -246,25 +246,20 @@ class Store:
         """
         if affected is not None and not _TEMP_TABLE.fullmatch(affected):
             raise ValueError(f"not a keyfunnel temp table: {affected!r}")
-        appended = int(self.get_setting("facts_appended") or 0)
-        if affected is not None:
-            changed = self.scalar(f"SELECT count(*) FROM {affected}")
-            if self.facts_refresh_is_partial(changed):
-                self.execute(f"DELETE FROM deal_facts WHERE deal_id IN (SELECT deal_id FROM {affected})")
-                self.execute("INSERT INTO deal_facts BY NAME " + _deal_facts_of(affected))
-                self.execute(f"CREATE OR REPLACE TEMP TABLE kf_duration_keys AS "
-                             f"SELECT DISTINCT hash(deal_id) AS deal_key FROM {affected}")
-                self.execute("DELETE FROM stage_durations WHERE deal_key IN (SELECT deal_key FROM kf_duration_keys)")
-                self.execute("INSERT INTO stage_durations BY NAME " + _stage_durations_of("kf_duration_keys"))
-                self.execute("DROP TABLE kf_duration_keys")
-                appended += changed
-            else:
-                affected = None
-        if affected is None:
+        changed = self.scalar(f"SELECT count(*) FROM {affected}") if affected is not None else None
+        if changed is not None and self.facts_refresh_is_partial(changed):
+            self.execute(f"DELETE FROM deal_facts WHERE deal_id IN (SELECT deal_id FROM {affected})")
+            self.execute("INSERT INTO deal_facts BY NAME " + _deal_facts_of(affected))
+            self.execute(f"CREATE OR REPLACE TEMP TABLE kf_duration_keys AS "
+                         f"SELECT DISTINCT hash(deal_id) AS deal_key FROM {affected}")
+            self.execute("DELETE FROM stage_durations WHERE deal_key IN (SELECT deal_key FROM kf_duration_keys)")
+            self.execute("INSERT INTO stage_durations BY NAME " + _stage_durations_of("kf_duration_keys"))
+            self.execute("DROP TABLE kf_duration_keys")
+            self.set_setting("facts_appended", str(int(self.get_setting("facts_appended") or 0) + changed))
+        else:
             self.execute(DEAL_FACTS_SQL)
             self.execute(STAGE_DURATIONS_SQL)
-            appended = 0
-        self.set_setting("facts_appended", str(appended))
+            self.set_setting("facts_appended", "0")
         # a new data version: results computed from the old data (analytics.results) no longer apply
         version = uuid.uuid4().hex
         self.execute("DELETE FROM result_cache")
@@ -330,7 +325,7 @@ def import_database(folder: str | os.PathLike, db_path: str | os.PathLike | None
     return path
 
 
-# An incremental refresh appends the recomputed facts; past this share of the table, it is rebuilt grouped by outcome.
+# A partial refresh appends the recomputed rows; past this share of deal_facts, both tables are rebuilt in order.
 FACTS_RESORT_SHARE = 0.1
 _TEMP_TABLE = re.compile(r"kf_[a-z_]+")
 
