@@ -179,6 +179,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "expected": ("Expected", "期望值"),
     "won_to_date": ("Won to date", "本季已赢单"),
     "forecast_distribution": ("distribution of bookings", "成交额分布"),
+    "bookings_in_quarter": ("Bookings in the quarter", "本季度成交额"),
+    "simulated_quarters": ("Simulated quarters", "模拟次数"),
     "category": ("Category", "类别"),
     "cat_won": ("Won", "已赢单"),
     "cat_commit": ("Commit (stage ≥ 7)", "承诺(阶段 ≥ 7)"),
@@ -200,6 +202,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "model_caption": ("Trained on the deals closed before {cutoff}, tested on the pipeline open then · "
                       "pooled ECE {ece}", "以 {cutoff} 之前关闭的商机训练,以当时的在途商机检验 · 总体 ECE {ece}"),
     "predicted": ("Predicted", "预测"),
+    "odds_ratio": ("Odds ratio per score point (95% interval, log scale)", "每分的优势比(95% 区间,对数刻度)"),
     "observed": ("Observed", "实际"),
     "ideal": ("Ideal", "理想"),
     "mode_full": ("full", "完整"),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .export import neutralise_frame
 from .i18n import MONEY_COLUMNS, SHARE_COLUMNS, column_label, stage_label, t, with_stage_labels
+from .forecast import QuarterForecast
 from .review import QuarterlyReview
 
 
@@ -42,18 +43,27 @@ def funnel_change_rows(review: QuarterlyReview) -> list[dict]:
     return rows
 
 
-def figures(review: QuarterlyReview, lang: str = "en"):
-    """The review's plotly figures: the forecast distribution and the funnel now against last quarter."""
+def distribution_figure(f: QuarterForecast, lang: str = "en"):
+    """The simulated quarter's bookings as a histogram, with P10, P50, P90 and the target (the Forecast page and
+    the review)."""
     import plotly.graph_objects as go
 
-    f = review.forecast
     edges, counts = f.histogram.get("edges", []), f.histogram.get("counts", [])
     dist = go.Figure(go.Bar(x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], y=counts, name="draws"))
     for name, x in (("P10", f.p10), ("P50", f.p50), ("P90", f.p90)):
         dist.add_vline(x=x, line_dash="dash", annotation_text=name)
     if f.target:
         dist.add_vline(x=f.target, line_color="red", annotation_text=t("target", lang))
-    dist.update_layout(title=f"{f.quarter}: {t('forecast_distribution', lang)}", height=360, showlegend=False)
+    dist.update_layout(title=f"{f.quarter}: {t('forecast_distribution', lang)}", height=360, showlegend=False,
+                       xaxis_title=t("bookings_in_quarter", lang), yaxis_title=t("simulated_quarters", lang))
+    return dist
+
+
+def figures(review: QuarterlyReview, lang: str = "en"):
+    """The review's plotly figures: the forecast distribution and the funnel now against last quarter."""
+    import plotly.graph_objects as go
+
+    dist = distribution_figure(review.forecast, lang)
     rows = funnel_change_rows(review)
     labels = [stage_label(r["stage"], lang) for r in rows]
     change = go.Figure([

@@ -6,6 +6,7 @@ import ui
 from analytics.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
 from analytics.funnel import data_as_of
 from analytics.overview import count_deals
+from analytics.report import distribution_figure
 
 filters = ui.filters()
 st.title(ui.T("page_forecast"))
@@ -24,14 +25,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     if f.target:
         cols[3].metric(ui.T("p_reach_target"), ui.fmt_pct(f.p_reach_target),
                        help=f"{ui.T('coverage')}: {f.coverage:.2f}×" if f.coverage else None)
-    edges, counts = f.histogram["edges"], f.histogram["counts"]
-    fig = go.Figure(go.Bar(x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], y=counts))
-    for name, x in (("P10", f.p10), ("P50", f.p50), ("P90", f.p90)):
-        fig.add_vline(x=x, line_dash="dash", annotation_text=name)
-    if f.target:
-        fig.add_vline(x=f.target, line_color="red", annotation_text=ui.T("target"))
-    fig.update_layout(height=340, margin=dict(t=10), showlegend=False)
-    st.plotly_chart(fig, key="forecast_chart")
+    st.plotly_chart(distribution_figure(f, ui.lang()), key="forecast_chart")
     tabs = st.tabs([ui.T("category"), ui.T("by_owner"), ui.T("by_tier"), ui.T("by_region")])
     with tabs[0]:
         ui.table(pd.DataFrame([{"category": ui.T("cat_" + b.key), "expected": b.expected, "p10": b.p10,

@@ -42,5 +42,5 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
             error_x=dict(type="data", array=[f.ci[1] - f.odds_ratio for f in effects],
                          arrayminus=[f.odds_ratio - f.ci[0] for f in effects])))
         fig.add_vline(x=1, line_dash="dash")
-        fig.update_layout(height=360, xaxis_type="log", margin=dict(t=10))
+        fig.update_layout(height=360, xaxis_type="log", margin=dict(t=10), xaxis_title=ui.T("odds_ratio"))
         st.plotly_chart(fig, key="factor_chart")

@@ -195,6 +195,8 @@ def _columns(frame) -> dict:
 
 
 def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(demo_db):
+    import json
+
     at = app(demo_db, "pages/review.py")
     at.radio(key="lang").set_value("zh").run()
     top = at.dataframe[0]  # top deals, then slipped deals (AppTest keeps no dataframe keys)
@@ -209,6 +211,8 @@ def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(d
     assert shown["stage"].str.fullmatch(r"[1-7]\. \S+").all()  # "6. 项目评估", as the Deals page names stages
 
     at.switch_page("pages/forecast.py").run()
+    distribution = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert (distribution["xaxis"]["title"]["text"], distribution["yaxis"]["title"]["text"]) == ("本季度成交额", "模拟次数")
     accuracy = _columns(next(d for d in at.dataframe if "mape" in d.value.columns))
     assert [accuracy[c]["label"] for c in ("method", "bias", "coverage")] == ["预测方法", "偏差", "P10–P90 覆盖率"]
     at.switch_page("pages/model.py").run()
