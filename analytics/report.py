@@ -162,13 +162,11 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
                                            "p90": last.p90, "actual": last.actual}]), "last_quarter"))
     sheets += [sheet(review.top_deals, "top_deals"), sheet(review.slipped_deals, "slipped_deals")]
     with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
-        number_formats = {}
+        number_formats = {f: xl.book.add_format({"num_format": f}) for f in ("#,##0", "0.0%")}
         for frame, name, formats in sheets:
             frame.to_excel(xl, sheet_name=name, index=False)
             for i, number_format in enumerate(formats):
                 if number_format:
-                    if number_format not in number_formats:
-                        number_formats[number_format] = xl.book.add_format({"num_format": number_format})
                     xl.sheets[name].set_column(i, i, 14, number_formats[number_format])
     return path
 
