@@ -22,7 +22,8 @@ if ui.has_data(funnel.deals, filters):
     table = pd.DataFrame({
         ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
         ui.T("amount"): [ui.fmt_money(s.amount) for s in funnel.stages],
-        ui.T("advanced"): pd.array([s.advanced for s in funnel.stages], dtype="Int64"),  # none at stage 8
+        # a count, or "–" at stage 8, which has no next stage (Streamlit would show an empty cell as "None")
+        ui.T("advanced"): ["–" if s.advanced is None else f"{s.advanced:,}" for s in funnel.stages],
         ui.T("lost_here"): [s.lost_here for s in funnel.stages],
         ui.T("open_here"): [s.open_here for s in funnel.stages],
         ui.T("conversion"): [ui.fmt_pct(s.conversion) for s in funnel.stages],

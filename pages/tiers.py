@@ -33,7 +33,7 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
     st.subheader(ui.T("tier_mismatch"))
     st.caption(ui.T("mismatch_count", total=mix.mismatches_total, graded=mix.open_deals_graded,
                     shown=len(mix.mismatches)))
-    mismatches = pd.DataFrame([vars(m) for m in mix.mismatches])
+    mismatches = ui.with_stage_labels(pd.DataFrame([vars(m) for m in mix.mismatches]))
     if not mismatches.empty:
         ui.table(mismatches, "mismatch_table")
         ui.download_csv(mismatches, "tier_mismatches.csv", key="dl_mismatch")

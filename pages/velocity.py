@@ -31,7 +31,7 @@ if ui.has_data(flow.deals, filters):
 
     st.subheader(ui.T("stalled"))
     st.caption(ui.T("stalled_help"))
-    stalled = pd.DataFrame([vars(d) for d in velocity.stalled])
+    stalled = ui.with_stage_labels(pd.DataFrame([vars(d) for d in velocity.stalled]))
     if not stalled.empty:
         ui.table(stalled, "stalled_table")
         ui.download_csv(stalled, "stalled.csv", key="dl_stalled")

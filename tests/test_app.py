@@ -294,3 +294,18 @@ def test_import_page_lets_a_saved_profile_be_chosen(empty_db, tmp_path, monkeypa
     assert not at.warning and not at.button(key="run_import").disabled
     at.button(key="run_import").click().run()
     assert re.search(r"batch \d+: 5 deals added", texts(at))
+
+
+def test_stalled_deals_mismatches_and_the_funnel_table_name_their_stages(demo_db):
+    at = app(demo_db, "pages/velocity.py")
+    at.radio(key="lang").set_value("zh").run()
+    stalled = next(d.value for d in at.dataframe if "threshold_days" in d.value.columns)
+    assert len(stalled) and stalled["stage"].str.fullmatch(r"[1-7]\. \S+").all()  # "3. 方案交流", not 3
+    at.switch_page("pages/tiers.py").run()
+    mismatches = next(d.value for d in at.dataframe if "recommended_tier" in d.value.columns)
+    assert len(mismatches) and mismatches["stage"].str.fullmatch(r"[1-7]\. \S+").all()
+    at.switch_page("pages/funnel.py").run()
+    funnel = at.dataframe[0].value
+    went_on = funnel["推进"].tolist()
+    assert went_on[-1] == "–"  # stage 8 has no next stage: a dash, not an empty "None" cell
+    assert all(re.fullmatch(r"[0-9,]+", n) for n in went_on[:-1])
