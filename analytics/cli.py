@@ -149,7 +149,7 @@ def cmd_profiles(args) -> int:
 def cmd_sample(args) -> int:
     from .sample import SampleParameters, write_sample
 
-    params = SampleParameters(deals=args.deals, seed=args.seed, as_of=args.as_of or date.today().isoformat(),
+    params = SampleParameters(deals=args.deals, seed=args.seed, as_of=(args.as_of or date.today()).isoformat(),
                               years=args.years, factor_effect=args.factor_effect)
     truth = write_sample(args.out, params)
     c = truth["counts"]
@@ -232,6 +232,8 @@ def cmd_hash_password(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .commands import add_analysis_commands, at_least, iso_date, positive_number
+
     parser = argparse.ArgumentParser(prog="keyfunnel", description="Pipeline analytics for key-account sales.")
     parser.add_argument("--db", metavar="PATH",
                         help="DuckDB file (default: $KEYFUNNEL_DB, else data/keyfunnel.duckdb)")
@@ -263,11 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser("sample", help="write realistic sample data with known truth")
-    p.add_argument("--deals", type=int, default=3000)
+    p.add_argument("--deals", type=at_least(1), default=3000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--as-of", metavar="DATE", help="the simulation's as-of date (default: today)")
-    p.add_argument("--years", type=float, default=4.0, help="years of history (default 4)")
+    p.add_argument("--as-of", type=iso_date, metavar="DATE", help="the simulation's as-of date (default: today)")
+    p.add_argument("--years", type=positive_number, default=4.0, help="years of history (default 4)")
     p.add_argument("--factor-effect", type=float, default=1.0,
                    help="scale of the nine factors' effect on winning; 0 = no signal (default 1)")
     p.set_defaults(func=cmd_sample)
@@ -281,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("serve", help="run the app on 127.0.0.1 (usage statistics off)")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=at_least(1), default=8501)
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--headless", action="store_true", help="do not open a browser")
     p.set_defaults(func=cmd_serve)
@@ -296,8 +298,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("hash-password", help="print the scrypt hash of a password, for KEYFUNNEL_*_PASSWORD_HASH")
     p.set_defaults(func=cmd_hash_password)
-
-    from .commands import add_analysis_commands
 
     add_analysis_commands(sub)
     return parser

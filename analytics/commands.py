@@ -9,11 +9,44 @@ from pathlib import Path
 from .exceptions import KeyfunnelError
 
 
-def _date(text: str) -> date:
+def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def at_least(minimum: int):
+    """An argparse type: a whole number of at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text}")
+        return value
+    return parse
+
+
+def _number_within(text: str, low: float, high: float, requirement: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not low < value < high:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{requirement}: {text}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (a target, a number of years)."""
+    return _number_within(text, 0, float("inf"), "must be a number above 0")
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (0.75, not 75)."""
+    return _number_within(text, 0, 1, "must be between 0 and 1, e.g. 0.75")
 
 
 def _quarter(text: str) -> str:
@@ -31,12 +64,12 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     for name in ("tier", "owner", "region", "industry"):
         g.add_argument(f"--{name}", action="append", default=[], metavar=name.upper(),
                        help=f"only deals with this {name} (repeatable)")
-    g.add_argument("--created-from", type=_date, metavar="DATE")
-    g.add_argument("--created-to", type=_date, metavar="DATE")
-    g.add_argument("--closed-from", type=_date, metavar="DATE")
-    g.add_argument("--closed-to", type=_date, metavar="DATE")
+    g.add_argument("--created-from", type=iso_date, metavar="DATE")
+    g.add_argument("--created-to", type=iso_date, metavar="DATE")
+    g.add_argument("--closed-from", type=iso_date, metavar="DATE")
+    g.add_argument("--closed-to", type=iso_date, metavar="DATE")
     g.add_argument("--cohort", type=_quarter, metavar="QUARTER", help="deals created in a quarter, e.g. 2025Q3")
-    p.add_argument("--as-of", type=_date, metavar="DATE", help="as-of date (default: the latest date in the data)")
+    p.add_argument("--as-of", type=iso_date, metavar="DATE", help="as-of date (default: the latest date in the data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -280,8 +313,8 @@ def add_analysis_commands(sub) -> None:
         add_filter_options(p)
         if name == "claim":
             p.add_argument("--stage", type=int, default=7, choices=range(2, 9), metavar="STAGE")
-            p.add_argument("--threshold", type=float, default=0.75)
-            p.add_argument("--min-resolved", type=int, default=20)
+            p.add_argument("--threshold", type=probability, default=0.75)
+            p.add_argument("--min-resolved", type=at_least(1), default=20)
         p.set_defaults(func=func)
     for name, func, help_ in (
             ("model", cmd_model, "validate the per-stage win model against baselines; the factor scorecard"),
@@ -290,22 +323,22 @@ def add_analysis_commands(sub) -> None:
             ("deals", cmd_deals, "open deals with P(win), expected value, predicted close, recommended tier"),
             ("report", cmd_report, "the quarterly review as a self-contained HTML file or an Excel workbook")):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--as-of", type=_date, metavar="DATE", help="as-of date (default: the latest in the data)")
+        p.add_argument("--as-of", type=iso_date, metavar="DATE", help="as-of date (default: the latest in the data)")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         if name == "report":
             p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
             p.add_argument("--out", required=True, metavar="FILE", help="FILE.html or FILE.xlsx")
-            p.add_argument("--target", type=float)
+            p.add_argument("--target", type=positive_number)
             p.add_argument("--lang", choices=("en", "zh"), default="en")
         if name == "forecast":
             p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
-            p.add_argument("--target", type=float, help="the quarter's bookings target, for coverage")
-            p.add_argument("--draws", type=int, default=10_000, help="simulation draws (default 10,000)")
+            p.add_argument("--target", type=positive_number, help="the quarter's bookings target, for coverage")
+            p.add_argument("--draws", type=at_least(1), default=10_000, help="simulation draws (default 10,000)")
             p.add_argument("--seed", type=int, default=0)
         if name == "backtest":
-            p.add_argument("--quarters", type=int, default=8)
+            p.add_argument("--quarters", type=at_least(1), default=8)
         if name == "deals":
-            p.add_argument("--top", type=int, default=30, help="rows shown without --json")
+            p.add_argument("--top", type=at_least(1), default=30, help="rows shown without --json")
         p.set_defaults(func=func)
     p = sub.add_parser("refresh", help="fit the win model and compute the forecast, backtest and deal scores for "
                                        "the current data, so that pages and commands read them at once")

@@ -60,6 +60,27 @@ def test_usage_errors_exit_2(capsys, db):
     assert e.value.code == 2
 
 
+@pytest.mark.parametrize("args, named", [
+    (["claim", "--threshold", "75"], "must be between 0 and 1, e.g. 0.75: 75"),
+    (["claim", "--threshold", "nan"], "must be between 0 and 1"),
+    (["claim", "--min-resolved", "-3"], "must be at least 1: -3"),
+    (["forecast", "--draws", "0"], "must be at least 1: 0"),
+    (["forecast", "--target", "-100"], "must be a number above 0: -100"),
+    (["backtest", "--quarters", "two"], "not a whole number: 'two'"),
+    (["deals", "--top", "-1"], "must be at least 1"),
+    (["sample", "--deals", "-5", "--out", "x"], "must be at least 1: -5"),
+    (["sample", "--years", "0", "--out", "x"], "must be a number above 0: 0"),
+    (["sample", "--as-of", "2026-13-01", "--out", "x"], "not a date: '2026-13-01'"),
+])
+def test_out_of_range_options_are_usage_errors_that_name_the_value(capsys, db, args, named):
+    """Each of these once ended in 'internal error: ValueError …' (or wrote a sample of 29 deals for -5)."""
+    with pytest.raises(SystemExit) as e:
+        main(["--db", db, *args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and args[1] in err and "internal error" not in err
+
+
 @pytest.mark.parametrize("command", ["funnel", "winrates", "velocity", "flow", "tiers", "claim"])
 def test_analysis_commands_json(capsys, tmp_path, db, command):
     deals, history = write_handworked(tmp_path)
