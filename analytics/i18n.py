@@ -383,6 +383,7 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
      r"批次 \1 无法撤销:之后的批次(\2)修改了相同的商机,请先撤销它们"),
     # an import's outcome
     (r"rejected: (\d+) problems? in (\d+) rows?; the database is unchanged", r"已拒绝:\2 行中共有 \1 个问题;数据库未作任何改动"),
+    (r"rejected: (\d+) problems?; the database is unchanged", r"已拒绝:共有 \1 个问题;数据库未作任何改动"),
     (r"rejected: (\d+) unmapped stage names: (.+); the database is unchanged",
      r"已拒绝:有 \1 个阶段名称尚未映射:\2;数据库未作任何改动"),
     # an import's progress

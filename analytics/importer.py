@@ -77,10 +77,10 @@ class ImportResult:
     def rejected(cls, files: list[str], fmt: str | None, errors: list[RowIssue], warnings: list[RowIssue] = (),
                  message: str | None = None) -> ImportResult:
         """Nothing written: every error, the rows they are on, and why."""
-        rows = len({(e.file, e.row) for e in errors})
+        rows = len({(e.file, e.row) for e in errors if e.row is not None})  # not a missing file's "row"
+        where = f" in {counted(rows, 'row')}" if rows else ""
         return cls("rejected", None, fmt, files, rejected_rows=rows, warnings=list(warnings), errors=errors,
-                   message=message or f"rejected: {counted(len(errors), 'problem')} in {counted(rows, 'row')}; "
-                                      "the database is unchanged")
+                   message=message or f"rejected: {counted(len(errors), 'problem')}{where}; the database is unchanged")
 
     @property
     def deals(self) -> int:

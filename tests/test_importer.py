@@ -166,6 +166,11 @@ def test_unreadable_files(store, tmp_path, content, reason):
 def test_missing_file(store, tmp_path):
     r = import_files(store, tmp_path / "nope.csv")
     assert r.status == "rejected" and r.errors[0].reason == "file not found"
+    # a file that is not there has no rows: the headline does not count one
+    assert r.message == "rejected: 1 problem; the database is unchanged" and r.rejected_rows == 0
+    from analytics.i18n import issue_text
+
+    assert issue_text(r.message, "zh") == "已拒绝:共有 1 个问题;数据库未作任何改动"
 
 
 def test_conflicting_duplicate_ids(store, csv_writer):
