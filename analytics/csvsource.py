@@ -34,11 +34,28 @@ class CsvSource:
     delimiter: str
     header: list[str]
     utf8_path: Path
+    lines: int = 0  # lines in the file, the header's included
     _temporary: bool = field(default=False, repr=False)
 
     def cleanup(self) -> None:
         if self._temporary:
             self.utf8_path.unlink(missing_ok=True)
+
+    def blank_rows(self) -> list[int]:
+        """The spreadsheet rows (header = 1) that are empty lines. DuckDB skips them without counting them, so the
+        importer needs them, when a file has more lines than records, to number the rows after them as a
+        spreadsheet does. The csv module counts them; like DuckDB and a spreadsheet, it takes a line break inside
+        a quoted value as part of the value (1 s for 1M rows, and only for such files)."""
+        limit = csv.field_size_limit()
+        csv.field_size_limit(1 << 30)  # DuckDB reads lines of up to 2 MB, and so must this count
+        try:
+            with open(self.utf8_path, encoding="utf-8-sig", errors="replace", newline="") as f:
+                return [row for row, record in enumerate(csv.reader(f, delimiter=self.delimiter), start=1)
+                        if not record]
+        except csv.Error:
+            return []  # quoting too broken to count: DuckDB reports those rows itself
+        finally:
+            csv.field_size_limit(limit)
 
 
 def detect_encoding(data: bytes) -> str:
@@ -86,6 +103,13 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def count_lines(content: bytes | str) -> int:
+    """Lines in a file, the header's included: one count at memory speed (0.08 s for 128 MB)."""
+    lf, cr = ("\n", "\r") if isinstance(content, str) else (b"\n", b"\r")
+    breaks = content.count(lf) or content.count(cr)  # old Mac files end lines with CR alone
+    return breaks + (0 if content.endswith((lf, cr)) else 1) if content else 0
+
+
 def sniff_delimiter(header_line: str) -> str:
     """The delimiter of `,` `;` and tab that splits the header into the most fields."""
     counts = {d: len(next(csv.reader([header_line], delimiter=d))) for d in DELIMITERS}
@@ -130,12 +154,13 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
     if "\x00" in "".join(header):
         raise InputError(f"{name}: the header contains NUL characters: the file is not a text CSV")
     if encoding == "utf-8":
-        return CsvSource(path, name, sha, encoding, delimiter, header, path)
+        return CsvSource(path, name, sha, encoding, delimiter, header, path, count_lines(data))
+    lines = count_lines(text)
     # Transcode once; DuckDB then reads UTF-8. The BOM is dropped with the decode.
     fd, tmp = tempfile.mkstemp(prefix="keyfunnel-", suffix=".csv")
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         out.write(text)
-    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), _temporary=True)
+    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), lines, _temporary=True)
 
 
 def preview(source: CsvSource, rows: int = 20) -> tuple[list[str], list[list[str]]]:

@@ -234,18 +234,24 @@ class Importer:
         except StoreError as exc:
             detail = str(exc).split(": ", 1)[-1].splitlines()[0]
             raise InputError(f"{source.name}: the file cannot be parsed as CSV ({detail})") from None
-        rejects = s.fetchall(
-            "SELECT line, error_type, csv_line FROM kf_rejects ORDER BY line")
-        # src_row: the spreadsheet row. DuckDB numbers records (header = 1) in its reject table; good rows keep
-        # their order, so they take the row numbers the rejected ones left free.
-        if not rejects:
+        # DuckDB may list one problem with a line twice (a line of spaces: "missing columns", twice)
+        rejects = s.fetchall("SELECT line, error_type, min(csv_line) FROM kf_rejects GROUP BY ALL "
+                             "ORDER BY line, error_type")
+        # src_row: the spreadsheet row. DuckDB numbers records as a spreadsheet does (header = 1, an empty line is
+        # a row) in its reject table, but skips empty lines without a word. When the file has more lines than
+        # records (empty lines, or line breaks inside quoted values), the empty ones are found; good rows keep
+        # their order, so they take the row numbers that neither the rejected rows nor the empty lines hold.
+        good = s.scalar(f"SELECT count(*) FROM {table}")
+        rejected_lines = sorted({r[0] for r in rejects})
+        blank = [] if source.lines == 1 + good + len(rejected_lines) else source.blank_rows()
+        if not rejected_lines and not blank:
             s.execute(f"CREATE OR REPLACE TEMP VIEW {table}_rows AS SELECT rowid + 2 AS src_row, * FROM {table}")
         else:
             s.execute(f"ALTER TABLE {table} ADD COLUMN src_row BIGINT")
             import numpy as np
 
-            total = s.scalar(f"SELECT count(*) FROM {table}") + len(rejects)
-            free = np.setdiff1d(np.arange(2, total + 2), np.array([r[0] for r in rejects]))
+            taken = np.union1d(np.array(rejected_lines, dtype=np.int64), np.array(blank, dtype=np.int64))
+            free = np.setdiff1d(np.arange(2, good + len(taken) + 2), taken)[:good]
             s.execute("CREATE OR REPLACE TEMP TABLE kf_rownum AS SELECT unnest($rows) AS src_row, "
                       "generate_subscripts($rows, 1) - 1 AS rid", {"rows": free.tolist()})
             s.execute(f"UPDATE {table} SET src_row = r.src_row FROM kf_rownum r WHERE {table}.rowid = r.rid")
@@ -275,11 +281,14 @@ class Importer:
         failing = " OR ".join(f"coalesce({condition}, false)" for _, _, condition, _ in checks)
         if not self.store.scalar(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {failing})", self.params):
             return
+        # ordered by row, column, then the order the checks are listed in (two problems with one cell: both, always
+        # in the same order)
         union = " UNION ALL ".join(
-            f"SELECT src_row, '{column}' AS col, CAST({value} AS VARCHAR) AS value, {reason} AS reason "
+            f"SELECT src_row, '{column}' AS col, CAST({value} AS VARCHAR) AS value, {reason} AS reason, {k} AS k "
             f"FROM {table} WHERE {condition}"
-            for column, value, condition, reason in checks)
-        rows = self.store.fetchall(f"SELECT * FROM ({union}) ORDER BY src_row, col", self.params)
+            for k, (column, value, condition, reason) in enumerate(checks))
+        rows = self.store.fetchall(f"SELECT src_row, col, value, reason FROM ({union}) ORDER BY src_row, col, k",
+                                   self.params)
         self.errors.extend(RowIssue(source.name, int(r), c, clip_value(v), reason) for r, c, v, reason in rows)
 
     # Deals -----------------------------------------------------------------------------------------------------

@@ -33,3 +33,22 @@ def test_blank_files_are_empty(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(InputError, match="blank.csv: the file is empty"):
         open_csv(path)
+
+
+@pytest.mark.parametrize("content, lines, blank", [
+    ("a,b\n1,2\n\n3,4\n", 4, [3]),
+    ("a,b\r\n1,2\r\n\r\n3,4", 4, [3]),
+    ("a,b\r\r1,2\r", 3, [2]),                          # old Mac line ends
+    ("a,b\n\n\n1,2\n", 4, [2, 3]),
+    ('a,b\n1,"x\n\ny"\n\n3,4\n', 6, [3]),            # a quoted value's line breaks are the value's, not rows
+    ("a,b\n1,2\n3,4\n", 3, []),
+])
+def test_lines_and_empty_rows_are_counted_as_a_spreadsheet_numbers_rows(tmp_path, content, lines, blank):
+    path = tmp_path / "d.csv"
+    path.write_bytes(content.encode())
+    source = open_csv(path)
+    assert (source.lines, source.blank_rows()) == (lines, blank)
+    path.write_bytes(content.encode("gb18030") + "，".encode("gb18030"))  # not UTF-8: read from a transcoded copy
+    source = open_csv(path)
+    assert source.blank_rows() == blank
+    source.cleanup()

@@ -133,6 +133,43 @@ def test_invalid_rows_are_all_reported_and_nothing_is_written(store, csv_writer,
     assert store.table_checksums() == before
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030", "utf-16"])
+def test_rows_are_numbered_as_a_spreadsheet_shows_them_across_empty_lines(store, tmp_path, newline, encoding):
+    """DuckDB skips empty lines without counting them; a spreadsheet shows each as a row. Row numbers after one
+    were one too low (a file with an empty line 3 reported its 'lots' on row 4 as row 3)."""
+    lines = ["deal_id,account,amount,created_at,outcome",      # row 1
+             "X1,Acme,100,2026-01-01,won",                     # 2
+             "",                                               # 3: empty
+             "X2,Beta,lots,2026-01-01,open",                   # 4: not an amount
+             "",                                               # 5: empty
+             "",                                               # 6: empty
+             "X3,Cobalt,5",                                    # 7: too few columns
+             'X4,"客户\n\nline",lots,2026-01-01,open',         # 8: one row, over three lines
+             "X5,Echo,1,yesterday,open",                       # 9: not a date
+             "", ""]                                           # at the end: no row's number changes
+    path = tmp_path / "d.csv"
+    path.write_bytes(newline.join(lines).replace("\n\n", newline * 2).encode(encoding))
+    r = import_files(store, path)
+    assert r.status == "rejected"
+    assert [(e.row, e.column) for e in r.errors] == [(7, None), (4, "amount"), (8, "amount"), (9, "created_at")]
+
+    history = tmp_path / "h.csv"
+    history.write_bytes(newline.join(["deal_id,stage,entered_at", "X1,1,2026-01-01", "", "X1,9,2026-01-02",
+                                      "X1,2,2026-01-03"]).encode(encoding))
+    deals = tmp_path / "ok.csv"
+    deals.write_bytes(newline.join(lines[:2]).encode(encoding))
+    r = import_files(store, deals, history)
+    assert [(e.file, e.row, e.column, e.value) for e in r.errors] == [("h.csv", 4, "stage", "9")]
+
+
+def test_a_line_of_spaces_is_one_problem_not_two(store, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("deal_id,account,amount,created_at,outcome\nX1,Acme,100,2026-01-01,won\n   \n")
+    r = import_files(store, path)
+    assert [(e.row, e.reason) for e in r.errors] == [(3, "too few columns: expected 5")]
+
+
 def test_skip_invalid_lands_the_valid_rows_and_keeps_the_rest(store, csv_writer):
     path = csv_writer("d.csv", HEADER, [["OK1", "Acme", "A", "10", "2026-01-01", "", "open"],
                                         ["BAD", "Acme", "A", "ten", "2026-01-01", "", "open"]])
