@@ -66,3 +66,38 @@ def test_duplicate_ids_with_conflicting_values(tmp_path_factory, ids, amounts):
         conflicting = {i for i in set(ids) if len({a for j, a in zip(ids, amounts) if j == i}) > 1}
         assert (result.status == "rejected") == bool(conflicting)
         assert {e.value for e in result.errors} == conflicting
+
+
+good_deal = st.builds(lambda n, a: [f"D{n}", a, "A", "100", "2026-01-01", "", "open", "3"],
+                      st.integers(0, 10**6), st.sampled_from(["Acme", "华东电力", "Multi\nline", "Two\n\nbreaks", ""]))
+bad_deal = st.builds(lambda n, col, bad: [f"B{n}", "Acme", "A", "100", "2026-01-01", "", "open", "3"][:col]
+                     + [bad] + [f"B{n}", "Acme", "A", "100", "2026-01-01", "", "open", "3"][col + 1:],
+                     st.integers(0, 10**6), st.sampled_from([2, 3, 4, 6, 7]),
+                     st.sampled_from(["lots", "yesterday", "Z", "maybe", "9"]))
+line = st.one_of(good_deal, bad_deal, st.just(None), st.just(["too", "short"]))  # None: an empty line
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(line, max_size=12), newline=st.sampled_from(["\n", "\r\n"]),
+       encoding=st.sampled_from(["utf-8", "gb18030", "utf-16"]))
+def test_each_problem_names_the_row_a_spreadsheet_shows_it_on(tmp_path_factory, lines, newline, encoding):
+    """Empty lines, values over several lines and rows of the wrong length in any order: the value reported is
+    the one in the row named (read back with the csv module, which numbers rows as a spreadsheet does)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator=newline)
+    writer.writerow(HEADER)
+    for cells in lines:
+        buf.write(newline) if cells is None else writer.writerow(cells)
+    folder = tmp_path_factory.mktemp("rows")
+    path = folder / "d.csv"
+    path.write_bytes(buf.getvalue().encode(encoding))
+    shown = list(csv.reader(io.StringIO(buf.getvalue(), newline="")))  # shown[r - 1] is spreadsheet row r
+    with Store(folder / "kf.duckdb") as store:
+        result = import_files(store, path)
+    for e in result.errors:
+        if e.column in HEADER and e.value is not None:
+            assert shown[e.row - 1][HEADER.index(e.column)] == e.value, e
+        elif e.column is None and e.row:
+            assert shown[e.row - 1] == ["too", "short"], e
+    n_cell_problems = sum(1 for cells in lines if cells and len(cells) == len(HEADER) and cells[0].startswith("B"))
+    assert sum(1 for e in result.errors if e.column in HEADER and e.value is not None) >= n_cell_problems
