@@ -70,10 +70,11 @@ def test_duplicate_ids_with_conflicting_values(tmp_path_factory, ids, amounts):
 
 good_deal = st.builds(lambda n, a: [f"D{n}", a, "A", "100", "2026-01-01", "", "open", "3"],
                       st.integers(0, 10**6), st.sampled_from(["Acme", "华东电力", "Multi\nline", "Two\n\nbreaks", ""]))
-bad_deal = st.builds(lambda n, col, bad: [f"B{n}", "Acme", "A", "100", "2026-01-01", "", "open", "3"][:col]
-                     + [bad] + [f"B{n}", "Acme", "A", "100", "2026-01-01", "", "open", "3"][col + 1:],
-                     st.integers(0, 10**6), st.sampled_from([2, 3, 4, 6, 7]),
-                     st.sampled_from(["lots", "yesterday", "Z", "maybe", "9"]))
+# a row with one invalid cell: (column position, a value that column rejects)
+bad_deal = st.builds(lambda n, bad: [f"B{n}", "Acme", "A", "100", "2026-01-01", "", "open", "3"][:bad[0]]
+                     + [bad[1]] + [f"B{n}", "Acme", "A", "100", "2026-01-01", "", "open", "3"][bad[0] + 1:],
+                     st.integers(0, 10**6),
+                     st.sampled_from([(2, "Z"), (3, "lots"), (4, "yesterday"), (6, "maybe"), (7, "9")]))
 line = st.one_of(good_deal, bad_deal, st.just(None), st.just(["too", "short"]))  # None: an empty line
 
 
