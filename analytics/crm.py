@@ -537,8 +537,9 @@ def other_problems(tables: list[SourceTable], profile: MappingProfile) -> list[R
 class _Locator:
     """Maps an issue the canonical importer found in a converted file back to the source file, row and column."""
 
-    def __init__(self, conversion: Conversion, deals_name: str, events_name: str):
+    def __init__(self, conversion: Conversion, deals_name: str, events_name: str, tables: list[SourceTable]):
         self.conversion, self.deals_name, self.events_name = conversion, deals_name, events_name
+        self.tables = {t.name: t for t in tables}
 
     def __call__(self, issue: RowIssue) -> RowIssue:
         if issue.file == self.deals_name:
@@ -562,7 +563,10 @@ class _Locator:
                             "outcome": ("outcome", "is_won", "status", "stage")}.get(issue.column or "",
                                                                                     (issue.column,))
             column = next((columns[f] for f in source_field if f in columns), issue.column)
-        return RowIssue(file, row, column, issue.value, issue.reason)
+        # the value as the user's file has it (true, Closed Won), not as converted (won)
+        source = self.tables.get(file)
+        shown = source.cell(row, column) if source is not None and row and column else None
+        return RowIssue(file, row, column, issue.value if shown is None else clip_value(shown), issue.reason)
 
 
 def import_export(store: Store, tables: list[SourceTable], read_errors: list[RowIssue],
@@ -593,7 +597,7 @@ def import_export(store: Store, tables: list[SourceTable], read_errors: list[Row
         _write_canonical(deals, deals_path)
         _write_canonical(events[["deal_id", "stage", "entered_at"]], events_path)
         importer = Importer(store, skip_invalid=skip_invalid, progress=progress,
-                            locate=_Locator(conversion, "(converted deals)", "(converted history)"),
+                            locate=_Locator(conversion, "(converted deals)", "(converted history)", tables),
                             provenance=(files, [t.sha256 for t in tables], conversion.preset),
                             prior_errors=errors)
         return importer.run(deals_path, events_path, names=("(converted deals)", "(converted history)"))

@@ -42,6 +42,13 @@ class SourceTable:
     def values(self, position: int) -> pd.Series:
         return self.frame[position]
 
+    def cell(self, row: int, column: str) -> str | None:
+        """The text at spreadsheet row `row` under the header `column`; None if the file has no such row or column."""
+        i = int(np.searchsorted(self.rows, row))
+        if column not in self.header or i >= len(self.rows) or self.rows[i] != row:
+            return None
+        return self.frame.iat[i, self.header.index(column)]
+
 
 
 

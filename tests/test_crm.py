@@ -92,6 +92,18 @@ def test_salesforce_opportunities_without_history(store, tmp_path):
     assert histories(store)["006A"] == [(8, datetime(2025, 3, 20))]
 
 
+def test_a_problem_shows_the_value_as_the_source_file_has_it(store, tmp_path):
+    """Found by a fuzz oracle that looks each reported value up in the row named: the warning below showed the
+    converted outcome ('won') under IsWon, whose cell says 'true'."""
+    opp, hist = crm_exports.salesforce(tmp_path)
+    hist.write_text("".join(line for line in hist.read_text().splitlines(keepends=True)
+                            if not line.startswith("006A,Closed Won")))
+    r = run(store, [opp, hist])
+    assert r.status == "imported", r.errors
+    assert [(w.file, w.row, w.column, w.value) for w in r.warnings if "never reaches stage 8" in w.reason] == [
+        ("Opportunity.csv", 2, "IsWon", "true")]
+
+
 def test_history_row_for_an_unknown_opportunity_is_reported_at_its_source_row(store, tmp_path):
     opp, hist = crm_exports.salesforce(tmp_path)
     hist.write_text(hist.read_text() + "006Z,Prospecting,1,2025-01-01,10,2025-01-02T09:00:00.000+0000\r\n")
