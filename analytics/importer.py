@@ -134,15 +134,17 @@ def _label(x: str) -> str:
 
 
 def _date(x: str) -> str:
-    # 2026-06-09 and 2026-6-9 11:00:27 take DuckDB's fast cast; 2026/6/9, 2026.6.9 and 2026年6月9日 are rewritten
-    # to that form first. The pattern keeps the cast from accepting anything else (a bare number, say).
-    # The canonical shapes (what the generator and most exports write) skip the patterns: a LIKE is far cheaper.
-    cleaned = f"regexp_replace(regexp_replace(trim({x}), '[年月/.]', '-', 'g'), '日', '', 'g')"
+    # 2026-06-09 and 2026-6-9 11:00:27 (or 11:00:27.123: some exports write fractions of a second) take DuckDB's
+    # fast cast; 2026/6/9, 2026.6.9 and 2026年6月9日 have their date rewritten to that form first. The pattern keeps
+    # the cast from accepting anything else (a bare number, say). The canonical shapes (what the generator and most
+    # exports write) skip the patterns: a LIKE is far cheaper.
+    cleaned = (f"regexp_replace(trim({x}), '^([0-9]{{4}})[/.年]([0-9]{{1,2}})[/.月]([0-9]{{1,2}})日?', "
+               f"'\\1-\\2-\\3')")
     return (f"CASE WHEN {x} LIKE '____-__-__' OR {x} LIKE '____-__-__ __:__:__' THEN try_cast({x} AS TIMESTAMP) "
             f"WHEN regexp_full_match(trim({x}), '[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}"
-            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)?') THEN try_cast(trim({x}) AS TIMESTAMP) "
+            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]{{1,6}})?)?)?') THEN try_cast(trim({x}) AS TIMESTAMP) "
             f"WHEN regexp_full_match(trim({x}), '[0-9]{{4}}[/.年][0-9]{{1,2}}[/.月][0-9]{{1,2}}日?"
-            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}})?)?') THEN try_cast({cleaned} AS TIMESTAMP) END")
+            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]{{1,6}})?)?)?') THEN try_cast({cleaned} AS TIMESTAMP) END")
 
 
 def _amount(x: str, decimal_comma: bool) -> str:

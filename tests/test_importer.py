@@ -70,6 +70,10 @@ def test_labels_written_exactly_or_loosely_read_the_same(store, csv_writer):
 @pytest.mark.parametrize("text,expected", [
     ("2026-06-09", datetime(2026, 6, 9)), ("2026/6/9", datetime(2026, 6, 9)),
     ("2026-6-9 11:00:27", datetime(2026, 6, 9, 11, 0, 27)), ("2026年6月9日", datetime(2026, 6, 9)),
+    ("2026.6.9", datetime(2026, 6, 9)), ("2026年6月9日 11:00:27", datetime(2026, 6, 9, 11, 0, 27)),
+    # fractions of a second, as some exports write them (they were "not a date")
+    ("2026-06-09 11:00:27.123", datetime(2026, 6, 9, 11, 0, 27, 123000)),
+    ("2026/6/9 11:00:27.5", datetime(2026, 6, 9, 11, 0, 27, 500000)),
 ])
 def test_date_forms(store, csv_writer, text, expected):
     deals = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", "5", text, "", "open"]])
