@@ -151,7 +151,10 @@ def _amount(x: str, decimal_comma: bool) -> str:
     """The pattern itself is bound as $amount_pattern (Importer.params)."""
     digits = (f"replace(regexp_replace(trim({x}), '[^0-9,\\-]', '', 'g'), ',', '.')" if decimal_comma
               else f"regexp_replace(trim({x}), '[^0-9.\\-]', '', 'g')")
-    plain = f"CASE WHEN regexp_full_match({x}, '-?[0-9]+(\\.[0-9]+)?') THEN CAST({x} AS DOUBLE) END"
+    # the plain form (-1234.5) skips the pattern; with a decimal comma declared, a dot groups thousands (1.234 is
+    # 1234), so only whole numbers are plain there
+    plain_form = "-?[0-9]+" if decimal_comma else "-?[0-9]+(\\.[0-9]+)?"
+    plain = f"CASE WHEN regexp_full_match({x}, '{plain_form}') THEN CAST({x} AS DOUBLE) END"
     return (f"coalesce({plain}, CASE WHEN regexp_full_match(trim({x}), $amount_pattern) "
             f"THEN try_cast({digits} AS DOUBLE) END)")
 

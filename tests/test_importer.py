@@ -87,12 +87,20 @@ def test_date_forms(store, csv_writer, text, expected):
 @pytest.mark.parametrize("text,decimal_comma,expected", [
     ("1,234.50", False, 1234.5), ("¥1,234", False, 1234.0), ("$ 99.9", False, 99.9), ("1234", False, 1234.0),
     ("1.234,50", True, 1234.5), ("1 234,5", True, 1234.5), ("12,5", True, 12.5),
+    # with a decimal comma declared, a dot groups thousands: 1.234 is 1234 (it was read as 1.234)
+    ("1.234", True, 1234.0), ("¥1.234", True, 1234.0), ("1234", True, 1234.0),
 ])
 def test_amount_forms(store, csv_writer, text, decimal_comma, expected):
     path = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", text, "2026-01-01", "", "open"]])
     r = import_files(store, path, decimal_comma=decimal_comma)
     assert r.status == "imported", r.errors
     assert store.scalar("SELECT amount FROM deals") == pytest.approx(expected)
+
+
+def test_with_a_decimal_comma_a_decimal_point_is_not_an_amount(store, csv_writer):
+    path = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", "0.5", "2026-01-01", "", "open"]])
+    r = import_files(store, path, decimal_comma=True)
+    assert [(e.row, e.column, e.value) for e in r.errors] == [(2, "amount", "0.5")]
 
 
 def test_decimal_comma_must_be_declared(store, csv_writer):
