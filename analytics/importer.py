@@ -130,7 +130,8 @@ def _text(x: str) -> str:
 
 
 def _label(x: str) -> str:
-    return f"lower(regexp_replace(trim({x}), '\\s+', ' ', 'g'))"
+    # any run of white space, tabs and full-width or no-break spaces (U+3000, U+00A0) included, is one space
+    return f"lower(trim(regexp_replace({x}, '[\\s\\pZ]+', ' ', 'g')))"
 
 
 def _date(x: str) -> str:

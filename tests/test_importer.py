@@ -56,15 +56,21 @@ def test_labels_written_exactly_or_loosely_read_the_same(store, csv_writer):
         ["L2", "Acme", " b ", "1", "2026-01-01", "2026-02-01", " Won ", " 4 "],
         ["L3", "Acme", "C级", "1", "2026-01-01", "2026-02-01", "closed  lost", "1"],
         ["L4", "Acme", "d-tier", "1", "2026-01-01", "", "进行中", ""],
+        # a tab, a full-width space (U+3000) and a no-break space (U+00A0) are white space too (they were not)
+        ["L5", "Acme", "A", "1", "2026-01-01", "2026-02-01", "won\t", "4"],
+        ["L6", "Acme", "A", "1", "2026-01-01", "2026-02-01", "\u3000赢单", "4"],
+        ["L7", "Acme", "A", "1", "2026-01-01", "2026-02-01", "closed\u00a0lost", "4"],
     ])
     history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [
         ["L1", "3", "2026-01-01"], ["L2", " 3 ", "2026-01-01"], ["L3", "Proposal", "2026-01-01"],
-        ["L4", "提交初步方案", "2026-01-01"]])
+        ["L4", "提交初步方案", "2026-01-01"], ["L5", "提交初步方案\u3000", "2026-01-01"], ["L6", "3\t", "2026-01-01"],
+        ["L7", "3", "2026-01-01"]])
     r = import_files(store, deals, history)
     assert r.status == "imported", r.errors
     assert store.fetchall("SELECT d.deal_id, tier, outcome, funding, stage FROM deals d "
                           "JOIN stage_events USING (deal_id) ORDER BY 1") == [
-        ("L1", "A", "won", 4, 3), ("L2", "B", "won", 4, 3), ("L3", "C", "lost", 1, 3), ("L4", "D", "open", None, 3)]
+        ("L1", "A", "won", 4, 3), ("L2", "B", "won", 4, 3), ("L3", "C", "lost", 1, 3), ("L4", "D", "open", None, 3),
+        ("L5", "A", "won", 4, 3), ("L6", "A", "won", 4, 3), ("L7", "A", "lost", 4, 3)]
 
 
 @pytest.mark.parametrize("text,expected", [
