@@ -129,9 +129,14 @@ def _text(x: str) -> str:
     return f"nullif(trim({x}), '')"
 
 
+def _spaced(x: str) -> str:
+    """x trimmed, each run of white space one space: tabs and full-width or no-break spaces (U+3000, U+00A0) are
+    white space too (DuckDB's trim() removes only the plain space). For labels, which take it after their fast path."""
+    return f"trim(regexp_replace({x}, '[\\s\\pZ]+', ' ', 'g'))"
+
+
 def _label(x: str) -> str:
-    # any run of white space, tabs and full-width or no-break spaces (U+3000, U+00A0) included, is one space
-    return f"lower(trim(regexp_replace({x}, '[\\s\\pZ]+', ' ', 'g')))"
+    return f"lower({_spaced(x)})"
 
 
 def _date(x: str) -> str:
@@ -314,14 +319,14 @@ class Importer:
                 expr = _case_map(x, outcome_map, "oc", p)
             elif f == "tier":
                 expr = f"CASE WHEN {x} IN ('A', 'B', 'C', 'D') THEN {x} " \
-                       f"WHEN upper(regexp_replace(trim({x}), '(级|級|-?tier)$', '', 'i')) IN ('A','B','C','D') "\
-                       f"THEN upper(left(trim({x}), 1)) END"
+                       f"WHEN upper(regexp_replace({_spaced(x)}, '(级|級|-?tier)$', '', 'i')) IN ('A','B','C','D') "\
+                       f"THEN upper(left({_spaced(x)}, 1)) END"
             elif f in FACTOR_KEYS:
                 expr = (f"CASE WHEN {x} IN ('1', '2', '3', '4', '5') THEN CAST({x} AS TINYINT) "
-                        f"WHEN trim({x}) IN ('1', '2', '3', '4', '5') THEN CAST(trim({x}) AS TINYINT) END")
+                        f"WHEN {_spaced(x)} IN ('1', '2', '3', '4', '5') THEN CAST({_spaced(x)} AS TINYINT) END")
             elif f == "history_truncated":
-                expr = (f"CASE WHEN lower(trim({x})) IN ('true', '1', 'yes') THEN true "
-                        f"WHEN lower(trim({x})) IN ('false', '0', 'no', '') THEN false END")
+                expr = (f"CASE WHEN {_label(x)} IN ('true', '1', 'yes') THEN true "
+                        f"WHEN {_label(x)} IN ('false', '0', 'no', '') THEN false END")
             else:
                 expr = _text(x)
             select.append(f"{expr} AS {f}")

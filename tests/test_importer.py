@@ -57,8 +57,8 @@ def test_labels_written_exactly_or_loosely_read_the_same(store, csv_writer):
         ["L3", "Acme", "C级", "1", "2026-01-01", "2026-02-01", "closed  lost", "1"],
         ["L4", "Acme", "d-tier", "1", "2026-01-01", "", "进行中", ""],
         # a tab, a full-width space (U+3000) and a no-break space (U+00A0) are white space too (they were not)
-        ["L5", "Acme", "A", "1", "2026-01-01", "2026-02-01", "won\t", "4"],
-        ["L6", "Acme", "A", "1", "2026-01-01", "2026-02-01", "\u3000赢单", "4"],
+        ["L5", "Acme", "A\t", "1", "2026-01-01", "2026-02-01", "won\t", "4\u3000"],
+        ["L6", "Acme", "A级\u3000", "1", "2026-01-01", "2026-02-01", "\u3000赢单", "4"],
         ["L7", "Acme", "A", "1", "2026-01-01", "2026-02-01", "closed\u00a0lost", "4"],
     ])
     history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [
