@@ -125,14 +125,20 @@ def map_header(header: list[str], zh: dict[str, str], canonical: tuple[str, ...]
 
 
 # SQL expressions over a raw VARCHAR column. `x` is always one of our generated identifiers (c0, c1, …). ----------
+_WHITE = "[\\s\\pZ]"  # white space, tabs and full-width or no-break spaces (U+3000, U+00A0) included
+
+
 def _text(x: str) -> str:
-    return f"nullif(trim({x}), '')"
+    """x without white space at either end, or NULL when nothing is left. DuckDB's trim() removes only the plain
+    space; the pattern runs only on the values that start or end with white space of any kind."""
+    stripped = (f"CASE WHEN regexp_matches({x}, '^{_WHITE}|{_WHITE}$') "
+                f"THEN regexp_replace({x}, '^{_WHITE}+|{_WHITE}+$', '', 'g') ELSE {x} END")
+    return f"nullif({stripped}, '')"
 
 
 def _spaced(x: str) -> str:
-    """x trimmed, each run of white space one space: tabs and full-width or no-break spaces (U+3000, U+00A0) are
-    white space too (DuckDB's trim() removes only the plain space). For labels, which take it after their fast path."""
-    return f"trim(regexp_replace({x}, '[\\s\\pZ]+', ' ', 'g'))"
+    """x trimmed, each run of white space (of any kind, as in _text) one space. For labels, after their fast path."""
+    return f"trim(regexp_replace({x}, '{_WHITE}+', ' ', 'g'))"
 
 
 def _label(x: str) -> str:
@@ -345,7 +351,7 @@ class Importer:
         checks = []
         for f in st.fields:
             raw, typed = f"raw_{f}", f
-            present = f"nullif(trim({raw}), '') IS NOT NULL"
+            present = f"{_text(raw)} IS NOT NULL"
             # typed value first: DuckDB then trims only the rows whose value did not convert
             if f in REQUIRED_DEAL_COLUMNS:
                 checks.append((f, raw, f"{typed} IS NULL AND NOT ({present})", "'required value missing'"))
@@ -418,7 +424,7 @@ class Importer:
 
     def _history_checks(self) -> list[tuple[str, str, str, str]]:
         # typed value first: DuckDB then trims only the rows whose value did not convert
-        present = "nullif(trim({0}), '') IS NOT NULL"
+        present = _text("{0}") + " IS NOT NULL"
         return [
             ("deal_id", "raw_deal_id", f"deal_id IS NULL AND NOT ({present.format('raw_deal_id')})",
              "'required value missing'"),

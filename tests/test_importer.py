@@ -73,6 +73,22 @@ def test_labels_written_exactly_or_loosely_read_the_same(store, csv_writer):
         ("L5", "A", "won", 4, 3), ("L6", "A", "won", 4, 3), ("L7", "A", "lost", 4, 3)]
 
 
+def test_text_loses_white_space_of_any_kind_at_its_ends(store, csv_writer):
+    """A tab or a full-width space (U+3000) after an id made it another deal than the same id in the history;
+    a name of only a full-width space was kept as a name."""
+    deals = csv_writer("d.csv", HEADER, [
+        ["W1\t", "\u3000华东电力\u3000", "A", "1", "2026-01-01", "", "open"],
+        ["W2", "Acme\u00a0 Corp", "A", "1", "2026-01-01", "", "open"]])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [["W1", "1", "2026-01-01"]])
+    r = import_files(store, deals, history)
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, account FROM deals ORDER BY 1") == [("W1", "华东电力"), ("W2", "Acme\u00a0 Corp")]
+    assert store.scalar("SELECT count(*) FROM stage_events WHERE deal_id = 'W1'") == 1
+    blank = csv_writer("b.csv", HEADER, [["W3", "\u3000", "A", "1", "2026-01-01", "", "open"]])
+    r = import_files(store, blank)
+    assert [(e.row, e.column, e.reason) for e in r.errors] == [(2, "account", "required value missing")]
+
+
 @pytest.mark.parametrize("text,expected", [
     ("2026-06-09", datetime(2026, 6, 9)), ("2026/6/9", datetime(2026, 6, 9)),
     ("2026-6-9 11:00:27", datetime(2026, 6, 9, 11, 0, 27)), ("2026年6月9日", datetime(2026, 6, 9)),
