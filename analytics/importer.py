@@ -128,12 +128,16 @@ def map_header(header: list[str], zh: dict[str, str], canonical: tuple[str, ...]
 _WHITE = "[\\s\\pZ]"  # white space, tabs and full-width or no-break spaces (U+3000, U+00A0) included
 
 
+def _stripped(x: str) -> str:
+    """x without white space of any kind at either end (DuckDB's trim() removes only the plain space); the pattern
+    runs only on the values that start or end with white space."""
+    return (f"CASE WHEN regexp_matches({x}, '^{_WHITE}|{_WHITE}$') "
+            f"THEN regexp_replace({x}, '^{_WHITE}+|{_WHITE}+$', '', 'g') ELSE {x} END")
+
+
 def _text(x: str) -> str:
-    """x without white space at either end, or NULL when nothing is left. DuckDB's trim() removes only the plain
-    space; the pattern runs only on the values that start or end with white space of any kind."""
-    stripped = (f"CASE WHEN regexp_matches({x}, '^{_WHITE}|{_WHITE}$') "
-                f"THEN regexp_replace({x}, '^{_WHITE}+|{_WHITE}+$', '', 'g') ELSE {x} END")
-    return f"nullif({stripped}, '')"
+    """x stripped, or NULL when nothing is left."""
+    return f"nullif({_stripped(x)}, '')"
 
 
 def _spaced(x: str) -> str:
@@ -150,24 +154,24 @@ def _date(x: str) -> str:
     # fast cast; 2026/6/9, 2026.6.9 and 2026年6月9日 have their date rewritten to that form first. The pattern keeps
     # the cast from accepting anything else (a bare number, say). The canonical shapes (what the generator and most
     # exports write) skip the patterns: a LIKE is far cheaper.
-    cleaned = (f"regexp_replace(trim({x}), '^([0-9]{{4}})[/.年]([0-9]{{1,2}})[/.月]([0-9]{{1,2}})日?', "
+    cleaned = (f"regexp_replace({_stripped(x)}, '^([0-9]{{4}})[/.年]([0-9]{{1,2}})[/.月]([0-9]{{1,2}})日?', "
                f"'\\1-\\2-\\3')")
     return (f"CASE WHEN {x} LIKE '____-__-__' OR {x} LIKE '____-__-__ __:__:__' THEN try_cast({x} AS TIMESTAMP) "
-            f"WHEN regexp_full_match(trim({x}), '[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}"
-            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]{{1,6}})?)?)?') THEN try_cast(trim({x}) AS TIMESTAMP) "
-            f"WHEN regexp_full_match(trim({x}), '[0-9]{{4}}[/.年][0-9]{{1,2}}[/.月][0-9]{{1,2}}日?"
+            f"WHEN regexp_full_match({_stripped(x)}, '[0-9]{{4}}-[0-9]{{1,2}}-[0-9]{{1,2}}"
+            f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]{{1,6}})?)?)?') THEN try_cast({_stripped(x)} AS TIMESTAMP) "
+            f"WHEN regexp_full_match({_stripped(x)}, '[0-9]{{4}}[/.年][0-9]{{1,2}}[/.月][0-9]{{1,2}}日?"
             f"([ T][0-9]{{1,2}}:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]{{1,6}})?)?)?') THEN try_cast({cleaned} AS TIMESTAMP) END")
 
 
 def _amount(x: str, decimal_comma: bool) -> str:
     """The pattern itself is bound as $amount_pattern (Importer.params)."""
-    digits = (f"replace(regexp_replace(trim({x}), '[^0-9,\\-]', '', 'g'), ',', '.')" if decimal_comma
-              else f"regexp_replace(trim({x}), '[^0-9.\\-]', '', 'g')")
+    digits = (f"replace(regexp_replace({x}, '[^0-9,\\-]', '', 'g'), ',', '.')" if decimal_comma
+              else f"regexp_replace({x}, '[^0-9.\\-]', '', 'g')")
     # the plain form (-1234.5) skips the pattern; with a decimal comma declared, a dot groups thousands (1.234 is
     # 1234), so only whole numbers are plain there
     plain_form = "-?[0-9]+" if decimal_comma else "-?[0-9]+(\\.[0-9]+)?"
     plain = f"CASE WHEN regexp_full_match({x}, '{plain_form}') THEN CAST({x} AS DOUBLE) END"
-    return (f"coalesce({plain}, CASE WHEN regexp_full_match(trim({x}), $amount_pattern) "
+    return (f"coalesce({plain}, CASE WHEN regexp_full_match({_stripped(x)}, $amount_pattern) "
             f"THEN try_cast({digits} AS DOUBLE) END)")
 
 
@@ -331,8 +335,9 @@ class Importer:
                 expr = (f"CASE WHEN {x} IN ('1', '2', '3', '4', '5') THEN CAST({x} AS TINYINT) "
                         f"WHEN {_spaced(x)} IN ('1', '2', '3', '4', '5') THEN CAST({_spaced(x)} AS TINYINT) END")
             elif f == "history_truncated":
+                # optional: an empty cell is false
                 expr = (f"CASE WHEN {_label(x)} IN ('true', '1', 'yes') THEN true "
-                        f"WHEN {_label(x)} IN ('false', '0', 'no', '') THEN false END")
+                        f"WHEN {x} IS NULL OR {_label(x)} IN ('false', '0', 'no', '') THEN false END")
             else:
                 expr = _text(x)
             select.append(f"{expr} AS {f}")

@@ -73,6 +73,18 @@ def test_labels_written_exactly_or_loosely_read_the_same(store, csv_writer):
         ("L5", "A", "won", 4, 3), ("L6", "A", "won", 4, 3), ("L7", "A", "lost", 4, 3)]
 
 
+def test_history_truncated_is_optional_per_row(store, csv_writer):
+    """An empty cell was 'must be true or false', though the column is optional: it is false."""
+    path = csv_writer("d.csv", [*HEADER, "history_truncated"], [
+        ["T1", "Acme", "A", "1", "2026-01-01", "", "open", ""],
+        ["T2", "Acme", "A", "1", "2026-01-01", "", "open", "TRUE "],
+        ["T3", "Acme", "A", "1", "2026-01-01", "", "open", "no"]])
+    r = import_files(store, path)
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, history_truncated FROM deals ORDER BY 1") == [
+        ("T1", False), ("T2", True), ("T3", False)]
+
+
 def test_text_loses_white_space_of_any_kind_at_its_ends(store, csv_writer):
     """A tab or a full-width space (U+3000) after an id made it another deal than the same id in the history;
     a name of only a full-width space was kept as a name."""
@@ -96,6 +108,7 @@ def test_text_loses_white_space_of_any_kind_at_its_ends(store, csv_writer):
     # fractions of a second, as some exports write them (they were "not a date")
     ("2026-06-09 11:00:27.123", datetime(2026, 6, 9, 11, 0, 27, 123000)),
     ("2026/6/9 11:00:27.5", datetime(2026, 6, 9, 11, 0, 27, 500000)),
+    ("\t2026/6/9\u3000", datetime(2026, 6, 9)),  # a tab, a full-width space: white space too
 ])
 def test_date_forms(store, csv_writer, text, expected):
     deals = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", "5", text, "", "open"]])
@@ -111,6 +124,7 @@ def test_date_forms(store, csv_writer, text, expected):
     ("1.234,50", True, 1234.5), ("1 234,5", True, 1234.5), ("12,5", True, 12.5),
     # with a decimal comma declared, a dot groups thousands: 1.234 is 1234 (it was read as 1.234)
     ("1.234", True, 1234.0), ("¥1.234", True, 1234.0), ("1234", True, 1234.0),
+    ("\t¥1,234\u3000", False, 1234.0),
 ])
 def test_amount_forms(store, csv_writer, text, decimal_comma, expected):
     path = csv_writer("d.csv", HEADER, [["X1", "Acme", "C", text, "2026-01-01", "", "open"]])
