@@ -340,7 +340,7 @@ _days_cols = ",\n    ".join(
     for n in STAGE_NUMBERS if n < LAST_STAGE)
 _last_stay = ",\n       ".join(
     f"""CASE WHEN p.last_stage = {n} AND d.outcome <> 'open' AND d.closed_at IS NOT NULL
-            THEN coalesce(p.days_{n}, 0) + greatest(0, date_diff('second', p.last_entered_at,
+            THEN coalesce(p.days_{n}, 0) + greatest(0, date_diff('second', p.last_stage_at,
                  CAST(d.closed_at AS TIMESTAMP)) / 86400.0) ELSE p.days_{n} END AS days_stage_{n}"""
     if n < LAST_STAGE else f"CAST(NULL AS DOUBLE) AS days_stage_{n}" for n in STAGE_NUMBERS)
 
@@ -371,9 +371,8 @@ per_deal AS (
            -- whose min and max cost a fraction of arg_min(stage, seq) and arg_max (1.45 s -> 0.72 s at 1M deals)
            CAST(min(e.seq * 16 + e.stage) % 16 AS TINYINT) AS first_stage,
            min(e.entered_at) AS first_stage_at,
-           max(e.entered_at) AS last_stage_at,
+           max(e.entered_at) AS last_stage_at,  -- also the last entry's time: events are ordered by time first
            CAST(max(e.seq * 16 + e.stage) % 16 AS TINYINT) AS last_stage,
-           max(e.entered_at) AS last_entered_at,  -- events are ordered by time first: the last is the latest
            bool_or(e.stage < e.prev_stage) AS moved_backwards,
            count(*) > bit_count(bit_or(CAST(1 AS INTEGER) << e.stage)) AS reentered,
            -- the stages strictly between two consecutive ones, as a mask
@@ -392,7 +391,7 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated,
             THEN greatest(p.last_stage_at, CAST(d.closed_at AS TIMESTAMP)) ELSE p.last_stage_at END AS last_stage_at,
        CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.last_stage, 1) END AS current_stage,
        CASE WHEN d.outcome = 'won' AND NOT coalesce(p.has_last_stage, false) THEN CAST(d.closed_at AS TIMESTAMP)
-            ELSE p.last_entered_at END AS current_stage_entered_at,
+            ELSE p.last_stage_at END AS current_stage_entered_at,
        CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.max_stage, 1) END AS furthest_stage,
        coalesce(p.moved_backwards, false) AS moved_backwards,
        coalesce(p.reentered, false) AS reentered,
