@@ -206,7 +206,7 @@ class _Staged:
 
     def __init__(self, source: CsvSource, table: str, fields: dict[str, int], unknown: list[int]):
         self.source, self.table, self.fields, self.unknown = source, table, fields, unknown
-        self.rows = 0  # records parsed (rejected ones aside), counted before the parsed table is dropped
+        self.rows = 0  # records parsed (rejected ones aside), counted by _stage
 
     def col(self, name: str) -> str:
         return f"c{self.fields[name]}"
@@ -237,8 +237,10 @@ class Importer:
         self.warnings: list[RowIssue] = []
 
     # Staging ---------------------------------------------------------------------------------------------------
-    def _stage(self, source: CsvSource, table: str) -> None:
-        """Parse the body into `table`; structural errors (wrong column counts) become errors with their row."""
+    def _stage(self, st: _Staged) -> None:
+        """Parse the body of st's file into st.table and count its records (st.rows); structural errors (wrong
+        column counts) become errors with their row."""
+        source, table = st.source, st.table
         n = len(source.header)
         columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
         s = self.store
@@ -262,7 +264,7 @@ class Importer:
         # a row) in its reject table, but skips empty lines without a word. When the file has more lines than
         # records (empty lines, or line breaks inside quoted values), the empty ones are found; good rows keep
         # their order, so they take the row numbers that neither the rejected rows nor the empty lines hold.
-        good = s.scalar(f"SELECT count(*) FROM {table}")
+        good = st.rows = s.scalar(f"SELECT count(*) FROM {table}")
         rejected_lines = sorted({r[0] for r in rejects})
         blank = [] if source.lines == 1 + good + len(rejected_lines) else source.blank_rows()
         if not rejected_lines and not blank:
@@ -285,9 +287,8 @@ class Importer:
                 self.errors.append(RowIssue(source.name, int(line), None, clip_value(csv_line.strip("\r\n")), reason))
 
     def _release(self, st: _Staged) -> None:
-        """The parsed copy of a file, once typed (the typed table keeps each raw value): counted, then freed, so
-        that DuckDB's memory goes to the steps that follow."""
-        st.rows = self.store.scalar(f"SELECT count(*) FROM {st.table}")
+        """The parsed copy of a file, once typed (the typed table keeps each raw value): freed, so that DuckDB's
+        memory goes to the steps that follow."""
         self.store.execute(f"DROP VIEW IF EXISTS {st.table}_rows")
         self.store.execute(f"DROP TABLE {st.table}")
 
@@ -509,7 +510,7 @@ class Importer:
 
         self.progress(0.2, f"parsing {deals_src.name}")
         st = _Staged(deals_src, "kf_raw_deals", fields, unknown)
-        self._stage(deals_src, st.table)
+        self._stage(st)
         for i in unknown:
             self.warnings.append(RowIssue(deals_src.name, 1, deals_src.header[i], None,
                                           "column not recognised: kept with the deal as extra data"))
@@ -528,7 +529,7 @@ class Importer:
         # Stage events: from the history file, or unpivoted from a wide file's stage_N_at columns.
         if hist_st is not None:
             self.progress(0.5, f"parsing {hist_st.source.name}")
-            self._stage(hist_st.source, hist_st.table)
+            self._stage(hist_st)
             self._type_history(hist_st)
             self._release(hist_st)
             n_before = len(self.errors)
