@@ -378,6 +378,7 @@ def score_open_deals(store: Store, as_of: date | None = None, model: StageWinMod
     if deals.empty:
         return deals.assign(p_win=[], expected_value=[], predicted_close=[], recommended_tier=[])
     stage = deals["stage"].to_numpy()
+    # whole days from the day the deal entered its stage to the as-of date (velocity's stalled deals count the same)
     elapsed = ((np.datetime64(as_of) - deals["current_stage_entered_at"].to_numpy().astype("datetime64[D]"))
                .astype(float))
     deals["p_win"] = model.predict_proba(deals)

@@ -37,7 +37,7 @@ class StalledDeal:
     account: str
     owner: str | None
     stage: int
-    days_in_stage: float
+    days_in_stage: int  # whole days from the day it entered its stage to the as-of date, as on the Deals page
     threshold_days: float  # p90 of the days that deals which went on to win spent in this stage
     amount: float
 
@@ -80,12 +80,12 @@ def compute_velocity(store: Store, filters: DealFilter = DealFilter(), as_of: da
             rows = store.fetchall(f"""
                 WITH t AS (SELECT unnest($stages) AS stage, unnest($p90) AS p90)
                 SELECT deal_id, account, owner, current_stage,
-                       date_diff('second', current_stage_entered_at, CAST($as_of AS TIMESTAMP)) / 86400.0 AS days,
+                       date_diff('day', CAST(current_stage_entered_at AS DATE), $as_of) AS days,
                        t.p90, amount
                 FROM deal_facts JOIN t ON t.stage = current_stage
                 WHERE {where} AND outcome = 'open' AND current_stage_entered_at IS NOT NULL
-                  AND date_diff('second', current_stage_entered_at, CAST($as_of AS TIMESTAMP)) / 86400.0 > t.p90
+                  AND date_diff('day', CAST(current_stage_entered_at AS DATE), $as_of) > t.p90
                 ORDER BY amount DESC, deal_id""",
                 {**filters.where()[1], "stages": list(thresholds), "p90": list(thresholds.values()), "as_of": as_of})
-            stalled = [StalledDeal(r[0], r[1], r[2], int(r[3]), float(r[4]), float(r[5]), float(r[6])) for r in rows]
+            stalled = [StalledDeal(r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5]), float(r[6])) for r in rows]
     return Velocity(stages, won[-1], lost[-1], stalled, filters, as_of)

@@ -67,3 +67,23 @@ def test_every_filter_reads_stage_durations(store, tmp_path):
     v = compute_velocity(store, every)
     assert (v.cycle_won.n, v.cycle_won.median) == (1, 120)  # D1 only: D2 is lost, D5 is in the West
     assert v.cycle_lost.n == 1  # D2
+
+
+def test_a_stalled_deal_has_been_in_its_stage_as_many_days_as_the_deals_page_says(store, tmp_path):
+    # D3 entered stage 2 at 17:00 on Jun 1. On Jun 30 that is 29 days, as one counts them and as the Deals page
+    # shows them; 28.3 days from the entry to midnight had the stalled list say 28.
+    from analytics.importer import import_files
+    from analytics.model import score_open_deals
+
+    from .handworked import DEAL_HEADER, DEALS, HISTORY
+    from .conftest import write_csv
+
+    history = [["D3", 2, "2026-06-01 17:00:00"] if r[:2] == ["D3", 2] else r for r in HISTORY]
+    deals = write_csv(tmp_path / "deals.csv", ["deal_id", "account", *DEAL_HEADER[1:]],
+                      [[r[0], f"Account {r[0]}", *r[1:]] for r in DEALS])
+    assert import_files(store, deals, write_csv(tmp_path / "h.csv", ["deal_id", "stage", "entered_at"],
+                                                history)).status == "imported"
+    stalled = {d.deal_id: d.days_in_stage for d in compute_velocity(store, as_of=date(2026, 6, 30)).stalled}
+    scored = score_open_deals(store, as_of=date(2026, 6, 30)).set_index("deal_id")["days_in_stage"]
+    assert stalled == {"D7": 29, "D3": 29}
+    assert scored.to_dict() == {"D3": 29, "D7": 29}
