@@ -191,7 +191,9 @@ def cmd_serve(args) -> int:
     if args.db:
         env["KEYFUNNEL_DB"] = str(args.db)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
-           "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+           "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+           # as in .streamlit/config.toml, which Streamlit reads only when started from the project's folder
+           "--client.showErrorDetails", "none", "--client.toolbarMode", "viewer"]
     if args.headless:
         cmd += ["--server.headless", "true"]
     # Become the server rather than run it as a child: a signal to `keyfunnel serve` then reaches Streamlit, and

@@ -102,6 +102,8 @@ def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("2 deals added").wait_for()
     page.screenshot(path=str(ARTIFACTS / "browser-import.png"), full_page=True)
+    # `keyfunnel serve` hides Streamlit's developer menu: directors get no Deploy button
+    assert page.get_by_role("button", name="Deploy").count() == 0
 
     _open(page, server, "funnel")
     page.locator(".js-plotly-plot .funnellayer path").first.wait_for()  # the funnel is drawn

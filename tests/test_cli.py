@@ -176,3 +176,16 @@ def test_model_forecast_and_backtest_answer_on_an_empty_database_and_on_nine_dea
     for command in ("forecast", "backtest"):
         code, out, err = run(capsys, "--db", db, command, "--json")
         assert code == 0 and json.loads(out) and "Traceback" not in err
+
+
+def test_serve_binds_locally_and_never_shows_a_traceback(monkeypatch, tmp_path):
+    import os
+
+    seen = {}
+    monkeypatch.setattr(os, "execve", lambda exe, cmd, env: seen.update(cmd=cmd, env=env))
+    main(["--db", str(tmp_path / "k.duckdb"), "serve", "--headless"])
+    options = dict(zip(seen["cmd"][5::2], seen["cmd"][6::2]))  # after: python -m streamlit run app.py
+    assert options == {"--server.address": "127.0.0.1", "--server.port": "8501", "--browser.gatherUsageStats": "false",
+                       "--client.showErrorDetails": "none", "--client.toolbarMode": "viewer",
+                       "--server.headless": "true"}
+    assert seen["env"]["KEYFUNNEL_DB"] == str(tmp_path / "k.duckdb")
