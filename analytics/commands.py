@@ -270,6 +270,16 @@ def cmd_backtest(args) -> int:
     return _run(args, lambda st: persisted(st, backtest, args.quarters, args.as_of), render)
 
 
+_DEAL_FORMATS = {"amount": "{:,.0f}", "expected_value": "{:,.0f}", "p_win": "{:.1%}", "days_in_stage": "{:.0f}",
+                 "predicted_close": "{}"}
+
+
+def _as_text(deals):
+    """The columns of _DEAL_FORMATS as text; a missing value is a dash (pandas would print None or NaN)."""
+    return deals.assign(**{c: [("–" if x is None or x != x else form.format(x)) for x in deals[c]]
+                           for c, form in _DEAL_FORMATS.items()})
+
+
 def cmd_deals(args) -> int:
     from .cli import _open_store, _print_json
     from .model import score_open_deals
@@ -283,7 +293,10 @@ def cmd_deals(args) -> int:
     if args.json:
         _print_json({"deals": deals.to_dict("records")})
     else:
-        print(deals.head(args.top).to_string(index=False) if len(deals) else "no open deals")
+        import pandas as pd
+
+        with pd.option_context("display.unicode.east_asian_width", True):  # 华东电力 is 8 columns wide, not 4
+            print(_as_text(deals.head(args.top)).to_string(index=False) if len(deals) else "no open deals")
     return 0
 
 

@@ -189,3 +189,31 @@ def test_serve_binds_locally_and_never_shows_a_traceback(monkeypatch, tmp_path):
                        "--client.showErrorDetails": "none", "--client.toolbarMode": "viewer",
                        "--server.headless": "true"}
     assert seen["env"]["KEYFUNNEL_DB"] == str(tmp_path / "k.duckdb")
+
+
+def test_deals_table_reads_as_figures_and_stays_aligned_under_chinese_names(capsys, tmp_path, db):
+    import unicodedata
+
+    from analytics.commands import _as_text
+
+    deals, history = write_handworked(tmp_path)
+    deals.write_text(deals.read_text(encoding="utf-8").replace("Account D3", "华东电力 3"), encoding="utf-8")
+    run(capsys, "--db", db, "import", str(deals), "--history", str(history))
+    code, out, _ = run(capsys, "--db", db, "deals", "--as-of", "2026-06-30")
+    header, *rows = out.splitlines()
+    d3 = next(r.split() for r in rows if r.split()[0] == "D3")
+    # D3: 300, in stage 2 since Jun 1: 29 days on Jun 30; P(win) as a percentage; no predicted close in 9 deals
+    assert code == 0 and d3[2:4] == ["3", "Bob"] and d3[5:7] == ["2", "300"] and d3[-2] == "29"
+    assert d3[7].endswith("%") and d3[9] == "–" and "None" not in out and "nan" not in out
+
+    def width(line):
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+    assert {width(line) for line in rows} == {width(header)}
+    import datetime
+
+    import pandas as pd
+    shown = _as_text(pd.DataFrame({"amount": [1234.5, float("nan")], "expected_value": [0.4, None],
+                                   "p_win": [0.25, None], "days_in_stage": [3.0, None],
+                                   "predicted_close": [datetime.date(2027, 1, 2), None]}))
+    assert shown.to_dict("list") == {"amount": ["1,234", "–"], "expected_value": ["0", "–"], "p_win": ["25.0%", "–"],
+                                     "days_in_stage": ["3", "–"], "predicted_close": ["2027-01-02", "–"]}
