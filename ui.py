@@ -259,9 +259,12 @@ def _column_config(name: str):
     return st.column_config.Column(label)
 
 
-def table(df, key: str, **kwargs) -> None:
+def table(df, key: str, *, rows: int | None = None, **kwargs) -> None:
     """st.dataframe with column headers in the chosen language (known columns; others as they are), each column
-    shown as its kind is (MONEY_COLUMNS, SHARE_COLUMNS, …). Money is rounded to whole units for display."""
+    shown as its kind is (MONEY_COLUMNS, SHARE_COLUMNS, …). Money is rounded to whole units for display.
+    `rows`: show up to that many rows before scrolling (Streamlit's default shows about ten)."""
+    if rows is not None:
+        kwargs["height"] = 35 * (min(len(df), rows) + 1) + 3  # Streamlit's row height, the header, the border
     money = [c for c in df.columns if c in MONEY_COLUMNS]
     if money:
         df = df.assign(**{c: df[c].round() for c in money})

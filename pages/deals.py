@@ -15,5 +15,5 @@ if ui.has_data(len(deals), filters):
     shown = deals[["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                    "predicted_close", "recommended_tier", "days_in_stage", "exit_criterion"]]
     shown = ui.with_stage_labels(shown)
-    ui.table(shown, "deals_table")
+    ui.table(shown, "deals_table", rows=25)  # the page's one table: tall enough to work through
     ui.download_csv(shown, "open_deals.csv", key="dl_deals")
