@@ -73,6 +73,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "flow": ("Stage transitions", "阶段流转"),
     "conformance": ("Process conformance", "流程符合度"),
     "in_order": ("In order", "按顺序推进"),
+    "win_rate_by_order": ("Win rate: in order {in_order} ({in_order_ci}); not in order {other} ({other_ci})",
+                          "赢单率:按顺序推进 {in_order}({in_order_ci});未按顺序 {other}({other_ci})"),
     "skipped": ("Skipped stages", "跳过阶段"),
     "moved_backwards": ("Moved backwards", "回退"),
     "reentered": ("Re-entered a stage", "重复进入阶段"),

@@ -40,9 +40,9 @@ if ui.has_data(flow.deals, filters):
     cols = st.columns(5)
     for col, key in zip(cols, ("in_order", "skipped", "moved_backwards", "reentered", "left_truncated")):
         col.metric(f"{ui.T(key)} ({getattr(flow, key)})", ui.fmt_pct(flow.share(getattr(flow, key))))
-    st.caption(f"{ui.T('win_rate')} · {ui.T('in_order')}: {ui.fmt_pct(flow.conforming.win_rate)} "
-               f"({ui.fmt_ci(flow.conforming.ci)}); {ui.fmt_pct(flow.non_conforming.win_rate)} "
-               f"({ui.fmt_ci(flow.non_conforming.ci)})")
+    st.caption(ui.T("win_rate_by_order", in_order=ui.fmt_pct(flow.conforming.win_rate),
+                    in_order_ci=ui.fmt_ci(flow.conforming.ci), other=ui.fmt_pct(flow.non_conforming.win_rate),
+                    other_ci=ui.fmt_ci(flow.non_conforming.ci)))
 
     st.subheader(ui.T("flow"))
     nodes = [stage_label(s, lang) for s in range(1, 9)] + [ui.T("lost"), "open"]

@@ -309,3 +309,18 @@ def test_stalled_deals_mismatches_and_the_funnel_table_name_their_stages(demo_db
     went_on = funnel["推进"].tolist()
     assert went_on[-1] == "–"  # stage 8 has no next stage: a dash, not an empty "None" cell
     assert all(re.fullmatch(r"[0-9,]+", n) for n in went_on[:-1])
+
+
+def test_velocity_names_both_win_rates_it_compares(demo_db):
+    from analytics.conformance import compute_conformance
+
+    at = app(demo_db, "pages/velocity.py")
+    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+        flow = compute_conformance(store)
+    caption = next(c.value for c in at.caption if c.value.startswith("Win rate"))
+    # the second rate was shown unlabelled: "Win rate · In order: 20.4% (…); 47.3% (…)"
+    assert caption == (f"Win rate: in order {flow.conforming.win_rate:.1%} ({flow.conforming.ci[0]:.1%} – "
+                       f"{flow.conforming.ci[1]:.1%}); not in order {flow.non_conforming.win_rate:.1%} "
+                       f"({flow.non_conforming.ci[0]:.1%} – {flow.non_conforming.ci[1]:.1%})")
+    at.radio(key="lang").set_value("zh").run()
+    assert any(c.value.startswith("赢单率:按顺序推进 ") and ";未按顺序 " in c.value for c in at.caption)
