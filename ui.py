@@ -356,10 +356,16 @@ def batch_history() -> None:
     batches = list_batches(store())
     if not batches:
         return
-    # formats of canonical files are named in the app's language; a CRM batch's is its preset (salesforce, …)
-    table(pd.DataFrame([{**b.to_json(), "status": T(f"status_{b.status}"),
-                         "format": T(f"format_{b.format}") if f"format_{b.format}" in TEXT else b.format}
-                        for b in batches]), "batches_table")
+    # formats of canonical files are named in the app's language; a CRM batch's is its preset (salesforce, …).
+    # What a batch did comes first; the files' SHA-256, for auditing, last.
+    def when(moment):
+        return moment.strftime("%Y-%m-%d %H:%M") if moment else None
+
+    frame = pd.DataFrame([{**b.to_json(), "status": T(f"status_{b.status}"),
+                           "format": T(f"format_{b.format}") if f"format_{b.format}" in TEXT else b.format,
+                           "started_at": when(b.started_at), "finished_at": when(b.finished_at),
+                           "undone_at": when(b.undone_at)} for b in batches])
+    table(frame[[c for c in frame.columns if c != "file_sha256"] + ["file_sha256"]], "batches_table")
     active = [b.batch_id for b in batches if b.status == "imported"]
     if active:
         chosen = st.selectbox(T("undo"), active, index=len(active) - 1, key="undo_batch")

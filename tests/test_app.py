@@ -126,6 +126,10 @@ def test_undoing_a_batch_from_the_import_page(empty_db):
     statuses = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert statuses.set_index("batch_id")["status"].to_dict()[batch] == "Undone"
     assert statuses.set_index("batch_id")["format"].to_dict()[batch] == "deals"
+    # what the batch did before the files' hashes; times to the minute, without ISO's T
+    columns = list(statuses.columns)
+    assert columns[-1] == "file_sha256" and columns.index("deals_inserted") < columns.index("file_sha256")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", statuses.set_index("batch_id")["undone_at"][batch])
     at.radio(key="lang").set_value("zh").run()
     batches = next(d.value for d in at.dataframe if "status" in d.value.columns).set_index("batch_id")
     assert (batches.loc[batch, "status"], batches.loc[batch, "format"]) == ("已撤销", "商机")
