@@ -45,14 +45,22 @@ if ui.has_data(flow.deals, filters):
                     other_ci=ui.fmt_ci(flow.non_conforming.ci)))
 
     st.subheader(ui.T("flow"))
-    nodes = [stage_label(s, lang) for s in range(1, 9)] + [ui.T("lost"), "open"]
+    # Nodes are labelled by stage number (the full names, drawn beside narrow columns, covered one another and the
+    # flows) and named in full on hover. Flows take the colour of where they lead: on, signed, lost, still open.
+    names = [stage_label(s, lang) for s in range(1, 9)] + [ui.T("lost"), ui.T("open_deals")]
     index = {**{s: s - 1 for s in range(1, 9)}, "lost": 8, "open": 9}
     # A Sankey draws forward flow; backward moves would loop, so they are counted in a caption instead.
     forward = [t for t in flow.transitions if not isinstance(t.target, int) or t.target > t.source]
-    fig = go.Figure(go.Sankey(node=dict(label=nodes, pad=12),
-                              link=dict(source=[index[t.source] for t in forward],
-                                        target=[index[t.target] for t in forward],
-                                        value=[t.deals for t in forward])))
-    fig.update_layout(height=480, margin=dict(l=10, r=10, t=10, b=10))
+    colours = {"on": "rgba(33, 113, 181, 0.25)", 8: "rgba(44, 160, 44, 0.35)", "lost": "rgba(214, 39, 40, 0.22)",
+               "open": "rgba(130, 130, 130, 0.3)"}
+    fig = go.Figure(go.Sankey(
+        node=dict(label=[str(s) for s in range(1, 9)] + names[8:], customdata=names, pad=12,
+                  color=["#2171b5"] * 7 + ["#2ca02c", "#d62728", "#9e9e9e"],
+                  hovertemplate="%{customdata}: %{value:,}<extra></extra>"),
+        link=dict(source=[index[t.source] for t in forward], target=[index[t.target] for t in forward],
+                  value=[t.deals for t in forward], color=[colours.get(t.target, colours["on"]) for t in forward],
+                  customdata=[f"{names[index[t.source]]} → {names[index[t.target]]}" for t in forward],
+                  hovertemplate="%{customdata}: %{value:,}<extra></extra>")))
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=10, b=10), font_size=13)
     st.plotly_chart(fig, key="sankey_chart")
     st.caption(ui.T("backward_note", n=sum(t.deals for t in flow.transitions if t not in forward)))

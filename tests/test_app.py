@@ -328,3 +328,20 @@ def test_velocity_names_both_win_rates_it_compares(demo_db):
                        f"({flow.non_conforming.ci[0]:.1%} – {flow.non_conforming.ci[1]:.1%})")
     at.radio(key="lang").set_value("zh").run()
     assert any(c.value.startswith("赢单率:按顺序推进 ") and ";未按顺序 " in c.value for c in at.caption)
+
+
+def test_stage_transitions_are_numbered_coloured_by_where_they_lead_and_named_on_hover(demo_db):
+    import json
+
+    at = app(demo_db, "pages/velocity.py")
+    sankey = next(d for d in (json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart"))
+                  if d["type"] == "sankey")
+    node, link = sankey["node"], sankey["link"]
+    assert node["label"] == ["1", "2", "3", "4", "5", "6", "7", "8", "Lost", "Open deals"]
+    assert node["customdata"][2] == "3. Preliminary proposal" and node["customdata"][7] == "8. Contract signed"
+    lost, signed = 8, 7
+    colours = {(s, t): c for s, t, c in zip(link["source"], link["target"], link["color"])}
+    assert {c for (s, t), c in colours.items() if t == lost} == {"rgba(214, 39, 40, 0.22)"}  # red into Lost
+    assert {c for (s, t), c in colours.items() if t == signed} == {"rgba(44, 160, 44, 0.35)"}  # green into 8
+    assert colours[(0, 1)] == "rgba(33, 113, 181, 0.25)"
+    assert "3. Preliminary proposal → Lost" in link["customdata"]
