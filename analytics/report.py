@@ -69,7 +69,8 @@ def figures(review: QuarterlyReview, lang: str = "en"):
     change = go.Figure([
         go.Bar(name=review.last_quarter_name, x=labels, y=[r["reached_then"] for r in rows]),
         go.Bar(name=t("now", lang), x=labels, y=[r["reached_now"] for r in rows])])
-    change.update_layout(title=t("funnel_change", lang), barmode="group", height=360)
+    # untitled: the page and the offline review head it with the same words
+    change.update_layout(barmode="group", height=360, margin=dict(t=20))
     return dist, change
 
 

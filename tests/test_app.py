@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -193,14 +194,10 @@ def test_every_page_switches_language(demo_db, page):
 
 def _columns(frame) -> dict:
     """A shown table's column configuration: label and type per column."""
-    import json
-
     return json.loads(frame.proto.columns)
 
 
 def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(demo_db):
-    import json
-
     at = app(demo_db, "pages/review.py")
     at.radio(key="lang").set_value("zh").run()
     top = at.dataframe[0]  # top deals, then slipped deals (AppTest keeps no dataframe keys)
@@ -331,8 +328,6 @@ def test_velocity_names_both_win_rates_it_compares(demo_db):
 
 
 def test_stage_transitions_are_numbered_coloured_by_where_they_lead_and_named_on_hover(demo_db):
-    import json
-
     at = app(demo_db, "pages/velocity.py")
     sankey = next(d for d in (json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart"))
                   if d["type"] == "sankey")
@@ -345,3 +340,19 @@ def test_stage_transitions_are_numbered_coloured_by_where_they_lead_and_named_on
     assert {c for (s, t), c in colours.items() if t == signed} == {"rgba(44, 160, 44, 0.35)"}  # green into 8
     assert colours[(0, 1)] == "rgba(33, 113, 181, 0.25)"
     assert "3. Preliminary proposal → Lost" in link["customdata"]
+
+
+def test_review_shows_last_quarters_miss_and_heads_the_funnel_chart_once(demo_db):
+    at = app(demo_db, "pages/review.py")
+    actual = next(m for m in at.metric if m.label == "Actual")
+    forecast = next(m for m in at.metric if m.label == "Forecast")
+    to_number = {"K": 1e3, "M": 1e6, "B": 1e9}
+
+    def number(text):  # "32.5M" → 32.5e6
+        return float(text[:-1]) * to_number[text[-1]] if text[-1] in to_number else float(text)
+    miss = number(actual.value) - number(forecast.value)
+    # the tiles are rounded to 0.1M, the miss is computed unrounded: within 0.1M, same sign, same units
+    assert actual.delta[0] == ("+" if miss >= 0 else "-") and abs(number(actual.delta[1:]) - abs(miss)) <= 0.1e6
+    # the funnel chart is headed once, by the page
+    titles = [json.loads(c.proto.spec)["layout"].get("title") for c in at.get("plotly_chart")]
+    assert titles[1] is None
