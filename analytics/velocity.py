@@ -84,8 +84,8 @@ def compute_velocity(store: Store, filters: DealFilter = DealFilter(), as_of: da
                        t.p90, amount
                 FROM deal_facts JOIN t ON t.stage = current_stage
                 WHERE {where} AND outcome = 'open' AND current_stage_entered_at IS NOT NULL
-                  AND date_diff('day', CAST(current_stage_entered_at AS DATE), $as_of) > t.p90
+                  AND days > t.p90
                 ORDER BY amount DESC, deal_id""",
-                {**filters.where()[1], "stages": list(thresholds), "p90": list(thresholds.values()), "as_of": as_of})
+                {**params, "stages": list(thresholds), "p90": list(thresholds.values()), "as_of": as_of})
             stalled = [StalledDeal(r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5]), float(r[6])) for r in rows]
     return Velocity(stages, won[-1], lost[-1], stalled, filters, as_of)
