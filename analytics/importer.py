@@ -257,7 +257,7 @@ class Importer:
         except StoreError as exc:
             detail = str(exc).split(": ", 1)[-1].splitlines()[0]
             raise InputError(f"{source.name}: the file cannot be parsed as CSV ({detail})") from None
-        # DuckDB may list one problem with a line twice (a line of spaces: "missing columns", twice)
+        # DuckDB may list one problem with a line twice (a line of spaces was "missing columns", twice)
         rejects = s.fetchall("SELECT line, error_type, min(csv_line) FROM kf_rejects GROUP BY ALL "
                              "ORDER BY line, error_type")
         # src_row: the spreadsheet row. DuckDB numbers records as a spreadsheet does (header = 1, an empty line is
@@ -280,11 +280,27 @@ class Importer:
             s.execute(f"UPDATE {table} SET src_row = r.src_row FROM kf_rownum r WHERE {table}.rowid = r.rid")
             s.execute(f"CREATE OR REPLACE TEMP VIEW {table}_rows AS SELECT * FROM {table}")
             for line, error_type, csv_line in rejects:
+                if not csv_line.replace(source.delimiter, "").strip():  # spaces (and delimiters) only: blank too
+                    continue
                 reason = {"TOO MANY COLUMNS": f"too many columns: expected {n}",
                           "MISSING COLUMNS": f"too few columns: expected {n}",
                           "UNQUOTED VALUE": "badly quoted value",
                           "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
                 self.errors.append(RowIssue(source.name, int(line), None, clip_value(csv_line.strip("\r\n")), reason))
+
+    @staticmethod
+    def _blank_row(st: _Staged) -> str:
+        """A typed column: the record has nothing in any cell but white space. Excel exports rows of ",,,," where
+        cells were once formatted; like an empty line, such a row is no row of data, and _drop_blank_rows drops
+        it. Only a row without a deal_id can be blank, and the typed deal_id is the same expression, computed
+        once (DuckDB shares it), so the pattern runs on those rows only."""
+        cells = ", ".join(f"c{i}" for i in range(len(st.source.header)))
+        return (f"CASE WHEN {_text(st.col('deal_id'))} IS NULL "
+                f"THEN coalesce(regexp_full_match(concat_ws('', {cells}), '{_WHITE}*'), true) ELSE false END "
+                f"AS blank_row")
+
+    def _drop_blank_rows(self, typed: str) -> None:
+        self.store.execute(f"DELETE FROM {typed} WHERE blank_row")
 
     def _release(self, st: _Staged) -> None:
         """The parsed copy of a file, once typed (the typed table keeps each raw value): freed, so that DuckDB's
@@ -350,6 +366,7 @@ class Importer:
             select.append(f"json_object({', '.join(pairs)}) AS extra")
         else:
             select.append("CAST(NULL AS JSON) AS extra")
+        select.append(self._blank_row(st))
         self.store.execute(
             f"CREATE OR REPLACE TEMP TABLE kf_deals_typed AS SELECT {', '.join(select)} FROM {st.table}_rows", p)
 
@@ -425,7 +442,7 @@ class Importer:
                    {st.col('entered_at')} AS raw_entered_at,
                    {_text(st.col('deal_id'))} AS deal_id,
                    CAST({_case_map(st.col('stage'), stage_map, 'st', p)} AS TINYINT) AS stage,
-                   {_date(st.col('entered_at'))} AS entered_at
+                   {_date(st.col('entered_at'))} AS entered_at, {self._blank_row(st)}
             FROM {st.table}_rows""", p)
 
     def _history_checks(self) -> list[tuple[str, str, str, str]]:
@@ -517,6 +534,7 @@ class Importer:
         self.progress(0.35, f"checking {deals_src.name}")
         self._type_deals(st)
         self._release(st)
+        self._drop_blank_rows("kf_deals_typed")
         self._collect(deals_src, self._deal_checks(st), "kf_deals_typed")
         self._deal_duplicates(st)
         bad_deal_rows = {e.row for e in self.errors if e.file == deals_src.name}
@@ -532,6 +550,7 @@ class Importer:
             self._stage(hist_st)
             self._type_history(hist_st)
             self._release(hist_st)
+            self._drop_blank_rows("kf_history_typed")
             n_before = len(self.errors)
             self._collect(hist_st.source, self._history_checks(), "kf_history_typed")
             bad_hist = sorted({e.row for e in self.errors[n_before:] if e.row is not None})

@@ -211,11 +211,29 @@ def test_rows_are_numbered_as_a_spreadsheet_shows_them_across_empty_lines(store,
     assert [(e.file, e.row, e.column, e.value) for e in r.errors] == [("h.csv", 4, "stage", "9")]
 
 
-def test_a_line_of_spaces_is_one_problem_not_two(store, tmp_path):
+def test_rows_of_empty_cells_are_blank_rows_as_empty_lines_are(store, tmp_path):
+    """Excel exports rows of ",,,," where cells were once formatted. Each was five errors ("required value
+    missing") and rejected the file; a line of spaces was "too few columns". Both are blank rows now: skipped, as
+    an empty line is, and the rows after them keep the numbers a spreadsheet shows."""
+    lines = ["deal_id,account,amount,created_at,outcome",      # row 1
+             "X1,Acme,100,2026-01-01,won",                     # 2
+             ",,,,",                                           # 3: blank
+             " , ,\u3000,\t,",                                  # 4: white space only (a full-width space too)
+             "   ",                                            # 5: a line of spaces (DuckDB: too few columns)
+             ",,",                                             # 6: too few columns, but nothing in them
+             "X2,Beta,lots,2026-01-01,open",                   # 7: not an amount
+             ",Gamma,,,",                                      # 8: not blank: its required values are missing
+             ",,,,", ",,,,"]                                   # 9, 10: Excel's trailing rows
     path = tmp_path / "d.csv"
-    path.write_text("deal_id,account,amount,created_at,outcome\nX1,Acme,100,2026-01-01,won\n   \n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = import_files(store, path)
-    assert [(e.row, e.reason) for e in r.errors] == [(3, "too few columns: expected 5")]
+    assert [(e.row, e.column) for e in r.errors] == [(7, "amount"), (8, "amount"), (8, "created_at"),
+                                                      (8, "deal_id"), (8, "outcome")]
+    path.write_text("\n".join(lines[:7] + lines[9:]).replace("lots", "5") + "\n", encoding="utf-8")
+    history = tmp_path / "h.csv"
+    history.write_text("deal_id,stage,entered_at\nX1,1,2026-01-01\n,,\n \t, ,\nX2,1,2026-01-01\n,,\n")
+    r = import_files(store, path, history)
+    assert r.status == "imported" and not r.errors and (r.deals_inserted, r.stage_events) == (2, 2)
 
 
 def test_skip_invalid_lands_the_valid_rows_and_keeps_the_rest(store, csv_writer):
