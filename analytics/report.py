@@ -20,19 +20,31 @@ def _pct(x) -> str:
     return "–" if x is None else f"{x:.1%}"
 
 
+def _html_table(header: list[str], rows: list[list], numeric: set[int]) -> str:
+    """An HTML table of text cells; the columns in `numeric` are right-aligned, as figures are read."""
+    def cells(values, tag):
+        return "".join(f'<{tag} class="num">{html.escape(str(v))}</{tag}>' if i in numeric
+                       else f"<{tag}>{html.escape(str(v))}</{tag}>" for i, v in enumerate(values))
+    body = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows)
+    return f'<table class="table"><thead><tr>{cells(header, "th")}</tr></thead><tbody>{body}</tbody></table>'
+
+
 def _table(df, lang: str) -> str:
+    import pandas as pd
+
     if df is None or len(df) == 0:
         return "<p>–</p>"
     shown = with_stage_labels(df, lang).copy()
+    numeric = {i for i, c in enumerate(shown.columns) if pd.api.types.is_numeric_dtype(shown[c])}
     for c in shown.columns:
         if c in MONEY_COLUMNS:
             shown[c] = shown[c].map(_money)
         elif c in SHARE_COLUMNS:
             shown[c] = shown[c].map(_pct)
-    for c in shown.columns[shown.dtypes == object]:  # na_rep covers NaN and NaT, not None (a deal with no
-        shown[c] = shown[c].where(shown[c].notna(), "–")  # predicted close)
-    shown.columns = [column_label(c, lang) for c in shown.columns]
-    return shown.to_html(index=False, escape=True, border=0, classes="table", na_rep="–")
+        elif pd.api.types.is_datetime64_any_dtype(shown[c]):  # dates: the review's are days, not instants
+            shown[c] = shown[c].dt.strftime("%Y-%m-%d")
+    shown = shown.astype(object).where(shown.notna(), "–")  # NaN, NaT and None (a deal with no predicted close)
+    return _html_table([column_label(c, lang) for c in shown.columns], shown.values.tolist(), numeric)
 
 
 def funnel_change_rows(review: QuarterlyReview) -> list[dict]:
@@ -82,34 +94,33 @@ def render_html(review: QuarterlyReview, lang: str = "en") -> str:
     last_html = (f"<p>{e(t('last_quarter', lang))} {e(last.quarter)}: {e(t('forecast', lang))} {_money(last.forecast)}"
                  f" [{_money(last.p10)} – {_money(last.p90)}], {e(t('actual', lang))} {_money(last.actual)}</p>"
                  if last else "<p>–</p>")
-    categories = "".join(f"<tr><td>{e(t('cat_' + b.key, lang))}</td><td>{_money(b.expected)}</td></tr>"
-                         for b in f.by_category)
-    owners = "".join(f"<tr><td>{e(b.key)}</td><td>{_money(b.won_to_date)}</td><td>{_money(b.expected)}</td></tr>"
-                     for b in f.by_owner)
-    funnel_rows = "".join(
-        f"<tr><td>{e(stage_label(r['stage'], lang))}</td><td>{r['reached_then']}</td><td>{r['reached_now']}</td>"
-        f"<td>{_pct(r['conversion_then'])}</td><td>{_pct(r['conversion_now'])}</td></tr>"
-        for r in funnel_change_rows(review))
+    categories = _html_table([t("category", lang), t("expected", lang)],
+                             [[t("cat_" + b.key, lang), _money(b.expected)] for b in f.by_category], {1})
+    owners = _html_table([t("owner", lang), t("won_to_date", lang), t("expected", lang)],
+                         [[b.key, _money(b.won_to_date), _money(b.expected)] for b in f.by_owner], {1, 2})
+    then, now = review.last_quarter_name, t("now", lang)
+    funnel_table = _html_table(
+        [t("stage", lang), then, now, f"{t('conversion', lang)} {then}", f"{t('conversion', lang)} {now}"],
+        [[stage_label(r["stage"], lang), f"{r['reached_then']:,}", f"{r['reached_now']:,}", _pct(r["conversion_then"]),
+          _pct(r["conversion_now"])] for r in funnel_change_rows(review)], {1, 2, 3, 4})
     return f"""<!DOCTYPE html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
 <title>{e(t('review_title', lang))} {e(review.quarter)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}}
-.big{{font-size:1.4em}}</style></head><body>
+.num{{text-align:right}}.big{{font-size:1.4em}}</style></head><body>
 <h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
 <p>{e(t('as_of', lang))} {review.as_of.isoformat()} · {e(t('mode_' + f.mode, lang))}</p>
 <h2>{e(t('this_quarter', lang))}</h2>
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
 · {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
 {dist.to_html(full_html=False, include_plotlyjs=True)}
-<table><tr><th>{e(t('category', lang))}</th><th>{e(t('expected', lang))}</th></tr>{categories}</table>
-<table><tr><th>{e(t('owner', lang))}</th><th>{e(t('won_to_date', lang))}</th><th>{e(t('expected', lang))}</th></tr>{owners}</table>
+{categories}
+{owners}
 <h2>{e(t('last_quarter', lang))}</h2>{last_html}
 <h2>{e(t('funnel_change', lang))}</h2>
 {change.to_html(full_html=False, include_plotlyjs=False)}
-<table><tr><th>{e(t('stage', lang))}</th><th>{e(review.last_quarter_name)}</th><th>{e(t('now', lang))}</th>
-<th>{e(t('conversion', lang))} {e(review.last_quarter_name)}</th><th>{e(t('conversion', lang))} {e(t('now', lang))}</th></tr>
-{funnel_rows}</table>
+{funnel_table}
 <h2>{e(t('top_deals', lang))}</h2>{_table(review.top_deals, lang)}
 <h2>{e(t('slipped_deals', lang))}</h2>{_table(review.slipped_deals, lang)}
 </body></html>"""

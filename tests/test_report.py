@@ -38,8 +38,10 @@ def test_html_escapes_every_user_string_and_opens_offline(review):
 
 def test_html_tables_and_mode_read_in_the_reports_language(review):
     english, chinese = render_html(review), render_html(review, "zh")
-    assert "<th>Deal</th>" in english and "<th>Expected value</th>" in english and "<th>deal_id</th>" not in english
-    assert "<th>商机编号</th>" in chinese and "<th>期望金额</th>" in chinese and "<th>deal_id</th>" not in chinese
+    # figures are right-aligned (class num), text is not
+    assert "<th>Deal</th>" in english and '<th class="num">Expected value</th>' in english
+    assert "<th>deal_id</th>" not in english
+    assert "<th>商机编号</th>" in chinese and '<th class="num">期望金额</th>' in chinese and "<th>deal_id</th>" not in chinese
     assert review.forecast.mode == "small-data"  # the hand-worked nine deals and H1 are too few for a full model
     assert " · small data</p>" in english and " · 小样本</p>" in chinese
 
