@@ -259,9 +259,10 @@ def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, 
 
 
 def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
-             seed: int = 0) -> Backtest:
+             seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
     """For each of the last `quarters` full quarters: stand on its first day, train on what was known then,
-    forecast it, and compare with what was actually won."""
+    forecast it, and compare with what was actually won. `filters` narrow the deals forecast and the bookings they
+    are compared with, as forecast_quarter's do; the win model is the team's either way."""
     from .funnel import data_as_of
     from .model import team_model
 
@@ -277,10 +278,11 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
             return None
         # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
         # baseline see the same open deals, read once.
-        open_deals = open_deal_features(store, q_start)
+        open_deals = open_deal_features(store, q_start, filters)
         crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
-        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model, open_deals=open_deals)
-        actual = float(_won_in(store, q_start, q_end)["amount"].sum())
+        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model, filters=filters,
+                             open_deals=open_deals)
+        actual = float(_won_in(store, q_start, q_end, filters=filters)["amount"].sum())
         return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
                                f.p10 <= actual <= f.p90, crm)
 

@@ -192,6 +192,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "coverage": ("Pipeline coverage", "管道覆盖率"),
     "p_reach_target": ("P(reach target)", "达成目标概率"),
     "backtest": ("Backtest: forecast against actual", "回测:预测与实际"),
+    "backtesting": ("Backtesting the last eight quarters…", "正在回测最近八个季度…"),
     "accuracy": ("Accuracy", "准确度"),
     "crm_default_baseline": ("CRM default weighted pipeline", "CRM 默认加权管道"),
     "by_owner": ("By owner", "按负责人"),

@@ -356,3 +356,17 @@ def test_review_shows_last_quarters_miss_and_heads_the_funnel_chart_once(demo_db
     # the funnel chart is headed once, by the page
     titles = [json.loads(c.proto.spec)["layout"].get("title") for c in at.get("plotly_chart")]
     assert titles[1] is None
+
+
+def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
+    from analytics.filters import DealFilter
+    from analytics.forecast import backtest
+
+    at = app(demo_db, "pages/forecast.py")
+    at.multiselect(key="f_region").set_value(["East"]).run()
+    assert not at.exception
+    accuracy = next(d.value for d in at.dataframe if "mape" in d.value.columns).set_index("method")
+    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+        east, everyone = backtest(store, 8, filters=DealFilter(region=("East",))), backtest(store, 8)
+    assert accuracy.loc["keyfunnel", "mape"] == pytest.approx(east.summary.mape)
+    assert east.summary.mape != pytest.approx(everyone.summary.mape)  # the filter makes a difference here

@@ -67,6 +67,26 @@ def test_backtest_beats_the_crm_default_and_does_not_leak(store, tmp_path):
     assert again.quarters[-1] != bt.quarters[-1]  # a quarter they did fall in sees them
 
 
+def test_backtest_narrowed_by_a_filter_compares_the_filtered_forecast_with_the_filtered_bookings(store):
+    # The Forecast page showed a filtered forecast above an unfiltered backtest.
+    from datetime import timedelta
+
+    from analytics.filters import DealFilter, quarter_bounds
+
+    east = DealFilter(region=("East",))
+    narrowed = backtest(store, quarters=2, as_of=date(2026, 11, 26), draws=500, filters=east)
+    everyone = backtest(store, quarters=2, as_of=date(2026, 11, 26), draws=500)
+    assert [q.quarter for q in narrowed.quarters] == [q.quarter for q in everyone.quarters] == ["2026Q2", "2026Q3"]
+    for q, all_q in zip(narrowed.quarters, everyone.quarters):
+        start, end = quarter_bounds(q.quarter)
+        won_east = store.scalar("""SELECT sum(amount) FROM deals WHERE outcome = 'won' AND region = 'East'
+                                   AND closed_at >= $s AND closed_at < $e""", {"s": start, "e": end})
+        assert q.actual == pytest.approx(won_east) and 0 < q.actual < all_q.actual
+        standing = forecast_quarter(store, q.quarter, start - timedelta(days=1), draws=500, filters=east)
+        assert q.forecast == pytest.approx(standing.expected) and 0 < q.forecast < all_q.forecast
+        assert 0 < q.crm_default < all_q.crm_default  # East's open deals only
+
+
 def test_empty_database(tmp_path):
     with Store(tmp_path / "e.duckdb") as s:
         f = forecast_quarter(s, "2026Q4", date(2026, 11, 1))
