@@ -11,7 +11,7 @@ st.title(ui.T("page_overview"))
 summary = ui.cached(pipeline_summary, filters)
 if ui.has_data(summary.deals, filters):
     claim = ui.cached(test_claim, filters, segments=False).overall
-    forecast = ui.cached(forecast_quarter)
+    forecast = ui.cached(forecast_quarter, filters=filters)  # unfiltered: the one refresh_results kept
     cols = st.columns(3) + st.columns(3)  # two rows of three: a verdict word needs the width
     cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount))
     cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),

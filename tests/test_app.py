@@ -370,3 +370,16 @@ def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
         east, everyone = backtest(store, 8, filters=DealFilter(region=("East",))), backtest(store, 8)
     assert accuracy.loc["keyfunnel", "mape"] == pytest.approx(east.summary.mape)
     assert east.summary.mape != pytest.approx(everyone.summary.mape)  # the filter makes a difference here
+
+
+def test_the_overviews_forecast_tile_follows_the_filters(demo_db):
+    # Every other tile followed the sidebar; the quarter's P50 was the whole team's.
+    from analytics.filters import DealFilter
+    from analytics.forecast import forecast_quarter
+
+    at = app(demo_db, "pages/overview.py")
+    at.multiselect(key="f_region").set_value(["East"]).run()
+    tile = next(m for m in at.metric if m.label.endswith(" P50"))
+    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+        east, everyone = forecast_quarter(store, filters=DealFilter(region=("East",))), forecast_quarter(store)
+    assert tile.value == f"{east.p50 / 1e6:.1f}M" != f"{everyone.p50 / 1e6:.1f}M"
