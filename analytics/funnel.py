@@ -87,12 +87,12 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
     return funnel_from_counts(counts, reasons, filters, as_of or data_as_of(store))
 
 
-def funnel_at(store: Store, when: date) -> Funnel:
+def funnel_at(store: Store, when: date, filters: DealFilter = DealFilter()) -> Funnel:
     """The funnel as it stood at the start of `when`, rebuilt from the stage history (see analytics.snapshot)."""
     from .snapshot import stage_counts_at
 
-    counts = stage_counts_at(store, when)
-    return funnel_from_counts(counts, {s: {} for s in STAGE_NUMBERS}, DealFilter(), when)
+    counts = stage_counts_at(store, when, filters)
+    return funnel_from_counts(counts, {s: {} for s in STAGE_NUMBERS}, filters, when)
 
 
 def funnel_from_counts(counts: dict, reasons: dict, filters: DealFilter, as_of: date | None) -> Funnel:

@@ -38,7 +38,7 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     when = as_of + timedelta(days=1)
     model = team_model(store, when)
     forecast = forecast_quarter(store, quarter, as_of, target=target, model=model, filters=filters)
-    previous = backtest(store, 1, as_of)
+    previous = backtest(store, 1, as_of, filters=filters)
     last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
     deals = score_open_deals(store, as_of, model=model, filters=filters)
     columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
@@ -52,5 +52,5 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     else:
         slipped = deals
     return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
-                           compute_funnel(store, filters, as_of), funnel_at(store, last_start),
+                           compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
                            top, slipped)

@@ -63,10 +63,13 @@ FROM state
 # The state query's columns: the deal's attributes and nine scores; outcome and closed_at as of the date;
 # furthest_stage, current_stage, current_stage_entered_at, entry_stage (1, or the first observed stage of a
 # left-truncated history); entered_1 … entered_8 (first entry into that stage or a later one).
-def stage_counts_at(store: Store, when: date | datetime) -> dict[tuple[int, int, str], tuple[int, float]]:
-    """The pipeline at the start of `when`, counted: (entry_stage, furthest_stage, outcome) → (deals, amount)."""
+def stage_counts_at(store: Store, when: date | datetime,
+                    filters: DealFilter = DealFilter()) -> dict[tuple[int, int, str], tuple[int, float]]:
+    """The pipeline at the start of `when`, counted: (entry_stage, furthest_stage, outcome) → (deals, amount).
+    `filters` select deals by their attributes, and by their close as it stood then."""
+    where, params = filters.where()
     rows = store.fetchall(f"""SELECT entry_stage, furthest_stage, outcome, count(*), coalesce(sum(amount), 0)
-                              FROM ({_STATE_SQL}) GROUP BY ALL""", {"t": _ts(when)})
+                              FROM ({_STATE_SQL}) WHERE {where} GROUP BY ALL""", {**params, "t": _ts(when)})
     return {(int(e), int(f), o): (int(n), float(a)) for e, f, o, n, a in rows}
 
 

@@ -98,3 +98,18 @@ def test_funnel_as_it_stood_at_an_earlier_date(store, tmp_path):
                                                                                  (1, 1)]
     assert then.stage(6).conversion is None  # D6 is still open there
     assert then.stage(1).amount == 100 + 200 + 50 + 400 + 500 + 600 + 700 + 80
+
+
+def test_funnel_as_it_stood_narrowed_by_a_filter(store, tmp_path):
+    """Bob's deals at the start of 2026-03-01: D3 not created yet; D4 lost at 1; D6 open at 6 (its stage 7 and its
+    close come later); D8 open at 4, its first observed stage. The quarterly review compares this with the
+    filtered funnel now, and compared it with everyone's."""
+    from analytics.filters import DealFilter
+
+    load_handworked(store, tmp_path)
+    then = funnel_at(store, date(2026, 3, 1), DealFilter(owner=("Bob",)))
+    assert then.deals == 3
+    assert {s.stage: s.reached for s in then.stages} == {1: 3, 2: 2, 3: 2, 4: 2, 5: 1, 6: 1, 7: 0, 8: 0}
+    assert {s.stage: s.lost_here for s in then.stages} == {1: 1, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
+    assert {s.stage: s.open_here for s in then.stages} == {1: 0, 2: 0, 3: 0, 4: 1, 5: 0, 6: 1, 7: 0, 8: 0}
+    assert then.stage(1).amount == 50 + 500 + 700

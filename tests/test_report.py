@@ -110,3 +110,22 @@ def test_report_command(capsys, tmp_path):
     capsys.readouterr()
     assert main(["--db", db, "report", "--out", str(tmp_path / "r.pdf")]) == 1
     assert "written as .html or .xlsx" in capsys.readouterr().err
+
+
+def test_a_filtered_review_compares_the_filtered_funnel_with_the_filtered_funnel_then(store, tmp_path):
+    """The review's funnel then (the start of last quarter) and last quarter's forecast against actual were the
+    whole team's under a filtered review."""
+    from datetime import date
+
+    from analytics.filters import DealFilter
+    from analytics.forecast import backtest
+    from analytics.funnel import funnel_at
+
+    load_handworked(store, tmp_path)
+    bob = DealFilter(owner=("Bob",))
+    review = quarterly_review(store, "2026Q3", date(2026, 7, 1), filters=bob)
+    # now: D3, D4, D6, D8; at the start of 2026Q2 (Apr 1), D3 was not created yet. Everyone's then: 8 deals.
+    assert review.funnel_now.deals == 4 and review.funnel_last_quarter.deals == 3
+    assert review.funnel_last_quarter == funnel_at(store, date(2026, 4, 1), bob)
+    assert review.last_quarter == backtest(store, 1, date(2026, 7, 1), filters=bob).quarters[0]
+    assert review.last_quarter.quarter == "2026Q2" and review.last_quarter.actual == 0  # everyone's: D1 + D5, 500
