@@ -234,7 +234,7 @@ def cmd_model(args) -> int:
             ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
             print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci}")
 
-    return _run(args, lambda st: persisted(st, evaluate, as_of=args.as_of), render)
+    return _run(args, lambda st: persisted(st, evaluate, filters_from_args(args), as_of=args.as_of), render)
 
 
 def cmd_forecast(args) -> int:
@@ -251,7 +251,8 @@ def cmd_forecast(args) -> int:
             print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {f.p_reach_target:.0%}")
 
     return _run(args, lambda st: persisted(st, forecast_quarter, args.quarter, args.as_of, target=args.target,
-                                           draws=args.draws, seed=args.seed), render)
+                                           draws=args.draws, seed=args.seed, filters=filters_from_args(args)),
+                render)
 
 
 def cmd_backtest(args) -> int:
@@ -267,7 +268,8 @@ def cmd_backtest(args) -> int:
         print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
         print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
 
-    return _run(args, lambda st: persisted(st, backtest, args.quarters, args.as_of), render)
+    return _run(args, lambda st: persisted(st, backtest, args.quarters, args.as_of,
+                                           filters=filters_from_args(args)), render)
 
 
 _DEAL_FORMATS = {"amount": "{:,.0f}", "expected_value": "{:,.0f}", "p_win": "{:.1%}", "days_in_stage": "{:.0f}",
@@ -286,7 +288,7 @@ def cmd_deals(args) -> int:
     from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
     with _open_store(args, read_only=True) as store:
-        deals = persisted(store, score_open_deals, args.as_of)
+        deals = persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args))
     columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode"]
     deals = deals[columns] if len(deals) else deals
@@ -308,9 +310,14 @@ def cmd_report(args) -> int:
     if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
         raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
     with _open_store(args, read_only=True) as store:
-        review = quarterly_review(store, args.quarter, args.as_of, target=args.target)
+        review = quarterly_review(store, args.quarter, args.as_of, target=args.target, filters=filters_from_args(args))
     path = write_report(review, args.out, args.lang)
-    print(f"wrote {path}: the {review.quarter} review as of {review.as_of}")
+    if args.json:
+        from .cli import _print_json
+
+        _print_json({"path": str(path), "quarter": review.quarter, "as_of": review.as_of})
+    else:
+        print(f"wrote {path}: the {review.quarter} review as of {review.as_of}")
     return 0
 
 
@@ -336,8 +343,7 @@ def add_analysis_commands(sub) -> None:
             ("deals", cmd_deals, "open deals with P(win), expected value, predicted close, recommended tier"),
             ("report", cmd_report, "the quarterly review as a self-contained HTML file or an Excel workbook")):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--as-of", type=iso_date, metavar="DATE", help="as-of date (default: the latest in the data)")
-        p.add_argument("--json", action="store_true", help="print one JSON object")
+        add_filter_options(p)  # as on the app's pages: the sidebar's filters, --as-of and --json
         if name == "report":
             p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
             p.add_argument("--out", required=True, metavar="FILE", help="FILE.html or FILE.xlsx")

@@ -217,3 +217,32 @@ def test_deals_table_reads_as_figures_and_stays_aligned_under_chinese_names(caps
                                    "predicted_close": [datetime.date(2027, 1, 2), None]}))
     assert shown.to_dict("list") == {"amount": ["1,234", "–"], "expected_value": ["0", "–"], "p_win": ["25.0%", "–"],
                                      "days_in_stage": ["3", "–"], "predicted_close": ["2027-01-02", "–"]}
+
+
+def test_model_forecast_backtest_deals_and_report_take_the_filters_the_pages_do(capsys, tmp_path, db):
+    # They took --as-of and --json only: `keyfunnel forecast --owner Bob` was a usage error.
+    from datetime import date
+
+    from analytics.filters import DealFilter
+    from analytics.forecast import backtest, forecast_quarter
+    from analytics.store import Store
+
+    deals, history = write_handworked(tmp_path)
+    run(capsys, "--db", db, "import", str(deals), "--history", str(history))
+    bob = DealFilter(owner=("Bob",))
+    code, out, _ = run(capsys, "--db", db, "deals", "--owner", "Bob", "--json")
+    assert code == 0 and [d["deal_id"] for d in json.loads(out)["deals"]] == ["D3"]  # Bob's one open deal; Ann: D7
+    code, out, _ = run(capsys, "--db", db, "forecast", "--owner", "Bob", "--json")
+    bobs_forecast = json.loads(out)
+    code, out, _ = run(capsys, "--db", db, "backtest", "--owner", "Bob", "--quarters", "2", "--json")
+    bobs_backtest = json.loads(out)
+    with Store(db, read_only=True) as store:
+        assert bobs_forecast["expected"] == pytest.approx(forecast_quarter(store, filters=bob).expected)
+        assert bobs_backtest["quarters"] == json.loads(json.dumps(
+            backtest(store, 2, filters=bob).to_json(), default=str))["quarters"]
+    code, out, _ = run(capsys, "--db", db, "model", "--owner", "Bob", "--json")
+    assert code == 0 and json.loads(out)["stages"]
+    page = tmp_path / "bob.html"
+    code, out, _ = run(capsys, "--db", db, "report", "--owner", "Bob", "--out", str(page), "--json")
+    assert code == 0 and json.loads(out) == {"path": str(page), "quarter": "2026Q2", "as_of": str(date(2026, 6, 1))}
+    assert "Account D3" in page.read_text() and "Account D7" not in page.read_text()
