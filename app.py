@@ -3,6 +3,7 @@
 import streamlit as st
 
 import ui
+from analytics.exceptions import KeyfunnelError
 from analytics.i18n import t
 
 st.set_page_config(page_title="keyfunnel", page_icon=":material/filter_alt:", layout="wide")
@@ -19,8 +20,11 @@ pages = [
     st.Page("pages/review.py", title=t("page_review", lang), icon=":material/summarize:", url_path="review"),
     st.Page("pages/deals.py", title=t("page_deals", lang), icon=":material/table_rows:", url_path="deals"),
 ]
-if ui.authenticate() is None:
-    st.stop()
-navigation = st.navigation(pages)
-ui.sidebar()
-navigation.run()
+try:
+    if ui.authenticate() is None:
+        st.stop()
+    navigation = st.navigation(pages)
+    ui.sidebar()
+    navigation.run()
+except KeyfunnelError as exc:  # ours carry a message a user can act on (a database busy with an import, say)
+    st.error(ui.import_text(str(exc)))

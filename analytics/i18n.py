@@ -326,6 +326,8 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
      "这像是阶段历史文件:请把它作为阶段历史,放在商机文件之后上传"),
     (r"a wide deals file already holds the stage dates; do not pass --history as well",
      "宽格式商机文件已包含各阶段日期:请不要再上传阶段历史"),
+    (r"database busy, try again: (.+) is in use by another keyfunnel process",
+     r"数据库正忙,请稍后再试:\1 正被另一个 keyfunnel 进程使用(例如命令行导入)"),
     (r"file not found", "找不到文件"),
     (r"the file is empty", "文件为空"),
     (r"cannot read the file \((.+)\)", r"无法读取文件(\1)"),

@@ -383,3 +383,23 @@ def test_the_overviews_forecast_tile_follows_the_filters(demo_db):
     with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
         east, everyone = forecast_quarter(store, filters=DealFilter(region=("East",))), forecast_quarter(store)
     assert tile.value == f"{east.p50 / 1e6:.1f}M" != f"{everyone.p50 / 1e6:.1f}M"
+
+
+def test_a_database_busy_with_another_process_is_said_in_words_not_a_traceback(tmp_path, monkeypatch):
+    """Another process (a CLI import, say) holds the database: the page says so in the chosen language."""
+    import subprocess
+    import sys
+
+    busy = tmp_path / "busy.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time\nc = duckdb.connect({str(busy)!r})\n"
+                               "print('locked', flush=True)\ntime.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        monkeypatch.setenv("KEYFUNNEL_DB", str(busy))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.query_params["lang"] = "zh"
+        at.run()
+        assert not at.exception
+        assert [e.value for e in at.error] == [f"数据库正忙,请稍后再试:{busy} 正被另一个 keyfunnel 进程使用(例如命令行导入)"]
+    finally:
+        holder.kill()
