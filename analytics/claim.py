@@ -7,7 +7,7 @@ insufficient (fewer resolved deals than `min_resolved`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .domain import PREFERRED_SUPPLIER_STAGE
 from .filters import DealFilter
@@ -38,6 +38,9 @@ class ClaimSegment:
     dimension: str
     value: str
     test: ClaimTest
+    # test.p_value adjusted for the number of segments tested (Benjamini–Hochberg): each segment's interval is 95%
+    # on its own, so among a dozen segments a verdict can be wrong by chance; below 0.05 this one still holds
+    p_adjusted: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class PreferredSupplierClaim:
 
     def to_json(self) -> dict:
         out = asdict(self.overall)
-        out["segments"] = [{"dimension": s.dimension, "value": s.value, **asdict(s.test)} for s in self.segments]
+        out["segments"] = [{"dimension": s.dimension, "value": s.value, **asdict(s.test), "p_adjusted": s.p_adjusted}
+                           for s in self.segments]
         out["comparison"] = asdict(self.comparison) if self.comparison else None
         out["filters"] = self.filters.to_json()
         return out
@@ -95,6 +99,21 @@ def _counts(store: Store, stage: int, filters: DealFilter, group: str | None = N
         GROUP BY ALL ORDER BY segment""", {**params, "stage": stage})
 
 
+def with_adjusted_p_values(segments: list[ClaimSegment]) -> list[ClaimSegment]:
+    """The segments, each with its p-value adjusted for how many were tested (Benjamini–Hochberg, as
+    scipy.stats.false_discovery_control computes it); a segment without a p-value (nothing resolved) has none."""
+    tested = [i for i, s in enumerate(segments) if s.test.p_value is not None]
+    if not tested:
+        return segments
+    from scipy.stats import false_discovery_control
+
+    adjusted = false_discovery_control([segments[i].test.p_value for i in tested])
+    out = list(segments)
+    for i, p in zip(tested, adjusted):
+        out[i] = replace(segments[i], p_adjusted=float(p))
+    return out
+
+
 def test_claim(store: Store, filters: DealFilter = DealFilter(), *, stage: int = PREFERRED_SUPPLIER_STAGE,
                threshold: float = DEFAULT_THRESHOLD, min_resolved: int = DEFAULT_MIN_RESOLVED,
                segments: bool = True) -> PreferredSupplierClaim:
@@ -111,6 +130,7 @@ def test_claim(store: Store, filters: DealFilter = DealFilter(), *, stage: int =
                     continue
                 segs.append(ClaimSegment(dim, value, claim_test(won, resolved, open_, stage=stage,
                                                                 threshold=threshold, min_resolved=min_resolved)))
+    segs = with_adjusted_p_values(segs)
     comparison = None
     if stage > 1:
         rows = _counts(store, stage - 1, filters)

@@ -114,6 +114,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "backward_note": ("{n} backward moves (a later stage back to an earlier one) are left out of the diagram.",
                       "图中未显示 {n} 次回退(从后一阶段回到前一阶段)。"),
     "segments": ("By segment", "分组检验"),
+    "segments_help": ("Each interval is 95% on its own: across {n} segments, one verdict can be wrong by chance "
+                      "alone. The adjusted p-value allows for the number of segments (Benjamini–Hochberg): below "
+                      "0.05, the segment's rate is above the threshold even so.",
+                      "每个区间单独为 95%:在 {n} 个分组中,可能仅因偶然而有一个结论出错。校正后的 p 值考虑了分组数量"
+                      "(Benjamini–Hochberg):低于 0.05 时,即便如此该分组的赢单率仍高于阈值。"),
+    "p_adjusted": ("p, adjusted", "校正后 p 值"),
     "comparison_stage6": ("For comparison, from stage 6", "对比:自第6阶段起"),
     "dimension": ("Dimension", "维度"),
     "value": ("Value", "取值"),

@@ -17,11 +17,11 @@ if o.resolved:
     st.write(ui.T("claim_result", won=o.won, resolved=o.resolved, stage=o.stage, p=o.p_hat, lo=o.ci[0], hi=o.ci[1],
                   open=o.open_excluded) + " " + ui.T(f"verdict_help_{o.verdict}"))
     st.caption(ui.T("binomial_test", threshold=o.threshold, p=o.p_value))
-    rows = [(ui.T("all_deals"), "", o)] + [(ui.T(s.dimension), s.value, s.test) for s in claim.segments
-                                           if s.test.resolved]
+    rows = [(ui.T("all_deals"), "", o, None)] + [(ui.T(s.dimension), s.value, s.test, s.p_adjusted)
+                                                 for s in claim.segments if s.test.resolved]
     if claim.comparison and claim.comparison.resolved:
-        rows.append((ui.T("comparison_stage6"), "", claim.comparison))
-    names = [f"{d} {v}".strip() for d, v, _ in rows]
+        rows.append((ui.T("comparison_stage6"), "", claim.comparison, None))
+    names = [f"{d} {v}".strip() for d, v, _, _ in rows]
     fig = go.Figure(go.Scatter(
         x=[r[2].p_hat for r in rows], y=names, mode="markers",
         error_x=dict(type="data", array=[r[2].ci[1] - r[2].p_hat for r in rows],
@@ -31,11 +31,13 @@ if o.resolved:
                       margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(fig, key="claim_chart")
     st.subheader(ui.T("segments"))
+    st.caption(ui.T("segments_help", n=sum(1 for s in claim.segments if s.p_adjusted is not None)))
     table = pd.DataFrame({ui.T("dimension"): [r[0] for r in rows], ui.T("value"): [r[1] for r in rows],
                           ui.T("won"): [r[2].won for r in rows], "n": [r[2].resolved for r in rows],
                           ui.T("win_rate"): [ui.fmt_pct(r[2].p_hat) for r in rows],
                           ui.T("ci_95"): [ui.fmt_ci(r[2].ci) for r in rows],
-                          ui.T("verdict"): [ui.T(f"verdict_{r[2].verdict}") for r in rows]})
+                          ui.T("verdict"): [ui.T(f"verdict_{r[2].verdict}") for r in rows],
+                          ui.T("p_adjusted"): ["–" if r[3] is None else f"{r[3]:.3g}" for r in rows]})
     st.dataframe(table, hide_index=True, key="claim_table")
     ui.download_csv(table, "claim.csv", key="dl_claim")
 elif ui.has_data(ui.cached(count_deals, filters), filters):

@@ -403,3 +403,17 @@ def test_a_database_busy_with_another_process_is_said_in_words_not_a_traceback(t
         assert [e.value for e in at.error] == [f"数据库正忙,请稍后再试:{busy} 正被另一个 keyfunnel 进程使用(例如命令行导入)"]
     finally:
         holder.kill()
+
+
+def test_the_claim_page_gives_each_segment_its_adjusted_p_value(demo_db):
+    from analytics.claim import test_claim
+
+    at = app(demo_db, "pages/claim.py")
+    table = at.dataframe[0].value
+    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+        claim = test_claim(store)
+    shown = dict(zip(table["Value"], table["p, adjusted"]))
+    tier_a = next(s for s in claim.segments if (s.dimension, s.value) == ("tier", "A"))
+    assert shown["A"] == f"{tier_a.p_adjusted:.3g}" and table["p, adjusted"].iloc[0] == "–"  # all deals: one test
+    n = sum(1 for s in claim.segments if s.p_adjusted is not None)
+    assert any(c.value.startswith(f"Each interval is 95% on its own: across {n} segments") for c in at.caption)

@@ -55,3 +55,27 @@ def test_threshold_and_stage_options(store, tmp_path):
 def test_empty_database_is_insufficient(store):
     c = run_claim(store)
     assert c.overall.verdict == "insufficient" and c.overall.resolved == 0 and c.segments == []
+
+
+def test_segment_p_values_are_adjusted_for_how_many_segments_were_tested():
+    """Benjamini–Hochberg by hand: p = 0.01, 0.04, 0.03 (m = 3) sorted 0.01, 0.03, 0.04 → ×3/1, ×3/2, ×3/3 =
+    0.03, 0.045, 0.04; each no larger than the next one up: 0.03, 0.04, 0.04. A segment with nothing resolved has
+    no p-value and takes no part."""
+    from dataclasses import replace
+
+    from analytics.claim import ClaimSegment, with_adjusted_p_values
+
+    base = claim_test(1, 1, 0, stage=7, threshold=0.75)
+    segments = [ClaimSegment("tier", v, replace(base, p_value=p))
+                for v, p in (("A", 0.01), ("B", 0.04), ("C", None), ("D", 0.03))]
+    adjusted = [s.p_adjusted for s in with_adjusted_p_values(segments)]
+    assert adjusted[2] is None and adjusted[:2] + adjusted[3:] == pytest.approx([0.03, 0.04, 0.04])
+
+
+def test_claim_segments_carry_adjusted_p_values(store, tmp_path):
+    load_handworked(store, tmp_path)
+    c = run_claim(store)
+    tested = [s for s in c.segments if s.test.p_value is not None]
+    assert len(tested) == len(c.segments) > 3
+    assert all(s.p_adjusted >= s.test.p_value for s in tested)  # adjusting never makes a result stronger
+    assert c.to_json()["segments"][0]["p_adjusted"] == tested[0].p_adjusted
