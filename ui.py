@@ -270,7 +270,7 @@ def table(df, key: str, *, rows: int | None = None, **kwargs) -> None:
         df = df.assign(**{c: df[c].round() for c in money})
     config = {c: _column_config(c) for c in df.columns}
     config.update(kwargs.pop("column_config", {}))
-    st.dataframe(df, hide_index=True, key=key, column_config=config, **kwargs)
+    st.dataframe(df, hide_index=True, key=key, column_config=config, placeholder="–", **kwargs)  # not "None"
 
 
 def forecast_tiles(forecast, cols) -> None:

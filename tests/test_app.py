@@ -417,3 +417,11 @@ def test_the_claim_page_gives_each_segment_its_adjusted_p_value(demo_db):
     assert shown["A"] == f"{tier_a.p_adjusted:.3g}" and table["p, adjusted"].iloc[0] == "–"  # all deals: one test
     n = sum(1 for s in claim.segments if s.p_adjusted is not None)
     assert any(c.value.startswith(f"Each interval is 95% on its own: across {n} segments") for c in at.caption)
+
+
+def test_every_table_shows_a_missing_value_as_a_dash_not_none(demo_db):
+    # The CRM baseline has no P10–P90 coverage: Streamlit wrote "None" in that cell.
+    at = app(demo_db, "pages/forecast.py")
+    accuracy = next(d for d in at.dataframe if "mape" in d.value.columns)
+    assert accuracy.value["coverage"].isna().tolist() == [False, True] and accuracy.proto.placeholder == "–"
+    assert {d.proto.placeholder for d in at.dataframe} == {"–"}
