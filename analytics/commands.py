@@ -310,7 +310,8 @@ def cmd_report(args) -> int:
     if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
         raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
     with _open_store(args, read_only=True) as store:
-        review = quarterly_review(store, args.quarter, args.as_of, target=args.target, filters=filters_from_args(args))
+        review = quarterly_review(store, args.quarter, args.as_of, target=args.target,
+                                  filters=filters_from_args(args))
     path = write_report(review, args.out, args.lang)
     if args.json:
         from .cli import _print_json

@@ -25,7 +25,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
         cols[0].metric(ui.T("forecast"), ui.fmt_short(last.forecast),
                        help=f"P10–P90 {ui.fmt_money(last.p10)} – {ui.fmt_money(last.p90)}")
         miss = last.actual - last.forecast
-        cols[1].metric(ui.T("actual"), ui.fmt_short(last.actual), ("+" if miss >= 0 else "-") + ui.fmt_short(abs(miss)))
+        cols[1].metric(ui.T("actual"), ui.fmt_short(last.actual), ("+" if miss >= 0 else "") + ui.fmt_short(miss))
     st.subheader(ui.T("funnel_change"))
     st.plotly_chart(change, key="review_funnel_chart")
     st.subheader(ui.T("top_deals"))
