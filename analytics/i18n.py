@@ -407,6 +407,7 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"done", "完成"),
     (r"already imported as batch (\d+): nothing changed", r"已作为批次 \1 导入:没有任何变化"),
     (r"every deal and stage event is already in the database: nothing changed", "所有商机和阶段记录都已在数据库中:没有任何变化"),
+    (r"no rows of data: nothing changed", "文件中没有数据行:没有任何变化"),
     (r"batch (\d+): (\d+) deals added, (\d+) updated, (\d+) stage events added"
      r"(?:; (\d+) invalid cells skipped and kept in rejected_rows)?", "_import_summary"),
 )

@@ -611,8 +611,12 @@ class Importer:
         if n_insert == 0 and n_update == 0 and n_events == 0 and not self.errors:
             earlier = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported' "
                                "AND file_sha256 = $sha", {"sha": sha256})
-            message = (f"already imported as batch {earlier}: nothing changed" if earlier
-                       else "every deal and stage event is already in the database: nothing changed")
+            if earlier:
+                message = f"already imported as batch {earlier}: nothing changed"
+            elif not s.scalar("SELECT count(*) FROM kf_in_deals"):  # a header, perhaps blank rows: no deal at all
+                message = f"{files[0]}: no rows of data: nothing changed"
+            else:
+                message = "every deal and stage event is already in the database: nothing changed"
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
         rows_read = st.rows + (hist_st.rows if hist_st else 0)

@@ -405,3 +405,17 @@ def test_wide_format(store, csv_writer):
     assert [(e.row, e.column, e.value) for e in r.errors] == [(3, "stage_2_at", "bad date")]
     assert store.fetchall("SELECT stage FROM stage_events ORDER BY entered_at") == [(1,), (2,), (4,), (8,)]
     assert store.scalar("SELECT skipped_stages FROM deal_facts") == [3, 5, 6, 7]
+
+
+@pytest.mark.parametrize("body", ["", ",,,,\n,,,,\n", "\n\n"])
+def test_a_file_without_rows_of_data_says_so(store, tmp_path, body):
+    # It said "every deal and stage event is already in the database", of a file with no deal in it.
+    from analytics.i18n import issue_text
+
+    path = tmp_path / "d.csv"
+    path.write_text("deal_id,account,amount,created_at,outcome\n" + body)
+    before = store.table_checksums()
+    r = import_files(store, path)
+    assert (r.status, r.message) == ("unchanged", "d.csv: no rows of data: nothing changed")
+    assert issue_text(r.message, "zh") == "d.csv:文件中没有数据行:没有任何变化"
+    assert store.table_checksums() == before
