@@ -73,8 +73,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "flow": ("Stage transitions", "阶段流转"),
     "conformance": ("Process conformance", "流程符合度"),
     "in_order": ("In order", "按顺序推进"),
-    "win_rate_by_order": ("Win rate: in order {in_order} ({in_order_ci}); not in order {other} ({other_ci})",
-                          "赢单率:按顺序推进 {in_order}({in_order_ci});未按顺序 {other}({other_ci})"),
+    "win_rate_by_order": ("Win rate: in order {in_order} ({in_order_ci}); not in order {other} ({other_ci}). "
+                          "Read it with care: a deal lost at stage 1 went trivially in order, and a deal that "
+                          "went further had more stages to skip or revisit.",
+                          "赢单率:按顺序推进 {in_order}({in_order_ci});未按顺序 {other}({other_ci})。"
+                          "解读需谨慎:在第 1 阶段丢单的商机自然算作按顺序推进,而走得越远的商机越有机会跳过或重复阶段。"),
     "skipped": ("Skipped stages", "跳过阶段"),
     "moved_backwards": ("Moved backwards", "回退"),
     "reentered": ("Re-entered a stage", "重复进入阶段"),

@@ -322,7 +322,9 @@ def test_velocity_names_both_win_rates_it_compares(demo_db):
     # the second rate was shown unlabelled: "Win rate · In order: 20.4% (…); 47.3% (…)"
     assert caption == (f"Win rate: in order {flow.conforming.win_rate:.1%} ({flow.conforming.ci[0]:.1%} – "
                        f"{flow.conforming.ci[1]:.1%}); not in order {flow.non_conforming.win_rate:.1%} "
-                       f"({flow.non_conforming.ci[0]:.1%} – {flow.non_conforming.ci[1]:.1%})")
+                       f"({flow.non_conforming.ci[0]:.1%} – {flow.non_conforming.ci[1]:.1%}). Read it with care: "
+                       "a deal lost at stage 1 went trivially in order, and a deal that went further had more "
+                       "stages to skip or revisit.")
     at.radio(key="lang").set_value("zh").run()
     assert any(c.value.startswith("赢单率:按顺序推进 ") and ";未按顺序 " in c.value for c in at.caption)
 
