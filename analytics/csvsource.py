@@ -63,6 +63,8 @@ def detect_encoding(data: bytes) -> str:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):  # a ZIP (.xlsx) or an OLE2 file (.xls)
+        raise InputError("an Excel workbook, not a CSV file: in Excel, save it as CSV UTF-8")
     if b"\x00" in data[:65536]:
         raise InputError("the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; "
                          "save it as CSV UTF-8")

@@ -341,6 +341,8 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"the file is empty", "文件为空"),
     (r"cannot read the file \((.+)\)", r"无法读取文件(\1)"),
     (r"the file cannot be parsed as CSV \((.+)\)", r"无法按 CSV 解析该文件(\1)"),
+    (r"an Excel workbook, not a CSV file: in Excel, save it as CSV UTF-8",
+     "这是 Excel 工作簿,不是 CSV 文件:请在 Excel 中另存为 CSV UTF-8"),
     (r"the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; save it as CSV UTF-8",
      "文件包含 NUL 字节:它是二进制文件,或是没有字节序标记的 UTF-16;请另存为 CSV UTF-8"),
     (r"cannot decode the file as UTF-8, GB18030/GBK or Windows-1252", "无法按 UTF-8、GB18030/GBK 或 Windows-1252 解码该文件"),
