@@ -213,6 +213,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "last_import_help": ("{updated} deals updated, {events} stage events added", "更新 {updated} 个商机,新增 {events} 条阶段记录"),
     "model_caption": ("Trained on the deals closed before {cutoff}, tested on the pipeline open then · "
                       "pooled ECE {ece}", "以 {cutoff} 之前关闭的商机训练,以当时的在途商机检验 · 总体 ECE {ece}"),
+    "model_filtered_note": ("With filters, the model and its factor scorecard are still the team's: the filters "
+                            "choose the deals it is tested on.",
+                            "筛选时,模型及其因素评分仍是整个团队的:筛选条件只决定用哪些商机检验模型。"),
     "predicted": ("Predicted", "预测"),
     "odds_ratio": ("Odds ratio per score point (95% interval, log scale)", "每分的优势比(95% 区间,对数刻度)"),
     "observed": ("Observed", "实际"),

@@ -16,6 +16,8 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
         st.warning(ui.T("small_data_note"))
     if report.pooled_ece is not None:
         st.caption(ui.T("model_caption", cutoff=f"{report.cutoff:%Y-%m-%d}", ece=f"{report.pooled_ece:.3f}"))
+    if not filters.is_empty():  # (evaluate's docstring): a segment's view of the team model's accuracy
+        st.caption(ui.T("model_filtered_note"))
     st.subheader(ui.T("reliability"))
     bins = [b for b in report.pooled_reliability if b.n]  # all stages' test deals: per stage they are few
     fig = go.Figure([

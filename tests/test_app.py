@@ -427,3 +427,11 @@ def test_every_table_shows_a_missing_value_as_a_dash_not_none(demo_db):
     accuracy = next(d for d in at.dataframe if "mape" in d.value.columns)
     assert accuracy.value["coverage"].isna().tolist() == [False, True] and accuracy.proto.placeholder == "–"
     assert {d.proto.placeholder for d in at.dataframe} == {"–"}
+
+
+def test_the_model_page_says_whose_model_a_filtered_view_shows(demo_db):
+    note = "With filters, the model and its factor scorecard are still the team's"
+    at = app(demo_db, "pages/model.py")
+    assert not any(c.value.startswith(note) for c in at.caption)
+    at.multiselect(key="f_region").set_value(["East"]).run()
+    assert not at.exception and any(c.value.startswith(note) for c in at.caption)
