@@ -16,8 +16,8 @@ if ui.has_data(summary.deals, filters):
     cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount))
     cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),
                    help=ui.fmt_money(summary.weighted_amount))
-    cols[2].metric(ui.T("win_rate"), ui.fmt_pct(summary.win_rate), help=ui.T("ci_95") + ": "
-                   + ui.fmt_ci(summary.win_rate_ci))
+    cols[2].metric(ui.T("win_rate"), ui.fmt_pct(summary.win_rate),  # won of the closed deals, and its interval
+                   help=f"{summary.won:,} / {summary.resolved:,} · {ui.T('ci_95')}: {ui.fmt_ci(summary.win_rate_ci)}")
     cols[3].metric(ui.T("verdict"), ui.T(f"verdict_{claim.verdict}"),
                    help=ui.fmt_pct(claim.p_hat) + f" ({claim.won}/{claim.resolved})")
     cols[5].metric(f"{forecast.quarter} P50", ui.fmt_short(forecast.p50),

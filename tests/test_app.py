@@ -402,7 +402,8 @@ def test_a_database_busy_with_another_process_is_said_in_words_not_a_traceback(t
         at.query_params["lang"] = "zh"
         at.run()
         assert not at.exception
-        assert [e.value for e in at.error] == [f"数据库正忙,请稍后再试:{busy} 正被另一个 keyfunnel 进程使用(例如命令行导入)"]
+        assert [e.value for e in at.error] == [
+            f"数据库正忙,请稍后再试:{busy} 正被另一个 keyfunnel 进程使用(例如命令行导入)"]
     finally:
         holder.kill()
 
@@ -435,3 +436,15 @@ def test_the_model_page_says_whose_model_a_filtered_view_shows(demo_db):
     assert not any(c.value.startswith(note) for c in at.caption)
     at.multiselect(key="f_region").set_value(["East"]).run()
     assert not at.exception and any(c.value.startswith(note) for c in at.caption)
+
+
+def test_the_overviews_win_rate_says_what_it_counts(demo_db):
+    from analytics.overview import pipeline_summary
+
+    at = app(demo_db, "pages/overview.py")
+    tile = next(m for m in at.metric if m.label == "Win rate")
+    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+        s = pipeline_summary(store)
+    assert tile.value == f"{s.won / s.resolved:.1%}"
+    lo, hi = s.win_rate_ci
+    assert tile.proto.help == f"{s.won:,} / {s.resolved:,} · 95% interval: {lo:.1%} – {hi:.1%}"
