@@ -115,11 +115,16 @@ def _run(args, compute, render) -> int:
 def cmd_funnel(args) -> int:
     from .domain import stage
     from .funnel import compute_funnel
+    from .i18n import t
 
     def render(f):
         labels = [f"{s.stage} {stage(s.stage).name_en}" for s in f.stages]
         width = max(len(label) for label in labels)  # the longest stage name sets the column
         print(f"{f.deals} deals, as of {f.as_of}")
+        first = f.stages[0]
+        if first.amount_known < first.reached:
+            print(t("amount_coverage", known=first.amount_known, total=first.reached,
+                    share=f"{first.amount_known / first.reached:.0%}"))
         print(f"{'stage':<{width}} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
               f"{'P(win)':>7}")
         for label, s in zip(labels, f.stages):
@@ -167,7 +172,7 @@ def cmd_velocity(args) -> int:
         print(f"stalled open deals: {len(v.stalled)}")
         for d in v.stalled[:20]:
             print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "
-                  f"> {d.threshold_days:.0f}, amount {d.amount:,.0f}")
+                  f"> {d.threshold_days:.0f}, amount {'–' if d.amount is None else f'{d.amount:,.0f}'}")
 
     return _run(args, lambda st: compute_velocity(st, filters_from_args(args), args.as_of), render)
 
@@ -273,13 +278,13 @@ def cmd_backtest(args) -> int:
 
 
 _DEAL_FORMATS = {"amount": "{:,.0f}", "expected_value": "{:,.0f}", "p_win": "{:.1%}", "days_in_stage": "{:.0f}",
-                 "predicted_close": "{}"}
+                 "predicted_close": "{}", "account": "{}", "owner": "{}"}
 
 
 def _as_text(deals):
     """The columns of _DEAL_FORMATS as text; a missing value is a dash (pandas would print None or NaN)."""
     return deals.assign(**{c: [("–" if x is None or x != x else form.format(x)) for x in deals[c]]
-                           for c, form in _DEAL_FORMATS.items()})
+                           for c, form in _DEAL_FORMATS.items() if c in deals})
 
 
 def cmd_deals(args) -> int:
@@ -289,16 +294,18 @@ def cmd_deals(args) -> int:
 
     with _open_store(args, read_only=True) as store:
         deals = persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args))
-    columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
+    columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode"]
     deals = deals[columns] if len(deals) else deals
     if args.json:
         _print_json({"deals": deals.to_dict("records")})
-    else:
-        import pandas as pd
+        return 0
+    if len(deals) and deals["name"].isna().all():  # an export without deal names: no column of dashes
+        deals = deals.drop(columns="name")
+    import pandas as pd
 
-        with pd.option_context("display.unicode.east_asian_width", True):  # 华东电力 is 8 columns wide, not 4
-            print(_as_text(deals.head(args.top)).to_string(index=False) if len(deals) else "no open deals")
+    with pd.option_context("display.unicode.east_asian_width", True):  # 华东电力 is 8 columns wide, not 4
+        print(_as_text(deals.head(args.top)).to_string(index=False) if len(deals) else "no open deals")
     return 0
 
 

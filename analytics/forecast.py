@@ -65,6 +65,7 @@ class QuarterForecast:
     p_reach_target: float | None = None
     mode: str = "full"
     histogram: dict = field(default_factory=dict)
+    amount_imputed: int = 0  # open deals without an amount, counted at their stage's median (see impute_amounts)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -159,7 +160,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     p_win = model.predict_proba(deals) if len(deals) else np.array([])
     p_in = model.remaining_.window_probability(stage, elapsed, start, end) if len(deals) else p_win
     q = p_win * p_in if len(deals) else np.array([])
-    amount = deals["amount"].to_numpy(float)
+    amount, imputed = impute_amounts(deals["amount"].to_numpy(float), stage)
 
     # New deals: only the part of the quarter still ahead can bring them.
     mean_new, sd_new = new_deal_bookings(store, q_start, filters=filters)
@@ -198,7 +199,25 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
         by_region=breakdown("region"), target=target,
         coverage=(in_quarter_amount / remaining if remaining and remaining > 0 else None),
         p_reach_target=(float((totals >= target).mean()) if target is not None else None), mode=mode,
-        histogram={"counts": hist.tolist(), "edges": edges.tolist()})
+        histogram={"counts": hist.tolist(), "edges": edges.tolist()}, amount_imputed=imputed)
+
+
+def impute_amounts(amount: np.ndarray, stage: np.ndarray) -> tuple[np.ndarray, int]:
+    """Open deals' amounts with the unknown ones (NaN) replaced by the median known amount of the open deals at
+    the same stage (else of all open deals; else 0), and how many were replaced.
+
+    Chosen over leaving them out: CRMs leave the amount blank mostly on early-stage deals, so leaving them out
+    would bias the forecast low by exactly those deals, while their low P(win) keeps the median's weight small.
+    The forecast says how many it imputed (docs/metrics.md)."""
+    unknown = np.isnan(amount)
+    if not unknown.any():
+        return amount, 0
+    filled = amount.copy()
+    overall = float(np.median(amount[~unknown])) if (~unknown).any() else 0.0
+    for s in np.unique(stage[unknown]):
+        known = amount[(stage == s) & ~unknown]
+        filled[(stage == s) & unknown] = float(np.median(known)) if len(known) else overall
+    return filled, int(unknown.sum())
 
 
 # Backtest --------------------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from .store import Store
 class StageFunnel:
     stage: int
     reached: int
-    amount: float
+    amount: float  # Σ known amounts of the deals that reached s
+    amount_known: int  # how many of them have an amount: real exports leave early deals' blank
     advanced: int | None  # observed at s and went on to reach s+1; None at stage 8
     lost_here: int
     open_here: int
@@ -67,14 +68,17 @@ def data_as_of(store: Store) -> date | None:
     return value
 
 
-def stage_counts(store: Store, filters: DealFilter) -> dict[tuple[int, int, str], tuple[int, float]]:
-    """(entry_stage, furthest_stage, outcome) → (deals, amount). The entry stage is 1, or for a history that
-    starts mid-way (left-truncated) its first observed stage: before it, the deal was not observed."""
+StageCounts = dict[tuple[int, int, str], tuple[int, float, int]]
+
+
+def stage_counts(store: Store, filters: DealFilter) -> StageCounts:
+    """(entry_stage, furthest_stage, outcome) → (deals, amount, deals with an amount). The entry stage is 1, or for a
+    history that starts mid-way (left-truncated) its first observed stage: before it, the deal was not observed."""
     where, params = filters.where()
     rows = store.fetchall(f"""SELECT CASE WHEN left_truncated THEN first_stage ELSE 1 END, furthest_stage, outcome,
-                                     count(*), coalesce(sum(amount), 0)
+                                     count(*), coalesce(sum(amount), 0), count(amount)
                               FROM deal_facts WHERE {where} GROUP BY ALL""", params)
-    return {(int(e), int(s), o): (int(n), float(a)) for e, s, o, n, a in rows}
+    return {(int(e), int(s), o): (int(n), float(a), int(k)) for e, s, o, n, a, k in rows}
 
 
 def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date | None = None) -> Funnel:
@@ -96,12 +100,13 @@ def funnel_at(store: Store, when: date, filters: DealFilter = DealFilter()) -> F
 
 
 def funnel_from_counts(counts: dict, reasons: dict, filters: DealFilter, as_of: date | None) -> Funnel:
-    """The funnel from (entry_stage, furthest_stage, outcome) → (deals, amount) counts."""
+    """The funnel from (entry_stage, furthest_stage, outcome) → (deals, amount, deals with an amount) counts."""
     def total(select) -> int:
         return sum(v[0] for k, v in counts.items() if select(*k))
 
     reached = {s: total(lambda e, f, o: f >= s) for s in STAGE_NUMBERS}
     amount = {s: sum(v[1] for (e, f, o), v in counts.items() if f >= s) for s in STAGE_NUMBERS}
+    amount_known = {s: sum(v[2] for (e, f, o), v in counts.items() if f >= s) for s in STAGE_NUMBERS}
     lost_here = {s: total(lambda e, f, o: f == s and o == "lost") for s in STAGE_NUMBERS}
     open_here = {s: total(lambda e, f, o: f == s and o == "open") for s in STAGE_NUMBERS}
     # Conversion at s: of the deals observed at s whose fate there is known (went on, or lost there), the share
@@ -119,7 +124,7 @@ def funnel_from_counts(counts: dict, reasons: dict, filters: DealFilter, as_of: 
         cumulative, cumulative_ci = product_limit([steps[k] for k in STAGE_NUMBERS if k < s])
         win, win_ci = product_limit([steps[k] for k in STAGE_NUMBERS if s <= k < LAST_STAGE])
         stages.append(StageFunnel(
-            stage=s, reached=reached[s], amount=amount[s], advanced=advanced[s] if s < LAST_STAGE else None,
+            stage=s, reached=reached[s], amount=amount[s], amount_known=amount_known[s], advanced=advanced[s] if s < LAST_STAGE else None,
             lost_here=lost_here[s], open_here=open_here[s],
             conversion=conversion, conversion_ci=conversion_ci,
             cumulative_conversion=cumulative if reached[1] else None,

@@ -44,6 +44,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "open_deals": ("Open deals", "在途商机"),
     "since_last_import": ("Last import", "最近一次导入"),
     "verdict": ("Claim verdict", "论断结论"),
+    # what a sum of amounts leaves out: real exports leave early deals' amounts blank
+    "amount_coverage": ("Amount known for {known:,} of {total:,} deals ({share}): amount figures leave the rest out",
+                        "{total:,} 个商机中有 {known:,} 个有金额({share}):金额合计不含其余商机"),
+    "amount_known": ("With amount", "有金额"),
+    "forecast_imputed": ("{n:,} open deals have no amount: the forecast counts each at the median amount of the "
+                         "open deals in its stage", "{n:,} 个在途商机没有金额:预测按其所在阶段在途商机的金额中位数计"),
     # funnel
     "stage": ("Stage", "阶段"),
     "reached": ("Reached", "到达"),
@@ -262,7 +268,7 @@ SHARE_COLUMNS = frozenset({"p_win", "win_probability", "mape", "bias", "coverage
                            "conversion_now"})
 
 COLUMNS: dict[str, tuple[str, str]] = {
-    "deal_id": ("Deal", "商机编号"), "account": ("Account", "客户"), "owner": ("Owner", "负责人"),
+    "deal_id": ("Deal ID", "商机编号"), "name": ("Deal", "商机名称"), "account": ("Account", "客户"), "owner": ("Owner", "负责人"),
     "tier": ("Tier", "客户级别"), "region": ("Region", "区域"), "industry": ("Industry", "行业"),
     "stage": ("Stage", "阶段"), "amount": ("Amount", "金额"), "expected_close": ("Expected close", "预计成交日期"),
     "p_win": ("P(win)", "赢单概率"), "win_probability": ("P(win)", "赢单概率"),
@@ -327,6 +333,14 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"required column missing", "缺少必需的列"),
     (r"column not recognised: kept with the deal as extra data", "无法识别的列:作为附加数据随商机保存"),
     # warnings
+    (r"amount missing for (\d+) of (\d+) deals?: counted in every count-based figure, left out of amount sums; "
+     r"the forecast counts an open one at its stage's median amount",
+     r"\2 个商机中有 \1 个缺少金额:计入所有按数量计算的指标,不计入金额合计;预测对这样的在途商机按其阶段的金额中位数计"),
+    (r"account missing for (\d+) of (\d+) deals?: each such deal stands alone: no account groups it with others",
+     r"\2 个商机中有 \1 个缺少客户:这些商机各自独立,不与其他商机归为同一客户"),
+    (r"created_at missing for (\d+) of (\d+) deals?: dated by its first stage event where it has one, else left out "
+     r"of cohorts, created-date filters and cycle time",
+     r"\2 个商机中有 \1 个缺少创建日期:有阶段记录的以第一条阶段记录的日期为准,否则不计入同期群、创建日期筛选和成交周期"),
     (r"amount is 0", "金额为 0"),
     (r"closed before it was created", "关闭日期早于创建日期"),
     (r"deal is (won|lost) but has no closed_at", "商机已{0},但没有关闭日期"),

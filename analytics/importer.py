@@ -23,7 +23,7 @@ Progress = Callable[[float, str], None]
 
 # Canonical headers and the Chinese ones accepted for them -------------------------------------------------------
 DEAL_HEADERS_ZH = {
-    "商机编号": "deal_id", "客户": "account", "客户级别": "tier", "负责人": "owner", "区域": "region",
+    "商机编号": "deal_id", "商机名称": "name", "客户": "account", "客户级别": "tier", "负责人": "owner", "区域": "region",
     "行业": "industry", "金额": "amount", "币种": "currency", "创建日期": "created_at",
     "预计成交日期": "expected_close", "关闭日期": "closed_at", "结果": "outcome", "丢单原因": "lost_reason",
     "项目等级": "project_level", "资金状况": "funding", "技术要求": "tech_fit", "客情关系": "relationship",
@@ -35,7 +35,17 @@ WIDE_STAGE_COLUMNS = tuple(f"stage_{n}_at" for n in STAGE_NUMBERS)
 WIDE_STAGE_HEADERS_ZH = {f"阶段{n}进入日期": f"stage_{n}_at" for n in STAGE_NUMBERS}
 # history_truncated (optional): true when the recorded history starts mid-way, so earlier stages are unobserved
 IMPORTED_DEAL_COLUMNS = (*DEAL_COLUMNS, "history_truncated")
-REQUIRED_DEAL_COLUMNS = ("deal_id", "account", "amount", "created_at", "outcome")
+# Only what no analysis can exist without: the deal's identity and its outcome (the stages come from the history).
+REQUIRED_DEAL_COLUMNS = ("deal_id", "outcome")
+# What a real export may leave blank, in a row or as a whole column, and what that costs (docs/data-format.md).
+# Each is warned about once per file, with the count of deals it leaves out.
+OPTIONAL_VALUE_COSTS = {
+    "amount": "counted in every count-based figure, left out of amount sums; the forecast counts an open one at "
+              "its stage's median amount",
+    "account": "each such deal stands alone: no account groups it with others",
+    "created_at": "dated by its first stage event where it has one, else left out of cohorts, created-date filters "
+                  "and cycle time",
+}
 
 MAX_TEXT_LENGTH = 1000
 MAX_AMOUNT = 1e12
@@ -662,9 +672,21 @@ class Importer:
                             len({(e.file, e.row) for e in self.errors}), self.warnings, self.errors,
                             "; ".join(parts))
 
+    def _missing_value_warnings(self, st: _Staged) -> None:
+        """One warning per optional field the incoming deals lack, in some rows or as a whole column: how many
+        deals, and what it costs. (Field names come from OPTIONAL_VALUE_COSTS, a fixed list.)"""
+        counts = ", ".join(f"count(*) FILTER (WHERE {f} IS NULL)" for f in OPTIONAL_VALUE_COSTS)
+        total, *missing = self.store.fetchone(f"SELECT count(*), {counts} FROM kf_in_deals")
+        for (f, cost), n in zip(OPTIONAL_VALUE_COSTS.items(), missing):
+            if n:
+                column = st.source.header[st.fields[f]].strip() if f in st.fields else f
+                self.warnings.append(RowIssue(st.source.name, None, column, None,
+                                              f"{f} missing for {n} of {counted(total, 'deal')}: {cost}"))
+
     def _warnings(self, st: _Staged) -> None:
         """Suspicious but possible: flagged, never rejected."""
         s, name = self.store, st.source.name
+        self._missing_value_warnings(st)
         rows = s.fetchall("""
             SELECT src_row, 'amount', CAST(amount AS VARCHAR), 'amount is 0' FROM kf_in_deals WHERE amount = 0
             UNION ALL

@@ -16,7 +16,8 @@ from .store import Store
 class PipelineSummary:
     deals: int
     open_deals: int
-    open_amount: float
+    open_amount: float  # Σ known amounts of the open deals
+    open_amount_known: int  # open deals with an amount (the rest count in open_deals, not in the sums)
     weighted_amount: float  # Σ amount × P(win | reached current stage)
     won: int
     resolved: int
@@ -52,12 +53,13 @@ def pipeline_summary(store: Store, filters: DealFilter = DealFilter()) -> Pipeli
     where, params = filters.where()
     team = compute_funnel(store)  # the team's stage win rates weight the (filtered) pipeline
     probability = {s: p or 0.0 for s, p in stage_win_probability(team).items()}
-    rows = store.fetchall(f"""SELECT current_stage, count(*), coalesce(sum(amount), 0) FROM deal_facts
+    rows = store.fetchall(f"""SELECT current_stage, count(*), coalesce(sum(amount), 0), count(amount) FROM deal_facts
                               WHERE {where} AND outcome = 'open' GROUP BY ALL""", params)
     won, resolved, deals = store.fetchone(f"""SELECT count(*) FILTER (WHERE outcome = 'won'),
         count(*) FILTER (WHERE outcome <> 'open'), count(*) FROM deal_facts WHERE {where}""", params)
     return PipelineSummary(
         deals=deals, open_deals=sum(r[1] for r in rows), open_amount=float(sum(r[2] for r in rows)),
+        open_amount_known=sum(r[3] for r in rows),
         weighted_amount=float(sum(r[2] * probability[int(r[0])] for r in rows)),
         won=won, resolved=resolved, win_rate=won / resolved if resolved else None,
         win_rate_ci=wilson_interval(won, resolved), as_of=team.as_of)

@@ -41,7 +41,7 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     previous = backtest(store, 1, as_of, filters=filters)
     last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
     deals = score_open_deals(store, as_of, model=model, filters=filters)
-    columns = ["deal_id", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
+    columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "expected_close", "predicted_close", "recommended_tier"]
     deals = deals[columns] if len(deals) else deals
     top = deals.sort_values("expected_value", ascending=False).head(TOP_DEALS) if len(deals) else deals

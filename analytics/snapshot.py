@@ -39,7 +39,8 @@ per AS (
     FROM ev GROUP BY deal_id
 ),
 state AS (
-    SELECT d.deal_id, d.account, d.tier, d.owner, d.region, d.industry, d.amount, d.created_at, d.expected_close,
+    SELECT d.deal_id, d.name, d.account, d.tier, d.owner, d.region, d.industry, d.amount,
+           coalesce(d.created_at, CAST(p.first_at AS DATE)) AS created_at, d.expected_close,
            {_FACTORS},
            CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.outcome ELSE 'open' END
                AS outcome,
@@ -49,7 +50,7 @@ state AS (
                OR p.first_at > CAST(d.created_at AS TIMESTAMP) + to_days({int(LEFT_TRUNCATION_DAYS)})), false)
                AS left_truncated
     FROM deals d LEFT JOIN per p USING (deal_id)
-    WHERE d.created_at < CAST($t AS DATE)
+    WHERE coalesce(d.created_at, CAST(p.first_at AS DATE)) < CAST($t AS DATE)  -- as deal_facts dates it
 )
 SELECT *,
        CASE WHEN outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(max_stage, 1) END AS furthest_stage,
@@ -64,13 +65,15 @@ FROM state
 # furthest_stage, current_stage, current_stage_entered_at, entry_stage (1, or the first observed stage of a
 # left-truncated history); entered_1 … entered_8 (first entry into that stage or a later one).
 def stage_counts_at(store: Store, when: date | datetime,
-                    filters: DealFilter = DealFilter()) -> dict[tuple[int, int, str], tuple[int, float]]:
-    """The pipeline at the start of `when`, counted: (entry_stage, furthest_stage, outcome) → (deals, amount).
+                    filters: DealFilter = DealFilter()) -> dict[tuple[int, int, str], tuple[int, float, int]]:
+    """The pipeline at the start of `when`, counted: (entry_stage, furthest_stage, outcome) → (deals, amount,
+    deals with an amount), as analytics.funnel.stage_counts counts the present.
     `filters` select deals by their attributes, and by their close as it stood then."""
     where, params = filters.where()
-    rows = store.fetchall(f"""SELECT entry_stage, furthest_stage, outcome, count(*), coalesce(sum(amount), 0)
+    rows = store.fetchall(f"""SELECT entry_stage, furthest_stage, outcome, count(*), coalesce(sum(amount), 0),
+                                     count(amount)
                               FROM ({_STATE_SQL}) WHERE {where} GROUP BY ALL""", {**params, "t": _ts(when)})
-    return {(int(e), int(f), o): (int(n), float(a)) for e, f, o, n, a in rows}
+    return {(int(e), int(f), o): (int(n), float(a), int(k)) for e, f, o, n, a, k in rows}
 
 
 def open_stages_at(store: Store, when: date | datetime):
@@ -146,14 +149,14 @@ def open_deal_features(store: Store, when: date | datetime, filters: DealFilter 
             SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
             FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
         team AS (SELECT coalesce(avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END), 0.5) AS rate FROM resolved)
-        SELECT o.deal_id, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
+        SELECT o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
                o.current_stage AS stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
                {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(o.created_at AS TIMESTAMP), o.current_stage_entered_at) AS days_in_process,
                (coalesce(r.won_, 0) + {OWNER_PRIOR_DEALS} * team.rate)
                    / (coalesce(r.closed_, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate
         FROM open_ o CROSS JOIN team LEFT JOIN owner_rate r ON r.owner = o.owner
-        ORDER BY o.amount DESC, o.deal_id""", {**params, "t": _ts(when)})
+        ORDER BY o.amount DESC NULLS LAST, o.deal_id""", {**params, "t": _ts(when)})
 
 
 MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision

@@ -26,11 +26,11 @@ DEFAULT_DB_PATH = Path("data") / "keyfunnel.duckdb"
 # A history whose first recorded event comes this long after the deal was created started mid-way.
 LEFT_TRUNCATION_DAYS = 30
 
-DEAL_TEXT_COLUMNS = ("deal_id", "account", "tier", "owner", "region", "industry", "currency", "outcome",
+DEAL_TEXT_COLUMNS = ("deal_id", "name", "account", "tier", "owner", "region", "industry", "currency", "outcome",
                      "lost_reason")
 DEAL_DATE_COLUMNS = ("created_at", "expected_close", "closed_at")
 DEAL_COLUMNS: tuple[str, ...] = (
-    "deal_id", "account", "tier", "owner", "region", "industry", "amount", "currency",
+    "deal_id", "name", "account", "tier", "owner", "region", "industry", "amount", "currency",
     "created_at", "expected_close", "closed_at", "outcome", "lost_reason", *FACTOR_KEYS,
 )
 STAGE_DAY_COLUMNS: tuple[str, ...] = tuple(f"days_stage_{n}" for n in STAGE_NUMBERS)
@@ -56,6 +56,7 @@ _DEALS_BODY = f"""
     batch_id INTEGER NOT NULL"""
 
 # Named, ordered migrations; each runs once and is recorded in schema_migrations.
+_DERIVED = "SELECT 1"  # a migration that once rebuilt a derived table (see DERIVED_VERSION)
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("001_core_tables", f"""
 CREATE SEQUENCE batch_id_seq START 1;
@@ -101,15 +102,34 @@ CREATE TABLE import_warnings (
 );
 CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 """),
-    ("002_deal_facts", "<DEAL_FACTS_SQL>"),
-    ("003_deal_facts_moves", "<DEAL_FACTS_SQL>"),  # adds deal_facts.moves
+    # 002, 003, 005, 006 and 008 once rebuilt the derived tables with whatever the code's SQL was that day, which
+    # breaks as soon as that SQL reads a column a later migration adds. The derived tables are versioned by
+    # DERIVED_VERSION instead and rebuilt after the migrations (Store.migrate); the names stay recorded.
+    ("002_deal_facts", _DERIVED),
+    ("003_deal_facts_moves", _DERIVED),
     ("004_result_cache", """
 CREATE TABLE result_cache (key VARCHAR PRIMARY KEY, data_version VARCHAR NOT NULL, created_at TIMESTAMP,
                            value BLOB NOT NULL);
 """),
-    ("005_stage_durations", "<STAGE_DURATIONS_SQL>"),
-    ("006_stage_durations_deal_key", "<STAGE_DURATIONS_SQL>"),  # adds stage_durations.deal_key
+    ("005_stage_durations", _DERIVED),
+    ("006_stage_durations_deal_key", _DERIVED),
+    # Real exports leave these blank (docs/data-format.md, "What may be missing"); a deal's name is shown where
+    # the export has one. `name` is added last, to deal_previous too, so that both keep the same column order.
+    ("007_optional_values_and_name", """
+ALTER TABLE deals ALTER COLUMN account DROP NOT NULL;
+ALTER TABLE deals ALTER COLUMN amount DROP NOT NULL;
+ALTER TABLE deals ALTER COLUMN created_at DROP NOT NULL;
+ALTER TABLE deal_previous ALTER COLUMN account DROP NOT NULL;
+ALTER TABLE deal_previous ALTER COLUMN amount DROP NOT NULL;
+ALTER TABLE deal_previous ALTER COLUMN created_at DROP NOT NULL;
+ALTER TABLE deals ADD COLUMN name VARCHAR;
+ALTER TABLE deal_previous ADD COLUMN name VARCHAR;
+"""),
+    ("008_deal_facts_inferred_creation", _DERIVED),
 )
+# Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
+# keyfunnel then has both tables rebuilt once, on its first open for writing.
+DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event"
 
 
 def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -213,10 +233,13 @@ class Store:
             if name in done:
                 continue
             with self.transaction():
-                self.execute({"<DEAL_FACTS_SQL>": DEAL_FACTS_SQL,
-                              "<STAGE_DURATIONS_SQL>": STAGE_DURATIONS_SQL}.get(sql, sql))
+                self.execute(sql)
                 self.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
             applied.append(name)
+        if self.get_setting("derived_version") != DERIVED_VERSION:
+            with self.transaction():
+                self.refresh_deal_facts()
+                self.set_setting("derived_version", DERIVED_VERSION)
         return applied
 
     def migrations(self) -> list[str]:
@@ -333,7 +356,11 @@ _CHECKSUM_TABLES = frozenset({"deals", "stage_events", "import_batches", "deal_p
                               "rejected_rows", "import_warnings", "deal_facts", "stage_durations", "settings",
                               "schema_migrations"})
 
-_deal_cols = ", ".join(f"d.{c}" for c in DEAL_COLUMNS if c != "deal_id")
+# A deal without a creation date (real exports leave it blank) is dated by its first stage event, when it has one;
+# with neither it stays unknown: out of cohort and created-between filters and of cycle time, never dated today.
+_CREATED = "coalesce(d.created_at, CAST(p.first_stage_at AS DATE))"
+_deal_cols = ", ".join(f"{_CREATED} AS created_at" if c == "created_at" else f"d.{c}"
+                       for c in DEAL_COLUMNS if c != "deal_id")
 # Days in each stage: each stay lasts until the next recorded entry; stage 8 is the end, not a stage.
 _days_cols = ",\n    ".join(
     f"sum(date_diff('second', e.entered_at, e.next_at) / 86400.0) FILTER (WHERE e.stage = {n}) AS days_{n}"
@@ -384,7 +411,7 @@ per_deal AS (
     GROUP BY e.deal_id
 ),
 facts AS (
-SELECT d.deal_id, {_deal_cols}, d.history_truncated,
+SELECT d.deal_id, {_deal_cols}, d.history_truncated, d.created_at IS NOT NULL AS created_known,
        coalesce(p.n_events, 0) AS n_events,
        p.first_stage, p.first_stage_at,
        CASE WHEN d.outcome = 'won' AND NOT coalesce(p.has_last_stage, false) AND d.closed_at IS NOT NULL
@@ -403,8 +430,9 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated,
            AS left_truncated,
        -- the last recorded stay of a closed deal ends at its close (a date: a same-day close counts 0)
        {_last_stay},
-       CASE WHEN d.closed_at IS NOT NULL AND d.outcome <> 'open' THEN date_diff('day', d.created_at, d.closed_at)
-       END AS cycle_days,
+       -- a deal closed before it was created (seen in real exports) has no cycle time: velocity counts them apart
+       CASE WHEN d.closed_at IS NOT NULL AND d.outcome <> 'open' AND d.closed_at >= {_CREATED}
+            THEN date_diff('day', {_CREATED}, d.closed_at) END AS cycle_days,
        CASE WHEN d.outcome = 'won' AND NOT coalesce(p.has_last_stage, false) AND p.last_stage < {LAST_STAGE - 1}
             THEN list_concat(coalesce(p.gap_stages, []), range(p.last_stage + 1, {LAST_STAGE}))
             ELSE coalesce(p.gap_stages, []) END AS gap_stages

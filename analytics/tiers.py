@@ -57,7 +57,8 @@ class TierStageCell:
     tier: str
     stage: int
     open_deals: int
-    open_amount: float
+    open_amount: float  # Σ known amounts
+    open_amount_known: int  # deals with an amount
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,10 @@ class TierPerformance:
 @dataclass(frozen=True)
 class TierMismatch:
     deal_id: str
-    account: str
+    account: str | None
     owner: str | None
     stage: int
-    amount: float
+    amount: float | None
     assigned_tier: str | None
     recommended_tier: str
     win_probability: float | None
@@ -105,8 +106,8 @@ def compute_tiers(store: Store, filters: DealFilter = DealFilter(), rule: TierRu
     """`limit` caps the mismatches listed (largest amounts first); mismatches_total counts them all."""
     where, params = filters.where()
     as_of = as_of or data_as_of(store)
-    cells = [TierStageCell(t or "(none)", int(s), int(n), float(a)) for t, s, n, a in store.fetchall(f"""
-        SELECT tier, current_stage, count(*), coalesce(sum(amount), 0) FROM deal_facts
+    cells = [TierStageCell(t or "(none)", int(s), int(n), float(a), int(k)) for t, s, n, a, k in store.fetchall(f"""
+        SELECT tier, current_stage, count(*), coalesce(sum(amount), 0), count(amount) FROM deal_facts
         WHERE {where} AND outcome = 'open' GROUP BY ALL ORDER BY tier NULLS LAST, current_stage""", params)]
     perf = []
     for t, won, resolved, median in store.fetchall(f"""
@@ -128,7 +129,7 @@ def compute_tiers(store: Store, filters: DealFilter = DealFilter(), rule: TierRu
                     "probabilities": list(probability.values())}
     n_graded, n_mismatched = store.fetchone(
         f"SELECT count(*), count(*) FILTER (WHERE recommended IS DISTINCT FROM tier) FROM ({graded})", grade_params)
-    mismatches = [TierMismatch(deal_id, account, owner, int(stage), float(amount), tier, recommended,
+    mismatches = [TierMismatch(deal_id, account, owner, int(stage), None if amount is None else float(amount), tier, recommended,
                                p, float(days) if days is not None else None)
                   for deal_id, account, owner, stage, amount, tier, days, p, recommended in store.fetchall(
                       f"""SELECT * FROM ({graded}) WHERE recommended IS DISTINCT FROM tier

@@ -34,12 +34,12 @@ class StageVelocity:
 @dataclass(frozen=True)
 class StalledDeal:
     deal_id: str
-    account: str
+    account: str | None
     owner: str | None
     stage: int
     days_in_stage: int  # whole days from the day it entered its stage to the as-of date, as on the Deals page
     threshold_days: float  # p90 of the days that deals which went on to win spent in this stage
-    amount: float
+    amount: float | None  # None where the export left it blank
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ def compute_velocity(store: Store, filters: DealFilter = DealFilter(), as_of: da
                 FROM deal_facts JOIN t ON t.stage = current_stage
                 WHERE {where} AND outcome = 'open' AND current_stage_entered_at IS NOT NULL
                   AND days > t.p90
-                ORDER BY amount DESC, deal_id""",
+                ORDER BY amount DESC NULLS LAST, deal_id""",
                 {**params, "stages": list(thresholds), "p90": list(thresholds.values()), "as_of": as_of})
-            stalled = [StalledDeal(r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5]), float(r[6])) for r in rows]
+            stalled = [StalledDeal(r[0], r[1], r[2], int(r[3]), int(r[4]), float(r[5]),
+                                   None if r[6] is None else float(r[6])) for r in rows]
     return Velocity(stages, won[-1], lost[-1], stalled, filters, as_of)

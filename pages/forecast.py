@@ -20,6 +20,8 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     f = ui.cached(forecast_quarter, quarter, target=target or None, filters=filters)
     if f.mode == "small-data":
         st.warning(ui.T("small_data_note"))
+    if f.amount_imputed:
+        st.caption(ui.T("forecast_imputed", n=f.amount_imputed))
     cols = st.columns(4)
     ui.forecast_tiles(f, cols)
     if f.target:

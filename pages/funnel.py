@@ -31,6 +31,9 @@ if ui.has_data(funnel.deals, filters):
         ui.T("cumulative"): [ui.fmt_pct(s.cumulative_conversion) for s in funnel.stages],
         ui.T("p_win"): [ui.fmt_pct(s.win_rate) for s in funnel.stages],
     })
+    if funnel.stages[0].amount_known < funnel.deals:
+        table.insert(3, ui.T("amount_known"), [s.amount_known for s in funnel.stages])
+        st.caption(ui.amount_coverage(funnel.stages[0].amount_known, funnel.deals))
     st.dataframe(table, hide_index=True, key="funnel_table")
     ui.download_csv(table, "funnel.csv", key="dl_funnel")
 

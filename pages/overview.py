@@ -13,7 +13,8 @@ if ui.has_data(summary.deals, filters):
     claim = ui.cached(test_claim, filters, segments=False).overall
     forecast = ui.cached(forecast_quarter, filters=filters)  # unfiltered: the one refresh_results kept
     cols = st.columns(3) + st.columns(3)  # two rows of three: a verdict word needs the width
-    cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount))
+    cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount),
+                   help=ui.amount_coverage(summary.open_amount_known, summary.open_deals) or None)
     cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),
                    help=ui.fmt_money(summary.weighted_amount))
     cols[2].metric(ui.T("win_rate"), ui.fmt_pct(summary.win_rate),  # won of the closed deals, and its interval
@@ -29,4 +30,6 @@ if ui.has_data(summary.deals, filters):
                        help=f"{last.finished_at:%Y-%m-%d %H:%M} · {', '.join(last.files)} · "
                             + ui.T("last_import_help", updated=last.deals_updated, events=last.stage_events_added))
     st.caption(ui.T("claim_statement", threshold=claim.threshold) + " — " + ui.T(f"verdict_help_{claim.verdict}"))
+    if summary.open_amount_known < summary.open_deals:
+        st.caption(ui.T("open_pipeline") + ": " + ui.amount_coverage(summary.open_amount_known, summary.open_deals))
     st.caption(f"{ui.T('as_of')} {summary.as_of}")

@@ -23,13 +23,14 @@ def test_every_reason_of_a_bad_import_reads_in_chinese(store, csv_writer):
         ["B5", "A" * 1001, "A", "10", "2026-01-01", "", "open", "", ""],  # too long
         ["B6", "Acme", "A", "10", "2026-01-01", "", "open", "", ""],
         ["B6", "Acme", "B", "10", "2026-01-01", "", "open", "", ""],     # conflicting duplicate
+        ["B7", "Acme", "A", "10", "2026-01-01", "", "", "", ""],         # no outcome: a required value
     ])
     history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [
         ["B1", "9", "2026-01-01"], ["NOPE", "1", "2026-01-01"], ["B6", "1", "yesterday"], ["", "", ""]])
     r = import_files(store, deals, history)
     assert r.status == "rejected"
     reasons = {e.reason for e in r.errors} | {w.reason for w in r.warnings} | {r.message}
-    assert len(reasons) == 17  # 16 distinct reasons (11 rows: 21 problems, one warning), and the message
+    assert len(reasons) == 17  # 16 distinct reasons (12 rows: 21 problems, one warning), and the message
     untranslated = [text for text in reasons if not chinese(issue_text(text, "zh"))]
     assert untranslated == []
     assert issue_text("too many columns: expected 9", "zh") == "列数过多:应为 9 列"

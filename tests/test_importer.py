@@ -97,8 +97,11 @@ def test_text_loses_white_space_of_any_kind_at_its_ends(store, csv_writer):
     assert store.fetchall("SELECT deal_id, account FROM deals ORDER BY 1") == [("W1", "华东电力"), ("W2", "Acme\u00a0 Corp")]
     assert store.scalar("SELECT count(*) FROM stage_events WHERE deal_id = 'W1'") == 1
     blank = csv_writer("b.csv", HEADER, [["W3", "\u3000", "A", "1", "2026-01-01", "", "open"]])
-    r = import_files(store, blank)
-    assert [(e.row, e.column, e.reason) for e in r.errors] == [(2, "account", "required value missing")]
+    r = import_files(store, blank)  # a blank account is no account (optional: the deal stands alone)
+    assert r.status == "imported" and r.errors == []
+    assert store.scalar("SELECT account FROM deals WHERE deal_id = 'W3'") is None
+    assert [(w.row, w.column, w.reason.split(":")[0]) for w in r.warnings] == [
+        (None, "account", "account missing for 1 of 1 deal")]
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -222,13 +225,12 @@ def test_rows_of_empty_cells_are_blank_rows_as_empty_lines_are(store, tmp_path):
              "   ",                                            # 5: a line of spaces (DuckDB: too few columns)
              ",,",                                             # 6: too few columns, but nothing in them
              "X2,Beta,lots,2026-01-01,open",                   # 7: not an amount
-             ",Gamma,,,",                                      # 8: not blank: its required values are missing
+             ",Gamma,,,",                                      # 8: not blank: its id and outcome are missing
              ",,,,", ",,,,"]                                   # 9, 10: Excel's trailing rows
     path = tmp_path / "d.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     r = import_files(store, path)
-    assert [(e.row, e.column) for e in r.errors] == [(7, "amount"), (8, "amount"), (8, "created_at"),
-                                                      (8, "deal_id"), (8, "outcome")]
+    assert [(e.row, e.column) for e in r.errors] == [(7, "amount"), (8, "deal_id"), (8, "outcome")]
     path.write_text("\n".join(lines[:7] + lines[9:]).replace("lots", "5") + "\n", encoding="utf-8")
     history = tmp_path / "h.csv"
     history.write_text("deal_id,stage,entered_at\nX1,1,2026-01-01\n,,\n \t, ,\nX2,1,2026-01-01\n,,\n")
@@ -246,9 +248,12 @@ def test_skip_invalid_lands_the_valid_rows_and_keeps_the_rest(store, csv_writer)
 
 
 def test_missing_required_columns(store, csv_writer):
+    """Only the deal's identity and its outcome are required columns; amount and creation date may be missing."""
     r = import_files(store, csv_writer("d.csv", ["deal_id", "account"], [["X", "Y"]]))
     assert r.status == "rejected"
-    assert {e.column for e in r.errors} == {"amount", "created_at", "outcome"}
+    assert [(e.column, e.reason) for e in r.errors] == [("outcome", "required column missing")]
+    r = import_files(store, csv_writer("e.csv", ["account", "outcome"], [["Y", "open"]]))
+    assert [(e.column, e.reason) for e in r.errors] == [("deal_id", "required column missing")]
 
 
 def test_history_file_given_as_deals(store, csv_writer):
