@@ -599,7 +599,8 @@ def import_export(store: Store, tables: list[SourceTable], read_errors: list[Row
         importer = Importer(store, skip_invalid=skip_invalid, progress=progress,
                             locate=_Locator(conversion, "(converted deals)", "(converted history)", tables),
                             provenance=(files, [t.sha256 for t in tables], conversion.preset),
-                            prior_errors=errors)
+                            prior_errors=errors,
+                            prior_warnings=[w for t in tables for w in t.warnings] + conversion.warnings)
         return importer.run(deals_path, events_path, names=("(converted deals)", "(converted history)"))
     finally:
         for p in (deals_path, events_path):

@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .csvsource import open_csv
 from .exceptions import InputError
-from .importer import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA, RowIssue, clip_value
+from .importer import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA, RowIssue, cleaned_cell_warnings, clip_value
 from .profiles import MappingProfile, header_key
 
 _DATE_ENTERED = re.compile(r'^\s*date entered\s+"?(.+?)"?\s*$', re.IGNORECASE)
@@ -29,6 +29,7 @@ class SourceTable:
     header: list[str]
     frame: pd.DataFrame
     rows: np.ndarray
+    warnings: list[RowIssue] = field(default_factory=list)  # what reading it flagged (control characters removed)
 
     def find(self, headers: tuple[str, ...]) -> int | None:
         """Position of the first of `headers` present (matched without case, space or accent-form differences)."""
@@ -80,7 +81,7 @@ def read_table(path: str | os.PathLike, name: str | None = None) -> tuple[Source
     frame = pd.DataFrame(kept, columns=range(n), dtype=object) if kept else pd.DataFrame(columns=range(n))
     frame = frame.fillna("").astype(str).apply(lambda s: s.str.strip())
     return SourceTable(source.name, source.sha256, source.encoding, source.header, frame,
-                       np.array(rows, dtype=np.int64)), errors
+                       np.array(rows, dtype=np.int64), cleaned_cell_warnings(source)), errors
 
 
 # Detecting ------------------------------------------------------------------------------------------------------

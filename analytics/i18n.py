@@ -341,6 +341,8 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"created_at missing for (\d+) of (\d+) deals?: dated by its first stage event where it has one, else left out "
      r"of cohorts, created-date filters and cycle time",
      r"\2 个商机中有 \1 个缺少创建日期:有阶段记录的以第一条阶段记录的日期为准,否则不计入同期群、创建日期筛选和成交周期"),
+    (r"NUL bytes or control characters removed from the value", "已从该值中删除 NUL 字节或控制字符"),
+    (r"(a PNG image|a JPEG image|a GIF image|a PDF document), not a CSV file", "这是图片或 PDF 文件,不是 CSV 文件"),
     (r"amount is 0", "金额为 0"),
     (r"closed before it was created", "关闭日期早于创建日期"),
     (r"deal is (won|lost) but has no closed_at", "商机已{0},但没有关闭日期"),

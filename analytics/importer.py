@@ -226,12 +226,14 @@ class Importer:
     def __init__(self, store: Store, *, skip_invalid: bool = False, decimal_comma: bool = False,
                  progress: Progress | None = None, locate: Callable[[RowIssue], RowIssue] | None = None,
                  provenance: tuple[list[str], list[str], str] | None = None,
-                 prior_errors: list[RowIssue] = ()):
+                 prior_errors: list[RowIssue] = (), prior_warnings: list[RowIssue] = ()):
         """When the files imported were converted from others (analytics.crm): `locate` maps an issue back to where
         it came from, `provenance` gives the (files, sha256s, format) to record, and `prior_errors` are the rows the
-        conversion already left out (under skip_invalid), to keep in rejected_rows with this batch's."""
+        conversion already left out (under skip_invalid), to keep in rejected_rows with this batch's; and
+        `prior_warnings` what the conversion flagged, kept in import_warnings with this batch's."""
         self.store = store
         self.prior_errors = list(prior_errors)
+        self.prior_warnings = list(prior_warnings)
         self.locate = locate
         self.provenance = provenance
         self.history_name: str | None = None
@@ -509,6 +511,8 @@ class Importer:
 
     def _run(self, sources: list[CsvSource], files: list[str]) -> ImportResult:
         deals_src = sources[0]
+        for source in sources:
+            self.warnings += cleaned_cell_warnings(source)
         wide_zh = {**DEAL_HEADERS_ZH, **WIDE_STAGE_HEADERS_ZH}
         fields, unknown = map_header(deals_src.header, wide_zh, IMPORTED_DEAL_COLUMNS + WIDE_STAGE_COLUMNS)
         wide = any(f in fields for f in WIDE_STAGE_COLUMNS)
@@ -721,12 +725,23 @@ class Importer:
             self.errors = [self.locate(e) for e in self.errors]
             self.warnings = [self.locate(w) for w in self.warnings]
         self.errors = self.prior_errors + self.errors
+        self.warnings = self.prior_warnings + self.warnings
+        self.prior_errors, self.prior_warnings = [], []  # located once, however often asked
 
     def _rejected(self, files: list[str], fmt: str | None) -> ImportResult:
         self._locate_issues()
         if self.provenance:
             files, _, fmt = self.provenance
         return ImportResult.rejected(files, fmt, self.errors, self.warnings)
+
+
+CONTROL_REMOVED = "NUL bytes or control characters removed from the value"
+
+
+def cleaned_cell_warnings(source: CsvSource) -> list[RowIssue]:
+    """A warning for each cell whose stray NUL bytes or control characters open_csv removed."""
+    return [RowIssue(source.name, row, column, clip_value(value), CONTROL_REMOVED)
+            for row, column, value in source.cleaned]
 
 
 def counted(n: int, noun: str) -> str:
