@@ -5,6 +5,7 @@ Pages import this and analytics; nothing in analytics imports Streamlit.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
@@ -316,6 +317,76 @@ def stage_target_label(target) -> str:
     if target is None:
         return T("unmapped")
     return T(target) if target in ("won", "lost") else stage_label(target, lang())
+
+
+def crm_mapping(tables, base, choice: str, decimal_comma: bool):
+    """The Import page's mapping step for a CRM export: every field's column and every stage name, each mappable
+    and unmappable, with the date order and currencies. The profile is built from the form's state before the one
+    conversion of this run, so the stage names listed are those of the column chosen. Returns (profile,
+    conversion)."""
+    from dataclasses import replace
+
+    from analytics.crm import convert_export, other_problems
+    from analytics.profiles import DATE_ORDERS, FORM_FIELDS, edited_profile
+
+    state = st.session_state
+    deals_table = tables[0]
+    fields = list(dict.fromkeys((*FORM_FIELDS, *(f for f in base.columns if not f.startswith("history_")))))
+    stage_keys = state.get(f"_stage_keys_{choice}", {})  # this profile's stage widgets, not another's
+    profile = edited_profile(
+        base, columns={f: state[f"col_{f}"] for f in fields if f"col_{f}" in state},
+        stages={label: state[k] for k, label in stage_keys.items() if k in state},
+        date_order=state.get("date_order", base.date_order),
+        decimal_mark="," if decimal_comma else base.decimal_mark)
+    if "reporting_currency" in state:
+        rates = {k[5:]: v for k, v in state.items() if isinstance(k, str) and k.startswith("rate_") and v}
+        profile = replace(profile, currency=state["reporting_currency"], rates=rates)
+    conversion = convert_export(tables, profile)
+    if conversion.preset == "generic":
+        st.info(T("generic_detected"))
+    else:
+        st.info(T("crm_detected", preset=conversion.preset) + " — " + ", ".join(
+            f"{name}: {T('file_kind_' + role)}" for name, role in conversion.roles.items()))
+    missing = conversion.missing_columns(tables)
+    headers = [None, *deals_table.header]
+    with st.expander(T("column_mapping"), expanded=bool(missing) or conversion.preset == "generic"):
+        grid = st.columns(3)
+        for i, f in enumerate(fields):
+            found = conversion.columns.get(f)
+            label = T("map_column", field=column(f)) if f in missing else T("column_for", field=column(f))
+            grid[i % 3].selectbox(label, headers, key=f"col_{f}",
+                                  index=headers.index(found) if found in headers else 0,
+                                  format_func=lambda h: "—" if h is None else h)
+    st.subheader(T("stage_mapping"))
+    targets = [None, *range(1, 9), "won", "lost"]
+    target_labels = {target: stage_target_label(target) for target in targets}
+    keys, grid = {}, st.columns(3)
+    for i, census in enumerate(conversion.stages):
+        # keyed by profile too: choosing another profile starts from its mapping, not the last one's widgets
+        key = "map_" + hashlib.sha1(f"{choice}\0{census.label}".encode()).hexdigest()[:12]
+        keys[key] = census.label
+        grid[i % 3].selectbox(
+            f"{census.label} · {T('rows_count', n=census.rows) if census.rows != 1 else T('one_row')}",
+            targets, key=key, index=targets.index(census.target), format_func=target_labels.get)
+    state[f"_stage_keys_{choice}"] = keys
+    order_labels = {order: T(f"date_order_{order}") for order in DATE_ORDERS}
+    st.selectbox(T("date_order"), DATE_ORDERS, key="date_order", index=DATE_ORDERS.index(profile.date_order),
+                 format_func=order_labels.get)
+    if len(conversion.currencies) > 1:
+        codes = sorted(conversion.currencies)
+        reporting = st.selectbox(T("reporting_currency"), codes, key="reporting_currency",
+                                 index=codes.index(profile.currency) if profile.currency in codes else 0)
+        for code in codes:
+            if code != reporting:
+                st.number_input(T("rate_for", code=code, reporting=reporting), min_value=0.0,
+                                value=float(base.rates.get(code, 0.0)), format="%.6f", key=f"rate_{code}")
+    for issue in other_problems(conversion):  # what the edited mapping leaves
+        st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {import_text(issue.reason)}")
+    if conversion.unmapped:
+        st.warning(T("unmapped_left", n=len(conversion.unmapped)))
+    for w in conversion.warnings[:5]:
+        st.caption(f"{w.file}: {w.column or ''} — {import_text(w.reason)}")
+    return profile, conversion
 
 
 def run_import(start_import) -> None:

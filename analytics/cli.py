@@ -72,7 +72,7 @@ def cmd_import(args) -> int:
     from .crmsource import is_canonical, read_header
 
     files = list(args.files)
-    if args.profile is None and is_canonical(read_header(files[0])):
+    if args.profile is None and is_canonical(read_header(files[0], args.sheet)):
         from .importer import import_files
 
         history = args.history
@@ -84,7 +84,7 @@ def cmd_import(args) -> int:
             return 2
         with _open_store(args) as store:
             result = import_files(store, files[0], history, skip_invalid=args.skip_invalid,
-                                  decimal_comma=args.decimal_comma,
+                                  decimal_comma=args.decimal_comma, sheet=args.sheet,
                                   progress=None if args.json else _progress_bar())
     else:
         from dataclasses import replace
@@ -93,7 +93,7 @@ def cmd_import(args) -> int:
         profile = _profile(args)
         if profile is not None and args.decimal_comma:
             profile = replace(profile, decimal_mark=",")
-        tables, read_errors = read_export(files + ([args.history] if args.history else []))
+        tables, read_errors = read_export(files + ([args.history] if args.history else []), sheet=args.sheet)
         with _open_store(args) as store:
             result = import_export(store, tables, read_errors, profile, skip_invalid=args.skip_invalid,
                                    progress=None if args.json else _progress_bar())
@@ -114,11 +114,17 @@ def cmd_import(args) -> int:
 def cmd_inspect(args) -> int:
     from .crm import convert_export, read_export
 
-    tables, read_errors = read_export(args.files)
+    tables, read_errors = read_export(args.files, sheet=args.sheet)
     conversion = convert_export(tables, _profile(args))
     if args.json:
         _print_json(conversion.summary())
         return 0
+    if conversion.preset == "generic" and args.profile is None:
+        from .suggest import suggested_profile_toml
+
+        print("no preset recognises this export: the generic mapping below was suggested from its headers.\n"
+              "Save it as a .toml file, edit it, and import with --profile FILE.toml\n")
+        print(suggested_profile_toml(conversion))
     print(f"preset: {conversion.preset}; dates: {conversion.date_order or 'year first'}; "
           f"deals: {len(conversion.deals)}; stage events: {len(conversion.events)}")
     for name, role in conversion.roles.items():
@@ -131,6 +137,8 @@ def cmd_inspect(args) -> int:
         print(f"  {s.label:<32} {s.rows:>7} rows → {s.target if s.target is not None else 'UNMAPPED'}")
     for issue in conversion.mapping_errors + read_errors + conversion.errors[:20]:
         print(_describe(issue))
+    for issue in conversion.warnings[:20]:
+        print(_describe(issue).replace("  error: ", "  warning: ", 1))
     return 1 if conversion.mapping_errors else 0
 
 
@@ -253,12 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-invalid", action="store_true",
                    help="import the valid rows and keep the invalid ones in rejected_rows")
     p.add_argument("--decimal-comma", action="store_true", help="amounts use a decimal comma (1.234,50)")
+    p.add_argument("--sheet", metavar="NAME", help="the sheet to read in a workbook (default: the first with data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("inspect", help="show how a CRM export maps: preset, columns, every stage name and count")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--profile", metavar="NAME|PATH", help="mapping profile (default: detected from the headers)")
+    p.add_argument("--sheet", metavar="NAME", help="the sheet to read in a workbook (default: the first with data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_inspect)
 

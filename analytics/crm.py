@@ -15,6 +15,7 @@ Three rules keep the conversion honest:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -85,10 +86,17 @@ class Conversion:
                 "stages": [{"label": s.label, "rows": s.rows, "stage": s.target, "file": s.file,
                             "column": s.column} for s in self.stages],
                 "currencies": self.currencies,
-                "errors": [asdict(e) for e in self.mapping_errors + self.errors]}
+                "errors": [asdict(e) for e in self.mapping_errors + self.errors],
+                "warnings": [asdict(w) for w in self.warnings]}
 
 
 _ALSO_EXTRA = ("status_reason", "pipeline")  # read for a field, and kept whole with the deal too
+_SCORES = {"1", "2", "3", "4", "5"}
+_NO_STAGE = "no column for the deal's stage or outcome: map stage or outcome in the profile's columns"
+_HISTORY_NEEDS_ID = "a stage history is linked to its deals by their ID: the deals file needs an ID column"
+_KEY_FIELDS = ("name", "account", "created_at")  # what identifies a deal when the export has no ID column
+_NO_KEY = ("no ID column, and no name, account or creation date to derive a key from: map deal_id or "
+           "key_columns in the profile")
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f", ""}
 
 # Converting -----------------------------------------------------------------------------------------------------
@@ -187,19 +195,70 @@ class _Converter:
         """Deal attributes every preset shares, plus every column not otherwise used, kept as extra data."""
         p = self.profile
         deals = pd.DataFrame(index=table.frame.index)
-        deals["deal_id"] = self.text(table, self.col(table, "deal_id", required=True))
-        for f in ("account",):
-            deals[f] = self.text(table, self.col(table, f, required=True))
-        for f in ("tier", "owner", "region", "industry", "lost_reason", *FACTOR_KEYS):
-            deals[f] = self.text(table, self.col(table, f))
-        used |= {table.find(p.headers_for(f)) for f in p.columns if f not in _ALSO_EXTRA} | {
-            table.find(p.headers_for(f)) for f in ("deal_id", "account", "tier", "owner", "region", "industry",
-                                                    "lost_reason", "currency", *FACTOR_KEYS)}
+        id_pos = self.col(table, "deal_id")
+        deals["deal_id"] = self.text(table, id_pos) if id_pos is not None else self.derived_keys(table)
+        not_scores = {f for f in FACTOR_KEYS if not self.holds_scores(table, f)}
+        for f in ("name", "account", "tier", "owner", "region", "industry", "lost_reason", *FACTOR_KEYS):
+            deals[f] = self.text(table, None if f in not_scores else self.col(table, f))
+        used |= {table.find(p.headers_for(f)) for f in p.columns if f not in _ALSO_EXTRA and f not in not_scores} | {
+            table.find(p.headers_for(f)) for f in ("deal_id", "name", "account", "tier", "owner", "region",
+                                                    "industry", "lost_reason", "currency", *FACTOR_KEYS)
+            if f not in not_scores}
         for pos in range(len(table.header)):
             if pos not in used:
                 name = table.header[pos].strip() or f"column {pos + 1}"
                 deals[name if name not in deals.columns else f"{name} (source)"] = table.values(pos)
         return deals
+
+    def holds_scores(self, table: SourceTable, factor: str) -> bool:
+        """Whether the column taken for an evaluation score holds scores. A text column whose name happens to be a
+        score's (`product`, a product name) holds none of 1–5: it is kept as extra data, with a warning."""
+        pos = table.find(self.profile.headers_for(factor))
+        if pos is None:
+            return True
+        values = table.values(pos)
+        given = values[values != ""]
+        if given.empty or given.isin(_SCORES).any():
+            return True
+        self.warnings.append(RowIssue(table.name, 1, table.header[pos], clip_value(given.iloc[0]),
+                                      f"named like the evaluation score {factor!r} but holds no score 1–5: "
+                                      f"kept as extra data"))
+        return False
+
+    def derived_keys(self, table: SourceTable) -> pd.Series:
+        """Deal keys for an export without an ID column, from the columns that identify a deal (the profile's
+        key_columns, else the name, account and creation date found): 'K' and 12 hex digits of their SHA-1, so
+        that the same values give the same key in every export. Rows with the same values are not merged: the
+        second and later, in file order, are numbered (K…-2, K…-3) and reported."""
+        headers = list(self.profile.key_columns) or [
+            table.header[pos] for f in _KEY_FIELDS if (pos := table.find(self.profile.headers_for(f))) is not None]
+        positions = [table.find((h,)) for h in headers]
+        for h, pos in zip(headers, positions):
+            if pos is None:
+                self.mapping_errors.append(RowIssue(table.name, 1, h, None,
+                                                    "key column not found: key_columns must name headers of the file"))
+        if not headers:
+            self.mapping_errors.append(RowIssue(table.name, 1, "deal_id", None, _NO_KEY))
+        if not headers or None in positions:
+            return pd.Series("", index=table.frame.index)
+        joined = table.values(positions[0])
+        for pos in positions[1:]:
+            joined = joined + "\x1f" + table.values(pos)
+        base = joined.map(lambda v: "K" + hashlib.sha1(v.encode("utf-8")).hexdigest()[:12])
+        number = base.groupby(base, sort=False).cumcount() + 1
+        keys = base.where(number == 1, base + "-" + number.astype(str))
+        listed = ", ".join(headers)
+        self.columns["key_columns"] = listed
+        self.warnings.append(RowIssue(table.name, None, None, None,
+                                      f"no ID column: each deal's key is derived from {listed}; the same export, or "
+                                      f"a later one with these values unchanged, finds the same deals"))
+        for _, rows in pd.Series(table.rows, index=base.index).groupby(base, sort=False):
+            if len(rows) > 1:
+                shown = ", ".join(str(r) for r in rows.iloc[:10]) + (" …" if len(rows) > 10 else "")
+                self.warnings.append(RowIssue(
+                    table.name, int(rows.iloc[1]), listed, clip_value(joined[rows.index[0]].replace("\x1f", " | ")),
+                    f"rows {shown} have the same {listed}: kept as {len(rows)} deals, numbered in file order"))
+        return keys
 
     def amounts(self, table: SourceTable, pos: int | None, currency_pos: int | None, deals: pd.DataFrame,
                 ) -> None:
@@ -238,15 +297,17 @@ class _Converter:
         self.set_date_order(dates)
         used: set[int] = set()
         deals = self.base_deals(t, used)
-        self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
-        deals["created_at"] = self.dates(t, self.col(t, "created_at", required=True))
+        self.amounts(t, self.col(t, "amount"), self.col(t, "currency"), deals)
+        deals["created_at"] = self.dates(t, self.col(t, "created_at"))
         close = self.dates(t, self.col(t, "close_date"))
         stage_pos = self.col(t, "stage", required=True)
         stage = self.stage_targets(t, self.text(t, stage_pos), t.header[stage_pos] if stage_pos is not None else "")
         closed_pos, won_pos = self.col(t, "is_closed"), self.col(t, "is_won")
         if closed_pos is not None and won_pos is not None:
             closed, won = self._flag(t, closed_pos), self._flag(t, won_pos)
-            outcome = np.where(won == True, WON, np.where(closed == True, LOST, OPEN))  # noqa: E712
+            outcome = pd.Series(np.where(won == True, WON, np.where(closed == True, LOST, OPEN)),  # noqa: E712
+                                index=t.frame.index)
+            stage = self.reconcile(t, stage, outcome, stage_pos, f"{t.header[closed_pos]} and {t.header[won_pos]}")
         else:
             outcome = np.where(stage == WON, WON, np.where(stage == LOST, LOST, OPEN))
         deals["outcome"] = outcome
@@ -268,6 +329,80 @@ class _Converter:
             return deals, _changes(pd.concat([steps, without], ignore_index=True))
         return deals, _changes(current)
 
+    def reconcile(self, t: SourceTable, stage: pd.Series, outcome: pd.Series, stage_pos: int,
+                  decided_by: str) -> pd.Series:
+        """Where the stage says won or lost and the outcome columns say otherwise (a Salesforce StageName of
+        Closed Won beside IsWon false): the outcome columns decide, the stage name is not taken as a stage of that
+        deal, and one warning counts the rows and names the first few (docs/crm-exports.md)."""
+        says = stage.where(stage.isin([WON, LOST]))
+        disagree = (says.notna() & (says != outcome)).to_numpy()
+        if not disagree.any():
+            return stage
+        rows = t.rows[disagree]
+        shown = ", ".join(str(r) for r in rows[:5]) + (" …" if len(rows) > 5 else "")
+        header = t.header[stage_pos]
+        self.warnings.append(RowIssue(
+            t.name, int(rows[0]), header, clip_value(t.values(stage_pos).iloc[int(np.flatnonzero(disagree)[0])]),
+            f"{header} disagrees with {decided_by} on {counted(len(rows), 'row')} (rows {shown}): "
+            f"{decided_by} decide the outcome"))
+        return stage.where(~disagree)
+
+    def generic(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Any current-stage export: one row per deal with a stage or an outcome column (or both), optionally
+        with a stage history file (deal, stage, date)."""
+        p = self.profile
+        hists = [t for t in self.tables if t.find(p.headers_for("history_at")) is not None
+                 and t.find(p.headers_for("amount")) is None and t.find(p.headers_for("outcome")) is None]
+        opps = [t for t in self.tables if t not in hists]
+        if len(opps) != 1 or len(hists) > 1:
+            raise InputError("a generic import is one deals file, optionally with one stage history file "
+                             f"(got {len(opps)} deals and {len(hists)} history files)")
+        t = opps[0]
+        self.roles = {t.name: "deals", **{h.name: "history" for h in hists}}
+        dates = self.date_columns(t, ("created_at", "expected_close", "closed_at", "stage_changed_at"))
+        if hists:
+            dates += self.date_columns(hists[0], ("history_at",))
+        self.set_date_order(dates)
+        deals = self.base_deals(t, set())
+        self.amounts(t, self.col(t, "amount"), self.col(t, "currency"), deals)
+        deals["created_at"] = self.dates(t, self.col(t, "created_at"))
+        stage_pos, outcome_pos = self.col(t, "stage"), self.col(t, "outcome")
+        if stage_pos is None and outcome_pos is None:
+            self.mapping_errors.append(RowIssue(t.name, 1, "stage", None, _NO_STAGE))
+        stage = (self.stage_targets(t, self.text(t, stage_pos), t.header[stage_pos]) if stage_pos is not None
+                 else pd.Series(None, index=t.frame.index, dtype=object))
+        if outcome_pos is not None:
+            outcome = self.outcomes(t, outcome_pos)
+            if stage_pos is not None:
+                stage = self.reconcile(t, stage, outcome, stage_pos, t.header[outcome_pos])
+        else:
+            outcome = pd.Series(np.where(stage == WON, WON, np.where(stage == LOST, LOST, OPEN)),
+                                index=t.frame.index)
+        deals["outcome"] = outcome
+        close = self.dates(t, self.col(t, "closed_at"))
+        expected = self.dates(t, self.col(t, "expected_close"))
+        deals["closed_at"] = close.where(deals["outcome"] != OPEN)
+        # a single close-date column is the expected close of an open deal
+        deals["expected_close"] = expected if "expected_close" in self.columns else close.where(
+            deals["outcome"] == OPEN)
+        changed = self.dates(t, self.col(t, "stage_changed_at"))
+        current = _current_stage(deals, stage, changed.fillna(deals["created_at"]).fillna(deals["closed_at"]), t)
+        if not hists:
+            return deals, _changes(current)
+        h = hists[0]
+        if id_missing := "key_columns" in self.columns:
+            self.mapping_errors.append(RowIssue(h.name, 1, None, None, _HISTORY_NEEDS_ID))
+        hp = {f: self.col(h, f, required=True) for f in ("history_deal_id", "history_stage", "history_at")}
+        if None in hp.values() or id_missing:
+            return deals, _no_events()
+        steps = pd.DataFrame({
+            "deal_id": self.text(h, hp["history_deal_id"]),
+            "target": self.stage_targets(h, self.text(h, hp["history_stage"]), h.header[hp["history_stage"]]),
+            "at": self.dates(h, hp["history_at"]), "file": h.name, "row": h.rows})
+        steps = steps[steps["deal_id"] != ""]
+        without = current[~current["deal_id"].isin(steps["deal_id"])]
+        return deals, _changes(pd.concat([steps, without], ignore_index=True))
+
     def _flag(self, t: SourceTable, pos: int) -> pd.Series:
         values = t.values(pos).str.lower()
         bad = ~values.isin(_TRUE | _FALSE)
@@ -286,8 +421,8 @@ class _Converter:
         self.set_date_order(dates)
         used = {pos for pos, _ in entered}
         deals = self.base_deals(t, used)
-        self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
-        deals["created_at"] = self.dates(t, self.col(t, "created_at", required=True))
+        self.amounts(t, self.col(t, "amount"), self.col(t, "currency"), deals)
+        deals["created_at"] = self.dates(t, self.col(t, "created_at"))
         close = self.dates(t, self.col(t, "close_date"))
         stage_pos = self.col(t, "stage", required=True)
         pipeline = self.text(t, self.col(t, "pipeline"))
@@ -322,14 +457,14 @@ class _Converter:
         status_pos = self.col(t, "status", required=True)
         outcome = self.outcomes(t, status_pos) if status_pos is not None else pd.Series(OPEN, index=t.frame.index)
         deals["outcome"] = outcome
-        self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
+        self.amounts(t, self.col(t, "amount"), self.col(t, "currency"), deals)
         actual_pos = self.col(t, "actual_revenue")
         if actual_pos is not None:
             actual = pd.DataFrame(index=t.frame.index)
             self.amounts(t, actual_pos, None, actual)
             use = (deals["outcome"] == WON) & actual["amount"].notna()
             deals.loc[use, "amount"] = actual.loc[use, "amount"]
-        deals["created_at"] = self.dates(t, self.col(t, "created_at", required=True))
+        deals["created_at"] = self.dates(t, self.col(t, "created_at"))
         deals["expected_close"] = self.dates(t, self.col(t, "expected_close"))
         deals["closed_at"] = self.dates(t, self.col(t, "actual_close")).where(deals["outcome"] != OPEN)
         reason = self.text(t, self.col(t, "status_reason"))
@@ -352,7 +487,7 @@ class _Converter:
         for t in self.tables:
             self.roles[t.name] = "snapshot"
             deals = self.base_deals(t, set())
-            self.amounts(t, self.col(t, "amount", required=True), self.col(t, "currency"), deals)
+            self.amounts(t, self.col(t, "amount"), self.col(t, "currency"), deals)
             deals["created_at"] = self.dates(t, self.col(t, "created_at"))
             deals["close_date"] = self.dates(t, self.col(t, "close_date"))
             snap_pos = self.col(t, "snapshot_date")
@@ -503,35 +638,41 @@ def _convert_currency(conversion: Conversion, profile: MappingProfile) -> None:
 
 
 # Importing ------------------------------------------------------------------------------------------------------
-def read_export(paths: list[str | os.PathLike], names: list[str | None] | None = None
+def read_export(paths: list[str | os.PathLike], names: list[str | None] | None = None, sheet: str | None = None
                 ) -> tuple[list[SourceTable], list[RowIssue]]:
+    """Read each file of an export (CSV or workbook: `sheet` names the sheet to read in each workbook)."""
     names = names or [None] * len(paths)
     tables, errors = [], []
     for path, name in zip(paths, names):
-        table, problems = read_table(path, name)
+        table, problems = read_table(path, name, sheet)
         tables.append(table)
         errors += problems
     return tables, errors
 
 
+def detected_profile(tables: list[SourceTable]) -> MappingProfile:
+    """The preset whose columns every file carries; with none, the generic one (its English and Chinese
+    synonyms). Raises InputError when the files are different CRMs' exports."""
+    detected = {t.name: detect_preset(t.header) for t in tables}
+    kinds = set(detected.values())
+    if kinds == {None}:
+        return preset("generic")
+    if None in kinds or len(kinds) != 1:
+        unknown = [n for n, k in detected.items() if k is None]
+        raise InputError(f"{', '.join(unknown) or ', '.join(detected)}: not a recognised CRM export; choose a "
+                         f"profile (salesforce, hubspot, dynamics365, snapshots or a saved one)")
+    return preset(kinds.pop())
+
+
 def convert_export(tables: list[SourceTable], profile: MappingProfile | None = None) -> Conversion:
-    """Detect (unless a profile is given) and convert; raises InputError when the export is not a known CRM's."""
-    if profile is None:
-        detected = {t.name: detect_preset(t.header) for t in tables}
-        kinds = set(detected.values())
-        if None in kinds or len(kinds) != 1:
-            unknown = [n for n, k in detected.items() if k is None]
-            raise InputError(f"{', '.join(unknown) or ', '.join(detected)}: not a recognised CRM export; choose a "
-                             f"profile (salesforce, hubspot, dynamics365, snapshots or a saved one)")
-        profile = preset(kinds.pop())
-    return _Converter(tables, profile).run()
+    """Detect (unless a profile is given) and convert; raises InputError when the files are different CRMs'."""
+    return _Converter(tables, profile or detected_profile(tables)).run()
 
 
-def other_problems(tables: list[SourceTable], profile: MappingProfile) -> list[RowIssue]:
-    """What still rejects the export with this profile, besides unmapped stage names and missing columns (which
-    the Import page's mapping step shows as choices): several currencies without rates, ambiguous dates, …"""
-    return [e for e in convert_export(tables, profile).mapping_errors
-            if not e.reason.startswith((_UNMAPPED_STAGE, _MISSING_COLUMN))]
+def other_problems(conversion: Conversion) -> list[RowIssue]:
+    """What rejects the export besides unmapped stage names and missing columns (which the Import page's mapping
+    step shows as choices): several currencies without rates, ambiguous dates, a key column not found, …"""
+    return [e for e in conversion.mapping_errors if not e.reason.startswith((_UNMAPPED_STAGE, _MISSING_COLUMN))]
 
 
 class _Locator:

@@ -54,9 +54,11 @@ class SourceTable:
 
 
 # Reading --------------------------------------------------------------------------------------------------------
-def read_table(path: str | os.PathLike, name: str | None = None) -> tuple[SourceTable, list[RowIssue]]:
-    """Read a CSV as text (any encoding keyfunnel detects); rows with the wrong number of fields are errors."""
-    source = open_csv(path, name)
+def read_table(path: str | os.PathLike, name: str | None = None,
+               sheet: str | None = None) -> tuple[SourceTable, list[RowIssue]]:
+    """Read a CSV (any encoding keyfunnel detects) or a workbook's sheet as text; rows with the wrong number of
+    fields are errors."""
+    source = open_csv(path, name, sheet)
     try:
         with open(source.utf8_path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f, delimiter=source.delimiter)
@@ -69,7 +71,7 @@ def read_table(path: str | os.PathLike, name: str | None = None) -> tuple[Source
     n = len(source.header)
     errors, kept, rows = [], [], []
     for i, rec in enumerate(records):
-        row = i + 2
+        row = i + 2 + source.row_offset  # a workbook's table may start below a title
         if not any(v.strip() for v in rec):
             continue
         if len(rec) != n:
@@ -85,15 +87,22 @@ def read_table(path: str | os.PathLike, name: str | None = None) -> tuple[Source
 
 
 # Detecting ------------------------------------------------------------------------------------------------------
-def read_header(path: str | os.PathLike) -> list[str]:
-    source = open_csv(path)
+def read_header(path: str | os.PathLike, sheet: str | None = None) -> list[str]:
+    source = open_csv(path, sheet=sheet)
     source.cleanup()
     return source.header
 
 
 def is_canonical(header: list[str]) -> bool:
-    """True unless the header is a CRM export's: canonical files take the canonical importer."""
-    return detect_preset(header) is None
+    """The one router, for the CLI and the Import page alike: True when a file takes the canonical importer (no
+    preset's columns, and a deal_id and outcome column, or a stage history's columns); False when it takes the CRM
+    path, with a preset's mapping or, failing every preset, the generic one (an export without an ID column,
+    or with its outcome in a stage column)."""
+    from .importer import classify_header, canonical_deal_fields
+
+    if detect_preset(header) is not None:
+        return False
+    return classify_header(header) == "history" or {"deal_id", "outcome"} <= canonical_deal_fields(header)
 
 
 def detect_preset(header: list[str]) -> str | None:

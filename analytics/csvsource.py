@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .exceptions import InputError
+from .workbook import is_workbook, read_sheet
 
 DELIMITERS = (",", ";", "\t")
 # Control characters that no text field means to hold (tab, line feed and carriage return aside). Real exports carry
@@ -45,6 +46,8 @@ class CsvSource:
     header: list[str]
     utf8_path: Path
     lines: int = 0  # lines in the file, the header's included
+    row_offset: int = 0  # the header's row less 1: a workbook's table may start below a title
+    sheet: str | None = None  # the sheet read, for a workbook
     # (spreadsheet row, header, value as kept) of each cell whose control characters or NUL bytes were removed
     cleaned: list[tuple[int, str, str]] = field(default_factory=list)
     _temporary: bool = field(default=False, repr=False)
@@ -75,8 +78,6 @@ def detect_encoding(data: bytes) -> str:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return encoding
-    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):  # a ZIP (.xlsx) or an OLE2 file (.xls)
-        raise InputError("an Excel workbook, not a CSV file: in Excel, save it as CSV UTF-8")
     for magic, kind in _MAGIC:
         if data.startswith(magic):
             raise InputError(f"{kind}, not a CSV file")
@@ -146,8 +147,9 @@ def sniff_delimiter(header_line: str) -> str:
     return max(DELIMITERS, key=lambda d: (counts[d], -DELIMITERS.index(d)))
 
 
-def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSource:
-    """Decode, sniff and, if needed, transcode `path`. Raises InputError with a message naming the file."""
+def open_csv(path: str | os.PathLike, display_name: str | None = None, sheet: str | None = None) -> CsvSource:
+    """Decode, sniff and, if needed, transcode `path`; a workbook's sheet (`sheet`, else the first with data) is
+    read as the CSV it would export. Raises InputError with a message naming the file."""
     path = Path(path)
     name = display_name or path.name
     try:
@@ -158,11 +160,15 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
         raise InputError(f"{name}: cannot read the file ({exc.strerror})") from None
     if not data or data.isspace():  # (not data.strip(): that copies the whole file)
         raise InputError(f"{name}: the file is empty")
+    sha = hashlib.sha256(data).hexdigest()
+    if is_workbook(data):
+        table = read_sheet(path, name, sheet)
+        return _transcoded(path, name, sha, "xlsx", table.text, row_offset=table.header_row - 1, sheet=table.sheet,
+                           delimiter=",")
     try:
         encoding = detect_encoding(data)
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
-    sha = hashlib.sha256(data).hexdigest()
     # (0.14 s for 128 MB: a translate, not a regex, which took 0.6 s)
     stray = encoding == "utf-8" and len(data.translate(None, _CONTROL_BYTES)) != len(data)
     if encoding == "utf-8" and not stray:
@@ -173,22 +179,28 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
             text = data.decode(encoding)
         except UnicodeDecodeError as exc:
             raise InputError(f"{name}: cannot decode the file as {encoding.upper()} (byte {exc.start})") from None
+    return _transcoded(path, name, sha, encoding, text, data=data if encoding == "utf-8" and not stray else None)
+
+
+def _transcoded(path: Path, name: str, sha: str, encoding: str, text: str, *, data: bytes | None = None,
+                row_offset: int = 0, sheet: str | None = None, delimiter: str | None = None) -> CsvSource:
+    """The source for decoded `text`: `data` when DuckDB may read the file itself (UTF-8, nothing to remove)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if not first_line.strip():
         raise InputError(f"{name}: the first line is empty; it must hold the column names")
     try:
-        delimiter = sniff_delimiter(first_line)
+        delimiter = delimiter or sniff_delimiter(first_line)
         header = next(csv.reader(io.StringIO(text[: 1 << 16], newline=""), delimiter=delimiter))
     except (csv.Error, StopIteration) as exc:
         raise InputError(f"{name}: cannot read the header line ({exc})") from None
     if "\x00" in "".join(header):
         raise InputError(f"{name}: the header contains NUL characters: the file is not a text CSV")
-    if encoding == "utf-8" and not stray:
+    if data is not None:
         return CsvSource(path, name, sha, encoding, delimiter, header, path, count_lines(data))
     cleaned = []
-    if stray or _CONTROL.search(text):
+    if _CONTROL.search(text):
         cleaned = _control_cells(text, delimiter, header)
         text = _CONTROL.sub("", text)
     lines = count_lines(text)
@@ -196,7 +208,9 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None) -> CsvSou
     fd, tmp = tempfile.mkstemp(prefix="keyfunnel-", suffix=".csv")
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
         out.write(text)
-    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), lines, cleaned, _temporary=True)
+    cleaned = [(row + row_offset, column, value) for row, column, value in cleaned]
+    return CsvSource(path, name, sha, encoding, delimiter, header, Path(tmp), lines, row_offset, sheet, cleaned,
+                     _temporary=True)
 
 
 def _control_cells(text: str, delimiter: str, header: list[str]) -> list[tuple[int, str, str]]:

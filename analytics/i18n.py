@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .domain import OUTCOME_NAMES, STAGES, TIERS, stage
+from .domain import FACTORS, OUTCOME_NAMES, STAGES, TIERS, stage
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
@@ -133,7 +133,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "dimension": ("Dimension", "维度"),
     "value": ("Value", "取值"),
     # import
-    "upload": ("Upload CSV files: deals, and optionally the stage history", "上传 CSV 文件:商机,以及可选的阶段历史"),
+    "upload": ("Upload CSV files or Excel workbooks: deals, and optionally the stage history",
+               "上传 CSV 文件或 Excel 工作簿:商机,以及可选的阶段历史"),
     "preview": ("Preview", "预览"),
     "import_button": ("Import", "导入"),
     "crm_detected": ("CRM export: {preset}", "CRM 导出:{preset}"),
@@ -145,6 +146,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "rows_count": ("{n} rows", "{n} 行"),
     "one_row": ("1 row", "1 行"),
     "map_column": ("Column for {field} (required, not found)", "{field} 对应的列(必需,未找到)"),
+    "column_for": ("{field}", "{field}"),
+    "column_mapping": ("Column mapping: the column each field is read from (— leaves it unmapped)",
+                       "列映射:每个字段读取的列(选 — 表示不映射)"),
+    "generic_detected": ("No preset recognises this export: map its columns and stages below, then save the "
+                         "mapping as a profile", "没有预设能识别该导出文件:请在下方映射列和阶段,然后保存为配置"),
+    "mapping_blocks": ("Not ready to import: {n} problems with the mapping, listed below", "尚不能导入:映射还有 {n} 个问题,见下方"),
     "unmapped_left": ("{n} stage names are not mapped: map each before importing.", "{n} 个阶段名称尚未映射:请先完成映射再导入。"),
     "date_order": ("Date order", "日期顺序"),
     "date_order_auto": ("Decide from the dates", "根据日期自动判断"),
@@ -268,7 +275,16 @@ SHARE_COLUMNS = frozenset({"p_win", "win_probability", "mape", "bias", "coverage
                            "conversion_now"})
 
 COLUMNS: dict[str, tuple[str, str]] = {
-    "deal_id": ("Deal ID", "商机编号"), "name": ("Deal", "商机名称"), "account": ("Account", "客户"), "owner": ("Owner", "负责人"),
+    "deal_id": ("Deal ID", "商机编号"), "name": ("Deal", "商机名称"), "account": ("Account", "客户"),
+    # fields of the import's column mapping
+    "outcome": ("Outcome", "结果"), "currency": ("Currency", "币种"), "created_at": ("Created", "创建日期"),
+    "closed_at": ("Closed", "关闭日期"), "lost_reason": ("Lost reason", "丢单原因"),
+    "close_date": ("Close date", "成交日期"), "is_won": ("Won (true/false)", "是否赢单"),
+    "is_closed": ("Closed (true/false)", "是否关闭"), "stage_changed_at": ("Stage changed", "阶段变更日期"),
+    "status": ("Status", "状态"), "status_reason": ("Status reason", "状态原因"), "modified_at": ("Modified", "修改日期"),
+    "actual_close": ("Actual close", "实际成交日期"), "actual_revenue": ("Actual revenue", "实际收入"),
+    "pipeline": ("Pipeline", "销售管道"), "snapshot_date": ("Snapshot date", "快照日期"),
+    **{f.key: (f.name_en, f.name_zh) for f in FACTORS}, "owner": ("Owner", "负责人"),
     "tier": ("Tier", "客户级别"), "region": ("Region", "区域"), "industry": ("Industry", "行业"),
     "stage": ("Stage", "阶段"), "amount": ("Amount", "金额"), "expected_close": ("Expected close", "预计成交日期"),
     "p_win": ("P(win)", "赢单概率"), "win_probability": ("P(win)", "赢单概率"),

@@ -106,6 +106,12 @@ class ImportResult:
         }
 
 
+def canonical_deal_fields(header: list[str]) -> set[str]:
+    """The canonical deal fields (wide stage columns included) a header names."""
+    return set(map_header(header, {**DEAL_HEADERS_ZH, **WIDE_STAGE_HEADERS_ZH},
+                          IMPORTED_DEAL_COLUMNS + WIDE_STAGE_COLUMNS)[0])
+
+
 def classify_header(header: list[str]) -> str:
     """'history' for a long stage history, 'wide' for deals with stage_N_at columns, else 'deals'."""
     fields, _ = map_header(header, {**DEAL_HEADERS_ZH, **WIDE_STAGE_HEADERS_ZH}, DEAL_COLUMNS + WIDE_STAGE_COLUMNS)
@@ -279,14 +285,17 @@ class Importer:
         good = st.rows = s.scalar(f"SELECT count(*) FROM {table}")
         rejected_lines = sorted({r[0] for r in rejects})
         blank = [] if source.lines == 1 + good + len(rejected_lines) else source.blank_rows()
+        offset = source.row_offset  # a workbook's table may start below a title: rows as Excel numbers them
         if not rejected_lines and not blank:
-            s.execute(f"CREATE OR REPLACE TEMP VIEW {table}_rows AS SELECT rowid + 2 AS src_row, * FROM {table}")
+            # (a view takes no bound parameter: the offset is an int, formatted as one)
+            s.execute(f"CREATE OR REPLACE TEMP VIEW {table}_rows AS SELECT rowid + {2 + int(offset)} AS src_row, * "
+                      f"FROM {table}")
         else:
             s.execute(f"ALTER TABLE {table} ADD COLUMN src_row BIGINT")
             import numpy as np
 
             taken = np.union1d(np.array(rejected_lines, dtype=np.int64), np.array(blank, dtype=np.int64))
-            free = np.setdiff1d(np.arange(2, good + len(taken) + 2), taken)[:good]
+            free = np.setdiff1d(np.arange(2, good + len(taken) + 2), taken)[:good] + offset
             s.execute("CREATE OR REPLACE TEMP TABLE kf_rownum AS SELECT unnest($rows) AS src_row, "
                       "generate_subscripts($rows, 1) - 1 AS rid", {"rows": free.tolist()})
             s.execute(f"UPDATE {table} SET src_row = r.src_row FROM kf_rownum r WHERE {table}.rowid = r.rid")
@@ -298,7 +307,8 @@ class Importer:
                           "MISSING COLUMNS": f"too few columns: expected {n}",
                           "UNQUOTED VALUE": "badly quoted value",
                           "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
-                self.errors.append(RowIssue(source.name, int(line), None, clip_value(csv_line.strip("\r\n")), reason))
+                self.errors.append(RowIssue(source.name, int(line) + offset, None, clip_value(csv_line.strip("\r\n")),
+                                            reason))
 
     @staticmethod
     def _blank_row(st: _Staged) -> str:
@@ -321,7 +331,8 @@ class Importer:
         self.store.execute(f"DROP TABLE {st.table}")
 
     def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
-        self.errors.append(RowIssue(source.name, row, column, None, reason))
+        """A problem with the file as a whole, or (row 1) with its header: the header's row in a workbook."""
+        self.errors.append(RowIssue(source.name, row and row + source.row_offset, column, None, reason))
 
     def _collect(self, source: CsvSource, checks: list[tuple[str, str, str, str]], table: str) -> None:
         """Run (column, value_sql, condition_sql, reason_sql) checks over `table`, appending errors."""
@@ -482,16 +493,17 @@ class Importer:
 
     # The whole import ------------------------------------------------------------------------------------------
     def run(self, deals_path: str | Path, history_path: str | Path | None = None,
-            names: tuple[str | None, str | None] = (None, None)) -> ImportResult:
+            names: tuple[str | None, str | None] = (None, None), sheet: str | None = None) -> ImportResult:
+        """`sheet`: the sheet to read in each workbook given (else each one's first sheet with data)."""
         sources: list[CsvSource] = []
         files = [names[0] or Path(deals_path).name] + ([names[1] or Path(history_path).name] if history_path else [])
         self.history_name = files[1] if history_path else None
         try:
             self.progress(0.05, f"reading {files[0]}")
-            sources.append(open_csv(deals_path, names[0]))
+            sources.append(open_csv(deals_path, names[0], sheet))
             if history_path:
                 self.progress(0.10, f"reading {files[1]}")
-                sources.append(open_csv(history_path, names[1]))
+                sources.append(open_csv(history_path, names[1], sheet))
             return self._run(sources, files)
         except InputError as exc:  # a file cannot be read or parsed as CSV at all: nothing was written
             name, _, reason = str(exc).partition(": ")
@@ -759,10 +771,11 @@ def clip_value(value, limit: int = 200):
 
 def import_files(store: Store, deals_path: str | Path, history_path: str | Path | None = None, *,
                  skip_invalid: bool = False, decimal_comma: bool = False, progress: Progress | None = None,
-                 names: tuple[str | None, str | None] = (None, None)) -> ImportResult:
-    """Import a deals file (canonical or wide) and optionally a long stage history, as one batch."""
+                 names: tuple[str | None, str | None] = (None, None), sheet: str | None = None) -> ImportResult:
+    """Import a deals file (canonical or wide, CSV or a workbook) and optionally a long stage history, as one
+    batch."""
     importer = Importer(store, skip_invalid=skip_invalid, decimal_comma=decimal_comma, progress=progress)
-    return importer.run(deals_path, history_path, names)
+    return importer.run(deals_path, history_path, names, sheet)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from .domain import FACTOR_KEYS, LOST, OPEN, OUTCOME_ALIASES, STAGE_ALIASES, WON, normalise_label
 from .exceptions import KeyfunnelError
 
-PRESET_NAMES = ("salesforce", "hubspot", "dynamics365", "snapshots")
+PRESET_NAMES = ("salesforce", "hubspot", "dynamics365", "snapshots", "generic")
 DATE_ORDERS = ("auto", "YMD", "MDY", "DMY")
 StageTarget = int | str  # 1–8, or "won" / "lost"
 
@@ -45,7 +45,7 @@ def _zh_headers() -> dict[str, str]:
 
 
 # Fields every preset accepts under their canonical names (and Chinese headers) as well as the preset's own.
-_GENERIC_FIELDS = ("account", "tier", "owner", "region", "industry", "currency", "lost_reason", *FACTOR_KEYS)
+_GENERIC_FIELDS = ("name", "account", "tier", "owner", "region", "industry", "currency", "lost_reason", *FACTOR_KEYS)
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,15 @@ class MappingProfile:
     decimal_mark: str = "."
     currency: str | None = None
     rates: dict[str, float] = field(default_factory=dict)
+    # Source headers whose values identify a deal when the export has no ID column (default: the deal's name,
+    # account and creation date, as mapped): docs/crm-exports.md, "No ID column".
+    key_columns: tuple[str, ...] = ()
 
     def headers_for(self, field_name: str) -> tuple[str, ...]:
-        """Candidate source headers for a field: the profile's own, then the canonical name and Chinese header."""
+        """Candidate source headers for a field: the profile's own, then the canonical name and Chinese header.
+        A field mapped to no header (`columns.product = []`) is unmapped: no column is taken for it."""
+        if field_name in self.columns and not self.columns[field_name]:
+            return ()
         own = self.columns.get(field_name, ())
         if field_name in _GENERIC_FIELDS or field_name in ("deal_id", "amount", "created_at"):
             zh = _zh_headers().get(field_name)
@@ -85,7 +91,22 @@ class MappingProfile:
         return {"name": self.name, "preset": self.preset,
                 "columns": {k: list(v) for k, v in self.columns.items()},
                 "stages": dict(self.stages), "outcomes": dict(self.outcomes), "date_order": self.date_order,
-                "decimal_mark": self.decimal_mark, "currency": self.currency, "rates": dict(self.rates)}
+                "decimal_mark": self.decimal_mark, "currency": self.currency, "rates": dict(self.rates),
+                "key_columns": list(self.key_columns)}
+
+
+# The fields a mapping form offers, in the order it offers them (a preset's own fields follow).
+FORM_FIELDS = ("deal_id", "name", "account", "stage", "outcome", "amount", "currency", "created_at",
+               "expected_close", "closed_at", "owner", "region", "industry", "tier", "lost_reason", *FACTOR_KEYS)
+
+
+def edited_profile(profile: MappingProfile, *, columns: dict[str, str | None] = {},
+                   stages: dict[str, StageTarget | None] = {}, **settings) -> MappingProfile:
+    """The profile as a mapping form edited it: each field in `columns` taken from that header, or unmapped
+    (None); stage names mapped anew (None: unmapped); `settings` (date_order, decimal_mark, currency, rates)
+    replaced as given."""
+    mapped = {**profile.columns, **{f: (h,) if h else () for f, h in columns.items()}}
+    return replace(mapping_with(profile, stages), columns=mapped, **settings)
 
 
 def mapping_with(profile: MappingProfile, stages: dict[str, StageTarget | None]) -> MappingProfile:
@@ -103,6 +124,7 @@ _SALESFORCE = MappingProfile(
     name="salesforce", preset="salesforce",
     columns={
         "deal_id": ("Id", "Opportunity ID", "OpportunityId"),
+        "name": ("Name", "Opportunity Name"),
         "account": ("Account Name", "Account.Name", "AccountId", "Account ID"),
         "owner": ("Owner Name", "Opportunity Owner", "Owner.Name", "OwnerId", "Owner ID"),
         "amount": ("Amount",),
@@ -131,6 +153,7 @@ _HUBSPOT = MappingProfile(
     name="hubspot", preset="hubspot",
     columns={
         "deal_id": ("Record ID", "Deal ID", "hs_object_id"),
+        "name": ("Deal Name", "dealname"),
         "account": ("Associated Company (Primary)", "Associated Company", "Company name", "Company"),
         "owner": ("Deal owner", "HubSpot Owner"),
         "amount": ("Amount",),
@@ -149,7 +172,8 @@ _HUBSPOT = MappingProfile(
 _DYNAMICS = MappingProfile(
     name="dynamics365", preset="dynamics365",
     columns={
-        "deal_id": ("(Do Not Modify) Opportunity", "Opportunity ID", "Opportunity", "opportunityid"),
+        "deal_id": ("(Do Not Modify) Opportunity", "Opportunity ID", "opportunityid"),
+        "name": ("Topic", "Name", "Opportunity"),
         "account": ("Potential Customer", "Account", "Customer"),
         "owner": ("Owner",),
         "amount": ("Est. Revenue", "Estimated Revenue"),
@@ -172,6 +196,7 @@ _SNAPSHOTS = MappingProfile(
     name="snapshots", preset="snapshots",
     columns={
         "deal_id": ("deal_id", "商机编号", "Id", "Opportunity ID", "Deal ID", "Record ID"),
+        "name": ("name", "商机名称", "Opportunity Name", "Deal Name"),
         "stage": ("stage", "阶段", "current_stage", "StageName", "Stage", "Deal Stage"),
         "snapshot_date": ("snapshot_date", "snapshot", "as_of", "快照日期", "Snapshot Date"),
         "amount": ("amount", "金额", "Amount"),
@@ -184,7 +209,47 @@ _SNAPSHOTS = MappingProfile(
             "赢单": WON, "丢单": LOST},
 )
 
-PRESETS: dict[str, MappingProfile] = {p.name: p for p in (_SALESFORCE, _HUBSPOT, _DYNAMICS, _SNAPSHOTS)}
+# Any current-stage export (a stage or an outcome column, one row per deal), optionally with a stage history file:
+# the headers English and Chinese CRMs use for each field, and the stage names they share. What it does not know
+# is mapped in a profile; `keyfunnel inspect FILE` suggests one (analytics.suggest).
+_GENERIC = MappingProfile(
+    name="generic", preset="generic",
+    columns={
+        "deal_id": ("deal_id", "Deal ID", "Opportunity ID", "opportunity_id", "Record ID", "Id", "ID", "商机编号",
+                    "商机ID", "机会编号", "编号"),
+        "name": ("name", "Deal Name", "Opportunity Name", "Opportunity", "Topic", "Deal", "商机名称", "机会名称",
+                 "项目名称", "名称"),
+        "account": ("account", "Account Name", "Account", "Company", "Company Name", "Customer", "Client",
+                    "客户", "客户名称", "公司", "公司名称"),
+        "owner": ("owner", "Owner", "Deal Owner", "Opportunity Owner", "sales_agent", "Sales Agent", "Sales Rep",
+                  "负责人", "销售", "销售负责人", "所有人", "销售人员"),
+        "stage": ("stage", "deal_stage", "Deal Stage", "Stage", "StageName", "Sales Stage", "Pipeline Stage",
+                  "商机阶段", "阶段", "销售阶段"),
+        "outcome": ("outcome", "Result", "Won/Lost", "结果", "赢单状态", "状态"),
+        "amount": ("amount", "Amount", "close_value", "Value", "Deal Value", "Revenue", "Expected Revenue",
+                   "Est. Revenue", "金额", "预估金额", "预计金额", "商机金额", "合同金额"),
+        "currency": ("currency", "Currency", "币种", "货币"),
+        "created_at": ("created_at", "Created Date", "Create Date", "Created", "Created On", "Creation Date",
+                       "engage_date", "创建时间", "创建日期"),
+        "expected_close": ("expected_close", "Expected Close Date", "Est. Close Date", "预计成交日期",
+                           "预计签单日期", "预计签约日期"),
+        "closed_at": ("closed_at", "close_date", "Close Date", "Closed Date", "关闭日期", "成交日期", "结单日期"),
+        "stage_changed_at": ("stage_changed_at", "Last Stage Change Date", "阶段变更时间"),
+        "region": ("region", "Region", "区域", "地区", "大区"),
+        "industry": ("industry", "Industry", "行业"),
+        "tier": ("tier", "Tier", "Account Tier", "客户级别", "客户等级"),
+        "lost_reason": ("lost_reason", "Lost Reason", "Loss Reason", "丢单原因", "输单原因"),
+        "history_deal_id": ("deal_id", "Deal ID", "Opportunity ID", "OpportunityId", "商机编号"),
+        "history_stage": ("stage", "Stage", "StageName", "To Stage", "阶段"),
+        "history_at": ("entered_at", "changed_at", "Changed At", "Date", "进入日期", "变更时间"),
+    },
+    stages={**{label: number for label, number in STAGE_ALIASES.items()},
+            **{k: v for k, v in _SALESFORCE.stages.items()}, **{k: v for k, v in _HUBSPOT.stages.items()},
+            "won": WON, "closed won": WON, "赢单": WON, "成交": WON, "已成交": WON, "签约": WON,
+            "lost": LOST, "closed lost": LOST, "丢单": LOST, "输单": LOST, "已丢单": LOST, "失败": LOST},
+)
+
+PRESETS: dict[str, MappingProfile] = {p.name: p for p in (_SALESFORCE, _HUBSPOT, _DYNAMICS, _SNAPSHOTS, _GENERIC)}
 
 
 def preset(name: str) -> MappingProfile:
@@ -251,7 +316,8 @@ def profile_from_mapping(data: dict, *, default_name: str, origin: str) -> Mappi
     """Validate a profile read from a file: every problem names the file, the key and the value."""
     if not isinstance(data, dict):
         raise ProfileError(f"{origin}: a profile is an object of keys")
-    known = {"name", "preset", "columns", "stages", "outcomes", "date_order", "decimal_mark", "currency", "rates"}
+    known = {"name", "preset", "columns", "stages", "outcomes", "date_order", "decimal_mark", "currency", "rates",
+             "key_columns"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ProfileError(f"{origin}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
@@ -271,6 +337,7 @@ def profile_from_mapping(data: dict, *, default_name: str, origin: str) -> Mappi
         headers = (headers,) if isinstance(headers, str) else headers
         if not isinstance(headers, (list, tuple)) or not all(isinstance(h, str) and h for h in headers):
             raise ProfileError(f"{origin}: columns.{f} must be a header name or a list of them")
+        # an empty list unmaps the field: `product = []` for a text column named like the score
         columns[f] = tuple(headers)
     stages = dict(base.stages)
     for label, target in table("stages").items():
@@ -301,7 +368,12 @@ def profile_from_mapping(data: dict, *, default_name: str, origin: str) -> Mappi
     currency = data.get("currency")
     if currency is not None and (not isinstance(currency, str) or not currency.strip()):
         raise ProfileError(f"{origin}: currency {currency!r} must be a currency code such as CNY")
+    key_columns = data.get("key_columns", [])
+    key_columns = [key_columns] if isinstance(key_columns, str) else key_columns
+    if not isinstance(key_columns, list) or not all(isinstance(h, str) and h for h in key_columns):
+        raise ProfileError(f"{origin}: key_columns must be a list of header names")
     name = str(data.get("name") or default_name)
     return MappingProfile(name=name, preset=base_name, columns=columns, stages=stages, outcomes=outcomes,
                           date_order=date_order, decimal_mark=decimal_mark,
-                          currency=currency.strip().upper() if currency else None, rates=rates)
+                          currency=currency.strip().upper() if currency else None, rates=rates,
+                          key_columns=tuple(key_columns))

@@ -44,6 +44,8 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "expected_close", "predicted_close", "recommended_tier"]
     deals = deals[columns] if len(deals) else deals
+    if "name" in deals and deals["name"].isna().all():  # an export without deal names: no empty column
+        deals = deals.drop(columns="name")
     top = deals.sort_values("expected_value", ascending=False).head(TOP_DEALS) if len(deals) else deals
     if len(deals):
         slipped = deals[deals["expected_close"].notna() & (deals["expected_close"].astype("datetime64[ns]")

@@ -275,7 +275,10 @@ def test_import_page_mapping_step_reads_in_chinese(empty_db, tmp_path):
     assert [e.label for e in at.expander][:1] == [f"预览: {path.name} (CRM 导出, cp1252, ;)"]
     assert at.selectbox(key="date_order").options == [
         "根据日期自动判断", "年-月-日(2026-06-09)", "月/日/年(06/09/2026)", "日/月/年(09/06/2026)"]
-    assert at.selectbox(key="col_account").label == "客户 对应的列(必需,未找到)"
+    # fields read in Chinese, never as raw field names (it was "created_at 对应的列")
+    assert at.selectbox(key="col_account").label == "客户"  # optional now: not marked required
+    assert at.selectbox(key="col_created_at").label == "创建日期"
+    assert not any("_" in box.label for box in at.selectbox if box.key and box.key.startswith("col_"))
 
 
 def test_import_page_lets_a_saved_profile_be_chosen(empty_db, tmp_path, monkeypatch):

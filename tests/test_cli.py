@@ -139,7 +139,7 @@ def test_crm_import_unmapped_stages_exit_1_then_profile(capsys, tmp_path, db, mo
     code, out, _ = run(capsys, "--db", db, "import", str(path), "--profile", "es", "--json")
     assert code == 0 and json.loads(out)["deals_inserted"] == 5 and json.loads(out)["format"] == "salesforce"
     code, out, _ = run(capsys, "--db", db, "profiles")
-    assert out.split() == ["es", "salesforce", "hubspot", "dynamics365", "snapshots"]
+    assert out.split() == ["es", "salesforce", "hubspot", "dynamics365", "snapshots", "generic"]
     code, out, _ = run(capsys, "--db", db, "inspect", str(path), "--profile", "es", "--json")
     assert code == 0 and json.loads(out)["stages"][0] == {
         "label": "Prospección", "rows": 2, "stage": 1, "file": "Oportunidades.csv", "column": "StageName"}

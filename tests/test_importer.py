@@ -424,21 +424,3 @@ def test_a_file_without_rows_of_data_says_so(store, tmp_path, body):
     assert (r.status, r.message) == ("unchanged", "d.csv: no rows of data: nothing changed")
     assert issue_text(r.message, "zh") == "d.csv:文件中没有数据行:没有任何变化"
     assert store.table_checksums() == before
-
-
-def test_an_excel_workbook_is_named_as_one(store, tmp_path):
-    # It was "the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark".
-    import openpyxl
-
-    from analytics.i18n import issue_text
-
-    workbook = openpyxl.Workbook()
-    workbook.active.append(["deal_id", "account", "amount", "created_at", "outcome"])
-    workbook.save(tmp_path / "deals.xlsx")
-    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)  # OLE2, as Excel 97-2003
-    for name in ("deals.xlsx", "old.xls"):
-        r = import_files(store, tmp_path / name)
-        assert r.status == "rejected" and [(e.file, e.reason) for e in r.errors] == [
-            (name, "an Excel workbook, not a CSV file: in Excel, save it as CSV UTF-8")]
-    assert issue_text("an Excel workbook, not a CSV file: in Excel, save it as CSV UTF-8", "zh") == \
-        "这是 Excel 工作簿,不是 CSV 文件:请在 Excel 中另存为 CSV UTF-8"

@@ -141,3 +141,186 @@ def test_utf16_without_a_byte_order_mark_is_read(store, tmp_path, codec):
     r = import_files(store, path)
     assert r.status == "imported", r.errors
     assert store.scalar("SELECT account FROM deals") == "华东电力"
+
+
+# Workbooks ------------------------------------------------------------------------------------------------------
+def _workbook(path, sheets: dict[str, list[list]], *, title_rows: int = 0):
+    """Write an .xlsx as Excel would: real date cells (with a date format), numbers as numbers."""
+    import datetime
+
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    date_format = book.add_format({"num_format": "yyyy-mm-dd"})
+    for name, rows in sheets.items():
+        sheet = book.add_worksheet(name)
+        if title_rows:
+            sheet.write(0, 0, "Opportunities report, all time")  # a report's title above its table
+        for r, row in enumerate(rows, start=title_rows):
+            for c, value in enumerate(row):
+                if isinstance(value, datetime.date):
+                    sheet.write_datetime(r, c, datetime.datetime.combine(value, datetime.time()), date_format)
+                elif value is not None:
+                    sheet.write(r, c, value)
+    book.close()
+    return path
+
+
+def test_canonical_workbooks_import_with_dates_and_excel_row_numbers(store, tmp_path):
+    from datetime import date
+
+    header = ["deal_id", "account", "amount", "created_at", "closed_at", "outcome"]
+    deals = _workbook(tmp_path / "deals.xlsx", {"Deals": [
+        header,
+        ["X1", "Acme", 100000, date(2026, 1, 5), date(2026, 3, 1), "won"],
+        ["X2", "Bolt", None, date(2026, 2, 1), None, "open"],       # no amount: optional
+        ["X3", "Cobalt", "lots", date(2026, 2, 2), None, "open"],   # Excel row 5 (title, blank, header, …)
+    ]}, title_rows=2)
+    history = _workbook(tmp_path / "history.xlsx", {"History": [
+        ["deal_id", "stage", "entered_at"], ["X1", 1, date(2026, 1, 5)], ["X1", 8, date(2026, 3, 1)],
+        ["X2", 3, date(2026, 2, 1)]]})
+    r = import_files(store, deals, history)
+    assert r.status == "rejected"
+    assert [(e.file, e.row, e.column, e.value) for e in r.errors] == [("deals.xlsx", 6, "amount", "lots")]
+    fixed = _workbook(tmp_path / "deals.xlsx", {"Deals": [
+        header, ["X1", "Acme", 100000, date(2026, 1, 5), date(2026, 3, 1), "won"],
+        ["X2", "Bolt", None, date(2026, 2, 1), None, "open"]]})
+    r = import_files(store, fixed, history)
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, amount, created_at, closed_at FROM deals ORDER BY 1") == [
+        ("X1", 100000.0, date(2026, 1, 5), date(2026, 3, 1)), ("X2", None, date(2026, 2, 1), None)]
+    assert store.fetchall("SELECT deal_id, stage FROM stage_events ORDER BY 1, 2") == [("X1", 1), ("X1", 8), ("X2", 3)]
+    assert import_files(store, fixed, history).status == "unchanged"
+
+
+def test_a_wide_workbook_and_a_named_sheet(store, tmp_path):
+    from datetime import date
+
+    book = _workbook(tmp_path / "wide.xlsx", {"Notes": [["read me first"]], "Pipeline": [
+        ["deal_id", "account", "amount", "created_at", "outcome", "stage_1_at", "stage_2_at"],
+        ["W1", "Acme", 10, date(2026, 1, 1), "open", date(2026, 1, 1), date(2026, 1, 20)]]})
+    r = import_files(store, book)  # the first sheet with data is Notes: one column, no deal_id
+    assert r.status == "rejected" and {e.column for e in r.errors} >= {"deal_id"}
+    r = import_files(store, book, sheet="Pipeline")
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT stage, CAST(entered_at AS DATE) FROM stage_events ORDER BY 1") == [
+        (1, date(2026, 1, 1)), (2, date(2026, 1, 20))]
+    r = import_files(store, book, sheet="Nope")
+    assert r.status == "rejected" and "no sheet 'Nope'" in r.errors[0].reason
+
+
+def test_a_dynamics_export_to_excel(store, tmp_path):
+    """Dynamics 365 writes only .xlsx; the preset reads it as it reads the CSV."""
+    from datetime import date
+
+    from analytics.crm import import_export, read_export
+
+    book = _workbook(tmp_path / "Opportunities.xlsx", {"Opportunities": [
+        ["(Do Not Modify) Opportunity", "Topic", "Potential Customer", "Status", "Sales Stage", "Est. Revenue",
+         "Created On", "Actual Close Date"],
+        ["a1", "Turbines", "Contoso", "Won", "Close", 5000, date(2025, 1, 2), date(2025, 3, 1)],
+        ["a2", "Pumps", "Fabrikam", "Open", "Develop", None, date(2025, 2, 2), None],
+        ["a3", "Valves", "Litware", "Lost", "Propose", 700, date(2025, 2, 3), date(2025, 4, 1)]]})
+    tables, read_errors = read_export([book])
+    r = import_export(store, tables, read_errors)
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, name, outcome, amount FROM deals ORDER BY 1") == [
+        ("a1", "Turbines", "won", 5000.0), ("a2", "Pumps", "open", None), ("a3", "Valves", "lost", 700.0)]
+
+
+# Generic exports, no ID, disagreeing columns ------------------------------------------------------------------------
+PIPELINE = ["opportunity_id", "sales_agent", "product", "account", "deal_stage", "engage_date", "close_date",
+            "close_value"]
+PIPELINE_ROWS = [
+    ["1C1I7A6R", "Moses Frase", "GTX Plus Basic", "Cancity", "Won", "2016-10-20", "2017-03-01", "1054"],
+    ["Z063OYW0", "Darcel Schlecht", "GTXPro", "Isdom", "Won", "2016-10-25", "2017-03-11", "4514"],
+    ["EC4QE1BX", "Darcel Schlecht", "MG Special", "Cancity", "Lost", "2016-10-25", "2017-03-07", "0"],
+    ["MV1LWRNH", "Moses Frase", "GTX Basic", "Codehow", "Engaging", "2016-10-25", "", ""],
+    ["PE84CX4O", "Zane Levy", "GTX Basic", "Hatfan", "Prospecting", "", "", ""],
+]
+
+
+def _crm_import(store, paths, profile=None):
+    from analytics.crm import import_export, read_export
+
+    tables, read_errors = read_export(paths)
+    return import_export(store, tables, read_errors, profile)
+
+
+def test_a_generic_english_export_with_the_outcome_in_its_stage_column(store, csv_writer, tmp_path):
+    from analytics.profiles import load_profile
+
+    path = csv_writer("pipeline.csv", PIPELINE, PIPELINE_ROWS)
+    r = _crm_import(store, [path])  # no profile: the generic preset, with Engaging unmapped
+    assert r.status == "rejected" and "'Engaging' (1 row)" in r.message
+    (tmp_path / "p.toml").write_text('preset = "generic"\n[stages]\n"Engaging" = 3\n', encoding="utf-8")
+    r = _crm_import(store, [path], load_profile(str(tmp_path / "p.toml"), tmp_path))
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, outcome, amount, account FROM deals ORDER BY 1") == [
+        ("1C1I7A6R", "won", 1054.0, "Cancity"), ("EC4QE1BX", "lost", 0.0, "Cancity"),
+        ("MV1LWRNH", "open", None, "Codehow"), ("PE84CX4O", "open", None, "Hatfan"), ("Z063OYW0", "won", 4514.0, "Isdom")]
+    # `product` holds product names, not a 1–5 score: kept as extra data, with a warning, not 5 rejected rows
+    assert store.scalar("SELECT extra->>'product (source)' FROM deals WHERE deal_id = 'MV1LWRNH'") == "GTX Basic"
+    assert any("named like the evaluation score 'product'" in w.reason for w in r.warnings)
+    assert store.fetchall("SELECT deal_id, furthest_stage FROM deal_facts WHERE outcome = 'open' ORDER BY 1") == [
+        ("MV1LWRNH", 3), ("PE84CX4O", 1)]
+
+
+def test_a_generic_chinese_export_in_gbk(store, tmp_path):
+    from analytics.profiles import edited_profile, preset
+
+    path = write_csv(tmp_path / "商机.csv", ["商机编号", "商机名称", "客户名称", "商机阶段", "预估金额", "创建时间", "负责人"], [
+        ["S001", "华东电力扩容", "华东电力", "赢单", "1200000", "2025/3/1", "张三"],
+        ["S002", "西南钢铁", "西南钢铁", "输单", "800000", "2025/4/1", "李四"],
+        ["S003", "北方化工", "北方化工", "商务谈判", "500000", "2025/5/1", "张三"],
+        ["S004", "南方电网", "南方电网", "初步接洽", "", "2025/6/1", "李四"]], encoding="gbk")
+    r = _crm_import(store, [path])
+    assert r.status == "rejected" and "'初步接洽' (1 row)" in r.message
+    r = _crm_import(store, [path], edited_profile(preset("generic"), stages={"初步接洽": 1}))
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, name, outcome, owner FROM deals ORDER BY 1") == [
+        ("S001", "华东电力扩容", "won", "张三"), ("S002", "西南钢铁", "lost", "李四"), ("S003", "北方化工", "open", "张三"),
+        ("S004", "南方电网", "open", "李四")]
+    assert store.fetchall("SELECT deal_id, current_stage FROM deal_facts WHERE outcome = 'open' ORDER BY 1") == [
+        ("S003", 7), ("S004", 1)]
+
+
+HUBSPOT_NO_ID = ["Deal Name", "Deal Stage", "Pipeline", "Amount", "Create Date", "Close Date"]
+
+
+def test_an_export_without_an_id_column_gets_stable_keys_and_collisions_are_numbered(store, csv_writer):
+    rows = [["Alpha", "Closed Won", "Sales Pipeline", "100", "2025-01-05", "2025-03-01"],
+            ["Beta", "Contract Sent", "Sales Pipeline", "", "2025-02-01", "2025-06-30"],
+            ["Beta", "Appointment Scheduled", "Sales Pipeline", "50", "2025-02-01", "2025-07-30"]]  # same name, date
+    path = csv_writer("deals.csv", HUBSPOT_NO_ID, rows)
+    r = _crm_import(store, [path])
+    assert r.status == "imported", r.errors
+    keys = [k for (k,) in store.fetchall("SELECT deal_id FROM deals ORDER BY created_at, deal_id")]
+    assert len(keys) == 3 and keys[1] + "-2" == keys[2] and all(k.startswith("K") for k in keys)
+    notes = [w.reason for w in r.warnings]
+    assert any(n.startswith("no ID column: each deal's key is derived from Deal Name, Create Date") for n in notes)
+    assert [(w.row, w.reason) for w in r.warnings if "have the same" in w.reason] == [
+        (4, "rows 3, 4 have the same Deal Name, Create Date: kept as 2 deals, numbered in file order")]
+    assert _crm_import(store, [path]).status == "unchanged"  # the same export: the same keys
+    rows[1][3] = "75"  # a later export: Beta's amount filled in
+    later = _crm_import(store, [csv_writer("deals-later.csv", HUBSPOT_NO_ID, rows)])
+    assert (later.status, later.deals_inserted, later.deals_updated) == ("imported", 0, 1)
+    assert store.scalar("SELECT amount FROM deals WHERE deal_id = $k", {"k": keys[1]}) == 75
+
+
+def test_stagename_that_disagrees_with_iswon_is_counted_and_the_flags_decide(store, csv_writer):
+    header = ["Id", "Name", "Account Name", "StageName", "Amount", "CloseDate", "CreatedDate", "IsClosed", "IsWon"]
+    path = csv_writer("Opportunity.csv", header, [
+        ["006A", "A", "Acme", "Closed Won", "10", "2025-03-01", "2025-01-01", "true", "true"],
+        ["006B", "B", "Bolt", "Closed Won", "20", "2025-03-02", "2025-01-02", "true", "false"],   # disagrees
+        ["006C", "C", "Cobalt", "Closed Won", "30", "2025-06-30", "2025-01-03", "false", "false"],  # disagrees
+        ["006D", "D", "Dyna", "Negotiation/Review", "40", "2025-06-30", "2025-01-04", "false", "false"]])
+    r = _crm_import(store, [path])
+    assert r.status == "imported", r.errors
+    assert [(w.row, w.column, w.value, w.reason) for w in r.warnings if "disagrees" in w.reason] == [
+        (3, "StageName", "Closed Won",
+         "StageName disagrees with IsClosed and IsWon on 2 rows (rows 3, 4): IsClosed and IsWon decide the outcome")]
+    facts = store.fetchall("SELECT deal_id, outcome, furthest_stage FROM deal_facts ORDER BY 1")
+    # 006C is open by its flags: no stage 8 for an open deal (it was "open pipeline at stage 8, P(win) 100%")
+    assert facts == [("006A", "won", 8), ("006B", "lost", 1), ("006C", "open", 1), ("006D", "open", 7)]
+    assert store.fetchall("SELECT deal_id, name FROM deals ORDER BY 1")[0] == ("006A", "A")  # names are kept

@@ -39,7 +39,7 @@ def test_html_escapes_every_user_string_and_opens_offline(review):
 def test_html_tables_and_mode_read_in_the_reports_language(review):
     english, chinese = render_html(review), render_html(review, "zh")
     # figures are right-aligned (class num), text is not
-    assert "<th>Deal</th>" in english and '<th class="num">Expected value</th>' in english
+    assert "<th>Deal ID</th>" in english and '<th class="num">Expected value</th>' in english
     assert "<th>deal_id</th>" not in english
     assert "<th>商机编号</th>" in chinese and '<th class="num">期望金额</th>' in chinese and "<th>deal_id</th>" not in chinese
     assert review.forecast.mode == "small-data"  # the hand-worked nine deals and H1 are too few for a full model
@@ -60,7 +60,7 @@ def test_workbook_reads_in_the_reports_language_and_keeps_figures_as_numbers(rev
     assert english.sheetnames[:5] == ["forecast", "by_category", "by_owner", "by_tier", "funnel_change"]
     assert chinese.sheetnames[:5] == ["预测", "按类别", "按负责人", "按客户级别", "漏斗变化"]
     header = [c.value for c in english["slipped_deals"][1]]
-    assert header[:3] == ["Deal", "Account", "Owner"] and "Expected value" in header
+    assert header[:3] == ["Deal ID", "Account", "Owner"] and "Expected value" in header
     header_zh = [c.value for c in chinese["延期商机"][1]]
     assert header_zh[:3] == ["商机编号", "客户", "负责人"] and "期望金额" in header_zh
     h1 = [c.value for c in next(r for r in chinese["延期商机"].iter_rows(min_row=2) if r[0].value == "H1")]
