@@ -324,3 +324,25 @@ def test_stagename_that_disagrees_with_iswon_is_counted_and_the_flags_decide(sto
     # 006C is open by its flags: no stage 8 for an open deal (it was "open pipeline at stage 8, P(win) 100%")
     assert facts == [("006A", "won", 8), ("006B", "lost", 1), ("006C", "open", 1), ("006D", "open", 7)]
     assert store.fetchall("SELECT deal_id, name FROM deals ORDER BY 1")[0] == ("006A", "A")  # names are kept
+
+
+@pytest.mark.parametrize("text", [
+    "named like the evaluation score 'product' but holds no score 1–5: kept as extra data",
+    "no ID column: each deal's key is derived from Deal Name, Create Date; the same export, or a later one with "
+    "these values unchanged, finds the same deals",
+    "rows 3, 4 have the same Deal Name, Create Date: kept as 2 deals, numbered in file order",
+    "StageName disagrees with IsClosed and IsWon on 2 rows (rows 3, 4): IsClosed and IsWon decide the outcome",
+    "amount missing for 4 of 9 deals: counted in every count-based figure, left out of amount sums; the forecast "
+    "counts an open one at its stage's median amount",
+    "account missing for 1 of 1 deal: each such deal stands alone: no account groups it with others",
+    "created_at missing for 3 of 3 deals: dated by its first stage event where it has one, else left out of "
+    "cohorts, created-date filters and cycle time",
+    "NUL bytes or control characters removed from the value", "a PNG image, not a CSV file",
+    "d.xlsx: no sheet 'Nope'; the workbook has 'Notes', 'Pipeline'", "d.xlsx: the workbook has no sheet with data",
+    "a stage history is linked to its deals by their ID: the deals file needs an ID column",
+])
+def test_the_new_import_messages_read_in_chinese(text):
+    from analytics.i18n import issue_text
+
+    translated = issue_text(text, "zh")
+    assert translated != text and any("\u4e00" <= ch <= "\u9fff" for ch in translated)
