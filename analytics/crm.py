@@ -315,19 +315,21 @@ class _Converter:
         deals["expected_close"] = close.where(deals["outcome"] == OPEN)
         changed = self.dates(t, self.col(t, "stage_changed_at"))
         current = _current_stage(deals, stage, changed.fillna(deals["created_at"]), t)
-        if hists:
-            h = hists[0]
-            hp = {f: self.col(h, f, required=True) for f in ("history_deal_id", "history_stage", "history_at")}
-            if None in hp.values():
-                return deals, _no_events()
-            steps = pd.DataFrame({
-                "deal_id": self.text(h, hp["history_deal_id"]),
-                "target": self.stage_targets(h, self.text(h, hp["history_stage"]), h.header[hp["history_stage"]]),
-                "at": self.dates(h, hp["history_at"]), "file": h.name, "row": h.rows})
-            steps = steps[steps["deal_id"] != ""]
-            without = current[~current["deal_id"].isin(steps["deal_id"])]
-            return deals, _changes(pd.concat([steps, without], ignore_index=True))
-        return deals, _changes(current)
+        return deals, self.with_history(hists[0], current) if hists else _changes(current)
+
+    def with_history(self, h: SourceTable, current: pd.DataFrame) -> pd.DataFrame:
+        """Stage events from a history file (deal, stage, date per row), and for the deals it has no rows of, the
+        current stage the deals file gives."""
+        hp = {f: self.col(h, f, required=True) for f in ("history_deal_id", "history_stage", "history_at")}
+        if None in hp.values():
+            return _no_events()
+        steps = pd.DataFrame({
+            "deal_id": self.text(h, hp["history_deal_id"]),
+            "target": self.stage_targets(h, self.text(h, hp["history_stage"]), h.header[hp["history_stage"]]),
+            "at": self.dates(h, hp["history_at"]), "file": h.name, "row": h.rows})
+        steps = steps[steps["deal_id"] != ""]
+        without = current[~current["deal_id"].isin(steps["deal_id"])]
+        return _changes(pd.concat([steps, without], ignore_index=True))
 
     def reconcile(self, t: SourceTable, stage: pd.Series, outcome: pd.Series, stage_pos: int,
                   decided_by: str) -> pd.Series:
@@ -389,19 +391,10 @@ class _Converter:
         current = _current_stage(deals, stage, changed.fillna(deals["created_at"]).fillna(deals["closed_at"]), t)
         if not hists:
             return deals, _changes(current)
-        h = hists[0]
-        if id_missing := "key_columns" in self.columns:
-            self.mapping_errors.append(RowIssue(h.name, 1, None, None, _HISTORY_NEEDS_ID))
-        hp = {f: self.col(h, f, required=True) for f in ("history_deal_id", "history_stage", "history_at")}
-        if None in hp.values() or id_missing:
+        if "key_columns" in self.columns:  # derived keys: nothing links the history's rows to the deals
+            self.mapping_errors.append(RowIssue(hists[0].name, 1, None, None, _HISTORY_NEEDS_ID))
             return deals, _no_events()
-        steps = pd.DataFrame({
-            "deal_id": self.text(h, hp["history_deal_id"]),
-            "target": self.stage_targets(h, self.text(h, hp["history_stage"]), h.header[hp["history_stage"]]),
-            "at": self.dates(h, hp["history_at"]), "file": h.name, "row": h.rows})
-        steps = steps[steps["deal_id"] != ""]
-        without = current[~current["deal_id"].isin(steps["deal_id"])]
-        return deals, _changes(pd.concat([steps, without], ignore_index=True))
+        return deals, self.with_history(hists[0], current)
 
     def _flag(self, t: SourceTable, pos: int) -> pd.Series:
         values = t.values(pos).str.lower()

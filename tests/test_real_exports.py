@@ -346,3 +346,19 @@ def test_the_new_import_messages_read_in_chinese(text):
 
     translated = issue_text(text, "zh")
     assert translated != text and any("\u4e00" <= ch <= "\u9fff" for ch in translated)
+
+
+def test_a_generic_export_with_a_stage_history_file(store, csv_writer):
+    deals = csv_writer("opps.csv", ["Deal ID", "Deal Name", "Stage", "Amount", "Created Date", "Close Date"], [
+        ["G1", "One", "Closed Won", "10", "2025-01-01", "2025-03-01"],
+        ["G2", "Two", "Closed Lost", "20", "2025-01-02", "2025-02-20"],
+        ["G3", "Three", "Qualification", "", "2025-01-03", "2025-09-30"]])
+    history = csv_writer("changes.csv", ["Deal ID", "Stage", "Changed At"], [
+        ["G1", "Prospecting", "2025-01-01"], ["G1", "Negotiation/Review", "2025-02-01"],
+        ["G1", "Closed Won", "2025-03-01"], ["G2", "Prospecting", "2025-01-02"], ["G2", "Needs Analysis", "2025-02-01"],
+        ["G2", "Closed Lost", "2025-02-20"]])
+    r = _crm_import(store, [deals, history])
+    assert (r.status, r.format) == ("imported", "generic"), r.errors
+    # G2 was lost at stage 3, as its history says; G3 has no history rows: its current stage (2) stands
+    assert store.fetchall("SELECT deal_id, outcome, furthest_stage, cycle_days FROM deal_facts ORDER BY 1") == [
+        ("G1", "won", 8, 59), ("G2", "lost", 3, 49), ("G3", "open", 2, None)]
