@@ -375,6 +375,8 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
      "阶段历史通过商机编号与商机关联:商机文件需要编号列"),
     (r"a generic import is one deals file, optionally with one stage history file \(got (\d+) deals and (\d+) "
      r"history files\)", r"通用导入应为一个商机文件,可另加一个阶段历史文件(收到 \1 个商机文件、\2 个历史文件)"),
+    (r"the last (\d+) lines? are a report's footer \(title, totals, copyright\), not deals: skipped",
+     r"最后 \1 行是报表的页脚(标题、合计、版权),不是商机:已跳过"),
     (r"cannot read the workbook \((.+)\)", r"无法读取该工作簿(\1)"),
     (r"no sheet (.+); the workbook has (.+)", r"没有工作表 \1;该工作簿包含 \2"),
     (r"the workbook has no sheet with data", "该工作簿中没有包含数据的工作表"),

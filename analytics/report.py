@@ -114,6 +114,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 <h2>{e(t('this_quarter', lang))}</h2>
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
 · {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
+{"".join(f"<p>{e(note)}</p>" for note in coverage_notes(review, lang))}
 {dist.to_html(full_html=False, include_plotlyjs=True)}
 {categories}
 {owners}
@@ -124,6 +125,18 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 <h2>{e(t('top_deals', lang))}</h2>{_table(review.top_deals, lang)}
 <h2>{e(t('slipped_deals', lang))}</h2>{_table(review.slipped_deals, lang)}
 </body></html>"""
+
+
+def coverage_notes(review: QuarterlyReview, lang: str = "en") -> list[str]:
+    """What the review's amounts leave out, in `lang`: deals without an amount, and open ones the forecast counted
+    at their stage's median amount. Empty when every deal has an amount."""
+    first, notes = review.funnel_now.stages[0], []
+    if first.amount_known < first.reached:
+        notes.append(t("amount_coverage", lang, known=first.amount_known, total=first.reached,
+                       share=f"{first.amount_known / first.reached:.0%}"))
+    if review.forecast.amount_imputed:
+        notes.append(t("forecast_imputed", lang, n=review.forecast.amount_imputed))
+    return notes
 
 
 def xlsx_bytes(review: QuarterlyReview, lang: str = "en") -> bytes:
@@ -158,7 +171,8 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
         {"item": t("quarter", lang), "value": review.quarter}, {"item": t("as_of", lang), "value": review.as_of},
         {"item": t("won_to_date", lang), "value": f.won_to_date}, {"item": t("expected", lang), "value": f.expected},
         {"item": "P10", "value": f.p10}, {"item": "P50", "value": f.p50}, {"item": "P90", "value": f.p90},
-        {"item": column_label("mode", lang), "value": t(f"mode_{f.mode}", lang)}])
+        {"item": column_label("mode", lang), "value": t(f"mode_{f.mode}", lang)},
+        *({"item": "", "value": note} for note in coverage_notes(review, lang))])
     categories = pd.DataFrame([{"category": t("cat_" + b.key, lang), "expected": b.expected, "p10": b.p10,
                                 "p90": b.p90} for b in f.by_category])
     funnel = pd.DataFrame(funnel_change_rows(review))

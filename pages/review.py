@@ -4,7 +4,7 @@ import ui
 from analytics.forecast import quarter_of
 from analytics.funnel import data_as_of
 from analytics.overview import count_deals
-from analytics.report import figures, render_html, xlsx_bytes
+from analytics.report import coverage_notes, figures, render_html, xlsx_bytes
 from analytics.review import quarterly_review
 
 filters = ui.filters()
@@ -17,6 +17,8 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     st.subheader(f"{ui.T('this_quarter')}: {review.quarter}")
     cols = st.columns(3)
     ui.forecast_tiles(f, cols)
+    for note in coverage_notes(review, lang):
+        st.caption(note)
     dist, change = figures(review, lang)
     st.plotly_chart(dist, key="review_forecast_chart")
     if last:

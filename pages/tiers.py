@@ -16,6 +16,8 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
                  hide_index=True, key="policy_table")
     st.subheader(ui.T("tier_mix"))
     cells = pd.DataFrame([vars(c) for c in mix.open_by_tier_stage])
+    if not cells.empty and cells["open_amount_known"].sum() < cells["open_deals"].sum():
+        st.caption(ui.amount_coverage(int(cells["open_amount_known"].sum()), int(cells["open_deals"].sum())))
     if not cells.empty:
         fig = go.Figure([go.Bar(name=tier, x=[stage_label(s, lang) for s in g["stage"]], y=g["open_amount"],
                                 customdata=g["open_deals"], hovertemplate="%{y:,.0f} (%{customdata})")
