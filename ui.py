@@ -293,6 +293,14 @@ def fmt_ci(ci) -> str:
     return "–" if ci is None else f"{ci[0]:.1%} – {ci[1]:.1%}"
 
 
+def say_what_cannot_be_estimated(estimability) -> None:
+    """A warning when the data holds the current stage only, and a note on stages never observed."""
+    if not estimability.estimable:
+        st.warning(T("current_stage_only", stage=estimability.lost_stage))
+    if estimability.unobserved_stages:
+        st.caption(T("stages_not_observed", stages=", ".join(map(str, estimability.unobserved_stages))))
+
+
 def amount_coverage(known: int, total: int) -> str:
     """'Amount known for 240 of 269 deals (89%) …', or '' when every deal has one."""
     return T("amount_coverage", known=known, total=total, share=fmt_pct(known / total)) if known < total else ""

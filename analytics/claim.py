@@ -11,10 +11,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .domain import PREFERRED_SUPPLIER_STAGE
 from .filters import DealFilter
+from .funnel import estimability
 from .stats import Interval, wilson_interval
 from .store import Store
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, INSUFFICIENT = "supported", "contradicted", "inconclusive", "insufficient"
+NOT_ESTIMABLE = "not_estimable"
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_MIN_RESOLVED = 20
 SEGMENT_DIMENSIONS = ("tier", "region", "close_year")
@@ -49,9 +51,14 @@ class PreferredSupplierClaim:
     segments: list[ClaimSegment] = field(default_factory=list)
     comparison: ClaimTest | None = None  # the same test at the stage before, for contrast
     filters: DealFilter = DealFilter()
+    # False when the data holds the current stage only (analytics.funnel.estimability): the counts are then not
+    # evidence about stage 7 at all, and the verdict is NOT_ESTIMABLE whatever they say
+    estimable: bool = True
+    not_estimable_reason: str | None = None
 
     def to_json(self) -> dict:
         out = asdict(self.overall)
+        out["estimable"], out["not_estimable_reason"] = self.estimable, self.not_estimable_reason
         out["segments"] = [{"dimension": s.dimension, "value": s.value, **asdict(s.test), "p_adjusted": s.p_adjusted}
                            for s in self.segments]
         out["comparison"] = asdict(self.comparison) if self.comparison else None
@@ -136,4 +143,8 @@ def test_claim(store: Store, filters: DealFilter = DealFilter(), *, stage: int =
         rows = _counts(store, stage - 1, filters)
         comparison = claim_test(*(sum(r[i] for r in rows) for i in (1, 2, 3)), stage=stage - 1,
                                 threshold=threshold, min_resolved=min_resolved)
-    return PreferredSupplierClaim(overall, segs, comparison, filters)
+    known = estimability(store)
+    if not known.estimable:  # the counts stand as counts, but they say nothing about the claim
+        overall = replace(overall, verdict=NOT_ESTIMABLE)
+        segs = [replace(g, test=replace(g.test, verdict=NOT_ESTIMABLE)) for g in segs]
+    return PreferredSupplierClaim(overall, segs, comparison, filters, known.estimable, known.reason)

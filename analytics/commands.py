@@ -127,9 +127,16 @@ def cmd_funnel(args) -> int:
                     share=f"{first.amount_known / first.reached:.0%}"))
         print(f"{'stage':<{width}} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
               f"{'P(win)':>7}")
+        unobserved = f.estimability.unobserved_stages  # no deal recorded entering them: no conversion to show
         for label, s in zip(labels, f.stages):
+            seen = s.stage not in unobserved
             print(f"{label:<{width}} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
-                  f"{_pct(s.conversion):>10} {_ci(s.conversion_ci):>17} {_pct(s.win_rate):>7}")
+                  f"{_pct(s.conversion if seen else None):>10} {_ci(s.conversion_ci if seen else None):>17} "
+                  f"{_pct(s.win_rate):>7}")
+        if unobserved:
+            print(f"stages {', '.join(map(str, unobserved))}: no deal was recorded entering them (not observed)")
+        if not f.estimability.estimable:
+            print(f"warning: {f.estimability.reason}")
 
     return _run(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of), render)
 
@@ -208,7 +215,9 @@ def cmd_claim(args) -> int:
     def render(c):
         o = c.overall
         print(f"Once preferred supplier (entered stage {o.stage}), deals are won more than {o.threshold:.0%} "
-              f"of the time: {o.verdict.upper()}")
+              f"of the time: {o.verdict.replace('_', ' ').upper()}")
+        if not c.estimable:
+            print(f"  {c.not_estimable_reason}")
         print(f"  {o.won} won of {o.resolved} resolved = {_pct(o.p_hat)} {_ci(o.ci)}; "
               f"{o.open_excluded} open deals left out; one-sided p = "
               + ("–" if o.p_value is None else f"{o.p_value:.3g}"))

@@ -7,7 +7,7 @@ Definitions: docs/metrics.md.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 from .domain import HUBSPOT_DEFAULT_PROBABILITY, LAST_STAGE, SALESFORCE_DEFAULT_PROBABILITY, STAGE_NUMBERS
@@ -35,18 +35,63 @@ class StageFunnel:
 
 
 @dataclass(frozen=True)
+class Estimability:
+    """Whether the data can tell where deals were lost, which the conversions and the claim need.
+
+    An export that holds each deal's current stage only (Dynamics 365 opportunities, a report without history, a
+    Salesforce export without its OpportunityHistory) puts every lost deal at one closing stage: the conversions
+    then only restate the overall win rate. `unobserved_stages`: stages no deal was ever recorded entering (a CRM
+    whose pipeline has no counterpart for them); deals that pass them are not evidence that they convert."""
+
+    estimable: bool
+    reason: str | None = None
+    unobserved_stages: tuple[int, ...] = ()
+    lost_stage: int | None = None  # the one stage every lost deal sits at, when not estimable
+
+
+# Below these, a file holds the current stage only: hardly any deal with two stage events, lost deals at one stage.
+HISTORY_SHARE = 0.02
+ONE_STAGE_SHARE = 0.95
+CURRENT_STAGE_ONLY = ("current stage only: no deal has a stage history and every lost deal sits at the same stage "
+                      "({stage}), so where deals were lost, and with it the stage conversions and the claim, cannot "
+                      "be estimated from this data; import the stage history (Salesforce OpportunityHistory, "
+                      "HubSpot's Date entered columns, keyfunnel's stage_history.csv) or a series of snapshots. "
+                      "The win rate overall, by tier and by owner, and cycle times stand")
+
+
+def estimability(store: Store) -> Estimability:
+    """What the data can answer, from the whole team's data (a filter does not change what the export holds)."""
+    row = store.fetchone("""SELECT count(*), count(*) FILTER (WHERE n_events > 1),
+                                   count(*) FILTER (WHERE outcome = 'lost'), mode(furthest_stage) FILTER (WHERE outcome = 'lost')
+                            FROM deal_facts""")
+    deals, with_history, lost, lost_stage = row
+    observed = {int(r[0]) for r in store.fetchall("SELECT DISTINCT stage FROM stage_events")}
+    unobserved = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE and s not in observed) if observed else ()
+    if deals and lost and with_history <= HISTORY_SHARE * deals:
+        at_mode = store.scalar("SELECT count(*) FROM deal_facts WHERE outcome = 'lost' AND furthest_stage = $s",
+                               {"s": lost_stage})
+        if at_mode >= ONE_STAGE_SHARE * lost:
+            return Estimability(False, CURRENT_STAGE_ONLY.format(stage=lost_stage), unobserved, int(lost_stage))
+    return Estimability(True, None, unobserved)
+
+
+@dataclass(frozen=True)
 class Funnel:
     stages: list[StageFunnel]
     deals: int
     filters: DealFilter
     as_of: date | None
+    estimability: Estimability = Estimability(True)
 
     def stage(self, number: int) -> StageFunnel:
         return self.stages[number - 1]
 
     def to_json(self) -> dict:
-        return {"stages": [asdict(s) for s in self.stages], "deals": self.deals,
-                "filters": self.filters.to_json(), "as_of": self.as_of}
+        return {"stages": [{**asdict(s), "observed": s.stage not in self.estimability.unobserved_stages}
+                           for s in self.stages], "deals": self.deals,
+                "filters": self.filters.to_json(), "as_of": self.as_of,
+                "estimable": self.estimability.estimable,
+                "not_estimable_reason": self.estimability.reason}
 
 
 @dataclass(frozen=True)
@@ -88,7 +133,8 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
     for s, reason, n in store.fetchall(f"""SELECT furthest_stage, coalesce(lost_reason, '(none)'), count(*)
             FROM deal_facts WHERE {where} AND outcome = 'lost' GROUP BY ALL ORDER BY 1, 3 DESC, 2""", params):
         reasons[int(s)][reason] = int(n)
-    return funnel_from_counts(counts, reasons, filters, as_of or data_as_of(store))
+    return replace(funnel_from_counts(counts, reasons, filters, as_of or data_as_of(store)),
+                   estimability=estimability(store))
 
 
 def funnel_at(store: Store, when: date, filters: DealFilter = DealFilter()) -> Funnel:

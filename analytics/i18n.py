@@ -109,6 +109,20 @@ TEXT: dict[str, tuple[str, str]] = {
     "verdict_contradicted": ("Contradicted", "不成立"),
     "verdict_inconclusive": ("Inconclusive", "尚无定论"),
     "verdict_insufficient": ("Not enough data", "数据不足"),
+    "verdict_not_estimable": ("Cannot be estimated", "无法估计"),
+    "verdict_help_not_estimable": ("This data holds each deal's current stage only: it cannot say where deals were lost.",
+                                   "该数据只含每个商机的当前阶段:无法判断商机在哪个阶段丢单。"),
+    "current_stage_only": (
+        "Current stage only: no deal has a stage history and every lost deal sits at stage {stage}, so where deals "
+        "were lost, and with it the stage conversions and the preferred-supplier claim, cannot be estimated from "
+        "this data. Import the stage history (Salesforce OpportunityHistory, HubSpot's Date entered columns, "
+        "keyfunnel's stage_history.csv) or a series of snapshots. The win rate overall, by tier and by owner, and "
+        "cycle times still stand.",
+        "仅有当前阶段:没有任何商机带阶段历史,所有丢单商机都停在阶段 {stage},因此无法从这些数据估计商机在哪个阶段丢单,"
+        "也就无法估计阶段转化率和首选供应商论断。请导入阶段历史(Salesforce OpportunityHistory、HubSpot 的"
+        " Date entered 列、keyfunnel 的 stage_history.csv)或一组快照。总体、各级别和各负责人的赢单率以及成交周期仍然有效。"),
+    "stages_not_observed": ("No deal was ever recorded entering stages {stages}: their conversions are not observed "
+                            "(shown as –), not 100%.", "没有任何商机记录进入过阶段 {stages}:这些阶段的转化率未被观察到(显示为 –),而非 100%。"),
     "verdict_help_supported": ("The whole interval lies above the threshold.", "整个区间高于阈值。"),
     "verdict_help_contradicted": ("The whole interval lies below the threshold.", "整个区间低于阈值。"),
     "verdict_help_inconclusive": ("The interval straddles the threshold: more data is needed.",
@@ -386,6 +400,8 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"closed before it was created", "关闭日期早于创建日期"),
     (r"deal is (won|lost) but has no closed_at", "商机已{0},但没有关闭日期"),
     (r"stage entered after the deal closed", "商机关闭之后才进入该阶段"),
+    (r"lost, but the stage history reaches stage 8 \(signed, then lost\): counted as lost at stage 7",
+     "丢单,但阶段历史到达了阶段 8(已签约后丢单):计为在阶段 7 丢单"),
     (r"won, but the stage history never reaches stage 8: counted as signed at closed_at",
      "赢单,但阶段历史未到达阶段 8:按关闭日期计为签约"),
     # files

@@ -727,6 +727,12 @@ class Importer:
             FROM kf_in_deals i JOIN (SELECT deal_id, stage FROM kf_in_events UNION ALL
                                      SELECT deal_id, stage FROM stage_events) e USING (deal_id)
             WHERE i.outcome = 'won' GROUP BY i.deal_id HAVING max(e.stage) < 8
+            UNION ALL
+            SELECT min(i.src_row), 'outcome', 'lost',
+                   'lost, but the stage history reaches stage 8 (signed, then lost): counted as lost at stage 7'
+            FROM kf_in_deals i JOIN (SELECT deal_id, stage FROM kf_in_events UNION ALL
+                                     SELECT deal_id, stage FROM stage_events) e USING (deal_id)
+            WHERE i.outcome = 'lost' GROUP BY i.deal_id HAVING max(e.stage) = 8
             ORDER BY 1""")
         for r, c, v, reason in rows:
             file = name if c == "outcome" else hist_name or name

@@ -53,8 +53,11 @@ state AS (
     WHERE coalesce(d.created_at, CAST(p.first_at AS DATE)) < CAST($t AS DATE)  -- as deal_facts dates it
 )
 SELECT *,
-       CASE WHEN outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(max_stage, 1) END AS furthest_stage,
-       CASE WHEN outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(cur_stage, 1) END AS current_stage,
+       -- as deal_facts: stage 8 is signed and kept, so a deal lost after reaching it was lost at 7
+       CASE WHEN outcome = 'won' THEN {LAST_STAGE} WHEN outcome = 'lost' THEN least(coalesce(max_stage, 1), {LAST_STAGE - 1})
+            ELSE coalesce(max_stage, 1) END AS furthest_stage,
+       CASE WHEN outcome = 'won' THEN {LAST_STAGE} WHEN outcome = 'lost' THEN least(coalesce(cur_stage, 1), {LAST_STAGE - 1})
+            ELSE coalesce(cur_stage, 1) END AS current_stage,
        coalesce(cur_entered, CAST(created_at AS TIMESTAMP)) AS current_stage_entered_at,
        CASE WHEN left_truncated THEN first_stage ELSE 1 END AS entry_stage
 FROM state

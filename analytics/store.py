@@ -129,7 +129,7 @@ ALTER TABLE deal_previous ADD COLUMN name VARCHAR;
 )
 # Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
 # keyfunnel then has both tables rebuilt once, on its first open for writing.
-DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event"
+DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7"
 
 
 def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -416,10 +416,14 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated, d.created_at IS NOT NULL AS
        p.first_stage, p.first_stage_at,
        CASE WHEN d.outcome = 'won' AND NOT coalesce(p.has_last_stage, false) AND d.closed_at IS NOT NULL
             THEN greatest(p.last_stage_at, CAST(d.closed_at AS TIMESTAMP)) ELSE p.last_stage_at END AS last_stage_at,
-       CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.last_stage, 1) END AS current_stage,
+       -- stage 8 is signed and kept: a lost deal whose history reaches 8 (a contract that fell through, Salesforce's
+       -- Closed Won → Closed Lost) was lost at 7, in the funnel, the claim, the model and the forecast alike
+       CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} WHEN d.outcome = 'lost' THEN least(coalesce(p.last_stage, 1), {LAST_STAGE - 1})
+            ELSE coalesce(p.last_stage, 1) END AS current_stage,
        CASE WHEN d.outcome = 'won' AND NOT coalesce(p.has_last_stage, false) THEN CAST(d.closed_at AS TIMESTAMP)
             ELSE p.last_stage_at END AS current_stage_entered_at,
-       CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} ELSE coalesce(p.max_stage, 1) END AS furthest_stage,
+       CASE WHEN d.outcome = 'won' THEN {LAST_STAGE} WHEN d.outcome = 'lost' THEN least(coalesce(p.max_stage, 1), {LAST_STAGE - 1})
+            ELSE coalesce(p.max_stage, 1) END AS furthest_stage,
        coalesce(p.moved_backwards, false) AS moved_backwards,
        coalesce(p.reentered, false) AS reentered,
        p.positioned_moves,

@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from analytics.claim import test_claim
+from analytics.funnel import estimability
 from analytics.overview import count_deals
 
 filters = ui.filters()
@@ -12,6 +13,7 @@ threshold = st.slider(ui.T("threshold"), 0.5, 0.95, 0.75, 0.01, key="claim_thres
 claim = ui.cached(test_claim, filters, threshold=threshold)
 o = claim.overall
 st.markdown(f"> {ui.T('claim_statement', threshold=o.threshold)}")
+ui.say_what_cannot_be_estimated(ui.cached(estimability))
 if o.resolved:
     st.header(ui.T(f"verdict_{o.verdict}"))
     st.write(ui.T("claim_result", won=o.won, resolved=o.resolved, stage=o.stage, p=o.p_hat, lo=o.ci[0], hi=o.ci[1],

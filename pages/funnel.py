@@ -19,6 +19,8 @@ if ui.has_data(funnel.deals, filters):
     fig.update_layout(title=ui.T("funnel_chart"), height=460, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, key="funnel_chart")
     st.caption(ui.T("censoring_note"))
+    ui.say_what_cannot_be_estimated(funnel.estimability)
+    unobserved = set(funnel.estimability.unobserved_stages)
     table = pd.DataFrame({
         ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
         ui.T("amount"): [ui.fmt_money(s.amount) for s in funnel.stages],
@@ -26,8 +28,9 @@ if ui.has_data(funnel.deals, filters):
         ui.T("advanced"): ["–" if s.advanced is None else f"{s.advanced:,}" for s in funnel.stages],
         ui.T("lost_here"): [s.lost_here for s in funnel.stages],
         ui.T("open_here"): [s.open_here for s in funnel.stages],
-        ui.T("conversion"): [ui.fmt_pct(s.conversion) for s in funnel.stages],
-        ui.T("ci_95"): [ui.fmt_ci(s.conversion_ci) for s in funnel.stages],
+        # a stage no deal was recorded entering has no observed conversion (not the 100% its pass-through gives)
+        ui.T("conversion"): [ui.fmt_pct(None if s.stage in unobserved else s.conversion) for s in funnel.stages],
+        ui.T("ci_95"): [ui.fmt_ci(None if s.stage in unobserved else s.conversion_ci) for s in funnel.stages],
         ui.T("cumulative"): [ui.fmt_pct(s.cumulative_conversion) for s in funnel.stages],
         ui.T("p_win"): [ui.fmt_pct(s.win_rate) for s in funnel.stages],
     })

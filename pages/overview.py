@@ -3,6 +3,7 @@ import streamlit as st
 import ui
 from analytics.claim import test_claim
 from analytics.forecast import forecast_quarter
+from analytics.funnel import estimability
 from analytics.importer import list_batches
 from analytics.overview import pipeline_summary
 
@@ -19,6 +20,7 @@ if ui.has_data(summary.deals, filters):
                    help=ui.fmt_money(summary.weighted_amount))
     cols[2].metric(ui.T("win_rate"), ui.fmt_pct(summary.win_rate),  # won of the closed deals, and its interval
                    help=f"{summary.won:,} / {summary.resolved:,} · {ui.T('ci_95')}: {ui.fmt_ci(summary.win_rate_ci)}")
+    ui.say_what_cannot_be_estimated(ui.cached(estimability))
     cols[3].metric(ui.T("verdict"), ui.T(f"verdict_{claim.verdict}"),
                    help=ui.fmt_pct(claim.p_hat) + f" ({claim.won}/{claim.resolved})")
     cols[5].metric(f"{forecast.quarter} P50", ui.fmt_short(forecast.p50),

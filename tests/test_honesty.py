@@ -1,0 +1,85 @@
+"""Saying when the data cannot answer: current-stage-only exports, stages never observed, a stage-8 rule."""
+
+from __future__ import annotations
+
+import json
+
+from analytics.claim import NOT_ESTIMABLE
+from analytics.claim import test_claim as claim_of  # (named so that pytest does not collect it)
+from analytics.funnel import compute_funnel, estimability
+from analytics.importer import import_files
+
+
+def _current_stage_only(store, csv_writer, lost_stage: str = "7"):
+    """Twenty won and thirty lost deals, each with one event: its current stage (every lost one at `lost_stage`)."""
+    deals = [[f"W{i}", "2025-01-01", "2025-06-01", "won"] for i in range(20)] + [
+        [f"L{i}", "2025-01-01", "2025-06-01", "lost"] for i in range(30)]
+    history = [[f"W{i}", "8", "2025-06-01"] for i in range(20)] + [
+        [f"L{i}", lost_stage, "2025-06-01"] for i in range(30)]
+    r = import_files(store, csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], deals),
+                     csv_writer("h.csv", ["deal_id", "stage", "entered_at"], history))
+    assert r.status == "imported", r.errors
+
+
+def test_a_current_stage_only_export_is_not_estimable(store, csv_writer):
+    _current_stage_only(store, csv_writer)
+    known = estimability(store)
+    assert (known.estimable, known.lost_stage) == (False, 7)
+    funnel, claim = compute_funnel(store), claim_of(store)
+    assert json.loads(json.dumps(funnel.to_json(), default=str))["estimable"] is False
+    assert funnel.to_json()["not_estimable_reason"].startswith("current stage only")
+    # 20 won of 50 "reached 7": it would have read "contradicted" at 40%, which is only the overall win rate
+    assert (claim.overall.won, claim.overall.resolved, claim.overall.verdict) == (20, 50, NOT_ESTIMABLE)
+    assert claim.to_json()["estimable"] is False
+    assert {s.test.verdict for s in claim.segments} == {NOT_ESTIMABLE}
+
+
+def test_a_salesforce_export_without_history_is_not_estimable(store, csv_writer):
+    """Closed Lost maps to no stage: every loss lands at stage 1 and every win passes every stage. It read
+    'Supported: all resolved deals that reached stage 7 were won'."""
+    from analytics.crm import import_export, read_export
+
+    rows = [[f"0W{i}", "Closed Won", "10", "2025-03-01", "2025-01-01", "true", "true"] for i in range(25)] + [
+        [f"0L{i}", "Closed Lost", "10", "2025-03-01", "2025-01-01", "true", "false"] for i in range(25)]
+    path = csv_writer("Opportunity.csv", ["Id", "StageName", "Amount", "CloseDate", "CreatedDate", "IsClosed",
+                                          "IsWon"], rows)
+    r = import_export(store, *read_export([path]))
+    assert r.status == "imported", r.errors
+    claim = claim_of(store, segments=False)
+    assert (claim.overall.won, claim.overall.resolved) == (25, 25) and claim.overall.verdict == NOT_ESTIMABLE
+    assert estimability(store).lost_stage == 1
+
+
+def test_a_history_is_estimable_and_stages_never_entered_are_named(store, csv_writer):
+    """Deals with real histories that never pass through 2, 4 or 6 (HubSpot's default pipeline folds onto 1, 3, 5,
+    6, 7): those stages' conversions are not observed, not 100%."""
+    deals = [[f"D{i}", "2025-01-01", "2025-06-01", "won" if i % 2 else "lost"] for i in range(10)]
+    history = []
+    for i in range(10):
+        history += [[f"D{i}", "1", "2025-01-01"], [f"D{i}", "3", "2025-02-01"]]
+        history += [[f"D{i}", "5", "2025-03-01"], [f"D{i}", "7", "2025-04-01"]] if i % 2 else []
+    import_files(store, csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], deals),
+                 csv_writer("h.csv", ["deal_id", "stage", "entered_at"], history))
+    known = estimability(store)
+    assert known.estimable and known.unobserved_stages == (2, 4, 6)
+    stages = compute_funnel(store).to_json()["stages"]
+    assert [s["observed"] for s in stages] == [True, False, True, False, True, False, True, True]
+    assert claim_of(store, segments=False).overall.verdict != NOT_ESTIMABLE
+
+
+def test_a_deal_lost_after_signing_is_lost_at_7_in_the_funnel_and_the_claim_alike(store, csv_writer):
+    """Three deals reach 7: one won, one lost at 7, one signed (8) and then lost. The claim said 1/3 while the
+    funnel's stage-7 conversion said 2/3; stage 8 is signed and kept, so both say 1/3."""
+    deals = csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], [
+        ["L1", "2026-01-01", "2026-03-01", "won"], ["L2", "2026-01-01", "2026-03-01", "lost"],
+        ["L3", "2026-01-01", "2026-04-01", "lost"]])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"], [
+        ["L1", "7", "2026-02-01"], ["L1", "8", "2026-03-01"], ["L2", "7", "2026-02-01"],
+        ["L3", "7", "2026-02-01"], ["L3", "8", "2026-03-01"]])
+    r = import_files(store, deals, history)
+    assert [(w.row, w.reason) for w in r.warnings if "reaches stage 8" in w.reason] == [
+        (4, "lost, but the stage history reaches stage 8 (signed, then lost): counted as lost at stage 7")]
+    funnel, claim = compute_funnel(store), claim_of(store, segments=False).overall
+    assert (funnel.stage(7).reached, funnel.stage(7).lost_here, funnel.stage(8).reached) == (3, 2, 1)
+    assert funnel.stage(7).conversion == funnel.stage(7).win_rate == 1 / 3
+    assert (claim.won, claim.resolved) == (1, 3) and claim.p_hat == funnel.stage(7).win_rate
