@@ -325,9 +325,16 @@ def cmd_report(args) -> int:
 
     if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
         raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
+    from dataclasses import replace
+
+    from .forecast import backtest
+    from .results import persisted
+
     with _open_store(args, read_only=True) as store:
         review = quarterly_review(store, args.quarter, args.as_of, target=args.target,
                                   filters=filters_from_args(args))
+        # the backtest the Forecast page and `keyfunnel backtest` read: the review says when it refutes the range
+        review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)))
     path = write_report(review, args.out, args.lang)
     if args.json:
         from .cli import _print_json

@@ -241,14 +241,28 @@ class AccuracySummary:
     coverage: float | None  # share of quarters whose actual fell within P10–P90
 
 
+# The backtest refutes the forecast's range when, over at least this many quarters, fewer than half the actuals
+# fell inside P10–P90 (nominal 80%: with 8 quarters, 3 or fewer inside happens by chance about 1% of the time), or
+# the forecasts were off by more than half on average.
+REFUTING_QUARTERS, REFUTING_COVERAGE, REFUTING_MAPE = 4, 0.5, 0.5
+
+
 @dataclass(frozen=True)
 class Backtest:
     quarters: list[BacktestQuarter]
     summary: AccuracySummary
     baseline_crm_default: AccuracySummary
 
+    @property
+    def refutes_range(self) -> bool:
+        """Whether the team's own past quarters refute the forecast's range (REFUTING_*): then the Forecast page
+        and the review say so above it."""
+        s = self.summary
+        return len(self.quarters) >= REFUTING_QUARTERS and (
+            (s.coverage is not None and s.coverage < REFUTING_COVERAGE) or (s.mape is not None and s.mape > REFUTING_MAPE))
+
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "refutes_range": self.refutes_range}
 
 
 def _accuracy(forecasts, actuals, inside=None) -> AccuracySummary:

@@ -48,6 +48,11 @@ TEXT: dict[str, tuple[str, str]] = {
     "amount_coverage": ("Amount known for {known:,} of {total:,} deals ({share}): amount figures leave the rest out",
                         "{total:,} 个商机中有 {known:,} 个有金额({share}):金额合计不含其余商机"),
     "amount_known": ("With amount", "有金额"),
+    "backtest_refutes": ("This forecast's own backtest refutes its range: over the last {n} quarters {coverage} of "
+                         "the actuals fell inside P10–P90 (nominal 80%), and the forecasts were off by {mape} on "
+                         "average. Read the range below as the model's, not as this team's odds.",
+                         "该预测自身的回测否定了它的区间:过去 {n} 个季度中只有 {coverage} 的实际值落在 P10–P90 之内(名义 80%),"
+                         "预测平均偏差 {mape}。请把下方区间视为模型的估计,而非本团队的实际概率。"),
     "forecast_imputed": ("{n:,} open deals have no amount: the forecast counts each at the median amount of the "
                          "open deals in its stage", "{n:,} 个在途商机没有金额:预测按其所在阶段在途商机的金额中位数计"),
     # funnel

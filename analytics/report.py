@@ -112,9 +112,9 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 <h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
 <p>{e(t('as_of', lang))} {review.as_of.isoformat()} · {e(t('mode_' + f.mode, lang))}</p>
 <h2>{e(t('this_quarter', lang))}</h2>
+{"".join(f"<p><strong>{e(note)}</strong></p>" for note in coverage_notes(review, lang))}
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
 · {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
-{"".join(f"<p>{e(note)}</p>" for note in coverage_notes(review, lang))}
 {dist.to_html(full_html=False, include_plotlyjs=True)}
 {categories}
 {owners}
@@ -127,10 +127,19 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 </body></html>"""
 
 
+def refutation_note(review: QuarterlyReview, lang: str = "en") -> str | None:
+    """What to say above the range when the forecast's own backtest refutes it (Backtest.refutes_range)."""
+    if review.backtest is None or not review.backtest.refutes_range:
+        return None
+    s = review.backtest.summary
+    return t("backtest_refutes", lang, n=len(review.backtest.quarters), coverage=f"{s.coverage or 0:.0%}",
+             mape="–" if s.mape is None else f"{s.mape:.0%}")
+
+
 def coverage_notes(review: QuarterlyReview, lang: str = "en") -> list[str]:
-    """What the review's amounts leave out, in `lang`: deals without an amount, and open ones the forecast counted
-    at their stage's median amount. Empty when every deal has an amount."""
-    first, notes = review.funnel_now.stages[0], []
+    """What the review's figures cannot be trusted for, in `lang`: a range its own backtest refutes, deals without
+    an amount, and open ones the forecast counted at their stage's median amount. Empty when none applies."""
+    first, notes = review.funnel_now.stages[0], [note for note in [refutation_note(review, lang)] if note]
     if first.amount_known < first.reached:
         notes.append(t("amount_coverage", lang, known=first.amount_known, total=first.reached,
                        share=f"{first.amount_known / first.reached:.0%}"))

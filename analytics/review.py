@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from .filters import DealFilter, quarter_bounds
-from .forecast import BacktestQuarter, QuarterForecast, backtest, forecast_quarter, quarter_of, shift_quarter
+from .forecast import Backtest, BacktestQuarter, QuarterForecast, backtest, forecast_quarter, quarter_of, shift_quarter
 from .funnel import Funnel, compute_funnel, data_as_of, funnel_at
 from .store import Store
 
@@ -23,6 +23,9 @@ class QuarterlyReview:
     funnel_last_quarter: Funnel  # as it stood when last quarter began
     top_deals: object  # DataFrame: the open deals with the largest expected value
     slipped_deals: object  # DataFrame: open deals whose expected close has passed
+    # the forecast's own backtest over past quarters, when the caller has it (the page's, or the CLI's persisted
+    # one): the review says above the range when it refutes it
+    backtest: Backtest | None = None
 
     @property
     def last_quarter_name(self) -> str:

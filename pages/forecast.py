@@ -22,6 +22,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
         st.warning(ui.T("small_data_note"))
     if f.amount_imputed:
         st.caption(ui.T("forecast_imputed", n=f.amount_imputed))
+    refuted = st.empty()  # filled once the backtest below is known: a refuted range is said above it
     cols = st.columns(4)
     ui.forecast_tiles(f, cols)
     if f.target:
@@ -41,6 +42,10 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     # Unfiltered, it is the one refresh_results kept; filtered, it is computed once per filter (5–8 s at 1M deals)
     with st.spinner(ui.T("backtesting"), show_time=True):
         bt = ui.cached(backtest, 8, filters=filters)
+    if bt.refutes_range:
+        s = bt.summary
+        refuted.error(ui.T("backtest_refutes", n=len(bt.quarters), coverage=ui.fmt_pct(s.coverage),
+                           mape=ui.fmt_pct(s.mape)))
     if bt.quarters:
         q = bt.quarters
         fig = go.Figure([

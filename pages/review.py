@@ -1,10 +1,12 @@
+from dataclasses import replace
+
 import streamlit as st
 
 import ui
-from analytics.forecast import quarter_of
+from analytics.forecast import backtest, quarter_of
 from analytics.funnel import data_as_of
 from analytics.overview import count_deals
-from analytics.report import coverage_notes, figures, render_html, xlsx_bytes
+from analytics.report import coverage_notes, figures, refutation_note, render_html, xlsx_bytes
 from analytics.review import quarterly_review
 
 filters = ui.filters()
@@ -12,12 +14,15 @@ lang = ui.lang()
 st.title(ui.T("page_review"))
 if ui.has_data(ui.cached(count_deals, filters), filters):
     quarter = quarter_of(ui.cached(data_as_of))
-    review = ui.cached(quarterly_review, quarter, filters=filters)
+    review = replace(ui.cached(quarterly_review, quarter, filters=filters),
+                     backtest=ui.cached(backtest, 8, filters=filters))  # the Forecast page's, already computed
     f, last = review.forecast, review.last_quarter
     st.subheader(f"{ui.T('this_quarter')}: {review.quarter}")
+    if refutation_note(review, lang):
+        st.error(refutation_note(review, lang))
     cols = st.columns(3)
     ui.forecast_tiles(f, cols)
-    for note in coverage_notes(review, lang):
+    for note in coverage_notes(review, lang)[1 if refutation_note(review, lang) else 0:]:
         st.caption(note)
     dist, change = figures(review, lang)
     st.plotly_chart(dist, key="review_forecast_chart")

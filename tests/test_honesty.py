@@ -83,3 +83,21 @@ def test_a_deal_lost_after_signing_is_lost_at_7_in_the_funnel_and_the_claim_alik
     assert (funnel.stage(7).reached, funnel.stage(7).lost_here, funnel.stage(8).reached) == (3, 2, 1)
     assert funnel.stage(7).conversion == funnel.stage(7).win_rate == 1 / 3
     assert (claim.won, claim.resolved) == (1, 3) and claim.p_hat == funnel.stage(7).win_rate
+
+
+def test_a_backtest_that_refutes_its_range_is_said_above_it():
+    from analytics.forecast import AccuracySummary, Backtest, BacktestQuarter
+
+    def quarters(inside: list[bool]):
+        return [BacktestQuarter(f"2025Q{i % 4 + 1}", 100, 80, 120, 100, 0, ok, 90) for i, ok in enumerate(inside)]
+
+    def bt(inside, mape):
+        return Backtest(quarters(inside), AccuracySummary(mape, None, None, sum(inside) / len(inside)),
+                        AccuracySummary(None, None, None, None))
+
+    assert bt([True] * 6 + [False] * 2, 0.15).refutes_range is False        # 75% inside: as nominal
+    assert bt([False] * 8, 3.13).refutes_range is True                      # 0% inside, MAPE 313% (a real org's)
+    assert bt([True] * 3 + [False] * 5, 0.2).refutes_range is True          # 3 of 8 inside
+    assert bt([True] * 8, 0.8).refutes_range is True                        # inside, but off by 80% on average
+    assert bt([False] * 3, 2.0).refutes_range is False                      # three quarters prove nothing yet
+    assert bt([False] * 8, 3.13).to_json()["refutes_range"] is True
