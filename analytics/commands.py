@@ -176,6 +176,8 @@ def cmd_velocity(args) -> int:
             w, lo = s.won, s.lost
             fmt = lambda d: "–" if d.median is None else f"{d.median:5.1f} ({d.p25:.0f}–{d.p75:.0f}, {d.p90:.0f})"
             print(f"  stage {s.stage}: {fmt(w):>28} | {fmt(lo)}")
+        if v.closed_before_created:
+            print(f"{v.closed_before_created} closed deals close before they were created: left out of cycle time")
         print(f"stalled open deals: {len(v.stalled)}")
         for d in v.stalled[:20]:
             print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "

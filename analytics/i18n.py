@@ -48,6 +48,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "amount_coverage": ("Amount known for {known:,} of {total:,} deals ({share}): amount figures leave the rest out",
                         "{total:,} 个商机中有 {known:,} 个有金额({share}):金额合计不含其余商机"),
     "amount_known": ("With amount", "有金额"),
+    "closed_before_created": ("{n:,} closed deals close before the date they were created: they have no cycle "
+                              "time and are left out of it", "{n:,} 个已关闭商机的关闭日期早于创建日期:没有成交周期,不计入周期统计"),
     "backtest_refutes": ("This forecast's own backtest refutes its range: over the last {n} quarters {coverage} of "
                          "the actuals fell inside P10–P90 (nominal 80%), and the forecasts were off by {mape} on "
                          "average. Read the range below as the model's, not as this team's odds.",

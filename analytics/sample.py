@@ -108,7 +108,7 @@ def generate(params: SampleParameters):
 
     rng = np.random.default_rng(params.seed)
     # Deals closed before the CRM's adoption are not exported: simulate enough to export params.deals of them.
-    export_share = max(0.2, 1 - CRM_ADOPTION_YEARS / params.years)
+    export_share = max(0.2, 1 - CRM_ADOPTION_YEARS / params.years) if params.years > CRM_ADOPTION_YEARS else 1.0
     n = int(params.deals / export_share * 1.1) + 50
     as_of = np.datetime64(params.as_of, "s")
     span_s = int(params.years * 365 * 86400)
@@ -180,7 +180,10 @@ def generate(params: SampleParameters):
 
     # CRM adoption: deals created in the MIGRATED_DAYS before it were migrated with their full history; older
     # deals closed before it are absent, and older deals open then were entered at their stage on that day.
-    adoption = as_of - np.timedelta64(int((params.years - CRM_ADOPTION_YEARS) * 365 * 86400), "s")
+    # A history shorter than the adoption period starts with the CRM: nothing before it to leave out (it put the
+    # adoption after the as-of date, and `--years 0.5` wrote 92 deals instead of 300).
+    since_adoption = params.years - CRM_ADOPTION_YEARS if params.years > CRM_ADOPTION_YEARS else params.years
+    adoption = as_of - np.timedelta64(int(since_adoption * 365 * 86400), "s")
     migrated = created >= adoption - np.timedelta64(MIGRATED_DAYS * 86400, "s")
     in_export = np.zeros(n, dtype=bool)
     in_export[np.nonzero(migrated | (close_time >= adoption))[0][:params.deals]] = True  # the first N

@@ -28,6 +28,8 @@ if ui.has_data(flow.deals, filters):
               else f"{velocity.cycle_won.median:.0f}")
     c2.metric(ui.T("cycle_time") + " · " + ui.T("lost"), "–" if velocity.cycle_lost.median is None
               else f"{velocity.cycle_lost.median:.0f}")
+    if velocity.closed_before_created:
+        st.caption(ui.T("closed_before_created", n=velocity.closed_before_created))
 
     st.subheader(ui.T("stalled"))
     st.caption(ui.T("stalled_help"))

@@ -101,3 +101,30 @@ def test_a_backtest_that_refutes_its_range_is_said_above_it():
     assert bt([True] * 8, 0.8).refutes_range is True                        # inside, but off by 80% on average
     assert bt([False] * 3, 2.0).refutes_range is False                      # three quarters prove nothing yet
     assert bt([False] * 8, 3.13).to_json()["refutes_range"] is True
+
+
+def test_a_sample_shorter_than_the_crm_adoption_has_every_deal_asked_for(tmp_path):
+    """`keyfunnel sample --years 0.5` wrote 92 deals instead of 300, all open."""
+    import pandas as pd
+
+    from analytics.sample import SampleParameters, write_sample
+
+    truth = write_sample(tmp_path, SampleParameters(deals=300, seed=3, as_of="2026-11-30", years=0.5))
+    deals = pd.read_csv(tmp_path / "deals.csv")
+    assert len(deals) == truth["counts"]["deals"] == 300
+    assert deals["created_at"].max() <= "2026-11-30" and deals["created_at"].min() >= "2026-05-01"
+    assert truth["counts"]["won"] + truth["counts"]["lost"] > 0
+
+
+def test_deals_closed_before_they_were_created_are_left_out_of_cycle_time_and_counted(store, csv_writer):
+    """18 of 36 deals in Salesforce's own sample close before they were created; velocity reported a median cycle
+    time of −751 days."""
+    from analytics.velocity import compute_velocity
+
+    deals = csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], [
+        ["C1", "2026-03-01", "2024-01-01", "lost"], ["C2", "2026-01-01", "2026-01-31", "lost"],
+        ["C3", "2026-01-01", "2026-03-02", "lost"], ["C4", "2026-05-01", "2025-05-01", "lost"]])
+    import_files(store, deals)
+    v = compute_velocity(store)
+    assert (v.cycle_lost.n, v.cycle_lost.median, v.closed_before_created) == (2, 45.0, 2)  # (30 + 60) / 2
+    assert v.to_json()["closed_before_created"] == 2
