@@ -159,10 +159,11 @@ def cmd_winrates(args) -> int:
         return Result(win_rates_by_stage(funnel), funnel)
 
     def render(r):
-        print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}")
+        print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}  reached it: won / closed, open")
         for w in r.rows:
             print(f"{w.stage:>5} {_pct(w.win_rate):>7} {_ci(w.win_rate_ci):>17} {w.salesforce_default:>10.0%} "
-                  f"{w.hubspot_default:>8.0%}")
+                  f"{w.hubspot_default:>8.0%}  {w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
+        print("P(win) is product-limit: open deals count until they close, so it is not won / closed")
 
     return _run(args, compute, render)
 

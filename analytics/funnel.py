@@ -96,10 +96,12 @@ class Funnel:
 
 @dataclass(frozen=True)
 class StageWinRate:
+    """P(win | reached s) beside the CRM defaults. `win_rate` is the product-limit estimate (open deals censored,
+    deals first seen later not at risk), so it is not won_after / closed_after: those are the counts behind it."""
     stage: int
-    won: int
-    resolved: int
-    open: int
+    won_after: int  # deals that reached s and were won
+    closed_after: int  # deals that reached s and closed, won or lost
+    open_after: int  # deals that reached s and are still open
     win_rate: float | None
     win_rate_ci: Interval | None
     salesforce_default: float

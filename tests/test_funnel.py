@@ -62,7 +62,7 @@ def test_lost_reasons_per_stage(funnel):
 def test_win_rates_by_stage_sit_beside_crm_defaults(funnel):
     rows = win_rates_by_stage(funnel)
     assert [r.stage for r in rows] == [1, 2, 3, 4, 5, 6, 7]
-    assert rows[6].won == 2 and rows[6].resolved == 3 and rows[6].open == 1
+    assert rows[6].won_after == 2 and rows[6].closed_after == 3 and rows[6].open_after == 1
     assert rows[0].salesforce_default == 0.10 and rows[6].hubspot_default == 0.90
 
 
