@@ -214,7 +214,8 @@ def parse_dates(values: pd.Series, order: str | None) -> tuple[pd.Series, pd.Ser
     hour = ymd[3].fillna(num[3] if order in ("MDY", "DMY") else ymd[3])
     minute = ymd[4].fillna(num[4] if order in ("MDY", "DMY") else ymd[4])
     second = ymd[5].fillna(num[5] if order in ("MDY", "DMY") else ymd[5])
-    ampm = ymd[6].fillna(num[6] if order in ("MDY", "DMY") else ymd[6]).str.lower()
+    # as text whatever pandas made of an all-empty column (pandas 2 gives floats, and .str fails on them)
+    ampm = ymd[6].fillna(num[6] if order in ("MDY", "DMY") else ymd[6]).fillna("").astype(str).str.lower()
     h = pd.to_numeric(hour).fillna(0)
     h = np.where((ampm == "pm") & (h < 12), h + 12, np.where((ampm == "am") & (h == 12), 0, h))
     parts = pd.DataFrame({"year": pd.to_numeric(year), "month": pd.to_numeric(month), "day": pd.to_numeric(day),
