@@ -109,10 +109,15 @@ class StageWinRate:
 
 
 def data_as_of(store: Store) -> date | None:
-    """The latest date the data knows of: the default as-of date of every analysis."""
-    value = store.scalar("""SELECT greatest(max(CAST(last_stage_at AS DATE)), max(closed_at), max(created_at))
-                            FROM deal_facts""")
-    return value
+    """The default as-of date of every analysis: the latest date the data knows of (a stage entry, a close, a
+    creation) that is not in the future of the export. A date after the day the data was last imported (a typo, a
+    planned close written as closed) is in its future: it is warned about at import, and would otherwise move every
+    page to a later quarter."""
+    imported = store.scalar("SELECT CAST(max(finished_at) AS DATE) FROM import_batches WHERE status = 'imported'")
+    return store.scalar("""SELECT greatest(max(CAST(last_stage_at AS DATE)) FILTER (WHERE CAST(last_stage_at AS DATE) <= $b),
+                                           max(closed_at) FILTER (WHERE closed_at <= $b),
+                                           max(created_at) FILTER (WHERE created_at <= $b))
+                           FROM deal_facts""", {"b": imported or date.max})
 
 
 StageCounts = dict[tuple[int, int, str], tuple[int, float, int]]

@@ -403,6 +403,8 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"the workbook has no sheet with data", "该工作簿中没有包含数据的工作表"),
     (r"sheet (.+) is empty", r"工作表 \1 为空"),
     (r"(a PNG image|a JPEG image|a GIF image|a PDF document), not a CSV file", "这是图片或 PDF 文件,不是 CSV 文件"),
+    (r"(created_at|closed_at|entered_at) after today on (\d+) rows?: in the export's future, kept, but not used to "
+     r"set the as-of date", r"\2 行的 \1 晚于今天:属于导出文件的未来日期,已保留,但不用于确定截至日期"),
     (r"amount is 0", "金额为 0"),
     (r"closed before it was created", "关闭日期早于创建日期"),
     (r"deal is (won|lost) but has no closed_at", "商机已{0},但没有关闭日期"),

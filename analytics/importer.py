@@ -699,10 +699,24 @@ class Importer:
                 self.warnings.append(RowIssue(st.source.name, None, column, None,
                                               f"{f} missing for {n} of {counted(total, 'deal')}: {cost}"))
 
+    def _future_warnings(self, st: _Staged) -> None:
+        """Dates after today, the day of the import: in the export's future (a typo, a planned close written as
+        closed). Kept, counted per column, and not used for the default as-of date (analytics.funnel.data_as_of)."""
+        for column, table, sql in (("created_at", st.source.name, "SELECT count(*) FROM kf_in_deals WHERE created_at > current_date"),
+                                   ("closed_at", st.source.name, "SELECT count(*) FROM kf_in_deals WHERE closed_at > current_date"),
+                                   ("entered_at", self.history_name or st.source.name,
+                                    "SELECT count(*) FROM kf_in_events WHERE CAST(entered_at AS DATE) > current_date")):
+            n = self.store.scalar(sql)
+            if n:
+                self.warnings.append(RowIssue(table, None, column, None,
+                                              f"{column} after today on {counted(n, 'row')}: in the export's future, "
+                                              f"kept, but not used to set the as-of date"))
+
     def _warnings(self, st: _Staged) -> None:
         """Suspicious but possible: flagged, never rejected."""
         s, name = self.store, st.source.name
         self._missing_value_warnings(st)
+        self._future_warnings(st)
         rows = s.fetchall("""
             SELECT src_row, 'amount', CAST(amount AS VARCHAR), 'amount is 0' FROM kf_in_deals WHERE amount = 0
             UNION ALL

@@ -128,3 +128,19 @@ def test_deals_closed_before_they_were_created_are_left_out_of_cycle_time_and_co
     v = compute_velocity(store)
     assert (v.cycle_lost.n, v.cycle_lost.median, v.closed_before_created) == (2, 45.0, 2)  # (30 + 60) / 2
     assert v.to_json()["closed_before_created"] == 2
+
+
+def test_one_future_dated_close_does_not_move_the_as_of_date(store, csv_writer):
+    """A close date typed as 2062 moved every page to a later quarter. It is warned about, and the as-of date is
+    the latest date that is not after the import."""
+    from datetime import date
+
+    from analytics.funnel import data_as_of
+
+    deals = csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], [
+        ["F1", "2026-01-01", "2026-03-01", "won"], ["F2", "2026-02-01", "2062-03-01", "lost"]])
+    r = import_files(store, deals)
+    assert [(w.column, w.reason) for w in r.warnings if "future" in w.reason] == [
+        ("closed_at", "closed_at after today on 1 row: in the export's future, kept, but not used to set the as-of date")]
+    assert data_as_of(store) == date(2026, 3, 1)
+    assert store.scalar("SELECT closed_at FROM deals WHERE deal_id = 'F2'") == date(2062, 3, 1)  # nothing lost
