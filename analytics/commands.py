@@ -240,16 +240,22 @@ def cmd_model(args) -> int:
         cutoff = "–" if r.cutoff is None else f"{r.cutoff:%Y-%m-%d}"  # None: nothing resolved yet
         print(f"validation: trained on deals closed before {cutoff}, tested on the pipeline open then; "
               f"mode {r.mode}" + (f" ({r.note})" if r.note else ""))
+        ci = r.pooled_brier_gain_ci
+        print({"better": "the model predicts better than the stage win rates",
+               "no_better": "the model does NOT predict better than the stage win rates: use the stage rates",
+               "untested": "too few held-out deals to tell whether the model beats the stage win rates"}[r.verdict]
+              + (f" (Brier gain {r.pooled_brier_gain:.4f}, 95% [{ci[0]:.4f}, {ci[1]:.4f}], {r.pooled_n_test} "
+                 f"test deals)" if ci else f" ({r.pooled_n_test} test deals)"))
         print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
               f"{'CRM Brier':>10}")
         f = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"  # noqa: E731
         for st in r.stages:
             print(f"{st.stage:>5} {st.n_train:>7} {st.n_test:>6} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
                   f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10}")
-        print("factor scorecard (odds ratio per score point, 95% interval):")
+        print("factor scorecard (odds ratio per score point, 95% interval, p adjusted for the nine factors, Holm):")
         for fe in r.factors:
             ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
-            print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci}")
+            print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci:<14} p_adj {f(fe.p_adjusted, 3)}")
 
     return _run(args, lambda st: persisted(st, evaluate, filters_from_args(args), as_of=args.as_of), render)
 

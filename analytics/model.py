@@ -154,6 +154,10 @@ class StageValidation:
     reliability: list[ReliabilityBin]
     baseline_stage_rate: Metrics
     baseline_crm_default: Metrics
+    # the stage rate's Brier score less the model's on the same test deals, with its 95% interval (paired, by the
+    # normal approximation): above 0, the model predicts better than the stage's win rate
+    brier_gain: float | None = None
+    brier_gain_ci: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,8 @@ class FactorEffect:
     odds_ratio: float | None  # per point of score (1–5)
     ci: Interval | None
     n: int
+    p_value: float | None = None  # Wald test of odds ratio 1
+    p_adjusted: float | None = None  # adjusted for the nine factors tested (Holm): one in nine excludes 1 by chance
 
 
 @dataclass(frozen=True)
@@ -173,9 +179,35 @@ class ModelReport:
     note: str = ""
     pooled_ece: float | None = None
     pooled_reliability: list[ReliabilityBin] = field(default_factory=list)
+    pooled_n_test: int = 0
+    pooled_brier_gain: float | None = None
+    pooled_brier_gain_ci: Interval | None = None
+
+    @property
+    def verdict(self) -> str:
+        """'better' when the pooled gain's interval lies above 0, 'no_better' when it reaches 0 or below, 'untested'
+        without enough test deals: what the Win model page and the CLI lead with."""
+        if self.pooled_brier_gain_ci is None:
+            return "untested"
+        return "better" if self.pooled_brier_gain_ci[0] > 0 else "no_better"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "verdict": self.verdict}
+
+
+# Fewer test deals than this, and the ECE (ten bins) is noise: it is withheld, and the test size shown instead.
+MIN_TEST_FOR_ECE = 100
+
+
+def brier_gain(y, p, q) -> tuple[float | None, Interval | None]:
+    """The mean of (q − y)² − (p − y)² over paired test deals (q the baseline, p the model), with its 95% normal
+    interval; None below 10 deals."""
+    y, p, q = (np.asarray(a, dtype=float) for a in (y, p, q))
+    if len(y) < 10:
+        return None, None
+    d = (q - y) ** 2 - (p - y) ** 2
+    half = 1.959964 * float(d.std(ddof=1)) / np.sqrt(len(d))
+    return float(d.mean()), (float(d.mean() - half), float(d.mean() + half))
 
 
 def expected_calibration_error(y, p, bins: int = 10) -> tuple[float | None, list[ReliabilityBin]]:
@@ -232,10 +264,24 @@ def factor_effects(rows, stage: int = 1, C: float = 100.0) -> list[FactorEffect]
     info = Xi.T @ (Xi * (p * (1 - p))[:, None])
     info[1:, 1:] += np.eye(X.shape[1]) / C  # the L2 penalty; the intercept is not penalised
     se = np.sqrt(np.diag(np.linalg.inv(info)))
+    from scipy.stats import norm
+
+    p_values = [float(2 * norm.sf(abs(beta[i + 1] / se[i + 1]))) for i in range(len(FACTOR_KEYS))]
+    adjusted = holm(p_values)
     return [FactorEffect(f, float(np.exp(beta[i + 1])),
                          (float(np.exp(beta[i + 1] - 1.959964 * se[i + 1])),
-                          float(np.exp(beta[i + 1] + 1.959964 * se[i + 1]))), len(part))
+                          float(np.exp(beta[i + 1] + 1.959964 * se[i + 1]))), len(part), p_values[i], adjusted[i])
             for i, f in enumerate(FACTOR_KEYS)]
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment: the k-th smallest p-value times (m − k + 1), kept monotone, at most 1."""
+    order = np.argsort(p_values)
+    m, running, out = len(p_values), 0.0, [0.0] * len(p_values)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
+    return out
 
 
 def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float = 0.7, as_of: date | None = None,
@@ -267,24 +313,31 @@ def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float =
 
         test = test[test["deal_id"].isin(deal_ids(store, filters))]
     model = StageWinModel(**model_args).fit(train)
-    stages, all_y, all_p = [], [], []
+    stages, all_y, all_p, all_q = [], [], [], []
     for s in MODEL_STAGES:
         t = test[test["stage"] == s]
         y = t["won"].to_numpy()
         p = model.predict_proba(t) if len(t) else np.array([])
+        q = np.full(len(y), model.stage_rate_[s])
         m = metrics(y, p)
         _, table = expected_calibration_error(y, p)
         all_y.append(y)
         all_p.append(p)
+        all_q.append(q)
+        gain, gain_ci = brier_gain(y, p, q)
         stages.append(StageValidation(
-            s, model.n_train_[s], len(t), model.mode_[s], m.auc, m.brier, m.log_loss, m.ece, table,
-            metrics(y, np.full(len(y), model.stage_rate_[s])),
-            metrics(y, np.full(len(y), SALESFORCE_DEFAULT_PROBABILITY[s]))))
-    pooled, pooled_table = expected_calibration_error(np.concatenate(all_y), np.concatenate(all_p))
+            s, model.n_train_[s], len(t), model.mode_[s], m.auc, m.brier, m.log_loss,
+            m.ece if len(t) >= MIN_TEST_FOR_ECE else None, table, metrics(y, q),
+            metrics(y, np.full(len(y), SALESFORCE_DEFAULT_PROBABILITY[s])), gain, gain_ci))
+    y_all, p_all, q_all = np.concatenate(all_y), np.concatenate(all_p), np.concatenate(all_q)
+    pooled, pooled_table = expected_calibration_error(y_all, p_all)
+    pooled = pooled if len(y_all) >= MIN_TEST_FOR_ECE else None  # six test deals' ECE means nothing
+    pooled_gain, pooled_gain_ci = brier_gain(y_all, p_all, q_all)
     mode = SMALL_DATA if model.small_data else FULL
     note = ("small-data mode: some stages have too few resolved deals for a full model; their probabilities are "
             "shrunk toward the stage's empirical rate" if mode == SMALL_DATA else "")
-    return ModelReport(stages, factor_effects(everything), cutoff, mode, note, pooled, pooled_table)
+    return ModelReport(stages, factor_effects(everything), cutoff, mode, note, pooled, pooled_table, len(y_all),
+                       pooled_gain, pooled_gain_ci)
 
 
 # Scoring open deals ------------------------------------------------------------------------------------------------

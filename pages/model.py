@@ -12,6 +12,7 @@ lang = ui.lang()
 st.title(ui.T("page_model"))
 if ui.has_data(ui.cached(count_deals, filters), filters):
     report = ui.cached(evaluate, filters)
+    st.info(ui.model_verdict(report))
     if report.mode == "small-data":
         st.warning(ui.T("small_data_note"))
     if report.pooled_ece is not None:

@@ -144,3 +144,22 @@ def test_one_future_dated_close_does_not_move_the_as_of_date(store, csv_writer):
         ("closed_at", "closed_at after today on 1 row: in the export's future, kept, but not used to set the as-of date")]
     assert data_as_of(store) == date(2026, 3, 1)
     assert store.scalar("SELECT closed_at FROM deals WHERE deal_id = 'F2'") == date(2062, 3, 1)  # nothing lost
+
+
+def test_the_model_says_plainly_whether_it_beats_the_stage_rate():
+    from analytics.model import ModelReport, brier_gain, holm
+
+    # Holm, by hand: 0.01 × 3 = 0.03; 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to 0.06 to stay monotone
+    assert holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]
+    y = [1, 0] * 10
+    assert brier_gain(y, y, [0.5] * 20) == (0.25, (0.25, 0.25))  # perfect against a coin: 0.25 − 0 each
+    gain, ci = brier_gain(y, [0.5] * 20, [0.5] * 20)
+    assert gain == 0 and ci == (0, 0)
+    assert brier_gain(y[:6], y[:6], [0.5] * 6) == (None, None)  # six test deals measure nothing
+
+    def report(ci):
+        return ModelReport([], [], None, "full", pooled_n_test=500, pooled_brier_gain=0.01, pooled_brier_gain_ci=ci)
+
+    assert report((0.004, 0.016)).verdict == "better"
+    assert report((-0.002, 0.022)).verdict == "no_better"
+    assert report(None).verdict == "untested" and report(None).to_json()["verdict"] == "untested"
