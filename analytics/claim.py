@@ -147,4 +147,5 @@ def test_claim(store: Store, filters: DealFilter = DealFilter(), *, stage: int =
     if not known.estimable:  # the counts stand as counts, but they say nothing about the claim
         overall = replace(overall, verdict=NOT_ESTIMABLE)
         segs = [replace(g, test=replace(g.test, verdict=NOT_ESTIMABLE)) for g in segs]
+        comparison = comparison and replace(comparison, verdict=NOT_ESTIMABLE)
     return PreferredSupplierClaim(overall, segs, comparison, filters, known.estimable, known.reason)

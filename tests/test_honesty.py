@@ -31,7 +31,7 @@ def test_a_current_stage_only_export_is_not_estimable(store, csv_writer):
     # 20 won of 50 "reached 7": it would have read "contradicted" at 40%, which is only the overall win rate
     assert (claim.overall.won, claim.overall.resolved, claim.overall.verdict) == (20, 50, NOT_ESTIMABLE)
     assert claim.to_json()["estimable"] is False
-    assert {s.test.verdict for s in claim.segments} == {NOT_ESTIMABLE}
+    assert {s.test.verdict for s in claim.segments} == {NOT_ESTIMABLE} == {claim.comparison.verdict}
 
 
 def test_a_salesforce_export_without_history_is_not_estimable(store, csv_writer):
