@@ -127,14 +127,17 @@ def cmd_funnel(args) -> int:
                     share=f"{first.amount_known / first.reached:.0%}"))
         print(f"{'stage':<{width}} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
               f"{'P(win)':>7}")
-        unobserved = f.estimability.unobserved_stages  # no deal recorded entering them: no conversion to show
+        # no deal recorded entering them, or (current stage only) no conversion that is evidence: nothing to show
+        unobserved = (f.estimability.unobserved_stages if f.estimability.estimable
+                      else tuple(s.stage for s in f.stages))
         for label, s in zip(labels, f.stages):
             seen = s.stage not in unobserved
             print(f"{label:<{width}} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
                   f"{_pct(s.conversion if seen else None):>10} {_ci(s.conversion_ci if seen else None):>17} "
                   f"{_pct(s.win_rate):>7}")
-        if unobserved:
-            print(f"stages {', '.join(map(str, unobserved))}: no deal was recorded entering them (not observed)")
+        if f.estimability.unobserved_stages:
+            print(f"stages {', '.join(map(str, f.estimability.unobserved_stages))}: no deal was recorded entering "
+                  f"them (not observed)")
         if not f.estimability.estimable:
             print(f"warning: {f.estimability.reason}")
 

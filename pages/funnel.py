@@ -20,7 +20,9 @@ if ui.has_data(funnel.deals, filters):
     st.plotly_chart(fig, key="funnel_chart")
     st.caption(ui.T("censoring_note"))
     ui.say_what_cannot_be_estimated(funnel.estimability)
-    unobserved = set(funnel.estimability.unobserved_stages)
+    # not estimable (current stage only): no stage's conversion is evidence; unobserved stages: none is observed
+    unobserved = (set(funnel.estimability.unobserved_stages) if funnel.estimability.estimable
+                  else {s.stage for s in funnel.stages})
     table = pd.DataFrame({
         ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
         ui.T("amount"): [ui.fmt_money(s.amount) for s in funnel.stages],
