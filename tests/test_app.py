@@ -91,7 +91,8 @@ def test_a_filter_changes_the_numbers_and_lives_in_the_url(demo_db):
     at.multiselect(key="f_tier").set_value(["A"]).run()
     tier_a = at.dataframe[0].value.iloc[0, 1]
     assert everyone == 3000 and 0 < tier_a < everyone
-    assert at.query_params["tier"] == "A"
+    # (AppTest reports a query parameter as a list of its values before Streamlit 1.6x, as the value after)
+    assert at.query_params["tier"] in ("A", ["A"])
 
 
 def test_the_language_switch_changes_the_labels(demo_db):
