@@ -452,3 +452,29 @@ def test_the_overviews_win_rate_says_what_it_counts(demo_db):
     assert tile.value == f"{s.won / s.resolved:.1%}"
     lo, hi = s.win_rate_ci
     assert tile.proto.help == f"{s.won:,} / {s.resolved:,} · 95% interval: {lo:.1%} – {hi:.1%}"
+
+
+def test_import_page_maps_a_generic_export_and_unmaps_a_column(empty_db, tmp_path):
+    """An export no preset knows: every field's column can be chosen or unmapped, the stage names of the chosen
+    column are listed, and Import stays disabled while a stage name is unmapped."""
+    body = ("opportunity_id,sales_agent,product,account,deal_stage,engage_date,close_date,close_value\n"
+            "A1,Moses,GTX Basic,Cancity,Won,2016-10-20,2017-03-01,1054\n"
+            "A2,Zane,GTX Pro,Hatfan,Engaging,2016-10-25,,\n"
+            "A3,Zane,GTX Pro,Isdom,Lost,2016-10-25,2017-01-02,0\n")
+    at = app(empty_db, "pages/import.py")
+    at.file_uploader[0].set_value(("pipeline.csv", body.encode(), "text/csv")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No preset recognises this export" in texts(at)
+    assert at.selectbox(key="col_stage").value == "deal_stage" and at.selectbox(key="col_product").value is None
+    stage_boxes = {box.label: box for box in at.selectbox if box.key and box.key.startswith("map_")}
+    assert sorted(stage_boxes) == ["Engaging · 1 row", "Lost · 1 row", "Won · 1 row"]
+    assert at.button(key="run_import").disabled  # Engaging is not mapped
+    stage_boxes["Engaging · 1 row"].set_value(3)
+    at.selectbox(key="col_account").select_index(0).run()  # "—": unmapped, the deals stand alone
+    assert not at.button(key="run_import").disabled
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with Store(empty_db) as s:
+        assert s.fetchall("SELECT deal_id, account, outcome FROM deals ORDER BY 1") == [
+            ("A1", None, "won"), ("A2", None, "open"), ("A3", None, "lost")]
+        assert s.scalar("SELECT furthest_stage FROM deal_facts WHERE deal_id = 'A2'") == 3

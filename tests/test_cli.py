@@ -246,3 +246,34 @@ def test_model_forecast_backtest_deals_and_report_take_the_filters_the_pages_do(
     code, out, _ = run(capsys, "--db", db, "report", "--owner", "Bob", "--out", str(page), "--json")
     assert code == 0 and json.loads(out) == {"path": str(page), "quarter": "2026Q2", "as_of": str(date(2026, 6, 1))}
     assert "Account D3" in page.read_text() and "Account D7" not in page.read_text()
+
+
+def test_inspect_suggests_a_profile_for_an_unrecognised_export_that_imports_once_edited(tmp_path, capsys):
+    import tomllib
+
+    export = tmp_path / "商机.csv"
+    export.write_bytes(("商机编号,商机名称,客户名称,商机阶段,预估金额,创建时间\n"
+                        "S1,华东电力扩容,华东电力,赢单,1200000,2025/3/1\n"
+                        "S2,北方化工,北方化工,初步接洽,,2025/5/1\n").encode("gbk"))
+    db = str(tmp_path / "kf.duckdb")
+    code, out, _ = run(capsys, "--db", db, "inspect", str(export))
+    assert code == 1  # 初步接洽 is unmapped
+    toml_text = out[out.index("# keyfunnel mapping profile"):out.index("\npreset: generic")]
+    profile = tomllib.loads(toml_text.replace('# "初步接洽" = ?', '"初步接洽" = 1'))
+    assert profile["preset"] == "generic" and profile["columns"]["stage"] == "商机阶段"
+    assert profile["stages"] == {"赢单": "won", "初步接洽": 1}
+    (tmp_path / "mine.toml").write_text(toml_text.replace('# "初步接洽" = ?', '"初步接洽" = 1'), encoding="utf-8")
+    code, out, _ = run(capsys, "--db", db, "import", str(export), "--profile", str(tmp_path / "mine.toml"), "--json")
+    assert code == 0 and json.loads(out)["deals_inserted"] == 2
+
+
+def test_key_columns_in_a_profile_name_what_identifies_a_deal(tmp_path, capsys):
+    export = tmp_path / "deals.csv"
+    export.write_text("Topic,Customer,Stage,Value\nPumps,Contoso,Won,10\nPumps,Fabrikam,Lost,20\n", encoding="utf-8")
+    (tmp_path / "p.toml").write_text('preset = "generic"\nkey_columns = ["Topic"]\n', encoding="utf-8")
+    db = str(tmp_path / "kf.duckdb")
+    code, out, _ = run(capsys, "--db", db, "import", str(export), "--profile", str(tmp_path / "p.toml"), "--json")
+    result = json.loads(out)
+    assert code == 0 and result["deals_inserted"] == 2  # the same Topic twice: two deals, numbered, not merged
+    assert any(w["reason"] == "rows 2, 3 have the same Topic: kept as 2 deals, numbered in file order"
+               for w in result["warnings"])
