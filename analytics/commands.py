@@ -99,12 +99,20 @@ def cmd_refresh(args) -> int:
     return 0
 
 
-def _run(args, compute, render) -> int:
-    """Open the store read-only, compute(store), then print JSON or the human rendering."""
+def _run(args, compute, render, *, rebuild_as_of: bool = False) -> int:
+    """Open the store read-only, compute(store), then print JSON or the human rendering. `rebuild_as_of`: with
+    --as-of, compute on the data as it stood at the end of that day (Store.as_of), for the analyses that read
+    deal_facts as it is now; the model, forecast and backtest rebuild their own as-of state."""
+    from datetime import timedelta
+
     from .cli import _open_store, _print_json
 
     with _open_store(args, read_only=True) as store:
-        result = compute(store)
+        if rebuild_as_of and getattr(args, "as_of", None) is not None:
+            with store.as_of(args.as_of + timedelta(days=1)):
+                result = compute(store)
+        else:
+            result = compute(store)
     if args.json:
         _print_json(result.to_json())
     else:
@@ -141,7 +149,7 @@ def cmd_funnel(args) -> int:
         if not f.estimability.estimable:
             print(f"warning: {f.estimability.reason}")
 
-    return _run(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of), render)
+    return _run(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
 
 
 def cmd_winrates(args) -> int:
@@ -168,7 +176,7 @@ def cmd_winrates(args) -> int:
                   f"{w.hubspot_default:>8.0%}  {w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
         print("P(win) is product-limit: open deals count until they close, so it is not won / closed")
 
-    return _run(args, compute, render)
+    return _run(args, compute, render, rebuild_as_of=True)
 
 
 def cmd_velocity(args) -> int:
@@ -187,7 +195,7 @@ def cmd_velocity(args) -> int:
             print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "
                   f"> {d.threshold_days:.0f}, amount {'–' if d.amount is None else f'{d.amount:,.0f}'}")
 
-    return _run(args, lambda st: compute_velocity(st, filters_from_args(args), args.as_of), render)
+    return _run(args, lambda st: compute_velocity(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
 
 
 def cmd_flow(args) -> int:
@@ -199,7 +207,7 @@ def cmd_flow(args) -> int:
         print(f"win rate in order {_pct(c.conforming.win_rate)} {_ci(c.conforming.ci)}; "
               f"not in order {_pct(c.non_conforming.win_rate)} {_ci(c.non_conforming.ci)}")
 
-    return _run(args, lambda st: compute_conformance(st, filters_from_args(args), args.as_of), render)
+    return _run(args, lambda st: compute_conformance(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
 
 
 def cmd_tiers(args) -> int:
@@ -212,7 +220,7 @@ def cmd_tiers(args) -> int:
                   f"median cycle {cycle}")
         print(f"{t.mismatches_total} of {t.open_deals_graded} open deals are graded differently from the rule")
 
-    return _run(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of), render)
+    return _run(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of), render, rebuild_as_of=True)
 
 
 def cmd_claim(args) -> int:
@@ -232,7 +240,8 @@ def cmd_claim(args) -> int:
                   f"{_ci(s.test.ci)} {s.test.verdict}")
 
     return _run(args, lambda st: test_claim(st, filters_from_args(args), stage=args.stage,
-                                            threshold=args.threshold, min_resolved=args.min_resolved), render)
+                                            threshold=args.threshold, min_resolved=args.min_resolved), render,
+                rebuild_as_of=True)
 
 
 def cmd_model(args) -> int:

@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,33 @@ class Store:
         self.execute("DELETE FROM result_cache")
         self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [version])
 
+    @contextmanager
+    def as_of(self, when: date | datetime) -> Iterator[Store]:
+        """Within it, this thread's queries see the data as it stood at the start of `when`: the deals created
+        before it, each closed only if it closed before it, the stage events entered before it, and deal_facts and
+        stage_durations rebuilt from those. They are temp tables of this thread's connection, which shadow the
+        stored tables of the same names for this connection only (a read-only store allows them), dropped on
+        leaving. Every analysis that reads those tables then answers as of that date, unchanged."""
+        t = when if isinstance(when, datetime) else datetime(when.year, when.month, when.day)
+        try:
+            self.execute("CREATE OR REPLACE TEMP TABLE stage_events AS "
+                         "SELECT * FROM main.stage_events WHERE entered_at < $t", {"t": t})
+            self.execute("""CREATE OR REPLACE TEMP TABLE deals AS
+                SELECT d.* REPLACE (
+                    CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.outcome ELSE 'open' END
+                        AS outcome,
+                    CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.closed_at END AS closed_at)
+                FROM main.deals d
+                LEFT JOIN (SELECT deal_id, min(entered_at) AS first_at FROM temp.stage_events GROUP BY deal_id) f
+                    USING (deal_id)
+                WHERE coalesce(d.created_at, CAST(f.first_at AS DATE)) < CAST($t AS DATE)""", {"t": t})
+            self.execute(deal_facts_sql(temp=True))
+            self.execute(stage_durations_sql(temp=True))
+            yield self
+        finally:
+            for table in _AS_OF_TABLES:
+                self.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
     def facts_refresh_is_partial(self, deals: int) -> bool:
         """Whether refresh_deal_facts would recompute `deals` deals' facts alone rather than rebuild the table (an
         importer asks before listing them: at a first import of a million deals the list is wasted work)."""
@@ -348,6 +376,7 @@ def import_database(folder: str | os.PathLike, db_path: str | os.PathLike | None
     return path
 
 
+_AS_OF_TABLES = ("stage_durations", "deal_facts", "deals", "stage_events")  # Store.as_of's temp tables, dropped
 # A partial refresh appends the recomputed rows; past this share of deal_facts, both tables are rebuilt in order.
 FACTS_RESORT_SHARE = 0.1
 _TEMP_TABLE = re.compile(r"kf_[a-z_]+")
@@ -460,7 +489,13 @@ SELECT * EXCLUDE (positioned_moves),
        CASE WHEN NOT in_order THEN list_transform(list_sort(positioned_moves), lambda m: CAST(m % 100 AS TINYINT)) END AS moves
 FROM shaped ORDER BY outcome
 """
-DEAL_FACTS_SQL = "CREATE OR REPLACE TABLE deal_facts AS" + _DEAL_FACTS_QUERY
+def deal_facts_sql(temp: bool = False) -> str:
+    """The statement that (re)builds deal_facts; `temp`: as a temp table of this connection, which shadows the
+    stored one (Store.as_of)."""
+    return f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE deal_facts AS" + _DEAL_FACTS_QUERY
+
+
+DEAL_FACTS_SQL = deal_facts_sql()
 
 
 def _deal_facts_of(affected: str) -> str:
@@ -484,11 +519,16 @@ _durations = "\nUNION ALL\n".join(
        {', '.join(FILTERED_COLUMNS)}, hash(deal_id) AS deal_key
 FROM deal_facts WHERE outcome <> 'open' AND {column} IS NOT NULL /*only*/"""
     for measure, column in DURATION_MEASURES.items())
-STAGE_DURATIONS_SQL = f"""
-CREATE OR REPLACE TABLE stage_durations AS
+def stage_durations_sql(temp: bool = False) -> str:
+    """The statement that (re)builds stage_durations from deal_facts; `temp` as deal_facts_sql's."""
+    return f"""
+CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE stage_durations AS
 {_durations}
 ORDER BY won, measure, days
 """
+
+
+STAGE_DURATIONS_SQL = stage_durations_sql()
 
 
 def _stage_durations_of(keys: str) -> str:

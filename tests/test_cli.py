@@ -277,3 +277,37 @@ def test_key_columns_in_a_profile_name_what_identifies_a_deal(tmp_path, capsys):
     assert code == 0 and result["deals_inserted"] == 2  # the same Topic twice: two deals, numbered, not merged
     assert any(w["reason"] == "rows 2, 3 have the same Topic: kept as 2 deals, numbered in file order"
                for w in result["warnings"])
+
+
+@pytest.mark.parametrize("command", ["funnel", "winrates", "velocity", "flow", "tiers", "claim"])
+def test_as_of_rebuilds_the_data_as_it_stood_then(tmp_path, capsys, command):
+    """`funnel --as-of 2025-06-30` returned today's funnel under the earlier date. Each analysis as of Feb 28 must
+    equal the same analysis on a database that holds only what was known by then."""
+    from .conftest import write_csv
+    from .handworked import DEAL_HEADER, DEALS, HISTORY
+
+    day, cut = "2026-02-28", "2026-03-01"
+    header = DEAL_HEADER[:1] + ["account"] + DEAL_HEADER[1:]
+    closed, outcome = DEAL_HEADER.index("closed_at") + 1, DEAL_HEADER.index("outcome") + 1
+    created = DEAL_HEADER.index("created_at") + 1
+    then = []
+    for r in DEALS:
+        row = [r[0], f"Account {r[0]}", *r[1:]]
+        if row[created] >= cut:
+            continue  # not created yet (D3)
+        if not (row[closed] and row[closed] < cut):
+            row[closed], row[outcome] = "", "open"  # closed later: open then
+        then.append(row)
+    known = [h for h in HISTORY if h[2] < cut]
+    full_db, then_db = str(tmp_path / "full.duckdb"), str(tmp_path / "then.duckdb")
+    run(capsys, "--db", full_db, "import", str(write_csv(tmp_path / "d.csv", header, [[r[0], f"Account {r[0]}", *r[1:]]
+                                                                                     for r in DEALS])),
+        "--history", str(write_csv(tmp_path / "h.csv", ["deal_id", "stage", "entered_at"], HISTORY)))
+    run(capsys, "--db", then_db, "import", str(write_csv(tmp_path / "d0.csv", header, then)),
+        "--history", str(write_csv(tmp_path / "h0.csv", ["deal_id", "stage", "entered_at"], known)))
+    code, as_of_full, _ = run(capsys, "--db", full_db, command, "--as-of", day, "--json")
+    code_then, on_then, _ = run(capsys, "--db", then_db, command, "--as-of", day, "--json")
+    assert code == code_then == 0
+    assert json.loads(as_of_full) == json.loads(on_then)
+    _, today, _ = run(capsys, "--db", full_db, command, "--json")
+    assert json.loads(today) != json.loads(on_then)  # the as-of date changed the answer, not only its label
