@@ -40,6 +40,12 @@ TEXT: dict[str, tuple[str, str]] = {
     # overview
     "open_pipeline": ("Open pipeline", "在途商机金额"),
     "weighted_pipeline": ("Weighted pipeline", "加权在途金额"),
+    "weighted_pipeline_help": ("Σ amount × the win rate of the deal's stage (P(win | reached stage), the Funnel's), "
+                               "not the win model's per-deal P(win) on the Deals page",
+                               "Σ 金额 × 商机所在阶段的赢单率(漏斗中的 P(赢单 | 到达阶段)),而非商机页上赢单模型给出的单个商机赢单概率"),
+    "stage_rate_note": ("Stage win rate: P(win | reached the deal's current stage), the same for every deal in a "
+                        "stage, which the grading rule reads. The Deals page's P(win) is the win model's, per deal.",
+                        "阶段赢单率:P(赢单 | 到达商机当前阶段),同一阶段的商机都相同,分级规则读取的就是它。商机页上的赢单概率来自赢单模型,因商机而异。"),
     "win_rate": ("Win rate", "赢单率"),
     "open_deals": ("Open deals", "在途商机"),
     "since_last_import": ("Last import", "最近一次导入"),
@@ -320,7 +326,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     **{f.key: (f.name_en, f.name_zh) for f in FACTORS}, "owner": ("Owner", "负责人"),
     "tier": ("Tier", "客户级别"), "region": ("Region", "区域"), "industry": ("Industry", "行业"),
     "stage": ("Stage", "阶段"), "amount": ("Amount", "金额"), "expected_close": ("Expected close", "预计成交日期"),
-    "p_win": ("P(win)", "赢单概率"), "win_probability": ("P(win)", "赢单概率"),
+    "p_win": ("P(win)", "赢单概率"), "win_probability": ("Stage win rate", "阶段赢单率"),
     "expected_value": ("Expected value", "期望金额"), "predicted_close": ("Predicted close", "预测成交日期"),
     "recommended_tier": ("Recommended tier", "建议级别"), "assigned_tier": ("Assigned tier", "当前级别"),
     "days_in_stage": ("Days in stage", "本阶段天数"), "threshold_days": ("Won deals' p90 (days)", "赢单商机 p90(天)"),

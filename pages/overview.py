@@ -17,7 +17,7 @@ if ui.has_data(summary.deals, filters):
     cols[0].metric(f"{ui.T('open_pipeline')} ({summary.open_deals})", ui.fmt_short(summary.open_amount),
                    help=ui.amount_coverage(summary.open_amount_known, summary.open_deals) or None)
     cols[1].metric(ui.T("weighted_pipeline"), ui.fmt_short(summary.weighted_amount),
-                   help=ui.fmt_money(summary.weighted_amount))
+                   help=f"{ui.fmt_money(summary.weighted_amount)} · {ui.T('weighted_pipeline_help')}")
     cols[2].metric(ui.T("win_rate"), ui.fmt_pct(summary.win_rate),  # won of the closed deals, and its interval
                    help=f"{summary.won:,} / {summary.resolved:,} · {ui.T('ci_95')}: {ui.fmt_ci(summary.win_rate_ci)}")
     ui.say_what_cannot_be_estimated(ui.cached(estimability))

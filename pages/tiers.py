@@ -37,5 +37,6 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
                     shown=len(mix.mismatches)))
     mismatches = ui.with_stage_labels(pd.DataFrame([vars(m) for m in mix.mismatches]))
     if not mismatches.empty:
+        st.caption(ui.T("stage_rate_note"))  # not the Deals page's P(win): a different quantity, named apart
         ui.table(mismatches, "mismatch_table")
         ui.download_csv(mismatches, "tier_mismatches.csv", key="dl_mismatch")
