@@ -259,11 +259,14 @@ def cmd_model(args) -> int:
               + (f" (Brier gain {r.pooled_brier_gain:.4f}, 95% [{ci[0]:.4f}, {ci[1]:.4f}], {r.pooled_n_test} "
                  f"test deals)" if ci else f" ({r.pooled_n_test} test deals)"))
         print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
-              f"{'CRM Brier':>10}")
+              f"{'CRM Brier':>10} {'calib. p':>9}")
         f = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"  # noqa: E731
         for st in r.stages:
             print(f"{st.stage:>5} {st.n_train:>7} {st.n_test:>6} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
-                  f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10}")
+                  f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10} "
+                  f"{f(st.calibration_p):>9}")
+        print(f"pooled over {r.pooled_n_test} test deals: ECE {f(r.pooled_ece)}; Spiegelhalter z {f(r.pooled_calibration_z, 2)}"
+              f" (p {f(r.pooled_calibration_p)}: below 0.05, the probabilities are not calibrated)")
         print("factor scorecard (odds ratio per score point, 95% interval, p adjusted for the nine factors, Holm):")
         for fe in r.factors:
             ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"

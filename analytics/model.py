@@ -158,6 +158,10 @@ class StageValidation:
     # normal approximation): above 0, the model predicts better than the stage's win rate
     brier_gain: float | None = None
     brier_gain_ci: Interval | None = None
+    # Spiegelhalter's calibration test: z ~ N(0, 1) when the probabilities are calibrated (a known null, which a
+    # 10-bin ECE on a few hundred deals lacks: an oracle scores as badly); p two-sided
+    calibration_z: float | None = None
+    calibration_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,8 @@ class ModelReport:
     pooled_n_test: int = 0
     pooled_brier_gain: float | None = None
     pooled_brier_gain_ci: Interval | None = None
+    pooled_calibration_z: float | None = None  # Spiegelhalter's, over every stage's test deals
+    pooled_calibration_p: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -193,6 +199,19 @@ class ModelReport:
 
     def to_json(self) -> dict:
         return {**asdict(self), "verdict": self.verdict}
+
+
+def spiegelhalter(y, p) -> tuple[float | None, float | None]:
+    """Spiegelhalter's z = Σ (y − p)(1 − 2p) / √Σ (1 − 2p)² p (1 − p), and its two-sided p-value: under calibrated
+    probabilities z is standard normal. None below 10 deals or when every p is ½."""
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), 1e-9, 1 - 1e-9)
+    variance = float(np.sum((1 - 2 * p) ** 2 * p * (1 - p)))
+    if len(y) < 10 or variance <= 0:
+        return None, None
+    from scipy.stats import norm
+
+    z = float(np.sum((y - p) * (1 - 2 * p)) / np.sqrt(variance))
+    return z, float(2 * norm.sf(abs(z)))
 
 
 # Fewer test deals than this, and the ECE (ten bins) is noise: it is withheld, and the test size shown instead.
@@ -328,7 +347,7 @@ def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float =
         stages.append(StageValidation(
             s, model.n_train_[s], len(t), model.mode_[s], m.auc, m.brier, m.log_loss,
             m.ece if len(t) >= MIN_TEST_FOR_ECE else None, table, metrics(y, q),
-            metrics(y, np.full(len(y), SALESFORCE_DEFAULT_PROBABILITY[s])), gain, gain_ci))
+            metrics(y, np.full(len(y), SALESFORCE_DEFAULT_PROBABILITY[s])), gain, gain_ci, *spiegelhalter(y, p)))
     y_all, p_all, q_all = np.concatenate(all_y), np.concatenate(all_p), np.concatenate(all_q)
     pooled, pooled_table = expected_calibration_error(y_all, p_all)
     pooled = pooled if len(y_all) >= MIN_TEST_FOR_ECE else None  # six test deals' ECE means nothing
@@ -337,7 +356,7 @@ def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float =
     note = ("small-data mode: some stages have too few resolved deals for a full model; their probabilities are "
             "shrunk toward the stage's empirical rate" if mode == SMALL_DATA else "")
     return ModelReport(stages, factor_effects(everything), cutoff, mode, note, pooled, pooled_table, len(y_all),
-                       pooled_gain, pooled_gain_ci)
+                       pooled_gain, pooled_gain_ci, *spiegelhalter(y_all, p_all))
 
 
 # Scoring open deals ------------------------------------------------------------------------------------------------

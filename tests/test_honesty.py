@@ -163,3 +163,22 @@ def test_the_model_says_plainly_whether_it_beats_the_stage_rate():
     assert report((0.004, 0.016)).verdict == "better"
     assert report((-0.002, 0.022)).verdict == "no_better"
     assert report(None).verdict == "untested" and report(None).to_json()["verdict"] == "untested"
+
+
+def test_calibration_is_tested_against_a_known_null():
+    """Spiegelhalter's z, by hand: y = (1, 0, 1, 0), p = (0.9, 0.1, 0.6, 0.4): numerator Σ(y − p)(1 − 2p) =
+    0.1·(−0.8) + (−0.1)·0.8 + 0.4·(−0.2) + (−0.4)·0.2 = −0.32; variance Σ(1 − 2p)²p(1 − p) = 2·0.64·0.09 +
+    2·0.04·0.24 = 0.1344. Repeated 5 times (20 deals): z = −1.6 / √0.672."""
+    import math
+
+    import numpy as np
+
+    from analytics.model import spiegelhalter
+
+    z, p = spiegelhalter([1, 0, 1, 0] * 5, [0.9, 0.1, 0.6, 0.4] * 5)
+    assert math.isclose(z, -1.6 / math.sqrt(0.672)) and math.isclose(p, math.erfc(abs(z) / math.sqrt(2)))
+    rng = np.random.default_rng(1)
+    q = rng.uniform(0.05, 0.95, 20_000)
+    assert spiegelhalter(rng.random(20_000) < q, q)[1] > 0.01          # calibrated: no rejection (seeded)
+    assert spiegelhalter(rng.random(20_000) < q, np.clip(q + 0.1, 0, 1))[1] < 1e-6  # 10 points too high
+    assert spiegelhalter([1, 0], [0.9, 0.1]) == (None, None)
