@@ -66,8 +66,15 @@ def _filter_options(path: str) -> dict[str, list[str]]:
 
 
 def cached(compute, *args, **kwargs):
-    """Run an analytics function on the store, cached per database, function and arguments."""
-    return _cached(str(resolve_db_path()), compute.__module__, compute.__name__, args, tuple(sorted(kwargs.items())))
+    """Run an analytics function on the store, cached per database, function, arguments and the sidebar's as-of
+    date (a view of the data as it stood then: Store.as_of)."""
+    return _cached(str(resolve_db_path()), compute.__module__, compute.__name__, args, tuple(sorted(kwargs.items())),
+                   as_of())
+
+
+def as_of() -> date | None:
+    """The sidebar's as-of date, or None: the data as it is."""
+    return st.session_state.get("_kf_as_of")
 
 
 # Slow results (model fits, forecasts, backtests) are also kept in the database for other sessions and processes.
@@ -76,12 +83,16 @@ PERSISTED = {"analytics.model.evaluate", "analytics.model.score_open_deals", "an
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached(path, module, name, args, kwargs):
+def _cached(path, module, name, args, kwargs, as_of_day=None):
     import importlib
+    from datetime import timedelta
 
     from analytics.results import persisted
 
     compute = getattr(importlib.import_module(module), name)
+    if as_of_day is not None:  # the data as it stood at the end of that day; never persisted as today's result
+        with _store(path).as_of(as_of_day + timedelta(days=1)) as store:
+            return compute(store, *args, **dict(kwargs))
     if f"{module}.{name}" in PERSISTED:
         return persisted(_store(path), compute, *args, **dict(kwargs))
     return compute(_store(path), *args, **dict(kwargs))
@@ -188,12 +199,15 @@ def sidebar() -> DealFilter:
                 st.session_state[widget] = _date(st.query_params.get(param))
         created_from = st.date_input(T("created_between"), key="f_created_from", format="YYYY-MM-DD")
         created_to = st.date_input("…", key="f_created_to", format="YYYY-MM-DD", label_visibility="collapsed")
+        if "f_as_of" not in st.session_state:
+            st.session_state["f_as_of"] = _date(st.query_params.get("as_of"))
+        chosen_as_of = st.date_input(T("as_of_control"), key="f_as_of", format="YYYY-MM-DD", help=T("as_of_help"))
         for key in FILTER_KEYS:
             if chosen[key]:
                 st.query_params[key] = ",".join(chosen[key])
             else:
                 st.query_params.pop(key, None)
-        for key, value in (("from", created_from), ("to", created_to)):
+        for key, value in (("from", created_from), ("to", created_to), ("as_of", chosen_as_of)):
             if value:
                 st.query_params[key] = value.isoformat()
             else:
@@ -204,6 +218,7 @@ def sidebar() -> DealFilter:
                 clear_demo_data(store())
                 data_changed()
                 st.success(T("demo_cleared"))
+    st.session_state["_kf_as_of"] = chosen_as_of or None
     st.session_state["_kf_filters"] = DealFilter(
         tier=tuple(chosen["tier"]), owner=tuple(chosen["owner"]), region=tuple(chosen["region"]),
         industry=tuple(chosen["industry"]), created_from=created_from or None, created_to=created_to or None)

@@ -40,6 +40,10 @@ TEXT: dict[str, tuple[str, str]] = {
     # overview
     "open_pipeline": ("Open pipeline", "在途商机金额"),
     "weighted_pipeline": ("Weighted pipeline", "加权在途金额"),
+    "as_of_control": ("As of", "截至日期"),
+    "as_of_help": ("Every page as the data stood at the end of this day: deals created by then, closed only if they had "
+                   "closed by then, stage entries by then. Empty: the data as it is.",
+                   "所有页面按该日结束时的数据显示:当时已创建的商机、当时已关闭的才算关闭、当时已进入的阶段。留空:按当前数据。"),
     "weighted_pipeline_help": ("Σ amount × the win rate of the deal's stage (P(win | reached stage), the Funnel's), "
                                "not the win model's per-deal P(win) on the Deals page",
                                "Σ 金额 × 商机所在阶段的赢单率(漏斗中的 P(赢单 | 到达阶段)),而非商机页上赢单模型给出的单个商机赢单概率"),

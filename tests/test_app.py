@@ -478,3 +478,19 @@ def test_import_page_maps_a_generic_export_and_unmaps_a_column(empty_db, tmp_pat
         assert s.fetchall("SELECT deal_id, account, outcome FROM deals ORDER BY 1") == [
             ("A1", None, "won"), ("A2", None, "open"), ("A3", None, "lost")]
         assert s.scalar("SELECT furthest_stage FROM deal_facts WHERE deal_id = 'A2'") == 3
+
+
+def test_the_sidebar_as_of_date_shows_every_page_as_the_data_stood_then(demo_db):
+    from datetime import date, timedelta
+
+    from analytics.funnel import compute_funnel
+
+    at = app(demo_db, "pages/funnel.py")
+    today = at.dataframe[0].value.iloc[0, 1]
+    at.date_input(key="f_as_of").set_value(date(2025, 6, 30)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    then = at.dataframe[0].value.iloc[0, 1]
+    with Store(demo_db) as s, s.as_of(date(2025, 6, 30) + timedelta(days=1)):
+        expected = compute_funnel(s).deals
+    assert then == expected and 0 < then < today
+    assert at.query_params["as_of"] in ("2025-06-30", ["2025-06-30"])
