@@ -81,9 +81,9 @@ def _won_in(store: Store, start: date, end: date, before: date | None = None,
 
 
 def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEAL_QUARTERS,
-                      filters: DealFilter = DealFilter()) -> tuple[float, float]:
+                      filters: DealFilter = DealFilter()) -> tuple[float, float, int]:
     """Mean and standard deviation, over the `quarters` before `quarter_start`, of what a quarter booked from deals
-    created inside it."""
+    created inside it, and how many quarters they are of."""
     values = []
     for k in range(1, quarters + 1):
         s, e = quarter_bounds(shift_quarter(quarter_of(quarter_start), -k))
@@ -93,20 +93,33 @@ def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEA
         values.append(store.scalar(f"""SELECT coalesce(sum(amount), 0) FROM deals WHERE outcome = 'won'
             AND created_at >= $s AND closed_at < $e AND closed_at >= $s AND {where}""", {**params, "s": s, "e": e}))
     if not values:
-        return 0.0, 0.0
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return 0.0, 0.0, 0
+    return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else 0.0), len(values)
 
 
 def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draws: int,
-                      rng: np.random.Generator, simulated: int = SIMULATED_DEALS) -> np.ndarray:
+                      rng: np.random.Generator, simulated: int = SIMULATED_DEALS, *,
+                      p_win: np.ndarray | None = None, stage_sd: dict[int, float] | None = None) -> np.ndarray:
     """Bookings per draw and forecast category from open deals that each book `amount` with probability `q`.
 
     The `simulated` deals with the largest variance a²q(1−q) are drawn win or lose, one by one. The rest, many
     small independent terms, enter each category as a normal with their exact mean and variance (Lindeberg's
     central limit theorem): at 87,000 open deals this is 8× faster than drawing every deal, and moves P10 and P90
-    by less than 0.1% (tests/test_forecast.py checks it against drawing every deal)."""
+    by less than 0.1% (tests/test_forecast.py checks it against drawing every deal).
+
+    `stage_sd` puts the model's own uncertainty in the range: each draw shifts the log-odds of every deal at stage
+    s by one shared δ ~ N(0, stage_sd[s]²), the standard error of that stage's estimated log-odds, so that deals of
+    a stage are right or wrong together, as an estimate from a few hundred deals is (a draw from the estimate's
+    approximate posterior). `p_win` is the win part of q (q = p_win × P(closes in the quarter)). For the deals
+    summed as normals the shift enters to first order: Σ a·q·(1 − p_win)·δ."""
     live = q > 1e-6
     a, p, cats = amount[live], q[live], stage[live]
+    shock = None
+    if stage_sd is not None and p_win is not None:
+        stages = sorted(stage_sd)
+        shock = rng.standard_normal((draws, len(stages))) * np.array([stage_sd[k] for k in stages])
+        stage_col = np.searchsorted(stages, cats)
+        pw = np.clip(p_win[live], 1e-9, 1 - 1e-9)
     cat_index = np.zeros(len(a), dtype=int)
     for i, (_, lo, hi) in enumerate(CATEGORIES):
         cat_index[(cats >= lo) & (cats <= hi)] = i
@@ -120,14 +133,24 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
         mask = rest & (cat_index == i)
         if mask.any():
             mean, sd = float((a[mask] * p[mask]).sum()), float(np.sqrt(variance[mask].sum()))
-            by_cat[:, i] += np.maximum(0.0, rng.normal(mean, sd, draws)) if sd > 0 else mean
+            centre = mean
+            if shock is not None:  # first order in δ: d(a q)/dδ = a q (1 − p_win), summed per stage
+                slope = np.bincount(stage_col[mask], weights=a[mask] * p[mask] * (1 - pw[mask]),
+                                    minlength=shock.shape[1])
+                centre = mean + shock @ slope
+            by_cat[:, i] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)
     a, p, cat_index = a[drawn], p[drawn].astype(np.float32), cat_index[drawn]
     cat_amounts = np.zeros((len(a), len(CATEGORIES)))
     cat_amounts[np.arange(len(a)), cat_index] = a
     chunk = max(1, min(draws, 20_000_000 // max(1, len(a))))
+    if shock is not None:
+        logit, in_quarter, columns = (np.log(pw[drawn] / (1 - pw[drawn])), p / pw[drawn].astype(np.float32),
+                                      stage_col[drawn])
     for lo in range(0, draws, chunk):
         hi = min(draws, lo + chunk)
-        by_cat[lo:hi] += (rng.random((hi - lo, len(a)), dtype=np.float32) < p) @ cat_amounts
+        block = p if shock is None else (
+            in_quarter / (1 + np.exp(-(logit[None, :] + shock[lo:hi][:, columns])))).astype(np.float32)
+        by_cat[lo:hi] += (rng.random((hi - lo, len(a)), dtype=np.float32) < block) @ cat_amounts
     return by_cat
 
 
@@ -163,14 +186,17 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     amount, imputed = impute_amounts(deals["amount"].to_numpy(float), stage)
 
     # New deals: only the part of the quarter still ahead can bring them.
-    mean_new, sd_new = new_deal_bookings(store, q_start, filters=filters)
+    mean_new, sd_new, n_new = new_deal_bookings(store, q_start, filters=filters)
     ahead = max(0.0, (q_end - max(when, q_start)).days / (q_end - q_start).days)
     mean_new, sd_new = mean_new * ahead, sd_new * ahead
 
     rng = np.random.default_rng(seed)
-    by_cat = simulate_bookings(amount, q, stage, draws, rng)
+    by_cat = simulate_bookings(amount, q, stage, draws, rng, p_win=p_win, stage_sd=stage_log_odds_sd(model))
     totals = by_cat.sum(axis=1)
-    new = np.maximum(0.0, rng.normal(mean_new, sd_new, draws)) if sd_new > 0 else np.full(draws, mean_new)
+    # the predictive distribution of a quarter from n past ones: Student's t with n − 1 degrees of freedom and
+    # scale sd·√(1 + 1/n), not a normal that takes four quarters' mean and spread for the truth
+    new = (np.maximum(0.0, mean_new + sd_new * np.sqrt(1 + 1 / n_new) * rng.standard_t(n_new - 1, draws))
+           if sd_new > 0 and n_new > 1 else np.full(draws, mean_new))
     totals = won_to_date + totals + new
     p10, p50, p90 = (float(x) for x in np.percentile(totals, [10, 50, 90]))
 
@@ -200,6 +226,13 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
         coverage=(in_quarter_amount / remaining if remaining and remaining > 0 else None),
         p_reach_target=(float((totals >= target).mean()) if target is not None else None), mode=mode,
         histogram={"counts": hist.tolist(), "edges": edges.tolist()}, amount_imputed=imputed)
+
+
+def stage_log_odds_sd(model) -> dict[int, float]:
+    """Each stage's standard error of its estimated log-odds of winning, 1 / √(n r (1 − r)) from its n training
+    deals and win rate r: what the forecast's range adds for the model's own uncertainty (simulate_bookings)."""
+    return {s: float(1 / np.sqrt(max(n, 1) * model.stage_rate_[s] * (1 - model.stage_rate_[s])))
+            for s, n in model.n_train_.items()}
 
 
 def impute_amounts(amount: np.ndarray, stage: np.ndarray) -> tuple[np.ndarray, int]:
