@@ -53,6 +53,20 @@ def import_text(text: str | None) -> str | None:
     return issue_text(text, lang())
 
 
+def clear_demo() -> None:
+    """Undo the demo's batch (the user's own batches stay), then rerun, so that the banner goes."""
+    from analytics.exceptions import KeyfunnelError
+
+    try:
+        clear_demo_data(store())
+    except KeyfunnelError as exc:
+        st.error(import_text(str(exc)))
+        return
+    data_changed()
+    st.session_state["_kf_demo_cleared"] = True
+    st.rerun()
+
+
 def data_changed() -> None:
     """After an import, undo or clearing: every cached result is stale."""
     st.cache_data.clear()
@@ -70,6 +84,10 @@ def cached(compute, *args, **kwargs):
     date (a view of the data as it stood then: Store.as_of)."""
     return _cached(str(resolve_db_path()), compute.__module__, compute.__name__, args, tuple(sorted(kwargs.items())),
                    as_of())
+
+
+def is_demo_database() -> bool:
+    return is_demo(store())
 
 
 def as_of() -> date | None:
@@ -213,11 +231,14 @@ def sidebar() -> DealFilter:
             else:
                 st.query_params.pop(key, None)
         if is_demo(store()):
-            st.info(T("demo_banner"))
-            if st.button(T("clear_demo"), key="clear_demo"):
-                clear_demo_data(store())
-                data_changed()
-                st.success(T("demo_cleared"))
+            slot = st.session_state["_kf_demo_slot"] = st.empty()  # emptied when an import clears the demo
+            with slot.container():
+                st.info(T("demo_banner"))
+                pressed = st.button(T("clear_demo"), key="clear_demo")
+            if pressed:
+                clear_demo()
+        elif st.session_state.pop("_kf_demo_cleared", False):  # said once, after the rerun that drops the banner
+            st.success(T("demo_cleared"))
     st.session_state["_kf_as_of"] = chosen_as_of or None
     st.session_state["_kf_filters"] = DealFilter(
         tier=tuple(chosen["tier"]), owner=tuple(chosen["owner"]), region=tuple(chosen["region"]),
@@ -422,8 +443,14 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
     return profile, conversion
 
 
-def run_import(start_import) -> None:
-    """Run `start_import(progress)` under a progress bar (its steps in the chosen language), then show its result."""
+def run_import(start_import, clear_demo_first: bool = False) -> None:
+    """Run `start_import(progress)` under a progress bar (its steps in the chosen language), then show its result.
+    `clear_demo_first`: undo the demo's batch before, so that the user's deals and generated ones never mix."""
+    if clear_demo_first and is_demo(store()):
+        clear_demo_data(store())
+        data_changed()
+        st.session_state.pop("_kf_demo_slot", st.empty()).empty()  # the sidebar's banner goes in this run too
+        st.info(T("demo_cleared"))
     bar = st.progress(0.0)
     result = start_import(lambda fraction, step: bar.progress(min(fraction, 1.0), text=import_text(step)))
     bar.empty()

@@ -68,6 +68,17 @@ def _profile(args):
     return load_profile(args.profile, profiles_dir(args.db))
 
 
+def _clear_demo_unless_kept(store, args) -> None:
+    """The first import of a user's own data into the demo database clears the demo first, as the app does, so
+    that real and generated deals never mix; --keep-demo keeps it."""
+    from .demo import clear_demo_data, demo_batch
+
+    batch = demo_batch(store)
+    if batch is not None and not args.keep_demo:
+        clear_demo_data(store)
+        print(f"demo data cleared first (batch {batch} undone); --keep-demo keeps it", file=sys.stderr)
+
+
 def cmd_import(args) -> int:
     from .crmsource import is_canonical, read_header
 
@@ -83,6 +94,7 @@ def cmd_import(args) -> int:
                   file=sys.stderr)
             return 2
         with _open_store(args) as store:
+            _clear_demo_unless_kept(store, args)
             result = import_files(store, files[0], history, skip_invalid=args.skip_invalid,
                                   decimal_comma=args.decimal_comma, sheet=args.sheet,
                                   progress=None if args.json else _progress_bar())
@@ -95,6 +107,7 @@ def cmd_import(args) -> int:
             profile = replace(profile, decimal_mark=",")
         tables, read_errors = read_export(files + ([args.history] if args.history else []), sheet=args.sheet)
         with _open_store(args) as store:
+            _clear_demo_unless_kept(store, args)
             result = import_export(store, tables, read_errors, profile, skip_invalid=args.skip_invalid,
                                    progress=None if args.json else _progress_bar())
     if args.json:
@@ -262,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import the valid rows and keep the invalid ones in rejected_rows")
     p.add_argument("--decimal-comma", action="store_true", help="amounts use a decimal comma (1.234,50)")
     p.add_argument("--sheet", metavar="NAME", help="the sheet to read in a workbook (default: the first with data)")
+    p.add_argument("--keep-demo", action="store_true",
+                   help="importing into the demo database: keep the demo deals (default: clear them first)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_import)
 

@@ -11,8 +11,15 @@ DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 DEMO_SETTING = "demo_data"
 
 
+def demo_batch(store: Store) -> int | None:
+    """The batch that imported the demo sample, while it is in the database. (The setting holds its id; databases
+    from before kept "1", which was the demo's batch id too: it is the first import of a new database.)"""
+    value = store.get_setting(DEMO_SETTING)
+    return int(value) if value and value.isdigit() else None
+
+
 def is_demo(store: Store) -> bool:
-    return store.get_setting(DEMO_SETTING) == "1"
+    return demo_batch(store) is not None
 
 
 def ensure_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> ImportResult | None:
@@ -21,15 +28,18 @@ def ensure_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> ImportResult | 
         return None
     result = import_files(store, demo_dir / "deals.csv", demo_dir / "stage_history.csv")
     if result.status == "imported":
-        store.set_setting(DEMO_SETTING, "1")
+        store.set_setting(DEMO_SETTING, str(result.batch_id))
     return result
 
 
 def clear_demo_data(store: Store) -> None:
-    """Remove the demo data and everything about it; the database is then empty and stays so."""
-    with store.transaction():
-        for table in ("stage_events", "deals", "deal_previous", "batch_deals", "rejected_rows", "import_warnings"):
-            store.execute(f"DELETE FROM {table}")
-        store.execute("UPDATE import_batches SET status = 'undone', undone_at = now() WHERE status = 'imported'")
-        store.set_setting(DEMO_SETTING, None)
-        store.refresh_deal_facts()
+    """Undo the demo's batch, exactly as `keyfunnel undo` would: the user's own batches stay. (It used to empty
+    every table, the user's imports with the demo's.) Raises UndoError when a later batch changed demo deals."""
+    from .importer import undo_batch
+
+    batch = demo_batch(store)
+    if batch is None:
+        return
+    if store.scalar("SELECT status FROM import_batches WHERE batch_id = ?", [batch]) == "imported":
+        undo_batch(store, batch)
+    store.set_setting(DEMO_SETTING, None)

@@ -41,6 +41,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "open_pipeline": ("Open pipeline", "在途商机金额"),
     "weighted_pipeline": ("Weighted pipeline", "加权在途金额"),
     "as_of_control": ("As of", "截至日期"),
+    "clear_demo_first": ("Clear the demo data first, so that your deals and generated ones do not mix",
+                         "先清除演示数据,以免您的商机与生成的演示商机混在一起"),
     "as_of_help": ("Every page as the data stood at the end of this day: deals created by then, closed only if they had "
                    "closed by then, stage entries by then. Empty: the data as it is.",
                    "所有页面按该日结束时的数据显示:当时已创建的商机、当时已关闭的才算关闭、当时已进入的阶段。留空:按当前数据。"),

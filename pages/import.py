@@ -54,6 +54,9 @@ auto_label = ui.T("profile_auto")
 choice = st.selectbox(ui.T("profile"), ["auto", *list_profiles(PROFILES)], key="profile",
                       format_func=lambda c: auto_label if c == "auto" else c) if uploaded else "auto"
 skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
+# the user's first own import into the demo database: clear the demo first unless told to keep it
+clear_demo = st.checkbox(ui.T("clear_demo_first"), value=True, key="clear_demo_first") if ui.is_demo_database() \
+    else False
 decimal_comma = st.checkbox(ui.T("decimal_comma"), key="decimal_comma")
 crm_paths = crm_files if choice == "auto" else uploaded
 if crm_paths:
@@ -79,11 +82,11 @@ if crm_paths:
             st.caption(ui.T("mapping_blocks", n=len(conversion.mapping_errors)))
         if st.button(ui.T("import_button"), key="run_import", disabled=blocked, type="primary"):
             ui.run_import(lambda progress: import_export(ui.store(), tables, read_errors, profile,
-                                                         skip_invalid=skip_invalid, progress=progress))
+                                                         skip_invalid=skip_invalid, progress=progress), clear_demo)
 elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in canonical, type="primary"):
     ui.run_import(lambda progress: import_files(ui.store(), canonical["deals"], canonical.get("history"),
                                                 skip_invalid=skip_invalid, decimal_comma=decimal_comma,
-                                                progress=progress))
+                                                progress=progress), clear_demo)
 
 ui.batch_history()
 

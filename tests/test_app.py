@@ -494,3 +494,22 @@ def test_the_sidebar_as_of_date_shows_every_page_as_the_data_stood_then(demo_db)
         expected = compute_funnel(s).deals
     assert then == expected and 0 < then < today
     assert at.query_params["as_of"] in ("2025-06-30", ["2025-06-30"])
+
+
+def test_a_first_own_import_clears_the_demo_first_and_clearing_keeps_own_batches(demo_db):
+    at = app(demo_db, "pages/import.py")
+    body = b"deal_id,account,amount,created_at,outcome\nMY1,Acme,10,2026-01-01,open\n"
+    at.file_uploader[0].set_value(("mine.csv", body, "text/csv")).run()
+    assert at.checkbox(key="clear_demo_first").value is True  # the default: real and generated deals never mix
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with Store(demo_db) as s:
+        assert s.fetchall("SELECT deal_id FROM deals") == [("MY1",)]
+    assert not any("demo" in str(i.value).lower() and "generated" in str(i.value) for i in at.sidebar.info)
+
+
+def test_the_sidebar_clear_button_drops_the_banner_and_says_so_once(demo_db):
+    at = app(demo_db, "pages/overview.py")
+    at.button(key="clear_demo").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.sidebar.success and not at.sidebar.button  # cleared: no banner, no button, one message

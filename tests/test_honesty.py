@@ -182,3 +182,38 @@ def test_calibration_is_tested_against_a_known_null():
     assert spiegelhalter(rng.random(20_000) < q, q)[1] > 0.01          # calibrated: no rejection (seeded)
     assert spiegelhalter(rng.random(20_000) < q, np.clip(q + 0.1, 0, 1))[1] < 1e-6  # 10 points too high
     assert spiegelhalter([1, 0], [0.9, 0.1]) == (None, None)
+
+
+def test_clearing_the_demo_keeps_the_users_own_batch(store, csv_writer, tmp_path):
+    """'Clear demo data' emptied every table: the user's own import with the demo's."""
+    from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
+
+    demo = ensure_demo_data(store)
+    assert demo.status == "imported" and is_demo(store)
+    mine = import_files(store, csv_writer("mine.csv", ["deal_id", "account", "outcome"], [["MY1", "Acme", "open"]]))
+    assert mine.status == "imported"
+    clear_demo_data(store)
+    assert not is_demo(store)
+    assert store.fetchall("SELECT deal_id FROM deals") == [("MY1",)]
+    assert store.fetchall("SELECT batch_id, status FROM import_batches ORDER BY 1") == [
+        (demo.batch_id, "undone"), (mine.batch_id, "imported")]
+    assert store.scalar("SELECT count(*) FROM deal_facts") == 1
+
+
+def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, capsys):
+    from analytics.cli import main
+    from analytics.demo import ensure_demo_data
+    from analytics.store import Store
+
+    db = tmp_path / "demo.duckdb"
+    with Store(db) as s:
+        ensure_demo_data(s)
+    (tmp_path / "mine.csv").write_text("deal_id,account,outcome\nMY1,Acme,open\n", encoding="utf-8")
+    assert main(["--db", str(db), "import", str(tmp_path / "mine.csv"), "--keep-demo"]) == 0
+    with Store(db) as s:
+        assert s.scalar("SELECT count(*) FROM deals") == 3001
+    (tmp_path / "more.csv").write_text("deal_id,account,outcome\nMY2,Bolt,open\n", encoding="utf-8")
+    assert main(["--db", str(db), "import", str(tmp_path / "more.csv")]) == 0
+    assert "demo data cleared first" in capsys.readouterr().err
+    with Store(db) as s:
+        assert s.fetchall("SELECT deal_id FROM deals ORDER BY 1") == [("MY1",), ("MY2",)]
