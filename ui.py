@@ -23,8 +23,11 @@ APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 @st.cache_resource(show_spinner=False)
 def _store(path: str) -> Store:
+    from analytics.uploads import clear_uploads, uploads_dir
+
     store = Store(path)
     ensure_demo_data(store)
+    clear_uploads(uploads_dir(path))  # left by an app that stopped mid-import: customer data, not kept
     return store
 
 
@@ -452,7 +455,10 @@ def run_import(start_import, clear_demo_first: bool = False) -> None:
         st.session_state.pop("_kf_demo_slot", st.empty()).empty()  # the sidebar's banner goes in this run too
         st.info(T("demo_cleared"))
     bar = st.progress(0.0)
-    result = start_import(lambda fraction, step: bar.progress(min(fraction, 1.0), text=import_text(step)))
+    try:
+        result = start_import(lambda fraction, step: bar.progress(min(fraction, 1.0), text=import_text(step)))
+    finally:
+        _end_uploads()  # the import has ended: its files leave the disk (the batch keeps names and SHA-256)
     bar.empty()
     show_import_result(result)
 
@@ -525,16 +531,24 @@ def _field_headers() -> dict[str, str]:
 
 
 def upload_path(name: str, data: bytes) -> Path:
-    """An uploaded file on disk, once per content: every rerun of the Import page (each mapping change is one)
-    reuses it instead of writing another copy."""
-    import hashlib
-    import tempfile
+    """An uploaded file on disk in the private uploads folder beside the database, once per content: every rerun
+    of the Import page (each mapping change is one) reuses it. Removed when its import ends (run_import)."""
+    from analytics.uploads import save_upload, uploads_dir
 
-    folder = Path(tempfile.gettempdir()) / "keyfunnel-uploads" / hashlib.sha256(data).hexdigest()[:24]
-    path = folder / Path(name).name
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    path = save_upload(uploads_dir(resolve_db_path()), name, data)
+    st.session_state.setdefault("_kf_uploaded", set()).add(str(path))
     return path
+
+
+def uploader_key() -> str:
+    """The uploader's key: a new one after each import, so that the files just imported leave the widget (and are
+    not written to disk again by the next rerun)."""
+    return f"uploads_{st.session_state.get('_kf_upload_round', 0)}"
+
+
+def _end_uploads() -> None:
+    from analytics.uploads import remove_upload
+
+    for path in st.session_state.pop("_kf_uploaded", set()):
+        remove_upload(Path(path))
+    st.session_state["_kf_upload_round"] = st.session_state.get("_kf_upload_round", 0) + 1

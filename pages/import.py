@@ -21,7 +21,7 @@ if not can_import(ui.role()):
     st.stop()
 PROFILES = profiles_dir(ui.store().path)
 uploads = st.file_uploader(ui.T("upload"), type=["csv", "txt", "tsv", "xlsx", "xlsm", "xls", "ods"],
-                           accept_multiple_files=True, key="uploads")
+                           accept_multiple_files=True, key=ui.uploader_key())
 canonical: dict[str, Path] = {}
 crm_files: list[Path] = []
 uploaded: list[Path] = []

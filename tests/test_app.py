@@ -107,7 +107,7 @@ def test_uploading_a_valid_csv_imports_it(empty_db):
     at = app(empty_db, "pages/import.py")
     csv = ("deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
            "U2,上传公司,200,2026/1/2,赢单\n").encode()
-    at.file_uploader(key="uploads").set_value([("deals.csv", csv, "text/csv")]).run()
+    at.file_uploader(key="uploads_0").set_value([("deals.csv", csv, "text/csv")]).run()
     at.button(key="run_import").click().run()
     assert not at.exception
     assert "2 deals added" in texts(at)
@@ -118,7 +118,7 @@ def test_uploading_a_valid_csv_imports_it(empty_db):
 def test_undoing_a_batch_from_the_import_page(empty_db):
     at = app(empty_db, "pages/import.py")
     csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
-    at.file_uploader(key="uploads").set_value([("deals.csv", csv, "text/csv")]).run()
+    at.file_uploader(key="uploads_0").set_value([("deals.csv", csv, "text/csv")]).run()
     at.button(key="run_import").click().run()
     with Store(empty_db) as s:
         batch = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported'")
@@ -142,7 +142,7 @@ def test_undoing_a_batch_from_the_import_page(empty_db):
 def test_uploading_an_invalid_csv_shows_the_error_table(empty_db):
     at = app(empty_db, "pages/import.py")
     csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,lots,2026-01-01,open\n"
-    at.file_uploader(key="uploads").set_value([("bad.csv", csv, "text/csv")]).run()
+    at.file_uploader(key="uploads_0").set_value([("bad.csv", csv, "text/csv")]).run()
     at.button(key="run_import").click().run()
     assert [e.value for e in at.error] == ["Rejected: 1 problem in 1 row; the database is unchanged"]
     report = next(d.value for d in at.dataframe if "reason" in d.value.columns)
@@ -156,7 +156,7 @@ def test_an_invalid_csv_is_explained_in_chinese(empty_db):
     at.run()
     at.switch_page("pages/import.py").run()
     csv = "deal_id,account,amount,created_at,outcome\nU1,Upload Co,lots,2026-01-01,赢\n".encode()
-    at.file_uploader(key="uploads").set_value([("bad.csv", csv, "text/csv")]).run()
+    at.file_uploader(key="uploads_0").set_value([("bad.csv", csv, "text/csv")]).run()
     at.button(key="run_import").click().run()
     assert [e.value for e in at.error] == ["已拒绝:1 行中共有 2 个问题;数据库未作任何改动"]
     report = next(d.value for d in at.dataframe if "reason" in d.value.columns)
@@ -513,3 +513,27 @@ def test_the_sidebar_clear_button_drops_the_banner_and_says_so_once(demo_db):
     at.button(key="clear_demo").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.sidebar.success and not at.sidebar.button  # cleared: no banner, no button, one message
+
+
+def test_uploads_are_private_and_deleted_when_their_import_ends(empty_db):
+    """Uploads stayed world-readable in a shared temporary folder, after the import and after the app stopped."""
+    import stat
+
+    from analytics.uploads import uploads_dir
+
+    folder = uploads_dir(empty_db)
+    (folder / "left-over").mkdir()
+    (folder / "left-over" / "old.csv").write_text("a stopped app's upload")
+    at = app(empty_db, "pages/import.py")  # the app's start clears what a stopped one left
+    assert list(folder.iterdir()) == []
+    body = b"deal_id,account,amount,created_at,outcome\nP1,Acme,10,2026-01-01,open\n"
+    at.file_uploader[0].set_value(("p.csv", body, "text/csv")).run()
+    [saved] = [p for p in folder.rglob("*") if p.is_file()]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(folder.rglob("*")) == []  # gone with its import; the batch keeps its name and SHA-256
+    at.run()
+    assert list(folder.rglob("*")) == []  # and the next rerun does not write it again
+    with Store(empty_db) as s:
+        assert s.scalar("SELECT files FROM import_batches WHERE status = 'imported'") == ["p.csv"]
