@@ -475,7 +475,10 @@ def show_import_result(result) -> None:
     # a rejection's message says so itself ("rejected: 2 problems in 1 row; the database is unchanged")
     headline = message[:1].upper() + message[1:] if result.status == "rejected" else \
         f"{T('status_' + result.status)} — {message}"
-    {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status](headline)
+    # a batch that left rows out is a warning, not a success: the share kept says how much is missing
+    shown = st.warning if result.status == "imported" and result.errors else \
+        {"imported": st.success, "unchanged": st.info, "rejected": st.error}[result.status]
+    shown(headline)
     header = _field_headers()
     for title, issues, key in ((T("validation_report"), result.errors, "errors"),
                                (T("warnings"), result.warnings, "warnings")):

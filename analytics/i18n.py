@@ -520,15 +520,20 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"already imported as batch (\d+): nothing changed", r"已作为批次 \1 导入:没有任何变化"),
     (r"every deal and stage event is already in the database: nothing changed", "所有商机和阶段记录都已在数据库中:没有任何变化"),
     (r"no rows of data: nothing changed", "文件中没有数据行:没有任何变化"),
-    (r"batch (\d+): (\d+) deals added, (\d+) updated, (\d+) stage events added"
-     r"(?:; (\d+) invalid cells skipped and kept in rejected_rows)?", "_import_summary"),
+    (r"batch (\d+): (\d+) deals? added, (\d+) updated, (\d+) stage events? added"
+     r"(?:; (\d+) rows? skipped \((\d+) problems?\), kept in rejected_rows: (\d+) of (\d+) rows imported "
+     r"\((\d+%)\))?",
+     "_import_summary"),
+    (r"rejected: every row has a problem \((\d+) problems? in (\d+) rows?\): nothing to import; the database is "
+     r"unchanged", r"已拒绝:每一行都有问题(\2 行中共 \1 个问题):没有可导入的内容;数据库未作任何改动"),
 )
 _ISSUES_ZH_COMPILED = tuple((re.compile(pattern), zh) for pattern, zh in _ISSUES_ZH)
 
 
 def _import_summary(m: re.Match) -> str:
     text = f"批次 {m[1]}:新增 {m[2]} 个商机,更新 {m[3]} 个,新增 {m[4]} 条阶段记录"
-    return text + (f";跳过 {m[5]} 个无效单元格,已保存在 rejected_rows 中" if m[5] else "")
+    return text + (f";跳过 {m[5]} 行({m[6]} 个问题),已保存在 rejected_rows 中:{m[8]} 行中导入了 {m[7]} 行({m[9]})"
+                   if m[5] else "")
 
 
 def issue_text(text: str | None, lang: str = "en") -> str | None:

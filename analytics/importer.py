@@ -645,6 +645,12 @@ class Importer:
                 message = "every deal and stage event is already in the database: nothing changed"
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
+        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0:
+            # --skip-invalid left nothing: an empty batch would read as an import
+            rows = len({(e.file, e.row) for e in self.errors if e.row is not None})
+            return ImportResult.rejected(files, fmt, self.errors, self.warnings, message=(
+                f"rejected: every row has a problem ({counted(len(self.errors), 'problem')} in "
+                f"{counted(rows, 'row')}): nothing to import; the database is unchanged"))
         rows_read = st.rows + (hist_st.rows if hist_st else 0)
         # The incoming events (millions of rows at a million deals) are no longer needed once the new ones are
         # known: freed before the batch is written, they leave DuckDB's memory to the inserts and the facts.
@@ -681,12 +687,15 @@ class Importer:
                 affected = "kf_affected"
             s.refresh_deal_facts(affected)
         self.progress(1.0, "done")
-        parts = [f"batch {batch_id}: {n_insert} deals added, {n_update} updated, {n_events} stage events added"]
-        if self.errors:
-            parts.append(f"{len(self.errors)} invalid cells skipped and kept in rejected_rows")
-        return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events,
-                            len({(e.file, e.row) for e in self.errors}), self.warnings, self.errors,
-                            "; ".join(parts))
+        parts = [f"batch {batch_id}: {counted(n_insert, 'deal')} added, {n_update} updated, "
+                 f"{counted(n_events, 'stage event')} added"]
+        skipped = len({(e.file, e.row) for e in self.errors})
+        if self.errors:  # rows, not cells: one row with three bad cells is one row left out
+            kept = s.scalar("SELECT count(*) FROM kf_in_deals")  # the deal rows that landed
+            parts.append(f"{counted(skipped, 'row')} skipped ({counted(len(self.errors), 'problem')}), kept in "
+                         f"rejected_rows: {kept} of {kept + skipped} rows imported ({kept / (kept + skipped):.0%})")
+        return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events, skipped, self.warnings,
+                            self.errors, "; ".join(parts))
 
     def _missing_value_warnings(self, st: _Staged) -> None:
         """One warning per optional field the incoming deals lack, in some rows or as a whole column: how many

@@ -217,3 +217,23 @@ def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, cap
     assert "demo data cleared first" in capsys.readouterr().err
     with Store(db) as s:
         assert s.fetchall("SELECT deal_id FROM deals ORDER BY 1") == [("MY1",), ("MY2",)]
+
+
+def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(store, csv_writer):
+    """'0 deals added … 18641 invalid cells skipped' was a green Imported; rows are counted, not cells."""
+    from analytics.i18n import issue_text
+
+    header = ["deal_id", "account", "amount", "created_at", "outcome"]
+    rows = [["K1", "Acme", "10", "2026-01-01", "open"]] + [
+        [f"B{i}", "Bolt", "lots", "yesterday", "maybe"] for i in range(13)]  # three bad cells a row
+    r = import_files(store, csv_writer("d.csv", header, rows), skip_invalid=True)
+    assert (r.status, r.deals_inserted, r.rejected_rows) == ("imported", 1, 13)
+    assert r.message.endswith("1 deal added, 0 updated, 0 stage events added; 13 rows skipped (39 problems), "
+                              "kept in rejected_rows: 1 of 14 rows imported (7%)")
+    assert issue_text(r.message, "zh").endswith("14 行中导入了 1 行(7%)")
+    none = import_files(store, csv_writer("e.csv", header, rows[1:]), skip_invalid=True)
+    assert none.status == "rejected" and none.batch_id is None
+    assert none.message == ("rejected: every row has a problem (39 problems in 13 rows): nothing to import; "
+                            "the database is unchanged")
+    assert store.scalar("SELECT count(*) FROM import_batches") == 1
+    assert "没有可导入的内容" in issue_text(none.message, "zh")
