@@ -220,6 +220,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "profile_saved": ("Saved profile {name} ({path}).", "已保存方案 {name}({path})。"),
     "mismatch_count": ("{total} of {graded} open deals are graded differently from the rule; the {shown} largest "
                        "are listed", "{graded} 个进行中商机中有 {total} 个与规则分级不同;列出金额最大的 {shown} 个"),
+    "mismatch_count_all": ("{total} of {graded} open deals are graded differently from the rule; all are listed",
+                           "{graded} 个进行中商机中有 {total} 个与规则分级不同;全部列出"),
+    "no_lost_reasons": ("The data records no lost reasons.", "数据中没有记录丢单原因。"),
     "skip_invalid": ("Import valid rows and keep invalid ones aside", "导入有效行,单独保存无效行"),
     "decimal_comma": ("Amounts use a decimal comma (1.234,50)", "金额使用小数逗号(1.234,50)"),
     "validation_report": ("Validation report", "校验报告"),

@@ -20,7 +20,9 @@ if o.resolved:
                   open=o.open_excluded) + " " + ui.T(f"verdict_help_{o.verdict}"))
     st.caption(ui.T("binomial_test", threshold=o.threshold, p=o.p_value))
     rows = [(ui.T("all_deals"), "", o, None)] + [(ui.T(s.dimension), s.value, s.test, s.p_adjusted)
-                                                 for s in claim.segments if s.test.resolved]
+                                                 for s in claim.segments if s.test.resolved
+                                                 # a "(none)" segment of every deal only repeats All deals
+                                                 and not (s.value == "(none)" and s.test.resolved == o.resolved)]
     if claim.comparison and claim.comparison.resolved:
         rows.append((ui.T("comparison_stage6"), "", claim.comparison, None))
     names = [f"{d} {v}".strip() for d, v, _, _ in rows]

@@ -44,8 +44,10 @@ if ui.has_data(funnel.deals, filters):
 
     st.subheader(ui.T("lost_reasons"))
     reasons = pd.DataFrame([(stage_label(s.stage, lang), r, n) for s in funnel.stages
-                            for r, n in s.lost_reasons.items()], columns=["stage", "reason", "deals"])
-    if not reasons.empty:
+                            for r, n in s.lost_reasons.items() if r != "(none)"], columns=["stage", "reason", "deals"])
+    if reasons.empty:  # an unlabelled bar of deals with no reason said nothing
+        st.caption(ui.T("no_lost_reasons"))
+    else:
         fig = go.Figure([go.Bar(name=r, x=g["stage"], y=g["deals"]) for r, g in reasons.groupby("reason")])
         fig.update_layout(barmode="stack", height=360, margin=dict(l=10, r=10, t=10, b=10))
         st.plotly_chart(fig, key="lost_reasons_chart")

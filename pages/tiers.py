@@ -33,8 +33,8 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
         ui.T("cycle_time"): [p.median_cycle_days for p in mix.performance],
     }), hide_index=True, key="tier_performance_table")
     st.subheader(ui.T("tier_mismatch"))
-    st.caption(ui.T("mismatch_count", total=mix.mismatches_total, graded=mix.open_deals_graded,
-                    shown=len(mix.mismatches)))
+    st.caption(ui.T("mismatch_count_all" if len(mix.mismatches) == mix.mismatches_total else "mismatch_count",
+                    total=mix.mismatches_total, graded=mix.open_deals_graded, shown=len(mix.mismatches)))
     mismatches = ui.with_stage_labels(pd.DataFrame([vars(m) for m in mix.mismatches]))
     if not mismatches.empty:
         st.caption(ui.T("stage_rate_note"))  # not the Deals page's P(win): a different quantity, named apart
