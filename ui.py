@@ -511,16 +511,29 @@ def batch_history() -> None:
                            "started_at": when(b.started_at), "finished_at": when(b.finished_at),
                            "undone_at": when(b.undone_at)} for b in batches])
     table(frame[[c for c in frame.columns if c != "file_sha256"] + ["file_sha256"]], "batches_table")
-    active = [b.batch_id for b in batches if b.status == "imported"]
+    if "_kf_undone" in st.session_state:  # said after the rerun that shows the batch undone
+        st.success(st.session_state.pop("_kf_undone"))
+    active = {b.batch_id: b for b in batches if b.status == "imported"}
     if active:
-        chosen = st.selectbox(T("undo"), active, index=len(active) - 1, key="undo_batch")
-        if st.button(T("undo"), key="undo"):
+        def label(batch_id: int) -> str:
+            b = active[batch_id]
+            return T("undo_option", batch=batch_id, files=", ".join(b.files), when=when(b.finished_at),
+                     added=b.deals_inserted, updated=b.deals_updated, events=b.stage_events_added)
+
+        chosen = st.selectbox(T("undo"), list(active), index=len(active) - 1, key="undo_batch", format_func=label)
+        sure = st.checkbox(T("undo_confirm", batch=chosen), key="undo_confirm")
+        if st.button(T("undo"), key="undo", disabled=not sure):  # one click no longer removes a batch
             try:
-                undo_batch(store(), chosen)
-                data_changed()
-                st.rerun()
+                done = undo_batch(store(), chosen)
             except KeyfunnelError as exc:
                 st.error(import_text(str(exc)))
+            else:
+                data_changed()
+                st.session_state["_kf_undone"] = T(
+                    "undo_done", batch=done.batch_id, added=done.deals_inserted, updated=done.deals_updated,
+                    events=done.stage_events_added)
+                st.session_state.pop("undo_confirm", None)
+                st.rerun()
 
 
 def _field_headers() -> dict[str, str]:

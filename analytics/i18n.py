@@ -41,6 +41,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "open_pipeline": ("Open pipeline", "在途商机金额"),
     "weighted_pipeline": ("Weighted pipeline", "加权在途金额"),
     "as_of_control": ("As of", "截至日期"),
+    "undo_option": ("Batch {batch} · {files} · {when} · +{added} deals, {updated} updated, +{events} stage events",
+                    "批次 {batch} · {files} · {when} · 新增 {added} 个商机,更新 {updated} 个,新增 {events} 条阶段记录"),
+    "undo_confirm": ("Yes, undo batch {batch}: remove what it added and restore what it changed",
+                     "确认撤销批次 {batch}:删除它新增的内容,恢复它修改过的商机"),
+    "undo_done": ("Batch {batch} undone: {added} added deals and {events} stage events removed, {updated} updated "
+                  "deals restored.", "批次 {batch} 已撤销:删除了新增的 {added} 个商机和 {events} 条阶段记录,恢复了 {updated} 个被更新的商机。"),
     "clear_demo_first": ("Clear the demo data first, so that your deals and generated ones do not mix",
                          "先清除演示数据,以免您的商机与生成的演示商机混在一起"),
     "as_of_help": ("Every page as the data stood at the end of this day: deals created by then, closed only if they had "

@@ -123,8 +123,14 @@ def test_undoing_a_batch_from_the_import_page(empty_db):
     with Store(empty_db) as s:
         batch = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported'")
     assert at.selectbox(key="undo_batch").value == batch
+    # the choice names the batch's files, time and counts; the button waits for a confirmation
+    assert "deals.csv" in at.selectbox(key="undo_batch").format_func(batch) and "+1 deals" in \
+        at.selectbox(key="undo_batch").format_func(batch)
+    assert at.button(key="undo").disabled
+    at.checkbox(key="undo_confirm").check().run()
     at.button(key="undo").click().run()
     assert not at.exception and not at.error
+    assert f"Batch {batch} undone: 1 added deals and 0 stage events removed" in texts(at)
     statuses = next(d.value for d in at.dataframe if "status" in d.value.columns)
     assert statuses.set_index("batch_id")["status"].to_dict()[batch] == "Undone"
     assert statuses.set_index("batch_id")["format"].to_dict()[batch] == "deals"
