@@ -21,7 +21,8 @@ from analytics.store import Store, resolve_db_path
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Opening the database (the first start builds the demo data: about 10 s) · "
+                                 "正在打开数据库(首次启动会生成演示数据,约 10 秒)")
 def _store(path: str) -> Store:
     from analytics.uploads import clear_uploads, uploads_dir
 
