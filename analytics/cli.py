@@ -33,6 +33,11 @@ def _open_store(args, read_only: bool = False):
 
     if read_only and not resolve_db_path(args.db).exists():
         Store(args.db).close()  # a first run: create the empty, migrated database
+    elif read_only:
+        with Store(args.db, read_only=True) as probe:
+            stale = probe.needs_migration()
+        if stale:  # written by an older keyfunnel: migrate once, as a writer, then read
+            Store(args.db).close()
     return Store(args.db, read_only=read_only)
 
 

@@ -243,6 +243,16 @@ class Store:
                 self.set_setting("derived_version", DERIVED_VERSION)
         return applied
 
+    def needs_migration(self) -> bool:
+        """Whether a writer must migrate this database (or rebuild its derived tables) before it can be read: a
+        database written by an older keyfunnel."""
+        try:
+            done = {r[0] for r in self.fetchall("SELECT name FROM schema_migrations")}
+        except StoreError:
+            return True
+        return any(name not in done for name, _ in MIGRATIONS) or \
+            self.get_setting("derived_version") != DERIVED_VERSION
+
     def migrations(self) -> list[str]:
         return [r[0] for r in self.fetchall("SELECT name FROM schema_migrations ORDER BY name")]
 

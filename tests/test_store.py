@@ -146,3 +146,18 @@ def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_re
     everything.to_csv(tmp_path / "all.csv", index=False)
     assert import_files(store, tmp_path / "all.csv").deals_updated == 2_000
     assert store.get_setting("facts_appended") == "0"  # past 10% of the table: rebuilt whole, grouped by outcome
+
+
+def test_a_database_of_an_older_keyfunnel_is_migrated_before_a_read_only_command(tmp_path, capsys):
+    """Schema 007 adds deals.name, which the analyses read: a read-only CLI command on a database written before it
+    would fail on the missing column. It migrates once, as a writer, first."""
+    from analytics.cli import main
+
+    db = tmp_path / "old.duckdb"
+    with Store(db) as s:
+        s.execute("DELETE FROM schema_migrations WHERE name = '008_deal_facts_inferred_creation'")
+        s.set_setting("derived_version", "an older one")
+        assert s.needs_migration()
+    assert main(["--db", str(db), "funnel", "--json"]) == 0
+    with Store(db, read_only=True) as s:
+        assert not s.needs_migration()
