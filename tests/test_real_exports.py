@@ -402,3 +402,18 @@ def test_a_short_row_inside_the_table_is_still_an_error(store, csv_writer):
     assert report_footer([["a", "b", "c"], ["x"], ["a", "b", "c"]], 3) == 0
     assert report_footer([["a", "b", "c"], ["x"]], 3) == 0  # not set off by a blank line: a broken row
     assert report_footer([["a", "b", "c"], [""], ["Title"], ["(c)"], [""]], 3) == 4
+
+
+def test_names_are_shown_and_ids_kept_when_an_export_has_both(store, csv_writer):
+    """A Salesforce API export carries AccountId beside Account.Name, OwnerId beside Owner.Name, Id beside Name."""
+    header = ["Id", "Name", "AccountId", "Account.Name", "OwnerId", "Owner.Name", "StageName", "Amount", "CloseDate",
+              "CreatedDate", "IsClosed", "IsWon"]
+    path = csv_writer("Opportunity.csv", header, [
+        ["0061", "Alpha", "0011", "Acme", "0051", "Ann Lee", "Closed Won", "100", "2025-03-01", "2025-01-01", "true",
+         "true"],
+        ["0062", "Beta", "0012", "Bolt", "0052", "Bob Ray", "Prospecting", "", "2025-06-30", "2025-02-01", "false",
+         "false"]])
+    assert _crm_import(store, [path]).status == "imported"
+    assert store.fetchall("SELECT deal_id, name, account, owner, extra->>'AccountId', extra->>'OwnerId' FROM deals "
+                          "ORDER BY 1") == [("0061", "Alpha", "Acme", "Ann Lee", "0011", "0051"),
+                                            ("0062", "Beta", "Bolt", "Bob Ray", "0012", "0052")]
