@@ -449,12 +449,8 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
 
 def run_import(start_import, clear_demo_first: bool = False) -> None:
     """Run `start_import(progress)` under a progress bar (its steps in the chosen language), then show its result.
-    `clear_demo_first`: undo the demo's batch before, so that the user's deals and generated ones never mix."""
-    if clear_demo_first and is_demo(store()):
-        clear_demo_data(store())
-        data_changed()
-        st.session_state.pop("_kf_demo_slot", st.empty()).empty()  # the sidebar's banner goes in this run too
-        st.info(T("demo_cleared"))
+    `clear_demo_first`: once the import has landed, undo the demo's batch, so that the user's deals and generated
+    ones never mix."""
     bar = st.progress(0.0)
     try:
         result = start_import(lambda fraction, step: bar.progress(min(fraction, 1.0), text=import_text(step)))
@@ -462,6 +458,18 @@ def run_import(start_import, clear_demo_first: bool = False) -> None:
         _end_uploads()  # the import has ended: its files leave the disk (the batch keeps names and SHA-256)
     bar.empty()
     show_import_result(result)
+    # once the user's own data has landed (a rejected import leaves the demo as it was)
+    if clear_demo_first and result.status == "imported" and is_demo(store()):
+        from analytics.exceptions import KeyfunnelError
+
+        try:
+            clear_demo_data(store())
+        except KeyfunnelError as exc:  # the import changed demo deals: both stay, and the user is told why
+            st.error(import_text(str(exc)))
+            return
+        data_changed()
+        st.session_state.pop("_kf_demo_slot", st.empty()).empty()  # the sidebar's banner goes in this run too
+        st.info(T("demo_cleared"))
 
 
 def show_import_result(result) -> None:

@@ -73,15 +73,16 @@ def _profile(args):
     return load_profile(args.profile, profiles_dir(args.db))
 
 
-def _clear_demo_unless_kept(store, args) -> None:
-    """The first import of a user's own data into the demo database clears the demo first, as the app does, so
-    that real and generated deals never mix; --keep-demo keeps it."""
+def _clear_demo_unless_kept(store, args, result) -> None:
+    """Once a user's own data has landed in the demo database, the demo is cleared, as the app does, so that real
+    and generated deals never mix (a rejected import leaves it as it was); --keep-demo keeps it."""
     from .demo import clear_demo_data, demo_batch
 
     batch = demo_batch(store)
-    if batch is not None and not args.keep_demo:
+    if batch is not None and not args.keep_demo and result.status == "imported":
         clear_demo_data(store)
-        print(f"demo data cleared first (batch {batch} undone); --keep-demo keeps it", file=sys.stderr)
+        print(f"demo data cleared (batch {batch} undone), now that your data is in; --keep-demo keeps it",
+              file=sys.stderr)
 
 
 def cmd_import(args) -> int:
@@ -99,10 +100,10 @@ def cmd_import(args) -> int:
                   file=sys.stderr)
             return 2
         with _open_store(args) as store:
-            _clear_demo_unless_kept(store, args)
             result = import_files(store, files[0], history, skip_invalid=args.skip_invalid,
                                   decimal_comma=args.decimal_comma, sheet=args.sheet,
                                   progress=None if args.json else _progress_bar())
+            _clear_demo_unless_kept(store, args, result)
     else:
         from dataclasses import replace
 
@@ -112,9 +113,9 @@ def cmd_import(args) -> int:
             profile = replace(profile, decimal_mark=",")
         tables, read_errors = read_export(files + ([args.history] if args.history else []), sheet=args.sheet)
         with _open_store(args) as store:
-            _clear_demo_unless_kept(store, args)
             result = import_export(store, tables, read_errors, profile, skip_invalid=args.skip_invalid,
                                    progress=None if args.json else _progress_bar())
+            _clear_demo_unless_kept(store, args, result)
     if args.json:
         _print_json(result.to_json())
     else:

@@ -85,6 +85,13 @@ def _open(page, server, path: str):
     _wait_until_idle(page)
 
 
+def _keep_demo(page) -> None:
+    """Untick 'Clear the demo data first' (on by default for a user's first own import)."""
+    box = page.locator("[data-testid='stCheckbox']", has_text="Clear the demo data first")
+    box.locator("label").click()
+    _wait_until_idle(page)
+
+
 def _wait_until_idle(page, timeout_ms: int = 180_000):
     """Until the script has finished running: Streamlit shows a Stop control while it runs."""
     page.wait_for_timeout(500)
@@ -99,6 +106,7 @@ def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
                    "B2,浏览器公司,2000,2026-01-02,won\n", encoding="utf-8")
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
     page.get_by_text("browser_deals.csv").first.wait_for()
+    _keep_demo(page)  # the tests after this one read the demo's 3,000 deals
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("2 deals added").wait_for()
     page.screenshot(path=str(ARTIFACTS / "browser-import.png"), full_page=True)
@@ -193,6 +201,7 @@ def test_ten_sessions_while_an_import_runs(page, server, tmp_path):
         _open(importer, server, "import")
         importer.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(deals))
         importer.get_by_text("concurrent_deals.csv").first.wait_for()
+        _keep_demo(importer)
         readers = []
         for context, path in zip(contexts[1:], pages):
             reader = context.new_page()

@@ -214,7 +214,7 @@ def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, cap
         assert s.scalar("SELECT count(*) FROM deals") == 3001
     (tmp_path / "more.csv").write_text("deal_id,account,outcome\nMY2,Bolt,open\n", encoding="utf-8")
     assert main(["--db", str(db), "import", str(tmp_path / "more.csv")]) == 0
-    assert "demo data cleared first" in capsys.readouterr().err
+    assert "demo data cleared (batch 1 undone), now that your data is in" in capsys.readouterr().err
     with Store(db) as s:
         assert s.fetchall("SELECT deal_id FROM deals ORDER BY 1") == [("MY1",), ("MY2",)]
 
