@@ -645,8 +645,9 @@ class Importer:
                 message = "every deal and stage event is already in the database: nothing changed"
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
-        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0:
-            # --skip-invalid left nothing: an empty batch would read as an import
+        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0 and \
+                not s.scalar("SELECT count(*) FROM kf_in_deals"):
+            # --skip-invalid left no valid deal: an empty batch would read as an import
             rows = len({(e.file, e.row) for e in self.errors if e.row is not None})
             return ImportResult.rejected(files, fmt, self.errors, self.warnings, message=(
                 f"rejected: every row has a problem ({counted(len(self.errors), 'problem')} in "
