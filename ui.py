@@ -411,7 +411,7 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
         grid = st.columns(3)
         for i, f in enumerate(fields):
             found = conversion.columns.get(f)
-            label = T("map_column", field=column(f)) if f in missing else T("column_for", field=column(f))
+            label = T("map_column", field=column(f)) if f in missing else column(f)
             grid[i % 3].selectbox(label, headers, key=f"col_{f}",
                                   index=headers.index(found) if found in headers else 0,
                                   format_func=lambda h: "—" if h is None else h)

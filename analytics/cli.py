@@ -33,12 +33,12 @@ def _open_store(args, read_only: bool = False):
 
     if read_only and not resolve_db_path(args.db).exists():
         Store(args.db).close()  # a first run: create the empty, migrated database
-    elif read_only:
-        with Store(args.db, read_only=True) as probe:
-            stale = probe.needs_migration()
-        if stale:  # written by an older keyfunnel: migrate once, as a writer, then read
-            Store(args.db).close()
-    return Store(args.db, read_only=read_only)
+    store = Store(args.db, read_only=read_only)
+    if read_only and store.needs_migration():  # written by an older keyfunnel: migrate once, as a writer, then read
+        store.close()
+        Store(args.db).close()
+        store = Store(args.db, read_only=True)
+    return store
 
 
 def _progress_bar():

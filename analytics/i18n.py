@@ -197,7 +197,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "rows_count": ("{n} rows", "{n} 行"),
     "one_row": ("1 row", "1 行"),
     "map_column": ("Column for {field} (required, not found)", "{field} 对应的列(必需,未找到)"),
-    "column_for": ("{field}", "{field}"),
     "column_mapping": ("Column mapping: the column each field is read from (— leaves it unmapped)",
                        "列映射:每个字段读取的列(选 — 表示不映射)"),
     "generic_detected": ("No preset recognises this export: map its columns and stages below, then save the "
