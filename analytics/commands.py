@@ -123,16 +123,15 @@ def _run(args, compute, render, *, rebuild_as_of: bool = False) -> int:
 def cmd_funnel(args) -> int:
     from .domain import stage
     from .funnel import compute_funnel
-    from .i18n import t
+    from .i18n import amount_coverage
 
     def render(f):
         labels = [f"{s.stage} {stage(s.stage).name_en}" for s in f.stages]
         width = max(len(label) for label in labels)  # the longest stage name sets the column
         print(f"{f.deals} deals, as of {f.as_of}")
-        first = f.stages[0]
-        if first.amount_known < first.reached:
-            print(t("amount_coverage", known=first.amount_known, total=first.reached,
-                    share=f"{first.amount_known / first.reached:.0%}"))
+        coverage = amount_coverage(f)
+        if coverage:
+            print(coverage)
         print(f"{'stage':<{width}} {'reached':>8} {'open':>6} {'lost':>6} {'conversion':>10} {'95% CI':>17} "
               f"{'P(win)':>7}")
         # no deal recorded entering them, or (current stage only) no conversion that is evidence: nothing to show

@@ -570,6 +570,16 @@ def column_label(name: str, lang: str = "en") -> str:
     return (zh if lang == "zh" else en) or name
 
 
+def amount_coverage(funnel, lang: str = "en") -> str | None:
+    """'Amount known for 240 of 269 deals (89%) …' for a funnel whose amount sums leave deals out, else None: the
+    CLI's and the review's words for it."""
+    first = funnel.stages[0]
+    if first.amount_known >= first.reached:
+        return None
+    return t("amount_coverage", lang, known=first.amount_known, total=first.reached,
+             share=f"{first.amount_known / first.reached:.0%}")
+
+
 def t(key: str, lang: str = "en", **fmt) -> str:
     en, zh = TEXT[key]
     text = zh if lang == "zh" else en

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from .export import neutralise_frame
-from .i18n import MONEY_COLUMNS, SHARE_COLUMNS, column_label, stage_label, t, with_stage_labels
+from .i18n import MONEY_COLUMNS, SHARE_COLUMNS, amount_coverage, column_label, stage_label, t, with_stage_labels
 from .forecast import QuarterForecast
 from .review import QuarterlyReview
 
@@ -139,10 +139,7 @@ def refutation_note(review: QuarterlyReview, lang: str = "en") -> str | None:
 def coverage_notes(review: QuarterlyReview, lang: str = "en") -> list[str]:
     """What the review's figures cannot be trusted for, in `lang`: a range its own backtest refutes, deals without
     an amount, and open ones the forecast counted at their stage's median amount. Empty when none applies."""
-    first, notes = review.funnel_now.stages[0], [note for note in [refutation_note(review, lang)] if note]
-    if first.amount_known < first.reached:
-        notes.append(t("amount_coverage", lang, known=first.amount_known, total=first.reached,
-                       share=f"{first.amount_known / first.reached:.0%}"))
+    notes = [note for note in (refutation_note(review, lang), amount_coverage(review.funnel_now, lang)) if note]
     if review.forecast.amount_imputed:
         notes.append(t("forecast_imputed", lang, n=review.forecast.amount_imputed))
     return notes
