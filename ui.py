@@ -10,12 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import streamlit as st
+from pandas.api import types as pd_api
 
 from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
 from analytics.export import safe_csv_bytes
 from analytics.filters import DealFilter
 from analytics.i18n import LANGUAGES, MONEY_COLUMNS, SHARE_COLUMNS, TEXT, t
 from analytics.overview import FILTER_COLUMNS as FILTER_KEYS
+from analytics.present import formatting
 from analytics.store import Store, resolve_db_path
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
@@ -283,35 +285,57 @@ WHOLE_COLUMNS = frozenset({"days_in_stage", "threshold_days", "days_to_close"})
 SCORE_COLUMNS = frozenset({"auc", "brier", "brier_stage_rate", "brier_crm_default", "ece", "mase"})
 
 
-def _column_config(name: str):
-    from analytics.i18n import column_label
+def _column_config(name: str, dtype=None):
+    from analytics.i18n import COLUMNS, column_label
 
-    label = column_label(name, lang())
+    label = column_label(name, lang()) if name in COLUMNS or name not in TEXT else T(name)
     if name in MONEY_COLUMNS:
         return st.column_config.NumberColumn(label, format="localized")
-    if name in SHARE_COLUMNS:
-        return st.column_config.NumberColumn(label, format="percent")
+    if name in SHARE_COLUMNS or dtype == "share":  # shown ×100 (table()): one decimal, as formatting.percent
+        return st.column_config.NumberColumn(label, format=f"%.{formatting.PERCENT_DIGITS}f%%")
     if name in DATE_COLUMNS:
         return st.column_config.DateColumn(label)
     if name in WHOLE_COLUMNS:
         return st.column_config.NumberColumn(label, format="%.0f")
     if name in SCORE_COLUMNS:
         return st.column_config.NumberColumn(label, format="%.3f")
+    if dtype is not None and dtype != "share" and pd_api.is_integer_dtype(dtype):  # counts, with thousands separators
+        return st.column_config.NumberColumn(label, format="localized")
     return st.column_config.Column(label)
 
 
-def table(df, key: str, *, rows: int | None = None, **kwargs) -> None:
+def table(df, key: str, *, rows: int | None = None, pinned: tuple[str, ...] = (), also_shares: tuple[str, ...] = (),
+          **kwargs) -> None:
     """st.dataframe with column headers in the chosen language (known columns; others as they are), each column
-    shown as its kind is (MONEY_COLUMNS, SHARE_COLUMNS, …). Money is rounded to whole units for display.
-    `rows`: show up to that many rows before scrolling (Streamlit's default shows about ten)."""
+    shown as its kind is (MONEY_COLUMNS, SHARE_COLUMNS, …; counts with separators). Money is rounded to whole units
+    for display. `rows`: show up to that many rows before scrolling (Streamlit's default shows about ten);
+    `pinned`: columns kept in view while the table scrolls sideways; `also_shares`: columns shown as shares that
+    SHARE_COLUMNS does not name (a funnel's conversion, say)."""
     if rows is not None:
         kwargs["height"] = 35 * (min(len(df), rows) + 1) + 3  # Streamlit's row height, the header, the border
     money = [c for c in df.columns if c in MONEY_COLUMNS]
-    if money:
-        df = df.assign(**{c: df[c].round() for c in money})
-    config = {c: _column_config(c) for c in df.columns}
+    shares = [c for c in df.columns if c in SHARE_COLUMNS or c in also_shares]
+    if money or shares:
+        df = df.assign(**{c: df[c].round() for c in money}, **{c: df[c] * 100 for c in shares})
+    config = {c: _column_config(c, "share" if c in shares else df[c].dtype) for c in df.columns}
+    for c in pinned:
+        config[c] = {**config[c], "pinned": True}
     config.update(kwargs.pop("column_config", {}))
     st.dataframe(df, hide_index=True, key=key, column_config=config, placeholder="–", **kwargs)  # not "None"
+
+
+def money_input(container, label: str, key: str) -> float | None:
+    """A money amount typed as people write it (30M, 30,000,000, 3000万), echoed back formatted; an entry that is
+    not an amount is named in an error and ignored."""
+    text = container.text_input(label, key=key, placeholder=T("money_placeholder"))
+    try:
+        value = formatting.parse_money(text)
+    except ValueError:
+        container.error(T("not_an_amount", value=text))
+        return None
+    if value is not None:
+        container.caption(f"= {formatting.money(value)}")
+    return value
 
 
 def forecast_tiles(forecast, cols) -> None:
@@ -325,12 +349,7 @@ def download_csv(df, file_name: str, key: str, label_key: str = "download_csv") 
     st.download_button(T(label_key), safe_csv_bytes(df), file_name=file_name, mime="text/csv", key=key)
 
 
-def fmt_pct(x) -> str:
-    return "–" if x is None else f"{x:.1%}"
-
-
-def fmt_ci(ci) -> str:
-    return "–" if ci is None else f"{ci[0]:.1%} – {ci[1]:.1%}"
+fmt_pct, fmt_ci, fmt_count, fmt_money = formatting.percent, formatting.interval, formatting.count, formatting.money
 
 
 def say_what_cannot_be_estimated(estimability) -> None:
@@ -356,16 +375,9 @@ def amount_coverage(known: int, total: int) -> str:
     return T("amount_coverage", known=known, total=total, share=fmt_pct(known / total)) if known < total else ""
 
 
-def fmt_money(x) -> str:
-    return f"{x:,.0f}"
-
-
 def fmt_short(x: float) -> str:
-    """107.2M, 49.2K: metric tiles are narrow."""
-    for factor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= factor:
-            return f"{x / factor:.1f}{suffix}"
-    return f"{x:.0f}"
+    """107.2M in English, 1.07亿 in Chinese: metric tiles are narrow (analytics.present.formatting)."""
+    return formatting.money_short(x, lang())
 
 
 def stage_target_label(target) -> str:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from .exceptions import KeyfunnelError
+from .present import formatting
 
 
 def iso_date(text: str) -> date:
@@ -82,11 +83,13 @@ def filters_from_args(args):
 
 
 def _pct(x) -> str:
-    return "   –  " if x is None else f"{x:6.1%}"
+    return "   –  " if x is None else f"{formatting.percent(x):>6}"
 
 
 def _ci(ci) -> str:
-    return "        –        " if ci is None else f"[{ci[0]:5.1%}, {ci[1]:5.1%}]"
+    if ci is None:
+        return "        –        "
+    return f"[{formatting.percent(ci[0]):>5}, {formatting.percent(ci[1]):>5}]"
 
 
 def cmd_refresh(args) -> int:

@@ -17,9 +17,14 @@ class Stage:
     name_en: str
     exit_zh: str
     exit_en: str
+    short_zh: str  # where a full name does not fit: a chart's node, a narrow axis
+    short_en: str
 
     def name(self, lang: str = "en") -> str:
         return self.name_zh if lang == "zh" else self.name_en
+
+    def short_name(self, lang: str = "en") -> str:
+        return self.short_zh if lang == "zh" else self.short_en
 
     def exit_criterion(self, lang: str = "en") -> str:
         return self.exit_zh if lang == "zh" else self.exit_en
@@ -27,21 +32,21 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage(1, "planning", "客户规划与电话邀约", "Account planning & phone invitation",
-          "客户同意当面沟通", "The customer agrees to meet face to face"),
+          "客户同意当面沟通", "The customer agrees to meet face to face", "规划", "Planning"),
     Stage(2, "visit", "客户拜访与初步调研", "Visit & initial research",
-          "客户要求我方提交初步方案", "The customer asks us for a preliminary proposal"),
+          "客户要求我方提交初步方案", "The customer asks us for a preliminary proposal", "拜访", "Visit"),
     Stage(3, "proposal", "提交初步方案", "Preliminary proposal",
-          "客户同意进行技术交流", "The customer agrees to a technical exchange"),
+          "客户同意进行技术交流", "The customer agrees to a technical exchange", "初步方案", "Proposal"),
     Stage(4, "demo", "方案演示与技术交流", "Solution demo & technical exchange",
-          "客户允许我方设计正式方案", "We are allowed to design the formal proposal"),
+          "客户允许我方设计正式方案", "We are allowed to design the formal proposal", "技术交流", "Demo"),
     Stage(5, "bid", "需求分析与正式方案设计", "Requirements analysis & formal proposal (bid)",
-          "我方投标通过初步筛选", "Our bid passes the first screening"),
+          "我方投标通过初步筛选", "Our bid passes the first screening", "正式方案", "Bid"),
     Stage(6, "evaluation", "项目评估", "Project evaluation",
-          "我方被确认为首选供应商", "We are confirmed as preferred supplier"),
+          "我方被确认为首选供应商", "We are confirmed as preferred supplier", "项目评估", "Evaluation"),
     Stage(7, "negotiation", "商务谈判", "Commercial negotiation",
-          "合同条款达成一致", "Contract terms agreed"),
+          "合同条款达成一致", "Contract terms agreed", "商务谈判", "Negotiation"),
     Stage(8, "signed", "签约成交", "Contract signed",
-          "赢单", "Won"),
+          "赢单", "Won", "签约", "Signed"),
 )
 STAGE_NUMBERS: tuple[int, ...] = tuple(s.number for s in STAGES)
 FIRST_STAGE, LAST_STAGE = 1, 8

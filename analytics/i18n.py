@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from .domain import FACTORS, OUTCOME_NAMES, STAGES, TIERS, stage
+from .present import formatting
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
@@ -318,6 +319,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "next_step": ("Exit criterion of the current stage", "当前阶段的退出标准"),
     "days_here": ("Days in stage", "本阶段天数"),
     "download_csv": ("Download CSV", "下载 CSV"),
+    "money_placeholder": ("e.g. 30M or 30,000,000", "例如 3000万 或 30,000,000"),
+    "not_an_amount": ("“{value}” is not an amount: type it as 30000000, 30,000,000, 30M or 3000万.",
+                      "“{value}”不是金额:请写成 30000000、30,000,000、30M 或 3000万。"),
 }
 
 
@@ -577,7 +581,7 @@ def amount_coverage(funnel, lang: str = "en") -> str | None:
     if first.amount_known >= first.reached:
         return None
     return t("amount_coverage", lang, known=first.amount_known, total=first.reached,
-             share=f"{first.amount_known / first.reached:.0%}")
+             share=formatting.percent(first.amount_known / first.reached))
 
 
 def t(key: str, lang: str = "en", **fmt) -> str:

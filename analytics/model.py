@@ -8,13 +8,14 @@ Definitions and validation: docs/metrics.md.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from .domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
-from .snapshot import MODEL_STAGES, open_deal_features, settled_training_rows, training_rows
+from .snapshot import MODEL_STAGES, open_deal_features, weighted_training_rows, training_rows
 from .stats import Interval
 from .filters import DealFilter
 from .store import Store
@@ -23,6 +24,11 @@ CATEGORICAL = ("tier", "region", "industry")
 NUMERIC = ("log_amount", "days_in_process", "owner_win_rate", *FACTOR_KEYS)
 FULL, SMALL_DATA = "full", "small-data"
 EVALUATION_ROWS_PER_STAGE = 100_000
+# CalibratedClassifierCV warns that a Pipeline cannot take sample_weight, so that only the calibration would use
+# them; StageWinModel.fit hands the Pipeline's logistic step its own (logistic__sample_weight), so both use them.
+# Set once here, not with catch_warnings around the fit: that is not thread-safe, and backtests fit in two threads.
+warnings.filterwarnings("ignore", message="Since Pipeline does not appear to accept sample_weight",
+                        category=UserWarning)
 
 
 class StageWinModel:
@@ -40,7 +46,7 @@ class StageWinModel:
         self.calibrate = calibrate
         self.random_state = random_state
 
-    def _pipeline(self, C: float):
+    def _pipeline(self, C: float, pooled: bool = False):
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
@@ -54,38 +60,65 @@ class StageWinModel:
              list(CATEGORICAL)),
             ("numbers", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                                     keep_empty_features=True), StandardScaler()), list(NUMERIC)),
-        ])
+        ] + ([("stage", OneHotEncoder(handle_unknown="ignore"), ["stage"])] if pooled else []))
         return Pipeline([("features", pre), ("logistic", LogisticRegression(C=C, solver="newton-cholesky", max_iter=200))])
 
     def fit(self, rows) -> StageWinModel:
+        """Learn from snapshot training rows; a `weight` column (snapshot.censoring_weights) weights every estimate:
+        the stage rates, the fits, their calibration and the time to signing."""
         from sklearn.calibration import CalibratedClassifierCV
 
         rng = np.random.default_rng(self.random_state)
         self.models_, self.stage_rate_, self.mode_, self.n_train_, self.weight_ = {}, {}, {}, {}, {}
+        self.pooled_ = None
+        if "weight" not in rows:
+            rows = rows.assign(weight=1.0)
         self.remaining_ = RemainingTime.from_rows(rows)  # when a deal that wins signs, by stage
+        columns = list(CATEGORICAL + NUMERIC)
         for s in MODEL_STAGES:
             part = rows[rows["stage"] == s]
             n, won = len(part), int(part["won"].sum())
             self.n_train_[s] = n
-            self.stage_rate_[s] = (won + 0.5) / (n + 1.0)  # Jeffreys: never 0 or 1
+            w_all = part["weight"].to_numpy(float)
+            self.stage_rate_[s] = (float(w_all @ part["won"].to_numpy(float)) + 0.5) / (float(w_all.sum()) + 1.0)  # Jeffreys: never 0 or 1
             if len(part) > self.max_train:  # beyond this, more rows add time, not precision
                 part = part.iloc[np.sort(rng.choice(len(part), self.max_train, replace=False))]
-            X, y = part[list(CATEGORICAL + NUMERIC)], part["won"].to_numpy()
+            X, y, w = part[columns], part["won"].to_numpy(), part["weight"].to_numpy(float)
             minority = min(won, n - won)
             if n >= self.min_train and minority >= self.min_class:
                 model = self._pipeline(self.C)
                 if self.calibrate:
                     model = CalibratedClassifierCV(model, method="sigmoid", cv=3)
-                self.models_[s] = model.fit(X, y)
+                    self.models_[s] = model.fit(X, y, sample_weight=w, logistic__sample_weight=w)
+                else:
+                    self.models_[s] = model.fit(X, y, logistic__sample_weight=w)
                 self.mode_[s], self.weight_[s] = FULL, 1.0
             else:
                 self.mode_[s] = SMALL_DATA
-                if minority >= 5:  # a strongly regularised fit, shrunk toward the stage rate
-                    self.models_[s] = self._pipeline(0.05).fit(X, y)
+                if minority >= 5:  # a strongly regularised fit, shrunk toward the pooled model (or the stage rate)
+                    self.models_[s] = self._pipeline(0.05).fit(X, y, logistic__sample_weight=w)
                     self.weight_[s] = n / (n + self.min_train)
                 else:
                     self.models_[s], self.weight_[s] = None, 0.0
+        if self.small_data:
+            self.pooled_ = self._fit_pooled(rows, rng)
         return self
+
+    def _fit_pooled(self, rows, rng):
+        """One fit over every stage's rows, with the stage as a feature: what a small-data stage shrinks toward.
+
+        Shrinking toward the bare stage rate would give every deal at that stage the same P(win), so the large
+        deals of the strong tiers would be under-predicted: by amount, the forecast would run low exactly where
+        data is small. The factors' and tiers' effects are learnt from all stages together instead, while the
+        stage's own intercept keeps its rate. With fewer rows than a full stage fit needs, there is none (None) and
+        the stage rate is the prior, as before."""
+        won = int(rows["won"].sum())
+        if len(rows) < self.min_train or min(won, len(rows) - won) < self.min_class:  # too few to learn effects
+            return None
+        if len(rows) > self.max_train:
+            rows = rows.iloc[np.sort(rng.choice(len(rows), self.max_train, replace=False))]
+        return self._pipeline(self.C, pooled=True).fit(rows[list(CATEGORICAL + NUMERIC) + ["stage"]], rows["won"],
+                                                      logistic__sample_weight=rows["weight"].to_numpy(float))
 
     @property
     def small_data(self) -> bool:
@@ -100,20 +133,22 @@ class StageWinModel:
             mask = stages == s
             if not mask.any():
                 continue
-            rate = self.stage_rate_[s]
+            prior = self.stage_rate_[s]
+            if self.mode_[s] == SMALL_DATA and self.pooled_ is not None:
+                prior = self.pooled_.predict_proba(frame.loc[mask, list(CATEGORICAL + NUMERIC) + ["stage"]])[:, 1]
             model = self.models_.get(s)
             if model is None:
-                out[mask] = rate
+                out[mask] = prior
                 continue
             p = model.predict_proba(frame.loc[mask, list(CATEGORICAL + NUMERIC)])[:, 1]
             w = self.weight_[s]
-            out[mask] = w * p + (1 - w) * rate
+            out[mask] = w * p + (1 - w) * prior
         return out
 
 
 def fit_team_model(store: Store, when: date | datetime) -> StageWinModel:
-    """The team's win model as it could have been fitted at `when`, from the settled cohorts known then."""
-    return StageWinModel().fit(settled_training_rows(store, when))
+    """The team's win model as it could have been fitted at `when`, from what was known then."""
+    return StageWinModel().fit(weighted_training_rows(store, when))
 
 
 def team_model(store: Store, when: date | datetime) -> StageWinModel:
@@ -319,7 +354,7 @@ def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float =
         return ModelReport([StageValidation(s, 0, 0, SMALL_DATA, None, None, None, None, [], empty, empty)
                             for s in MODEL_STAGES], factor_effects(everything), None, SMALL_DATA,
                            "no resolved deals yet: every stage is in small-data mode")
-    train = settled_training_rows(store, cutoff)
+    train = weighted_training_rows(store, cutoff)
     # Test on what a forecaster standing at the cutoff scores: each deal open then, at the stage it was in then,
     # whose outcome came later. (Testing every row that closed after the cutoff would favour quick losses: recent
     # winners are still open at the as-of date.)
@@ -369,17 +404,21 @@ class RemainingTime:
     gives P(signs within t days from now), per distinct elapsed day.
     """
 
-    def __init__(self, stay_days: dict[int, np.ndarray], after_days: dict[int, np.ndarray]):
-        self.stay = {s: np.bincount(np.floor(v).astype(int)) if len(v) else np.zeros(0) for s, v in stay_days.items()}
+    def __init__(self, stay_days: dict[int, np.ndarray], after_days: dict[int, np.ndarray],
+                 weights: dict[int, np.ndarray] | None = None):
+        weights = weights or {}
+        self.stay = {s: np.bincount(np.floor(v).astype(int), weights=weights.get(s)) if len(v) else np.zeros(0)
+                     for s, v in stay_days.items()}
         self.after = {}
         for s, v in after_days.items():
-            pmf = np.bincount(np.floor(v).astype(int)).astype(float)
+            pmf = np.bincount(np.floor(v).astype(int), weights=weights.get(s)).astype(float)
             self.after[s] = pmf / pmf.sum() if pmf.sum() else pmf
         self._cdf_cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     @classmethod
     def from_rows(cls, rows) -> RemainingTime:
         won = rows[rows["won"] == 1]
+        weight = won["weight"].to_numpy(float) if "weight" in won else np.ones(len(won))
         day = np.timedelta64(1, "D")
         entered = won["entered_stage_at"].to_numpy().astype("datetime64[s]")
         left = won["left_stage_at"].to_numpy().astype("datetime64[s]")
@@ -387,7 +426,8 @@ class RemainingTime:
         stay = np.maximum((left - entered) / day, 0.0)
         after = np.maximum((closed - left) / day, 0.0)
         stage = won["stage"].to_numpy()
-        return cls({s: stay[stage == s] for s in MODEL_STAGES}, {s: after[stage == s] for s in MODEL_STAGES})
+        return cls({s: stay[stage == s] for s in MODEL_STAGES}, {s: after[stage == s] for s in MODEL_STAGES},
+                   {s: weight[stage == s] for s in MODEL_STAGES})
 
     def _cdf(self, stage: int, elapsed_day: int) -> np.ndarray | None:
         """CDF over whole days from now of the time to signing, or None when no winner stayed this long (stale)."""

@@ -7,17 +7,14 @@ import html
 from pathlib import Path
 
 from .export import neutralise_frame
+from .present import formatting
 from .i18n import MONEY_COLUMNS, SHARE_COLUMNS, amount_coverage, column_label, stage_label, t, with_stage_labels
 from .forecast import QuarterForecast
 from .review import QuarterlyReview
 
 
-def _money(x) -> str:
-    return "–" if x is None else f"{x:,.0f}"
-
-
-def _pct(x) -> str:
-    return "–" if x is None else f"{x:.1%}"
+_money, _pct = formatting.money, formatting.percent
+THEN_COLOUR, NOW_COLOUR = "#9aa5b1", "#1f6feb"  # last quarter in grey, now in blue
 
 
 def _html_table(header: list[str], rows: list[list], numeric: set[int]) -> str:
@@ -68,6 +65,9 @@ def distribution_figure(f: QuarterForecast, lang: str = "en"):
         dist.add_vline(x=f.target, line_color="red", annotation_text=t("target", lang))
     dist.update_layout(title=f"{f.quarter}: {t('forecast_distribution', lang)}", height=360, showlegend=False,
                        xaxis_title=t("bookings_in_quarter", lang), yaxis_title=t("simulated_quarters", lang))
+    if edges:  # money ticks as the language counts them (2,500万, not 25M)
+        values, labels = formatting.money_ticks(edges[0], edges[-1], lang)
+        dist.update_xaxes(tickvals=values, ticktext=labels)
     return dist
 
 
@@ -78,11 +78,13 @@ def figures(review: QuarterlyReview, lang: str = "en"):
     dist = distribution_figure(review.forecast, lang)
     rows = funnel_change_rows(review)
     labels = [stage_label(r["stage"], lang) for r in rows]
+    # colours of their own: the offline HTML has no theme to tell the two quarters apart (both bars read black)
     change = go.Figure([
-        go.Bar(name=review.last_quarter_name, x=labels, y=[r["reached_then"] for r in rows]),
-        go.Bar(name=t("now", lang), x=labels, y=[r["reached_now"] for r in rows])])
-    # untitled: the page and the offline review head it with the same words
-    change.update_layout(barmode="group", height=360, margin=dict(t=20))
+        go.Bar(name=review.last_quarter_name, x=labels, y=[r["reached_then"] for r in rows], marker_color=THEN_COLOUR),
+        go.Bar(name=t("now", lang), x=labels, y=[r["reached_now"] for r in rows], marker_color=NOW_COLOUR)])
+    # untitled: the page and the offline review head it with the same words; long stage names wrap below the bars
+    change.update_layout(barmode="group", height=420, margin=dict(t=20, b=10))
+    change.update_xaxes(tickangle=-30, automargin=True)
     return dist, change
 
 

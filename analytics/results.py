@@ -20,13 +20,17 @@ from .store import Store
 
 T = TypeVar("T")
 
+# Part of every key: changed whenever what a persisted function computes changes, so that a database keeps no result
+# (or pickled object) an older keyfunnel computed.
+RESULTS_VERSION = "2026-12-01 censoring-weighted win model"
+
 
 def result_key(compute: Callable, args: tuple, kwargs: dict) -> str:
     """The same key however the call spelled its arguments: bound to the signature, defaults applied."""
     bound = inspect.signature(compute).bind(None, *args, **kwargs)
     bound.apply_defaults()
     named = sorted((k, v) for k, v in bound.arguments.items() if k != next(iter(bound.arguments)))
-    return hashlib.sha256(repr((compute.__module__, compute.__qualname__, named)).encode()).hexdigest()
+    return hashlib.sha256(repr((RESULTS_VERSION, compute.__module__, compute.__qualname__, named)).encode()).hexdigest()
 
 
 def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:

@@ -44,8 +44,9 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     previous = backtest(store, 1, as_of, filters=filters)
     last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
     deals = score_open_deals(store, as_of, model=model, filters=filters)
-    columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
-               "expected_close", "predicted_close", "recommended_tier"]
+    # the figures right after the deal, before the long names: a reader at 1400 px sees them without scrolling
+    columns = ["deal_id", "name", "amount", "p_win", "expected_value", "expected_close", "predicted_close", "stage",
+               "account", "owner", "tier", "recommended_tier"]
     deals = deals[columns] if len(deals) else deals
     if "name" in deals and deals["name"].isna().all():  # an export without deal names: no empty column
         deals = deals.drop(columns="name")

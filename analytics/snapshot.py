@@ -14,10 +14,6 @@ from .filters import DealFilter
 from .store import LEFT_TRUNCATION_DAYS, Store
 
 MODEL_STAGES = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE)
-# Learn from stage entries at least this long before the standing date: among more recent entries only the quick
-# outcomes (mostly early losses) are known yet, which would bias P(win) down and the time to close short.
-SETTLED_DAYS = 365
-MIN_SETTLED_ROWS = 200
 OWNER_PRIOR_DEALS = 10  # the owner's past win rate is shrunk toward the team's by this many pseudo-deals
 
 _FACTORS = ", ".join(f"d.{f}" for f in FACTOR_KEYS)
@@ -165,12 +161,57 @@ def open_deal_features(store: Store, when: date | datetime, filters: DealFilter 
 MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
 
 
-def settled_training_rows(store: Store, when: date | datetime, days: int = SETTLED_DAYS,
-                          min_rows: int = MIN_SETTLED_ROWS, per_stage: int = MAX_ROWS_PER_STAGE):
-    """What the model learns from at `when`: settled cohorts (stage entries at least `days` before), at most
-    `per_stage` rows a stage; with fewer than `min_rows` settled rows (small data), every row."""
-    from datetime import timedelta
+def weighted_training_rows(store: Store, when: date | datetime, per_stage: int = MAX_ROWS_PER_STAGE):
+    """What the model learns from at `when`: every stage entry resolved by then, at most `per_stage` rows a stage,
+    each with the `weight` that undoes the censoring of the entries still open (censoring_weights)."""
+    rows = training_rows(store, when, per_stage=per_stage)
+    return rows.assign(weight=censoring_weights(store, when, rows))
 
-    rows = training_rows(store, when, entered_before=_ts(when) - timedelta(days=days), per_stage=per_stage)
-    return rows if len(rows) >= min_rows else training_rows(store, when, per_stage=per_stage)
+
+MAX_CENSORING_WEIGHT = 10.0
+
+
+def censoring_weights(store: Store, when: date | datetime, rows):
+    """Inverse-probability-of-censoring weights for training rows (Robins & Rotnitzky; Vock et al. 2016).
+
+    A deal that entered stage s c days before `when` is in the training rows only if it closed within those c
+    days. Lost deals close sooner than won ones (a loss can come at any stage, a win only after all of them), so
+    among recent entries the losses are over-represented, and P(win) learnt from them is biased low. The
+    follow-up c of every entry is known (open deals too), so the chance that a deal resolving T days after
+    entering s is seen resolved is K_s(T) = the share of entries into s with c > T, and a row weighted by
+    1 / K_s(T) stands for the deals like it still open. Weights are capped at MAX_CENSORING_WEIGHT (an outcome
+    slower than all but a tenth of the follow-ups is too rare to stand for many) and scaled to mean 1 per stage.
+    """
+    import numpy as np
+
+    weights = np.ones(len(rows))
+    if not len(rows):
+        return weights
+    entry_cases = " ".join(f"WHEN {s} THEN entered_{s}" for s in MODEL_STAGES)
+    follow_up = store.fetchall(f"""
+        WITH state AS ({_STATE_SQL}),
+        entries AS (
+            SELECT s.stage, CASE s.stage {entry_cases} END AS entered
+            FROM state, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
+            WHERE coalesce(furthest_stage, 1) >= s.stage AND entry_stage <= s.stage)
+        SELECT stage, date_diff('day', entered, $t) AS days, count(*) FROM entries
+        WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": _ts(when)})
+    by_stage: dict[int, tuple[list[int], list[int]]] = {}
+    for stage, days, n in follow_up:
+        by_stage.setdefault(int(stage), ([], []))[0].append(int(days))
+        by_stage[int(stage)][1].append(int(n))
+    stage = rows["stage"].to_numpy()
+    resolved = ((rows["closed_at"].astype("datetime64[s]") - rows["entered_stage_at"].astype("datetime64[s]"))
+                / np.timedelta64(1, "D")).to_numpy()
+    for s, (days, counts) in by_stage.items():
+        mask = stage == s
+        if not mask.any():
+            continue
+        days_, counts_ = np.asarray(days), np.asarray(counts, dtype=float)
+        longer = counts_[::-1].cumsum()[::-1]  # longer[i]: entries followed up for days_[i] days or more
+        i = np.searchsorted(days_, np.floor(resolved[mask]), side="right")  # entries followed up longer than T
+        k = np.where(i < len(days_), longer[np.minimum(i, len(days_) - 1)], 0.0) / counts_.sum()
+        w = 1.0 / np.maximum(k, 1.0 / MAX_CENSORING_WEIGHT)
+        weights[mask] = w / w.mean()
+    return weights
 

@@ -158,11 +158,11 @@ def model_runs(store, repeats: int, backtest_quarters: int) -> dict:
     from analytics.forecast import backtest, forecast_quarter
     from analytics.funnel import data_as_of
     from analytics.model import StageWinModel
-    from analytics.snapshot import settled_training_rows
+    from analytics.snapshot import weighted_training_rows
 
     when = data_as_of(store) + timedelta(days=1)
-    rows_s, _ = timed(lambda: settled_training_rows(store, when), repeats)
-    rows = settled_training_rows(store, when)
+    rows_s, _ = timed(lambda: weighted_training_rows(store, when), repeats)
+    rows = weighted_training_rows(store, when)
     fit_s, _ = timed(lambda: StageWinModel().fit(rows), repeats)
     model = StageWinModel().fit(rows)
     forecast_s, _ = timed(lambda: forecast_quarter(store, model=model), repeats)

@@ -9,7 +9,8 @@ from analytics.overview import count_deals
 
 filters = ui.filters()
 st.title(ui.T("page_claim"))
-threshold = st.slider(ui.T("threshold"), 0.5, 0.95, 0.75, 0.01, key="claim_threshold")
+# in whole percent, as the claim's own sentence writes it ("more than 75%")
+threshold = st.slider(ui.T("threshold"), 50, 95, 75, 1, format="%d%%", key="claim_threshold") / 100
 claim = ui.cached(test_claim, filters, threshold=threshold)
 o = claim.overall
 st.markdown(f"> {ui.T('claim_statement', threshold=o.threshold)}")
@@ -36,13 +37,12 @@ if o.resolved:
     st.plotly_chart(fig, key="claim_chart")
     st.subheader(ui.T("segments"))
     st.caption(ui.T("segments_help", n=sum(1 for s in claim.segments if s.p_adjusted is not None)))
-    table = pd.DataFrame({ui.T("dimension"): [r[0] for r in rows], ui.T("value"): [r[1] for r in rows],
-                          ui.T("won"): [r[2].won for r in rows], "n": [r[2].resolved for r in rows],
-                          ui.T("win_rate"): [ui.fmt_pct(r[2].p_hat) for r in rows],
-                          ui.T("ci_95"): [ui.fmt_ci(r[2].ci) for r in rows],
-                          ui.T("verdict"): [ui.T(f"verdict_{r[2].verdict}") for r in rows],
-                          ui.T("p_adjusted"): ["–" if r[3] is None else f"{r[3]:.3g}" for r in rows]})
-    st.dataframe(table, hide_index=True, key="claim_table")
-    ui.download_csv(table, "claim.csv", key="dl_claim")
+    table = pd.DataFrame({"dimension": [r[0] for r in rows], "value": [r[1] for r in rows],
+                          "won": [r[2].won for r in rows], "n": [r[2].resolved for r in rows],
+                          "win_rate": [r[2].p_hat for r in rows], "ci_95": [ui.fmt_ci(r[2].ci) for r in rows],
+                          "verdict": [ui.T(f"verdict_{r[2].verdict}") for r in rows],
+                          "p_adjusted": ["–" if r[3] is None else f"{r[3]:.3g}" for r in rows]})
+    ui.table(table, key="claim_table", also_shares=("win_rate",))
+    ui.download_csv(table.rename(columns=lambda c: ui.T(c) if c != "n" else c), "claim.csv", key="dl_claim")
 elif ui.has_data(ui.cached(count_deals, filters), filters):
     st.info(ui.T("claim_no_data", stage=o.stage))

@@ -13,8 +13,11 @@ if ui.has_data(len(deals), filters):
         hay = (deals["deal_id"] + " " + deals["name"].fillna("") + " " + deals["account"].fillna("") + " "
                + deals["owner"].fillna(""))
         deals = deals[hay.str.contains(query, case=False, regex=False)]
-    shown = deals[["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
-                   "predicted_close", "recommended_tier", "days_in_stage", "exit_criterion"]]
+    # the figures right after the deal, before the long names, so that none is off-screen at 1400 px
+    shown = deals[["deal_id", "name", "amount", "p_win", "expected_value", "predicted_close", "stage", "account",
+                   "owner", "tier", "recommended_tier", "days_in_stage", "exit_criterion"]]
+    if shown["name"].isna().all():  # an export without deal names: no empty column
+        shown = shown.drop(columns="name")
     shown = ui.with_stage_labels(shown)
-    ui.table(shown, "deals_table", rows=25)  # the page's one table: tall enough to work through
+    ui.table(shown, "deals_table", rows=25, pinned=("deal_id",))  # the page's one table: tall enough to work through
     ui.download_csv(shown, "open_deals.csv", key="dl_deals")

@@ -16,7 +16,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     quarters = [shift_quarter(current, k) for k in range(0, 4)]
     c1, c2 = st.columns(2)
     quarter = c1.selectbox(ui.T("quarter"), quarters, key="forecast_quarter")
-    target = c2.number_input(ui.T("target"), min_value=0.0, value=0.0, step=1e6, key="forecast_target")
+    target = ui.money_input(c2, ui.T("target"), key="forecast_target")
     f = ui.cached(forecast_quarter, quarter, target=target or None, filters=filters)
     if f.mode == "small-data":
         st.warning(ui.T("small_data_note"))

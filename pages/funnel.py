@@ -23,24 +23,25 @@ if ui.has_data(funnel.deals, filters):
     # not estimable (current stage only): no stage's conversion is evidence; unobserved stages: none is observed
     unobserved = (set(funnel.estimability.unobserved_stages) if funnel.estimability.estimable
                   else {s.stage for s in funnel.stages})
+    # the figures a director reads first (reached, P(win), conversion) before the counts that explain them, so
+    # that none is off-screen at 1400 px; the stage stays pinned while the table scrolls
     table = pd.DataFrame({
-        ui.T("stage"): labels, ui.T("reached"): [s.reached for s in funnel.stages],
-        ui.T("amount"): [ui.fmt_money(s.amount) for s in funnel.stages],
-        # a count, or "–" at stage 8, which has no next stage (Streamlit would show an empty cell as "None")
-        ui.T("advanced"): ["–" if s.advanced is None else f"{s.advanced:,}" for s in funnel.stages],
-        ui.T("lost_here"): [s.lost_here for s in funnel.stages],
-        ui.T("open_here"): [s.open_here for s in funnel.stages],
+        "stage": labels, "reached": [s.reached for s in funnel.stages],
+        "p_win": [s.win_rate for s in funnel.stages],
         # a stage no deal was recorded entering has no observed conversion (not the 100% its pass-through gives)
-        ui.T("conversion"): [ui.fmt_pct(None if s.stage in unobserved else s.conversion) for s in funnel.stages],
-        ui.T("ci_95"): [ui.fmt_ci(None if s.stage in unobserved else s.conversion_ci) for s in funnel.stages],
-        ui.T("cumulative"): [ui.fmt_pct(s.cumulative_conversion) for s in funnel.stages],
-        ui.T("p_win"): [ui.fmt_pct(s.win_rate) for s in funnel.stages],
+        "conversion": [None if s.stage in unobserved else s.conversion for s in funnel.stages],
+        "ci_95": [ui.fmt_ci(None if s.stage in unobserved else s.conversion_ci) for s in funnel.stages],
+        "cumulative": [s.cumulative_conversion for s in funnel.stages],
+        # stage 8 has no next stage: its "went on" is empty (shown "–")
+        "advanced": pd.array([s.advanced for s in funnel.stages], dtype="Int64"),
+        "lost_here": [s.lost_here for s in funnel.stages], "open_here": [s.open_here for s in funnel.stages],
+        "amount": [s.amount for s in funnel.stages],
     })
     if funnel.stages[0].amount_known < funnel.deals:
-        table.insert(3, ui.T("amount_known"), [s.amount_known for s in funnel.stages])
+        table["amount_known"] = [s.amount_known for s in funnel.stages]
         st.caption(ui.amount_coverage(funnel.stages[0].amount_known, funnel.deals))
-    st.dataframe(table, hide_index=True, key="funnel_table")
-    ui.download_csv(table, "funnel.csv", key="dl_funnel")
+    ui.table(table, key="funnel_table", pinned=("stage",), also_shares=("conversion", "cumulative"))
+    ui.download_csv(table.rename(columns=lambda c: ui.T(c)), "funnel.csv", key="dl_funnel")
 
     st.subheader(ui.T("lost_reasons"))
     reasons = pd.DataFrame([(stage_label(s.stage, lang), r, n) for s in funnel.stages

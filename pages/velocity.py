@@ -3,6 +3,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.domain import stage
 from analytics.conformance import compute_conformance
 from analytics.i18n import stage_label
 from analytics.velocity import compute_velocity
@@ -47,8 +48,8 @@ if ui.has_data(flow.deals, filters):
                     other_ci=ui.fmt_ci(flow.non_conforming.ci)))
 
     st.subheader(ui.T("flow"))
-    # Nodes are labelled by stage number (the full names, drawn beside narrow columns, covered one another and the
-    # flows) and named in full on hover. Flows take the colour of where they lead: on, signed, lost, still open.
+    # Nodes are labelled by number and short name (the full names, drawn beside narrow columns, covered one another and
+    # the flows) and named in full on hover. Flows take the colour of where they lead: on, signed, lost, still open.
     names = [stage_label(s, lang) for s in range(1, 9)] + [ui.T("lost"), ui.T("open_deals")]
     index = {**{s: s - 1 for s in range(1, 9)}, "lost": 8, "open": 9}
     # A Sankey draws forward flow; backward moves would loop, so they are counted in a caption instead.
@@ -56,7 +57,7 @@ if ui.has_data(flow.deals, filters):
     colours = {"on": "rgba(33, 113, 181, 0.25)", 8: "rgba(44, 160, 44, 0.35)", "lost": "rgba(214, 39, 40, 0.22)",
                "open": "rgba(130, 130, 130, 0.3)"}
     fig = go.Figure(go.Sankey(
-        node=dict(label=[str(s) for s in range(1, 9)] + names[8:], customdata=names, pad=12,
+        node=dict(label=[f"{s}. {stage(s).short_name(lang)}" for s in range(1, 9)] + names[8:], customdata=names, pad=12,
                   color=["#2171b5"] * 7 + ["#2ca02c", "#d62728", "#9e9e9e"],
                   hovertemplate="%{customdata}: %{value:,}<extra></extra>"),
         link=dict(source=[index[t.source] for t in forward], target=[index[t.target] for t in forward],

@@ -6,6 +6,7 @@ import json
 import re
 from datetime import date
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -212,15 +213,21 @@ def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(d
     assert [columns[c]["label"] for c in ("deal_id", "amount", "p_win", "expected_value", "predicted_close")] == [
         "商机编号", "金额", "赢单概率", "期望金额", "预测成交日期"]
     assert columns["amount"]["type_config"]["format"] == "localized"
-    assert columns["p_win"]["type_config"]["format"] == "percent"
+    assert columns["p_win"]["type_config"]["format"] == "%.1f%%"  # one decimal, as every page writes shares
     assert columns["expected_close"]["type_config"]["type"] == "date"
+    assert list(top.value.columns[:4]) == ["deal_id", "amount", "p_win", "expected_value"]  # figures before names
+    assert columns["deal_id"]["pinned"] is True
     shown = top.value
+    assert shown["p_win"].between(0, 100).all() and shown["p_win"].max() > 1  # shown ×100: 61.7 reads "61.7%"
     assert (shown["expected_value"] == shown["expected_value"].round()).all()  # whole units, not 2436951.698
     assert shown["stage"].str.fullmatch(r"[1-7]\. \S+").all()  # "6. 项目评估", as the Deals page names stages
 
     at.switch_page("pages/forecast.py").run()
     distribution = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert (distribution["xaxis"]["title"]["text"], distribution["yaxis"]["title"]["text"]) == ("本季度成交额", "模拟次数")
+    assert distribution["xaxis"]["ticktext"] and all(x.endswith("万") or x.endswith("亿")
+                                                     for x in distribution["xaxis"]["ticktext"])  # not "25M"
+    assert re.fullmatch(r"[0-9,.]+(万|亿)", at.metric[1].value)  # the P50 tile: 2,860万
     accuracy = _columns(next(d for d in at.dataframe if "mape" in d.value.columns))
     assert [accuracy[c]["label"] for c in ("method", "bias", "coverage")] == ["预测方法", "偏差", "P10–P90 覆盖率"]
     at.switch_page("pages/model.py").run()
@@ -316,10 +323,17 @@ def test_stalled_deals_mismatches_and_the_funnel_table_name_their_stages(demo_db
     mismatches = next(d.value for d in at.dataframe if "recommended_tier" in d.value.columns)
     assert len(mismatches) and mismatches["stage"].str.fullmatch(r"[1-7]\. \S+").all()
     at.switch_page("pages/funnel.py").run()
-    funnel = at.dataframe[0].value
-    went_on = funnel["推进"].tolist()
-    assert went_on[-1] == "–"  # stage 8 has no next stage: a dash, not an empty "None" cell
-    assert all(re.fullmatch(r"[0-9,]+", n) for n in went_on[:-1])
+    funnel = at.dataframe[0]
+    assert funnel.value["stage"].str.fullmatch(r"[1-8]\. \S+").all()
+    went_on = funnel.value["advanced"]
+    # stage 8 has no next stage: empty, which the table shows as "–" (its placeholder), not "None"
+    assert pd.isna(went_on.iloc[-1]) and (went_on.iloc[:-1] > 0).all() and funnel.proto.placeholder == "–"
+    config = json.loads(funnel.proto.columns)
+    # counts with thousands separators ("Reached 3000" beside "Went on 2,359" before), shares to one decimal
+    assert config["reached"]["type_config"]["format"] == config["advanced"]["type_config"]["format"] == "localized"
+    assert config["p_win"]["type_config"]["format"] == config["conversion"]["type_config"]["format"] == "%.1f%%"
+    assert config["stage"]["pinned"] is True and config["reached"]["label"] == "到达"
+    assert list(funnel.value.columns[:4]) == ["stage", "reached", "p_win", "conversion"]  # the figures first
 
 
 def test_velocity_names_both_win_rates_it_compares(demo_db):
@@ -344,7 +358,8 @@ def test_stage_transitions_are_numbered_coloured_by_where_they_lead_and_named_on
     sankey = next(d for d in (json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart"))
                   if d["type"] == "sankey")
     node, link = sankey["node"], sankey["link"]
-    assert node["label"] == ["1", "2", "3", "4", "5", "6", "7", "8", "Lost", "Open deals"]
+    assert node["label"] == ["1. Planning", "2. Visit", "3. Proposal", "4. Demo", "5. Bid", "6. Evaluation",
+                             "7. Negotiation", "8. Signed", "Lost", "Open deals"]  # not the bare numbers it had
     assert node["customdata"][2] == "3. Preliminary proposal" and node["customdata"][7] == "8. Contract signed"
     lost, signed = 8, 7
     colours = {(s, t): c for s, t, c in zip(link["source"], link["target"], link["color"])}
@@ -380,7 +395,7 @@ def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
     accuracy = next(d.value for d in at.dataframe if "mape" in d.value.columns).set_index("method")
     with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
         east, everyone = backtest(store, 8, filters=DealFilter(region=("East",))), backtest(store, 8)
-    assert accuracy.loc["keyfunnel", "mape"] == pytest.approx(east.summary.mape)
+    assert accuracy.loc["keyfunnel", "mape"] == pytest.approx(100 * east.summary.mape)  # shares are shown ×100
     assert east.summary.mape != pytest.approx(everyone.summary.mape)  # the filter makes a difference here
 
 
@@ -425,9 +440,10 @@ def test_the_claim_page_gives_each_segment_its_adjusted_p_value(demo_db):
     table = at.dataframe[0].value
     with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
         claim = test_claim(store)
-    shown = dict(zip(table["Value"], table["p, adjusted"]))
+    shown = dict(zip(table["value"], table["p_adjusted"]))
     tier_a = next(s for s in claim.segments if (s.dimension, s.value) == ("tier", "A"))
-    assert shown["A"] == f"{tier_a.p_adjusted:.3g}" and table["p, adjusted"].iloc[0] == "–"  # all deals: one test
+    assert shown["A"] == f"{tier_a.p_adjusted:.3g}" and table["p_adjusted"].iloc[0] == "–"  # all deals: one test
+    assert _columns(at.dataframe[0])["p_adjusted"]["label"] == "p, adjusted"
     n = sum(1 for s in claim.segments if s.p_adjusted is not None)
     assert any(c.value.startswith(f"Each interval is 95% on its own: across {n} segments") for c in at.caption)
 

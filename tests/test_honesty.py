@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from analytics.claim import NOT_ESTIMABLE
 from analytics.claim import test_claim as claim_of  # (named so that pytest does not collect it)
 from analytics.funnel import compute_funnel, estimability
@@ -237,3 +239,34 @@ def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(st
                             "the database is unchanged")
     assert store.scalar("SELECT count(*) FROM import_batches") == 1
     assert "没有可导入的内容" in issue_text(none.message, "zh")
+
+
+def test_the_win_model_undoes_the_censoring_of_slow_wins(store, csv_writer):
+    """Every day for 200 days one deal enters stage 1 that will win 100 days later and one that will lose 10 days
+    later: P(win | stage 1) is 1/2. Standing on the last day, the losses of the last 10 days and the wins of the
+    last 100 are still open, so 190 losses and 100 wins are resolved: 100/290 = 0.345 read as it stands. A loss
+    (10 days) is seen resolved by 190 of the 200 days' follow-ups, K = 0.95; a win (100 days) by 100 of 200,
+    K = 0.5. Weighted by 1/K: 100·2 / (100·2 + 190/0.95) = 1/2 exactly, before Jeffreys' half-deal."""
+    from datetime import date, timedelta
+
+    from analytics.model import fit_team_model
+    from analytics.snapshot import training_rows
+
+    start, deals, history = date(2025, 1, 1), [], []
+    for day in range(200):
+        created = start + timedelta(days=day)
+        for kind, outcome, days in (("W", "won", 100), ("L", "lost", 10)):
+            closed = created + timedelta(days=days)
+            deals.append([f"{kind}{day}", created.isoformat(), closed.isoformat(), outcome])
+            history.append([f"{kind}{day}", "1", created.isoformat()])
+            if outcome == "won":
+                history.append([f"{kind}{day}", "8", closed.isoformat()])
+    # the standing day: the last creation + 1, so that follow-ups run 1..200 days; closes after it stay unknown
+    when = start + timedelta(days=200)
+    r = import_files(store, csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], deals),
+                     csv_writer("h.csv", ["deal_id", "stage", "entered_at"], history))
+    assert r.status == "imported", r.errors
+    stage_1 = training_rows(store, when).query("stage == 1")
+    assert (len(stage_1), int(stage_1["won"].sum())) == (290, 100)  # as it stands: 0.345
+    model = fit_team_model(store, when)
+    assert model.stage_rate_[1] == pytest.approx(0.5, abs=1e-12)  # (145 + 0.5) / (290 + 1), weights of mean 1

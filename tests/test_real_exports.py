@@ -374,7 +374,8 @@ def test_the_review_says_what_its_amounts_leave_out(tmp_path):
     review = quarterly_review(store, "2026Q2")
     notes = coverage_notes(review)
     # nine deals, five with an amount; of the open ones D3 (stage 2, the only one there) has none and D7 has 600
-    assert notes[0] == "Amount known for 5 of 9 deals (56%): amount figures leave the rest out"
+    # 5/9 = 55.6%: one precision for shares, in the review as on the pages
+    assert notes[0] == "Amount known for 5 of 9 deals (55.6%): amount figures leave the rest out"
     assert review.forecast.amount_imputed == 1 and "1 open deals have no amount" in notes[1]
     assert notes[0] in render_html(review)
     assert coverage_notes(review, "zh")[0].startswith("9 个商机中有 5 个有金额")

@@ -60,9 +60,10 @@ def test_workbook_reads_in_the_reports_language_and_keeps_figures_as_numbers(rev
     assert english.sheetnames[:5] == ["forecast", "by_category", "by_owner", "by_tier", "funnel_change"]
     assert chinese.sheetnames[:5] == ["预测", "按类别", "按负责人", "按客户级别", "漏斗变化"]
     header = [c.value for c in english["slipped_deals"][1]]
-    assert header[:3] == ["Deal ID", "Account", "Owner"] and "Expected value" in header
+    # the figures right after the deal, the names after them (issue 24: none off-screen at 1400 px)
+    assert header[:4] == ["Deal ID", "Amount", "P(win)", "Expected value"] and "Account" in header
     header_zh = [c.value for c in chinese["延期商机"][1]]
-    assert header_zh[:3] == ["商机编号", "客户", "负责人"] and "期望金额" in header_zh
+    assert header_zh[:4] == ["商机编号", "金额", "赢单概率", "期望金额"] and "客户" in header_zh
     h1 = [c.value for c in next(r for r in chinese["延期商机"].iter_rows(min_row=2) if r[0].value == "H1")]
     assert h1[header_zh.index("金额")] == 999 and h1[header_zh.index("阶段")] == "1. 客户规划与电话邀约"
     funnel = [c.value for c in chinese["漏斗变化"][1]]
