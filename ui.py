@@ -286,9 +286,9 @@ SCORE_COLUMNS = frozenset({"auc", "brier", "brier_stage_rate", "brier_crm_defaul
 
 
 def _column_config(name: str, dtype=None):
-    from analytics.i18n import COLUMNS, column_label
+    from analytics.i18n import column_label
 
-    label = column_label(name, lang()) if name in COLUMNS or name not in TEXT else T(name)
+    label = column_label(name, lang())
     if name in MONEY_COLUMNS:
         return st.column_config.NumberColumn(label, format="localized")
     if name in SHARE_COLUMNS or dtype == "share":  # shown ×100 (table()): one decimal, as formatting.percent
@@ -527,11 +527,15 @@ def batch_history() -> None:
     def when(moment):
         return moment.strftime("%Y-%m-%d %H:%M") if moment else None
 
-    frame = pd.DataFrame([{**b.to_json(), "status": T(f"status_{b.status}"),
+    def rows_read(b) -> str:  # each file's own count ("5,229 · 4,825"), not their sum
+        counts = b.file_rows if b.file_rows and len(b.file_rows) == len(b.files) else [b.rows_read]
+        return " · ".join(formatting.count(n) for n in counts)
+
+    frame = pd.DataFrame([{**b.to_json(), "rows_read": rows_read(b), "status": T(f"status_{b.status}"),
                            "format": T(f"format_{b.format}") if f"format_{b.format}" in TEXT else b.format,
                            "started_at": when(b.started_at), "finished_at": when(b.finished_at),
                            "undone_at": when(b.undone_at)} for b in batches])
-    table(frame[[c for c in frame.columns if c != "file_sha256"] + ["file_sha256"]], "batches_table")
+    table(frame[[c for c in frame.columns if c not in ("file_sha256", "file_rows")] + ["file_sha256"]], "batches_table")
     if "_kf_undone" in st.session_state:  # said after the rerun that shows the batch undone
         st.success(st.session_state.pop("_kf_undone"))
     active = {b.batch_id: b for b in batches if b.status == "imported"}
@@ -539,7 +543,8 @@ def batch_history() -> None:
         def label(batch_id: int) -> str:
             b = active[batch_id]
             return T("undo_option", batch=batch_id, files=", ".join(b.files), when=when(b.finished_at),
-                     added=b.deals_inserted, updated=b.deals_updated, events=b.stage_events_added)
+                     added=formatting.count(b.deals_inserted), updated=formatting.count(b.deals_updated),
+                     events=formatting.count(b.stage_events_added))
 
         chosen = st.selectbox(T("undo"), list(active), index=len(active) - 1, key="undo_batch", format_func=label)
         sure = st.checkbox(T("undo_confirm", batch=chosen), key="undo_confirm")
@@ -575,6 +580,25 @@ def upload_path(name: str, data: bytes) -> Path:
     path = save_upload(uploads_dir(resolve_db_path()), name, data)
     st.session_state.setdefault("_kf_uploaded", set()).add(str(path))
     return path
+
+
+def file_uploader(label: str, key: str):
+    """st.file_uploader for any file, in the chosen language.
+
+    Every type is accepted: Streamlit's own refusal of a type ("application/pdf files are not allowed") is English
+    only, while keyfunnel's reading names what a file is (a PDF, an image, a workbook) in either language.
+    Streamlit's uploader has no text of its own to set, so in Chinese its button and limits line are redrawn in CSS
+    (the English text hidden, the Chinese drawn after it)."""
+    files = st.file_uploader(label, accept_multiple_files=True, key=key)
+    if lang() != "en":
+        button = '[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p'
+        limits = '[data-testid="stFileUploaderDropzoneInstructions"] span'
+        st.html(f"""<style>
+{button}, {limits} {{font-size: 0}}
+{button}::after {{content: "{T('uploader_button')}"; font-size: 0.875rem}}
+{limits}::after {{content: "{T('uploader_limits')}"; font-size: 0.875rem}}
+</style>""")
+    return files
 
 
 def uploader_key() -> str:

@@ -319,6 +319,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "next_step": ("Exit criterion of the current stage", "当前阶段的退出标准"),
     "days_here": ("Days in stage", "本阶段天数"),
     "download_csv": ("Download CSV", "下载 CSV"),
+    "uploader_button": ("Upload", "上传"),
+    "uploader_limits": ("200MB per file · CSV, TXT, TSV or a workbook (XLSX, XLSM, XLS, ODS)",
+                        "每个文件不超过 200MB · CSV、TXT、TSV 或工作簿(XLSX、XLSM、XLS、ODS)"),
     "money_placeholder": ("e.g. 30M or 30,000,000", "例如 3000万 或 30,000,000"),
     "not_an_amount": ("“{value}” is not an amount: type it as 30000000, 30,000,000, 30M or 3000万.",
                       "“{value}”不是金额:请写成 30000000、30,000,000、30M 或 3000万。"),
@@ -570,7 +573,9 @@ def issue_text(text: str | None, lang: str = "en") -> str | None:
 
 
 def column_label(name: str, lang: str = "en") -> str:
-    en, zh = COLUMNS.get(name, (name, name))
+    """A table column's header: its COLUMNS label, else the TEXT of that key (the funnel's "reached"), else the
+    name itself."""
+    en, zh = COLUMNS.get(name) or TEXT.get(name) or (name, name)
     return (zh if lang == "zh" else en) or name
 
 

@@ -676,10 +676,11 @@ class Importer:
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         [(batch_id, i.file, i.row, i.column, i.value, i.reason) for i in issues])
             s.execute("""INSERT INTO import_batches VALUES ($b, 'imported', $fmt, $files, $sha, $rows, $ins, $upd,
-                $ev, $rej, $warn, $started, now(), NULL)""",
+                $ev, $rej, $warn, $started, now(), NULL, $file_rows)""",
                       {**b, "fmt": fmt, "files": files, "sha": sha256, "rows": rows_read,
                        "ins": n_insert, "upd": n_update, "ev": n_events, "rej": len(self.errors),
-                       "warn": len(self.warnings), "started": started})
+                       "warn": len(self.warnings), "started": started,
+                       "file_rows": [st.rows] + ([hist_st.rows] if hist_st else [])})
             self.progress(0.9, "computing per-deal facts")
             affected = None
             if s.facts_refresh_is_partial(n_insert + n_update + n_events):  # at most that many deals changed
@@ -824,6 +825,7 @@ class Batch:
     started_at: datetime
     finished_at: datetime
     undone_at: datetime | None
+    file_rows: list[int] | None = None  # rows read from each of `files`, in order (None: before schema 009)
 
     def to_json(self) -> dict:
         out = asdict(self)

@@ -127,6 +127,9 @@ ALTER TABLE deals ADD COLUMN name VARCHAR;
 ALTER TABLE deal_previous ADD COLUMN name VARCHAR;
 """),
     ("008_deal_facts_inferred_creation", _DERIVED),
+    # rows_read summed a batch's files (10,054 for a 5,229-row file and its history): each file's own count, in
+    # the order of `files`; NULL for batches written before
+    ("009_rows_read_per_file", "ALTER TABLE import_batches ADD COLUMN file_rows INTEGER[];"),
 )
 # Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
 # keyfunnel then has both tables rebuilt once, on its first open for writing.

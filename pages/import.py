@@ -20,8 +20,7 @@ if not can_import(ui.role()):
     st.info(ui.T("analyst_only"))
     st.stop()
 PROFILES = profiles_dir(ui.store().path)
-uploads = st.file_uploader(ui.T("upload"), type=["csv", "txt", "tsv", "xlsx", "xlsm", "xls", "ods"],
-                           accept_multiple_files=True, key=ui.uploader_key())
+uploads = ui.file_uploader(ui.T("upload"), key=ui.uploader_key())
 canonical: dict[str, Path] = {}
 crm_files: list[Path] = []
 uploaded: list[Path] = []

@@ -143,6 +143,48 @@ def test_download_the_quarterly_review(page, server, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "browser-review.png"), full_page=True)
 
 
+# Each page's key figures, by their column names: none may need a sideways scroll to be read at 1400 × 900.
+KEY_FIGURES = {"funnel": ("stage", "reached", "p_win", "conversion"),
+               "deals": ("deal_id", "amount", "p_win", "expected_value", "predicted_close"),
+               "review": ("deal_id", "amount", "p_win", "expected_value", "predicted_close")}
+
+
+def _scroll_needed_to_read(page, grid, columns: list[str]) -> dict[str, float]:
+    """How far the table must scroll sideways to show each column whole. The table is drawn on a canvas, so it is
+    measured as a reader would find out: select the first cell, step right with the arrow key, and read how far
+    the grid scrolled to bring each selected column into view (0: it was in view already)."""
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    headers = grid.locator("[role='columnheader']").all_inner_texts()
+    page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)  # the first row's first cell, under the 35 px header
+    scrolled = {}
+    for header in headers[:max(headers.index(c) for c in columns) + 1]:
+        scrolled[header] = grid.evaluate("e => e.querySelector('.dvn-scroller').scrollLeft")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(100)
+    page.keyboard.press("Escape")
+    return {c: scrolled[c] for c in columns}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_key_figure_is_off_screen_at_1400_by_900(page, server, lang):
+    from analytics.i18n import column_label
+
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        small = context.new_page()
+        small.set_default_timeout(120_000)
+        for path, keys in KEY_FIGURES.items():
+            _open(small, server, f"{path}?lang={lang}")
+            grid = small.locator("[data-testid='stDataFrame']").first
+            labels = [column_label(k, lang) for k in keys]
+            scrolled = _scroll_needed_to_read(small, grid, labels)
+            small.screenshot(path=str(ARTIFACTS / f"browser-1400x900-{path}-{lang}.png"))
+            assert scrolled == dict.fromkeys(labels, 0), (path, scrolled)
+    finally:
+        context.close()
+
+
 def test_a_link_reproduces_the_filtered_view(page, server):
     _open(page, server, "funnel?tier=A&lang=en")
     page.locator(".js-plotly-plot .funnellayer path").first.wait_for()

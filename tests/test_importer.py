@@ -424,3 +424,15 @@ def test_a_file_without_rows_of_data_says_so(store, tmp_path, body):
     assert (r.status, r.message) == ("unchanged", "d.csv: no rows of data: nothing changed")
     assert issue_text(r.message, "zh") == "d.csv:文件中没有数据行:没有任何变化"
     assert store.table_checksums() == before
+
+
+def test_a_batch_counts_the_rows_of_each_file_it_read(store, csv_writer):
+    """'Rows read' showed 10,054 for a 5,229-row file: the deals file and its history summed."""
+    deals = csv_writer("d.csv", ["deal_id", "created_at", "outcome"],
+                       [["R1", "2026-01-01", "open"], ["R2", "2026-01-02", "open"], ["R3", "2026-01-03", "open"]])
+    history = csv_writer("h.csv", ["deal_id", "stage", "entered_at"],
+                         [["R1", "1", "2026-01-01"], ["R1", "2", "2026-01-05"], ["R2", "1", "2026-01-02"],
+                          ["R3", "1", "2026-01-03"], ["R3", "3", "2026-01-09"]])
+    assert import_files(store, deals, history).status == "imported"
+    batch = list_batches(store)[0]
+    assert (batch.files, batch.file_rows, batch.rows_read) == (["d.csv", "h.csv"], [3, 5], 8)
