@@ -169,8 +169,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "threshold": ("Threshold", "阈值"),
     "all_deals": ("All deals", "全部商机"),
     "close_year": ("Close year", "关闭年份"),
-    "binomial_test": ("One-sided exact binomial test of H0: p ≤ {threshold:.2f}: p = {p:.3g}",
-                      "单侧精确二项检验,原假设 p ≤ {threshold:.2f}:p = {p:.3g}"),
+    "binomial_test": ("One-sided exact binomial test of H0: p ≤ {threshold:.0%}: p = {p:.3g}",
+                      "单侧精确二项检验,原假设 p ≤ {threshold:.0%}:p = {p:.3g}"),
     "choose": ("All", "全部"),
     "backward_note": ("{n} backward moves (a later stage back to an earlier one) are left out of the diagram.",
                       "图中未显示 {n} 次回退(从后一阶段回到前一阶段)。"),
@@ -320,6 +320,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "days_here": ("Days in stage", "本阶段天数"),
     "download_csv": ("Download CSV", "下载 CSV"),
     "uploader_button": ("Upload", "上传"),
+    "statistics_behind": ("The statistics behind it", "背后的统计"),
+    "funnel_truncation_note": (
+        "At stage {stages}, reached is more than went on + lost here + open here: some histories start mid-way "
+        "(deals already past those stages when the CRM began recording them). They count as having reached the "
+        "stages they had passed, but not in those stages' went on, lost and open, since no one saw them there; "
+        "the conversions allow for it (delayed entry).",
+        "第 {stages} 阶段的“到达”多于“推进 + 在此丢单 + 在此进行中”:部分商机的历史从中途开始(CRM 开始记录时它们已"
+        "过了这些阶段)。它们计入已经过的阶段的“到达”,但不计入这些阶段的推进、丢单和进行中,因为当时没有记录;"
+        "转化率已考虑这一点(延迟进入)。"),
     "uploader_limits": ("200MB per file · CSV, TXT, TSV or a workbook (XLSX, XLSM, XLS, ODS)",
                         "每个文件不超过 200MB · CSV、TXT、TSV 或工作簿(XLSX、XLSM、XLS、ODS)"),
     "money_placeholder": ("e.g. 30M or 30,000,000", "例如 3000万 或 30,000,000"),

@@ -19,7 +19,8 @@ if o.resolved:
     st.header(ui.T(f"verdict_{o.verdict}"))
     st.write(ui.T("claim_result", won=o.won, resolved=o.resolved, stage=o.stage, p=o.p_hat, lo=o.ci[0], hi=o.ci[1],
                   open=o.open_excluded) + " " + ui.T(f"verdict_help_{o.verdict}"))
-    st.caption(ui.T("binomial_test", threshold=o.threshold, p=o.p_value))
+    with st.expander(ui.T("statistics_behind")):
+        st.caption(ui.T("binomial_test", threshold=o.threshold, p=o.p_value))
     rows = [(ui.T("all_deals"), "", o, None)] + [(ui.T(s.dimension), s.value, s.test, s.p_adjusted)
                                                  for s in claim.segments if s.test.resolved
                                                  # a "(none)" segment of every deal only repeats All deals

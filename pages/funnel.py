@@ -19,6 +19,11 @@ if ui.has_data(funnel.deals, filters):
     fig.update_layout(title=ui.T("funnel_chart"), height=460, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, key="funnel_chart")
     st.caption(ui.T("censoring_note"))
+    # where histories start mid-way, a stage's reached exceeds its exits: say why rather than leave it to docs/
+    uneven = [s.stage for s in funnel.stages if s.advanced is not None
+              and s.reached > s.advanced + s.lost_here + s.open_here]
+    if uneven:
+        st.caption(ui.T("funnel_truncation_note", stages=", ".join(map(str, uneven))))
     ui.say_what_cannot_be_estimated(funnel.estimability)
     # not estimable (current stage only): no stage's conversion is evidence; unobserved stages: none is observed
     unobserved = (set(funnel.estimability.unobserved_stages) if funnel.estimability.estimable

@@ -15,8 +15,6 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     st.info(ui.model_verdict(report))
     if report.mode == "small-data":
         st.warning(ui.T("small_data_note"))
-    if report.pooled_ece is not None:
-        st.caption(ui.T("model_caption", cutoff=f"{report.cutoff:%Y-%m-%d}", ece=f"{report.pooled_ece:.3f}"))
     if not filters.is_empty():  # (evaluate's docstring): a segment's view of the team model's accuracy
         st.caption(ui.T("model_filtered_note"))
     st.subheader(ui.T("reliability"))
@@ -24,17 +22,24 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     fig = go.Figure([
         go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line_dash="dot", name=ui.T("ideal")),
         go.Scatter(x=[b.mean_predicted for b in bins], y=[b.observed for b in bins], mode="lines+markers+text",
-                   text=[str(b.n) for b in bins], textposition="top left", name="keyfunnel",
+                   text=[str(b.n) for b in bins], textposition="top left", name="keyfunnel", cliponaxis=False,
                    marker=dict(size=[6 + 14 * (b.n / max(x.n for x in bins)) ** 0.5 for b in bins]))])
-    fig.update_layout(height=420, xaxis_title=ui.T("predicted"), yaxis_title=ui.T("observed"), margin=dict(t=10),
-                      xaxis_range=[0, 1], yaxis_range=[0, 1])
+    # a little room past 0 and 1: a bin observed at 100% was drawn half outside the plot, its count cut off
+    fig.update_layout(height=420, xaxis_title=ui.T("predicted"), yaxis_title=ui.T("observed"), margin=dict(t=30),
+                      xaxis_range=[-0.03, 1.03], yaxis_range=[-0.03, 1.08], xaxis_tickformat=".0%",
+                      yaxis_tickformat=".0%")
     st.plotly_chart(fig, key="reliability_chart")
 
     st.subheader(ui.T("model_vs_baselines"))
-    ui.table(ui.with_stage_labels(pd.DataFrame([{
-        "stage": s.stage, "n_train": s.n_train, "n_test": s.n_test, "mode": ui.T(f"mode_{s.mode}"), "auc": s.auc,
-        "brier": s.brier, "brier_stage_rate": s.baseline_stage_rate.brier,
-        "brier_crm_default": s.baseline_crm_default.brier, "ece": s.ece} for s in report.stages])), "model_table")
+    # the sentence above leads; AUC, Brier scores and ECE are one click away, for whoever checks them
+    with st.expander(ui.T("statistics_behind")):
+        if report.pooled_ece is not None:
+            st.caption(ui.T("model_caption", cutoff=f"{report.cutoff:%Y-%m-%d}", ece=f"{report.pooled_ece:.3f}"))
+        ui.table(ui.with_stage_labels(pd.DataFrame([{
+            "stage": s.stage, "n_train": s.n_train, "n_test": s.n_test, "mode": ui.T(f"mode_{s.mode}"),
+            "auc": s.auc, "brier": s.brier, "brier_stage_rate": s.baseline_stage_rate.brier,
+            "brier_crm_default": s.baseline_crm_default.brier, "ece": s.ece} for s in report.stages])),
+            "model_table")
 
     st.subheader(ui.T("factor_scorecard"))
     names = {f.key: f.name(lang) for f in FACTORS}

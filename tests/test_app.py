@@ -559,3 +559,20 @@ def test_uploads_are_private_and_deleted_when_their_import_ends(empty_db):
     assert list(folder.rglob("*")) == []  # and the next rerun does not write it again
     with Store(empty_db) as s:
         assert s.scalar("SELECT files FROM import_batches WHERE status = 'imported'") == ["p.csv"]
+
+
+def test_pages_lead_with_words_and_explain_what_only_the_docs_explained(demo_db):
+    at = app(demo_db, "pages/funnel.py")
+    table = at.dataframe[0].value
+    exits = table["advanced"].fillna(0) + table["lost_here"] + table["open_here"]
+    uneven = [i + 1 for i in range(7) if table["reached"][i] > exits[i]]  # the demo's CRM started mid-history
+    assert uneven and any(c.value.startswith(f"At stage {', '.join(map(str, uneven))}, reached is more than")
+                          for c in at.caption)
+    at.switch_page("pages/model.py").run()
+    assert re.match(r"On [\d,]+ held-out deals the model (predicts|does not predict) better than the stages' win "
+                    r"rates", at.info[0].value)  # a sentence first
+    details = at.expander[0]
+    assert details.label == "The statistics behind it" and "auc" in details.dataframe[0].value.columns
+    at.switch_page("pages/claim.py").run()
+    assert at.slider(key="claim_threshold").value == 75  # in percent, as the claim's sentence says it
+    assert at.expander[0].caption[0].value.startswith("One-sided exact binomial test of H0: p ≤ 75%")

@@ -270,3 +270,23 @@ def test_the_win_model_undoes_the_censoring_of_slow_wins(store, csv_writer):
     assert (len(stage_1), int(stage_1["won"].sum())) == (290, 100)  # as it stands: 0.345
     model = fit_team_model(store, when)
     assert model.stage_rate_[1] == pytest.approx(0.5, abs=1e-12)  # (145 + 0.5) / (290 + 1), weights of mean 1
+
+
+@pytest.mark.parametrize("n_train, width", [(None, 40.5), (10_000, 42.5), (100, 134.4)])
+def test_the_forecast_range_widens_as_the_model_knows_less(n_train, width):
+    """1,000 open deals of amount 1 at one stage, each booking with q = P(win) = 0.5, summed as a normal (no deal
+    drawn one by one). Their bookings vary by Σ a²q(1 − q) = 250. The model's own uncertainty adds a shared shift
+    of the stage's log-odds, δ ~ N(0, se²), se = 1/√(n r (1 − r)): to first order the total moves by
+    δ·Σ a q (1 − p) = 250 δ. P10–P90 = 2 × 1.2816 × √(250 + 250² se²): 40.5 for a known model, 42.5 trained on
+    10,000 deals (se 0.02), 134.4 on 100 (se 0.2)."""
+    import numpy as np
+
+    from analytics.forecast import simulate_bookings
+
+    amount, q, stage = np.ones(1000), np.full(1000, 0.5), np.full(1000, 3)
+    sd = None if n_train is None else {3: 1 / np.sqrt(n_train * 0.25)}
+    totals = simulate_bookings(amount, q, stage, 200_000, np.random.default_rng(5), simulated=0,
+                               p_win=q, stage_sd=sd).sum(axis=1)
+    p10, p90 = np.percentile(totals, [10, 90])
+    assert p90 - p10 == pytest.approx(width, rel=0.02)
+    assert np.mean(totals) == pytest.approx(500, abs=0.5)
