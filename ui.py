@@ -376,8 +376,10 @@ def amount_coverage(known: int, total: int) -> str:
 
 
 def fmt_short(x: float) -> str:
-    """107.2M in English, 1.07亿 in Chinese: metric tiles are narrow (analytics.present.formatting)."""
-    return formatting.money_short(x, lang())
+    """107.2M CNY in English, 1.07亿元 in Chinese: metric tiles are narrow (analytics.present.formatting)."""
+    from analytics.overview import reporting_currency
+
+    return formatting.money_short(x, lang(), cached(reporting_currency))
 
 
 def stage_target_label(target) -> str:

@@ -31,6 +31,13 @@ def count_deals(store: Store, filters: DealFilter = DealFilter()) -> int:
     return int(store.scalar(f"SELECT count(*) FROM deal_facts WHERE {where}", params))
 
 
+def reporting_currency(store: Store) -> str | None:
+    """The one currency every deal's amount is in (a CRM import converts to one, docs/crm-exports.md), or None
+    when the data names none or several: then figures are shown without a unit."""
+    codes = store.fetchall("SELECT DISTINCT currency FROM deals WHERE currency IS NOT NULL AND currency <> '' LIMIT 2")
+    return codes[0][0] if len(codes) == 1 else None
+
+
 FILTER_COLUMNS = TEXT_FILTER_COLUMNS  # the sidebar's choices
 
 

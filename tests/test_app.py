@@ -227,7 +227,7 @@ def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(d
     assert (distribution["xaxis"]["title"]["text"], distribution["yaxis"]["title"]["text"]) == ("本季度成交额", "模拟次数")
     assert distribution["xaxis"]["ticktext"] and all(x.endswith("万") or x.endswith("亿")
                                                      for x in distribution["xaxis"]["ticktext"])  # not "25M"
-    assert re.fullmatch(r"[0-9,.]+(万|亿)", at.metric[1].value)  # the P50 tile: 2,860万
+    assert re.fullmatch(r"[0-9,.]+(万|亿)元", at.metric[1].value)  # the P50 tile: 2,860万元
     accuracy = _columns(next(d for d in at.dataframe if "mape" in d.value.columns))
     assert [accuracy[c]["label"] for c in ("method", "bias", "coverage")] == ["预测方法", "偏差", "P10–P90 覆盖率"]
     at.switch_page("pages/model.py").run()
@@ -375,7 +375,9 @@ def test_review_shows_last_quarters_miss_and_heads_the_funnel_chart_once(demo_db
     forecast = next(m for m in at.metric if m.label == "Forecast")
     to_number = {"K": 1e3, "M": 1e6, "B": 1e9}
 
-    def number(text):  # "32.5M" → 32.5e6
+    def number(text):  # "32.5M CNY" → 32.5e6: the demo's amounts are in CNY, and the tiles say so
+        assert text.endswith(" CNY"), text
+        text = text.removesuffix(" CNY")
         return float(text[:-1]) * to_number[text[-1]] if text[-1] in to_number else float(text)
     miss = number(actual.value) - number(forecast.value)
     # the tiles are rounded to 0.1M, the miss is computed unrounded: within 0.1M, same sign, same units
@@ -409,7 +411,7 @@ def test_the_overviews_forecast_tile_follows_the_filters(demo_db):
     tile = next(m for m in at.metric if m.label.endswith(" P50"))
     with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
         east, everyone = forecast_quarter(store, filters=DealFilter(region=("East",))), forecast_quarter(store)
-    assert tile.value == f"{east.p50 / 1e6:.1f}M" != f"{everyone.p50 / 1e6:.1f}M"
+    assert tile.value == f"{east.p50 / 1e6:.1f}M CNY" != f"{everyone.p50 / 1e6:.1f}M CNY"
 
 
 def test_a_database_busy_with_another_process_is_said_in_words_not_a_traceback(tmp_path, monkeypatch):

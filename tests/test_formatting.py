@@ -29,6 +29,12 @@ def test_short_money_counts_in_the_readers_units(value, english, chinese):
     assert fmt.money_short(value, "zh") == chinese
 
 
+def test_short_money_names_the_reporting_currency():
+    assert fmt.money_short(28_600_000, "en", "CNY") == "28.6M CNY"
+    assert fmt.money_short(28_600_000, "zh", "CNY") == "2,860万元"
+    assert fmt.money_short(1_800_000, "zh", "USD") == "180万 USD"
+
+
 def test_money_ticks_are_round_and_labelled_in_the_language():
     values, labels = fmt.money_ticks(22e6, 41e6, "zh")
     assert values == [25e6, 30e6, 35e6, 40e6] and labels == ["2,500万", "3,000万", "3,500万", "4,000万"]

@@ -418,3 +418,14 @@ def test_names_are_shown_and_ids_kept_when_an_export_has_both(store, csv_writer)
     assert store.fetchall("SELECT deal_id, name, account, owner, extra->>'AccountId', extra->>'OwnerId' FROM deals "
                           "ORDER BY 1") == [("0061", "Alpha", "Acme", "Ann Lee", "0011", "0051"),
                                             ("0062", "Beta", "Bolt", "Bob Ray", "0012", "0052")]
+
+
+def test_the_reporting_currency_is_the_one_the_data_names(store, csv_writer):
+    from analytics.overview import reporting_currency
+
+    header = ["deal_id", "created_at", "outcome", "amount", "currency"]
+    import_files(store, csv_writer("d.csv", header, [["U1", "2026-01-01", "open", "100", "USD"],
+                                                    ["U2", "2026-01-01", "open", "200", ""]]))
+    assert reporting_currency(store) == "USD"  # a blank is not a second currency
+    import_files(store, csv_writer("e.csv", header, [["E1", "2026-01-01", "open", "300", "EUR"]]))
+    assert reporting_currency(store) is None  # two: figures are shown without a unit

@@ -5,7 +5,7 @@
 - days: whole;
 - money: whole units with separators in tables (1,361,165,300); short in tiles and on axes, as the language
   counts: 28.6M and 107.2K in English, 2,860万 and 1.36亿 in Chinese (万 = 10⁴, 亿 = 10⁸), with the reporting
-  currency after it when the data names one (28.6M CNY);
+  currency after it when the data names one (28.6M CNY, 2,860万元, 1.8M USD);
 - a missing value: "–".
 """
 
@@ -63,7 +63,13 @@ def money_short(x, lang: str = "en", currency: str | None = None) -> str:
                 break
         else:
             text = f"{x:,.0f}"
-    return text + (f" {currency}" if currency else "")
+    return text + _unit(currency, lang)
+
+
+def _unit(currency: str | None, lang: str) -> str:
+    if not currency:
+        return ""
+    return "元" if lang == "zh" and currency.upper() in ("CNY", "RMB") else f" {currency}"
 
 
 def money_ticks(low: float, high: float, lang: str = "en", n: int = 5) -> tuple[list[float], list[str]]:
