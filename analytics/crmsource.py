@@ -211,11 +211,12 @@ def parse_dates(values: pd.Series, order: str | None) -> tuple[pd.Series, pd.Ser
         month[use], day[use] = first[use], second[use]
         yy = pd.to_numeric(num[2][use])
         year[use] = np.where(yy < 100, np.where(yy < 70, 2000 + yy, 1900 + yy), yy).astype(int).astype(str)
-    hour = ymd[3].fillna(num[3] if order in ("MDY", "DMY") else ymd[3])
-    minute = ymd[4].fillna(num[4] if order in ("MDY", "DMY") else ymd[4])
-    second = ymd[5].fillna(num[5] if order in ("MDY", "DMY") else ymd[5])
+    def either(k: int):  # the Y-M-D form's part k, else the numeric form's (where, not fillna: pandas 2.2 warns
+        return ymd[k].where(ymd[k].notna(), num[k] if order in ("MDY", "DMY") else ymd[k])  # of downcasting)
+
+    hour, minute, second = either(3), either(4), either(5)
     # as text whatever pandas made of an all-empty column (pandas 2 gives floats, and .str fails on them)
-    ampm = ymd[6].fillna(num[6] if order in ("MDY", "DMY") else ymd[6]).fillna("").astype(str).str.lower()
+    ampm = either(6).astype(object).where(either(6).notna(), "").astype(str).str.lower()
     h = pd.to_numeric(hour).fillna(0)
     h = np.where((ampm == "pm") & (h < 12), h + 12, np.where((ampm == "am") & (h == 12), 0, h))
     parts = pd.DataFrame({"year": pd.to_numeric(year), "month": pd.to_numeric(month), "day": pd.to_numeric(day),

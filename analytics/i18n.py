@@ -604,6 +604,18 @@ def t(key: str, lang: str = "en", **fmt) -> str:
     return text.format(**fmt) if fmt else text
 
 
+# Lost reasons as CRMs commonly word them (and the sample generator writes them): shown in the reader's language.
+# Any other reason is the team's own text and is shown as written.
+LOST_REASONS = {"price": ("Price", "价格"), "competitor": ("Competitor", "竞争对手"),
+                "budget cut": ("Budget cut", "预算削减"), "no decision": ("No decision", "未决策"),
+                "timing": ("Timing", "时机"), "technical fit": ("Technical fit", "技术不匹配")}
+
+
+def lost_reason_label(reason: str, lang: str = "en") -> str:
+    en, zh = LOST_REASONS.get(reason.strip().lower(), (reason, reason))
+    return zh if lang == "zh" else en
+
+
 def stage_label(number: int, lang: str = "en") -> str:
     return f"{number}. {stage(number).name(lang)}"
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from analytics.funnel import compute_funnel, win_rates_by_stage
-from analytics.i18n import stage_label
+from analytics.i18n import lost_reason_label, stage_label
 
 filters = ui.filters()
 lang = ui.lang()
@@ -54,7 +54,8 @@ if ui.has_data(funnel.deals, filters):
     if reasons.empty:  # an unlabelled bar of deals with no reason said nothing
         st.caption(ui.T("no_lost_reasons"))
     else:
-        fig = go.Figure([go.Bar(name=r, x=g["stage"], y=g["deals"]) for r, g in reasons.groupby("reason")])
+        fig = go.Figure([go.Bar(name=lost_reason_label(r, lang), x=g["stage"], y=g["deals"])
+                         for r, g in reasons.groupby("reason")])
         fig.update_layout(barmode="stack", height=360, margin=dict(l=10, r=10, t=10, b=10))
         st.plotly_chart(fig, key="lost_reasons_chart")
 

@@ -578,3 +578,11 @@ def test_pages_lead_with_words_and_explain_what_only_the_docs_explained(demo_db)
     at.switch_page("pages/claim.py").run()
     assert at.slider(key="claim_threshold").value == 75  # in percent, as the claim's sentence says it
     assert at.expander[0].caption[0].value.startswith("One-sided exact binomial test of H0: p ≤ 75%")
+
+
+def test_the_demos_lost_reasons_read_in_chinese(demo_db):
+    at = app(demo_db, "pages/funnel.py")
+    at.radio(key="lang").set_value("zh").run()
+    bars = next(json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"].get("barmode") == "stack")
+    assert {b["name"] for b in bars} == {"价格", "竞争对手", "预算削减", "未决策", "时机", "技术不匹配"}
