@@ -101,23 +101,18 @@ def as_of() -> date | None:
     return st.session_state.get("_kf_as_of")
 
 
-# Slow results (model fits, forecasts, backtests) are also kept in the database for other sessions and processes.
-PERSISTED = {"analytics.model.evaluate", "analytics.model.score_open_deals", "analytics.forecast.forecast_quarter",
-             "analytics.forecast.backtest", "analytics.review.quarterly_review"}
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cached(path, module, name, args, kwargs, as_of_day=None):
     import importlib
     from datetime import timedelta
 
-    from analytics.results import persisted
+    from analytics.results import is_persistable, persisted
 
     compute = getattr(importlib.import_module(module), name)
     if as_of_day is not None:  # the data as it stood at the end of that day; never persisted as today's result
         with _store(path).as_of(as_of_day + timedelta(days=1)) as store:
             return compute(store, *args, **dict(kwargs))
-    if f"{module}.{name}" in PERSISTED:
+    if is_persistable(compute):  # slow results (model fits, forecasts, backtests), kept for every session and process
         return persisted(_store(path), compute, *args, **dict(kwargs))
     return compute(_store(path), *args, **dict(kwargs))
 
@@ -126,7 +121,7 @@ def refresh_in_background() -> None:
     """After an import: compute the slow default results in a thread, ahead of the first viewer."""
     import threading
 
-    from analytics.results import refresh_results
+    from analytics.refresh import refresh_results
 
     # Not a daemon (said explicitly: a thread inherits its creator's flag, and Streamlit's script threads are
     # daemons): an exiting process waits for it instead of unwinding DuckDB under a running query, which aborts.
@@ -342,7 +337,13 @@ def forecast_tiles(forecast, cols) -> None:
     """Won to date, P50 and P10–P90 of a QuarterForecast, in the first three of `cols`."""
     cols[0].metric(T("won_to_date"), fmt_short(forecast.won_to_date))
     cols[1].metric("P50", fmt_short(forecast.p50), help=f"{T('expected')}: {fmt_money(forecast.expected)}")
-    cols[2].metric("P10 – P90", f"{fmt_short(forecast.p10)} – {fmt_short(forecast.p90)}")
+    # the unit once, in the label: "25.0M CNY – 33.1M CNY" did not fit a tile and was cut to "25.0M CNY – …"
+    from analytics.overview import reporting_currency
+
+    currency = cached(reporting_currency)
+    unit = "" if not currency else ("(元)" if lang() == "zh" and currency in ("CNY", "RMB") else f" ({currency})")
+    cols[2].metric(f"P10 – P90{unit}", f"{formatting.money_short(forecast.p10, lang())} – "
+                                       f"{formatting.money_short(forecast.p90, lang())}")
 
 
 def download_csv(df, file_name: str, key: str, label_key: str = "download_csv") -> None:

@@ -7,38 +7,12 @@ starts fast. Exit codes: 0 success (imported or unchanged), 1 rejected input or 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-
-def _json_default(value):
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "to_json"):
-        return value.to_json()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2, default=_json_default))
-
-
-def _open_store(args, read_only: bool = False):
-    from .store import Store, resolve_db_path
-
-    if read_only and not resolve_db_path(args.db).exists():
-        Store(args.db).close()  # a first run: create the empty, migrated database
-    store = Store(args.db, read_only=read_only)
-    if read_only and store.needs_migration():  # written by an older keyfunnel: migrate once, as a writer, then read
-        store.close()
-        Store(args.db).close()
-        store = Store(args.db, read_only=True)
-    return store
+from .cli_common import open_store as _open_store, print_json as _print_json
 
 
 def _progress_bar():

@@ -93,8 +93,8 @@ def _ci(ci) -> str:
 
 
 def cmd_refresh(args) -> int:
-    from .cli import _open_store
-    from .results import refresh_results
+    from .cli_common import open_store as _open_store
+    from .refresh import refresh_results
 
     with _open_store(args) as store:
         refresh_results(store)
@@ -108,7 +108,7 @@ def _run(args, compute, render, *, rebuild_as_of: bool = False) -> int:
     deal_facts as it is now; the model, forecast and backtest rebuild their own as-of state."""
     from datetime import timedelta
 
-    from .cli import _open_store, _print_json
+    from .cli_common import open_store as _open_store, print_json as _print_json
 
     with _open_store(args, read_only=True) as store:
         if rebuild_as_of and getattr(args, "as_of", None) is not None:
@@ -323,7 +323,7 @@ def _as_text(deals):
 
 
 def cmd_deals(args) -> int:
-    from .cli import _open_store, _print_json
+    from .cli_common import open_store as _open_store, print_json as _print_json
     from .model import score_open_deals
     from .results import persisted  # read when `keyfunnel refresh` or the app computed it
 
@@ -345,7 +345,7 @@ def cmd_deals(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .cli import _open_store
+    from .cli_common import open_store as _open_store
     from .report import write_report
     from .review import quarterly_review
 
@@ -363,7 +363,7 @@ def cmd_report(args) -> int:
         review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)))
     path = write_report(review, args.out, args.lang)
     if args.json:
-        from .cli import _print_json
+        from .cli_common import print_json as _print_json
 
         _print_json({"path": str(path), "quarter": review.quarter, "as_of": review.as_of})
     else:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .domain import SALESFORCE_DEFAULT_PROBABILITY
 from .filters import DealFilter, quarter_bounds
+from .results import persistable
 from .snapshot import open_deal_features
 from .store import Store
 
@@ -154,6 +155,7 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
     return by_cat
 
 
+@persistable
 def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None,
                      filters: DealFilter = DealFilter(), open_deals=None) -> QuarterForecast:
@@ -324,6 +326,7 @@ def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, 
     return float((deals["amount"] * prob)[in_q].sum())
 
 
+@persistable
 def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
              seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
     """For each of the last `quarters` full quarters: stand on its first day, train on what was known then,

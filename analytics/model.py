@@ -16,6 +16,7 @@ import numpy as np
 
 from .domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
 from .snapshot import MODEL_STAGES, open_deal_features, weighted_training_rows, training_rows
+from .results import persistable, persisted
 from .stats import Interval
 from .filters import DealFilter
 from .store import Store
@@ -153,8 +154,6 @@ def fit_team_model(store: Store, when: date | datetime) -> StageWinModel:
 
 def team_model(store: Store, when: date | datetime) -> StageWinModel:
     """fit_team_model, fitted once per data version and kept in the database (analytics.results)."""
-    from .results import persisted
-
     return persisted(store, fit_team_model, when)
 
 
@@ -338,6 +337,7 @@ def holm(p_values: list[float]) -> list[float]:
     return out
 
 
+@persistable
 def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float = 0.7, as_of: date | None = None,
              **model_args) -> ModelReport:
     """Train on deals closed before a cutoff (the `share` quantile of close dates), test on the pipeline open then.
@@ -476,6 +476,7 @@ class RemainingTime:
         return out
 
 
+@persistable
 def score_open_deals(store: Store, as_of: date | None = None, model: StageWinModel | None = None, rule=None,
                      filters: DealFilter = DealFilter(), lang: str = "en"):
     """Open deals with P(win) now, expected value, predicted close date and recommended tier (a DataFrame)."""

@@ -3,7 +3,8 @@
 Fitting the win model and backtesting take seconds to minutes at a million deals. Their results are pickled into
 `result_cache` with the data version they were computed from (analytics.store bumps it whenever deal_facts is
 recomputed: every import, undo and demo removal), so every later session, page and process reads them instead.
-After an import, `refresh_results` computes the default ones ahead of the first viewer. The database is the user's
+Which functions are kept is marked on them (`persistable`); after an import, analytics.refresh computes the default
+ones ahead of the first viewer. The database is the user's
 own file: unpickling from it trusts nothing that was not already trusted.
 """
 
@@ -23,6 +24,18 @@ T = TypeVar("T")
 # Part of every key: changed whenever what a persisted function computes changes, so that a database keeps no result
 # (or pickled object) an older keyfunnel computed.
 RESULTS_VERSION = "2026-12-01 censoring-weighted win model"
+
+
+def persistable(compute: Callable[..., T]) -> Callable[..., T]:
+    """Mark an analysis whose results are kept in the database: the app's cache (ui.cached), the CLI and
+    analytics.refresh read this mark on the function itself, so that no list of names can fall out of step with a
+    rename."""
+    compute.persistable = True
+    return compute
+
+
+def is_persistable(compute: Callable) -> bool:
+    return getattr(compute, "persistable", False) is True
 
 
 def result_key(compute: Callable, args: tuple, kwargs: dict) -> str:
@@ -47,22 +60,3 @@ def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
         except StoreError:  # another writer got there first, or the file is busy: the result is still right
             pass
     return value
-
-
-def refresh_results(store: Store) -> None:
-    """Compute what the pages show by default, for the current data: the win model and its validation, this
-    quarter's forecast and review, the backtest, the scored open deals."""
-    from .forecast import backtest, forecast_quarter, quarter_of
-    from .funnel import data_as_of
-    from .model import evaluate, score_open_deals
-    from .review import quarterly_review
-
-    as_of = data_as_of(store)
-    if as_of is None:
-        return
-    persisted(store, forecast_quarter)  # the Overview's
-    persisted(store, forecast_quarter, quarter_of(as_of))  # the Forecast page's, for the current quarter
-    persisted(store, score_open_deals)
-    persisted(store, quarterly_review, quarter_of(as_of))
-    persisted(store, evaluate)
-    persisted(store, backtest, 8)

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from .filters import DealFilter, quarter_bounds
 from .forecast import Backtest, BacktestQuarter, QuarterForecast, backtest, forecast_quarter, quarter_of, shift_quarter
 from .funnel import Funnel, compute_funnel, data_as_of, funnel_at
+from .results import persistable
 from .store import Store
 
 TOP_DEALS = 15
@@ -32,6 +33,7 @@ class QuarterlyReview:
         return shift_quarter(self.quarter, -1)
 
 
+@persistable
 def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, filters: DealFilter = DealFilter()) -> QuarterlyReview:
     from .model import score_open_deals, team_model

@@ -33,7 +33,7 @@ def main() -> None:
     refresh = child(f"""
 import time
 from analytics.importer import import_files
-from analytics.results import refresh_results
+from analytics.refresh import refresh_results
 from analytics.store import Store
 with Store({str(db)!r}) as store:
     import_files(store, {str(folder / 'deals.csv')!r}, {str(folder / 'stage_history.csv')!r})

@@ -154,8 +154,13 @@ def _scroll_needed_to_read(page, grid, columns: list[str]) -> dict[str, float]:
     measured as a reader would find out: select the first cell, step right with the arrow key, and read how far
     the grid scrolled to bring each selected column into view (0: it was in view already)."""
     grid.scroll_into_view_if_needed()
+    header = grid.locator("[role='columnheader']")
+    header.first.wait_for(state="attached")  # the grid draws its accessible header once it has laid out
+    page.wait_for_function("([e, n]) => e.querySelectorAll(\"[role='columnheader']\").length >= n",
+                           arg=[grid.element_handle(), len(columns)])
     box = grid.bounding_box()
-    headers = grid.locator("[role='columnheader']").all_inner_texts()
+    headers = header.all_inner_texts()
+    assert set(columns) <= set(headers), headers
     page.mouse.click(box["x"] + 20, box["y"] + 35 + 17)  # the first row's first cell, under the 35 px header
     scrolled = {}
     for header in headers[:max(headers.index(c) for c in columns) + 1]:

@@ -1,0 +1,27 @@
+"""After the data changes: compute the results the pages show by default, ahead of the first viewer.
+
+The one module allowed to import every layer: it names what is worth computing before anyone asks for it.
+"""
+
+from __future__ import annotations
+
+from .forecast import backtest, forecast_quarter, quarter_of
+from .funnel import data_as_of
+from .model import evaluate, score_open_deals
+from .results import persisted
+from .review import quarterly_review
+from .store import Store
+
+
+def refresh_results(store: Store) -> None:
+    """Compute what the pages show by default, for the current data: the win model and its validation, this
+    quarter's forecast and review, the backtest, the scored open deals."""
+    as_of = data_as_of(store)
+    if as_of is None:
+        return
+    persisted(store, forecast_quarter)  # the Overview's
+    persisted(store, forecast_quarter, quarter_of(as_of))  # the Forecast page's, for the current quarter
+    persisted(store, score_open_deals)
+    persisted(store, quarterly_review, quarter_of(as_of))
+    persisted(store, evaluate)
+    persisted(store, backtest, 8)
