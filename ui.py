@@ -6,6 +6,7 @@ Pages import this and analytics; nothing in analytics imports Streamlit.
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import date
 from pathlib import Path
 
@@ -23,14 +24,22 @@ from analytics.store import Store, resolve_db_path
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 
 
+PRECOMPUTE_ENV = "KEYFUNNEL_PRECOMPUTE"  # set by `keyfunnel serve`: compute the demo's slow results at its build
+
+
 @st.cache_resource(show_spinner="Opening the database (the first start builds the demo data: about 10 s) · "
                                  "正在打开数据库(首次启动会生成演示数据,约 10 秒)")
 def _store(path: str) -> Store:
     from analytics.uploads import clear_uploads, uploads_dir
 
     store = Store(path)
-    ensure_demo_data(store)
+    built = ensure_demo_data(store)
     clear_uploads(uploads_dir(path))  # left by an app that stopped mid-import: customer data, not kept
+    if built is not None and os.environ.get(PRECOMPUTE_ENV) == "1":
+        # `keyfunnel serve` asks for it: the demo's slow results (the win model, forecast, eight-quarter backtest)
+        # are computed now, so that the first visit of the Forecast page does not wait 30-70 s for its backtest.
+        # Not under AppTest, whose every test builds its own demo database.
+        _refresh_thread(store)
     return store
 
 
@@ -119,13 +128,17 @@ def _cached(path, module, name, args, kwargs, as_of_day=None):
 
 def refresh_in_background() -> None:
     """After an import: compute the slow default results in a thread, ahead of the first viewer."""
+    _refresh_thread(store())
+
+
+def _refresh_thread(on: Store) -> None:
     import threading
 
     from analytics.refresh import refresh_results
 
     # Not a daemon (said explicitly: a thread inherits its creator's flag, and Streamlit's script threads are
     # daemons): an exiting process waits for it instead of unwinding DuckDB under a running query, which aborts.
-    threading.Thread(target=refresh_results, args=(store(),), name="keyfunnel-refresh", daemon=False).start()
+    threading.Thread(target=refresh_results, args=(on,), name="keyfunnel-refresh", daemon=False).start()
 
 
 def _from_query(key: str) -> list[str]:

@@ -188,7 +188,8 @@ def cmd_undo(args) -> int:
 
 def cmd_serve(args) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
-    env = dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    # KEYFUNNEL_PRECOMPUTE: the app computes the demo's slow results as soon as it has built the demo (ui._store)
+    env = {"KEYFUNNEL_PRECOMPUTE": "1", **os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     if args.db:
         env["KEYFUNNEL_DB"] = str(args.db)
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,

@@ -38,7 +38,8 @@ STAGES: tuple[Stage, ...] = (
     Stage(3, "proposal", "提交初步方案", "Preliminary proposal",
           "客户同意进行技术交流", "The customer agrees to a technical exchange", "初步方案", "Proposal"),
     Stage(4, "demo", "方案演示与技术交流", "Solution demo & technical exchange",
-          "客户允许我方设计正式方案", "We are allowed to design the formal proposal", "技术交流", "Demo"),
+          "客户允许我方设计正式方案", "We are allowed to design the formal proposal",
+          "技术交流", "Demo"),
     Stage(5, "bid", "需求分析与正式方案设计", "Requirements analysis & formal proposal (bid)",
           "我方投标通过初步筛选", "Our bid passes the first screening", "正式方案", "Bid"),
     Stage(6, "evaluation", "项目评估", "Project evaluation",
@@ -49,6 +50,9 @@ STAGES: tuple[Stage, ...] = (
           "赢单", "Won", "签约", "Signed"),
 )
 STAGE_NUMBERS: tuple[int, ...] = tuple(s.number for s in STAGES)
+# What a blank tier, owner, region or industry is grouped as (the model's category, a breakdown's key); shown in the
+# reader's language (i18n.value_label).
+MISSING_VALUE = "(none)"
 FIRST_STAGE, LAST_STAGE = 1, 8
 # Entering stage 7 means stage 6's exit was met: the vendor is the confirmed preferred supplier (首选供应商).
 PREFERRED_SUPPLIER_STAGE = 7

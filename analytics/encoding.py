@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-MISSING = "(none)"
+from .domain import MISSING_VALUE
+
+MISSING = MISSING_VALUE
 
 
 def _labels(column: pd.Series) -> pd.Series:

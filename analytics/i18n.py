@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .domain import FACTORS, OUTCOME_NAMES, STAGES, TIERS, stage
+from .domain import FACTORS, MISSING_VALUE, OUTCOME_NAMES, STAGES, TIERS, stage
 from .present import formatting
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
@@ -274,6 +274,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "by_owner": ("By owner", "按负责人"),
     "by_tier": ("By tier", "按客户级别"),
     "by_region": ("By region", "按区域"),
+    "full_data_note": ("The model had enough resolved deals at every stage for a full fit.",
+                       "每个阶段都有足够的已关闭商机,模型为完整拟合。"),
     "small_data_note": ("Small-data mode: too few resolved deals for a full model at some stages; their probabilities "
                         "lean on the stage's win rate.", "小样本模式:部分阶段已关闭商机太少,概率主要依据该阶段赢单率。"),
     "reliability": ("Reliability: predicted against observed", "可靠性:预测与实际"),
@@ -321,6 +323,12 @@ TEXT: dict[str, tuple[str, str]] = {
     "download_csv": ("Download CSV", "下载 CSV"),
     "uploader_button": ("Upload", "上传"),
     "statistics_behind": ("The statistics behind it", "背后的统计"),
+    "not_set": ("(not set)", "(未填写)"),
+    "tier_rule_explained": (
+        "The rule: A when the stage win rate is at least {a_p} and the expected close within {a_d} days; B at {b_p} "
+        "within {b_d} days; C at {c_p} within {c_d} days; D otherwise (no stage rate, or no close date in reach).",
+        "规则:阶段赢单率不低于 {a_p} 且预计 {a_d} 天内成交为 A;不低于 {b_p} 且 {b_d} 天内为 B;不低于 {c_p} 且 {c_d} 天内"
+        "为 C;其余为 D(无阶段赢单率,或预计成交日期太远)。"),
     "funnel_truncation_note": (
         "At stage {stages}, reached is more than went on + lost here + open here: some histories start mid-way "
         "(deals already past those stages when the CRM began recording them). They count as having reached the "
@@ -609,6 +617,12 @@ def t(key: str, lang: str = "en", **fmt) -> str:
 LOST_REASONS = {"price": ("Price", "价格"), "competitor": ("Competitor", "竞争对手"),
                 "budget cut": ("Budget cut", "预算削减"), "no decision": ("No decision", "未决策"),
                 "timing": ("Timing", "时机"), "technical fit": ("Technical fit", "技术不匹配")}
+
+
+def value_label(value: str, lang: str = "en") -> str:
+    """A grouping value as shown: the placeholder for a blank one ("(none)", analytics.encoding.MISSING) in the
+    reader's language, any other value as the data spells it."""
+    return t("not_set", lang) if value == MISSING_VALUE else value
 
 
 def lost_reason_label(reason: str, lang: str = "en") -> str:

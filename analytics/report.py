@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .export import neutralise_frame
 from .present import formatting
-from .i18n import MONEY_COLUMNS, SHARE_COLUMNS, amount_coverage, column_label, stage_label, t, with_stage_labels
+from .i18n import (MONEY_COLUMNS, SHARE_COLUMNS, amount_coverage, column_label, stage_label, t, value_label,
+                   with_stage_labels)
 from .forecast import QuarterForecast
 from .review import QuarterlyReview
 
@@ -99,7 +100,8 @@ def render_html(review: QuarterlyReview, lang: str = "en") -> str:
     categories = _html_table([t("category", lang), t("expected", lang)],
                              [[t("cat_" + b.key, lang), _money(b.expected)] for b in f.by_category], {1})
     owners = _html_table([t("owner", lang), t("won_to_date", lang), t("expected", lang)],
-                         [[b.key, _money(b.won_to_date), _money(b.expected)] for b in f.by_owner], {1, 2})
+                         [[value_label(b.key, lang), _money(b.won_to_date), _money(b.expected)] for b in f.by_owner],
+                         {1, 2})
     then, now = review.last_quarter_name, t("now", lang)
     funnel_table = _html_table(
         [t("stage", lang), then, now, f"{t('conversion', lang)} {then}", f"{t('conversion', lang)} {now}"],
@@ -112,7 +114,7 @@ def render_html(review: QuarterlyReview, lang: str = "en") -> str:
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}}
 .num{{text-align:right}}.big{{font-size:1.4em}}</style></head><body>
 <h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
-<p>{e(t('as_of', lang))} {review.as_of.isoformat()} · {e(t('mode_' + f.mode, lang))}</p>
+<p>{e(t('as_of', lang))} {review.as_of.isoformat()}. {e(t('small_data_note' if f.mode == 'small-data' else 'full_data_note', lang))}</p>
 <h2>{e(t('this_quarter', lang))}</h2>
 {"".join(f"<p><strong>{e(note)}</strong></p>" for note in coverage_notes(review, lang))}
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
@@ -173,7 +175,8 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
         return neutralise_frame(frame), t(f"sheet_{name}", lang), formats
 
     def breakdown(rows, by: str) -> pd.DataFrame:
-        return pd.DataFrame([{by: b.key, "won_to_date": b.won_to_date, "expected": b.expected} for b in rows])
+        return pd.DataFrame([{by: value_label(b.key, lang), "won_to_date": b.won_to_date, "expected": b.expected}
+                             for b in rows])
 
     summary = pd.DataFrame([
         {"item": t("quarter", lang), "value": review.quarter}, {"item": t("as_of", lang), "value": review.as_of},

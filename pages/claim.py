@@ -3,11 +3,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.domain import MISSING_VALUE
+from analytics.i18n import value_label
 from analytics.claim import test_claim
 from analytics.funnel import estimability
 from analytics.overview import count_deals
 
 filters = ui.filters()
+lang = ui.lang()
 st.title(ui.T("page_claim"))
 # in whole percent, as the claim's own sentence writes it ("more than 75%")
 threshold = st.slider(ui.T("threshold"), 50, 95, 75, 1, format="%d%%", key="claim_threshold") / 100
@@ -21,10 +24,10 @@ if o.resolved:
                   open=o.open_excluded) + " " + ui.T(f"verdict_help_{o.verdict}"))
     with st.expander(ui.T("statistics_behind")):
         st.caption(ui.T("binomial_test", threshold=o.threshold, p=o.p_value))
-    rows = [(ui.T("all_deals"), "", o, None)] + [(ui.T(s.dimension), s.value, s.test, s.p_adjusted)
-                                                 for s in claim.segments if s.test.resolved
-                                                 # a "(none)" segment of every deal only repeats All deals
-                                                 and not (s.value == "(none)" and s.test.resolved == o.resolved)]
+    rows = [(ui.T("all_deals"), "", o, None)] + [
+        (ui.T(s.dimension), value_label(s.value, lang), s.test, s.p_adjusted) for s in claim.segments
+        # a segment of every deal with no value there (MISSING_VALUE) only repeats All deals
+        if s.test.resolved and not (s.value == MISSING_VALUE and s.test.resolved == o.resolved)]
     if claim.comparison and claim.comparison.resolved:
         rows.append((ui.T("comparison_stage6"), "", claim.comparison, None))
     names = [f"{d} {v}".strip() for d, v, _, _ in rows]

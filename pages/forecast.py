@@ -6,6 +6,7 @@ import ui
 from analytics.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
 from analytics.funnel import data_as_of
 from analytics.overview import count_deals
+from analytics.i18n import value_label
 from analytics.report import distribution_figure
 
 filters = ui.filters()
@@ -36,6 +37,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     for tab, rows, by in zip(tabs[1:], (f.by_owner, f.by_tier, f.by_region), ("owner", "tier", "region")):
         with tab:
             frame = pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"]).rename(columns={"key": by})
+            frame[by] = frame[by].map(lambda v: value_label(v, ui.lang()))  # "(not set)", not "(none)"
             ui.table(frame, f"forecast_by_{by}")
 
     st.subheader(ui.T("backtest"))

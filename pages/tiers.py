@@ -33,6 +33,10 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
         ui.T("cycle_time"): [p.median_cycle_days for p in mix.performance],
     }), hide_index=True, key="tier_performance_table")
     st.subheader(ui.T("tier_mismatch"))
+    r = mix.rule  # the rule in words, from the thresholds the grading used (docs/metrics.md)
+    st.caption(ui.T("tier_rule_explained", **{f"{k}_p": ui.fmt_pct(getattr(r, f"{k}_min_probability"), 0)
+                                              for k in "abc"},
+                    **{f"{k}_d": getattr(r, f"{k}_max_days") for k in "abc"}))
     st.caption(ui.T("mismatch_count_all" if len(mix.mismatches) == mix.mismatches_total else "mismatch_count",
                     total=mix.mismatches_total, graded=mix.open_deals_graded, shown=len(mix.mismatches)))
     mismatches = ui.with_stage_labels(pd.DataFrame([vars(m) for m in mix.mismatches]))

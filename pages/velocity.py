@@ -57,7 +57,8 @@ if ui.has_data(flow.deals, filters):
     colours = {"on": "rgba(33, 113, 181, 0.25)", 8: "rgba(44, 160, 44, 0.35)", "lost": "rgba(214, 39, 40, 0.22)",
                "open": "rgba(130, 130, 130, 0.3)"}
     fig = go.Figure(go.Sankey(
-        node=dict(label=[f"{s}. {stage(s).short_name(lang)}" for s in range(1, 9)] + names[8:], customdata=names, pad=12,
+        node=dict(label=[f"{s}. {stage(s).short_name(lang)}" for s in range(1, 9)] + names[8:], customdata=names,
+                  pad=12,
                   color=["#2171b5"] * 7 + ["#2ca02c", "#d62728", "#9e9e9e"],
                   hovertemplate="%{customdata}: %{value:,}<extra></extra>"),
         link=dict(source=[index[t.source] for t in forward], target=[index[t.target] for t in forward],

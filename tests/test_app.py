@@ -29,9 +29,35 @@ def app(db, page: str | None = None) -> AppTest:
     return at
 
 
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory):
+    """The demo database as `keyfunnel serve` leaves it once its first start is done: the demo imported and its slow
+    results computed (KEYFUNNEL_PRECOMPUTE). Built once; each test gets a copy, so that no test waits for the
+    3,000-deal import and the eight-quarter backtest again. The first start itself is tested with first_start_db."""
+    from analytics.demo import ensure_demo_data
+    from analytics.refresh import refresh_results
+
+    path = tmp_path_factory.mktemp("demo-template") / "demo.duckdb"
+    with Store(path) as s:
+        assert ensure_demo_data(s).status == "imported"
+        refresh_results(s)
+    return path
+
+
 @pytest.fixture
-def demo_db(tmp_path, monkeypatch):
+def demo_db(tmp_path, monkeypatch, demo_template):
+    import shutil
+
     path = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_template, path)
+    monkeypatch.setenv("KEYFUNNEL_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def first_start_db(tmp_path, monkeypatch):
+    """A database path the app has never opened: its first start builds the demo."""
+    path = tmp_path / "first.duckdb"
     monkeypatch.setenv("KEYFUNNEL_DB", str(path))
     return path
 
@@ -575,6 +601,9 @@ def test_pages_lead_with_words_and_explain_what_only_the_docs_explained(demo_db)
                     r"rates", at.info[0].value)  # a sentence first
     details = at.expander[0]
     assert details.label == "The statistics behind it" and "auc" in details.dataframe[0].value.columns
+    at.switch_page("pages/tiers.py").run()
+    assert any(c.value.startswith("The rule: A when the stage win rate is at least 50% and the expected close within "
+                                  "90 days") for c in at.caption)
     at.switch_page("pages/claim.py").run()
     assert at.slider(key="claim_threshold").value == 75  # in percent, as the claim's sentence says it
     assert at.expander[0].caption[0].value.startswith("One-sided exact binomial test of H0: p ≤ 75%")
@@ -586,3 +615,26 @@ def test_the_demos_lost_reasons_read_in_chinese(demo_db):
     bars = next(json.loads(c.proto.spec)["data"] for c in at.get("plotly_chart")
                 if json.loads(c.proto.spec)["layout"].get("barmode") == "stack")
     assert {b["name"] for b in bars} == {"价格", "竞争对手", "预算削减", "未决策", "时机", "技术不匹配"}
+
+
+def test_keyfunnel_serve_has_the_demos_slow_results_computed_at_its_build(first_start_db, monkeypatch):
+    """The first Forecast visit on the demo waited 27-70 s for its eight-quarter backtest."""
+    import threading
+
+    from analytics.cli import main
+    from analytics.forecast import backtest
+    from analytics.results import result_key
+
+    started = {}
+    monkeypatch.setattr("os.execve", lambda path, argv, env: started.update(env))
+    main(["serve", "--headless", "--port", "9"])  # what `keyfunnel serve` would start Streamlit with
+    assert started["KEYFUNNEL_PRECOMPUTE"] == "1"
+    monkeypatch.setenv("KEYFUNNEL_PRECOMPUTE", "1")
+    app(first_start_db)  # the first start: builds the demo
+    for thread in threading.enumerate():
+        if thread.name == "keyfunnel-refresh":
+            thread.join(timeout=300)
+    with Store(str(first_start_db)) as store:  # the app's configuration: this process holds its connection
+        kept = store.scalar("SELECT count(*) FROM result_cache WHERE key = ? AND data_version = ?",
+                            [result_key(backtest, (8,), {}), store.data_version()])
+    assert kept == 1

@@ -43,7 +43,8 @@ def test_html_tables_and_mode_read_in_the_reports_language(review):
     assert "<th>deal_id</th>" not in english
     assert "<th>商机编号</th>" in chinese and '<th class="num">期望金额</th>' in chinese and "<th>deal_id</th>" not in chinese
     assert review.forecast.mode == "small-data"  # the hand-worked nine deals and H1 are too few for a full model
-    assert " · small data</p>" in english and " · 小样本</p>" in chinese
+    # in words, not "· small data" (issue 24: words a director uses)
+    assert ". Small-data mode: too few resolved deals for a full model" in english and "小样本模式:" in chinese
 
 
 def test_html_shows_a_missing_predicted_close_as_a_dash(review):
@@ -130,3 +131,15 @@ def test_a_filtered_review_compares_the_filtered_funnel_with_the_filtered_funnel
     assert review.funnel_last_quarter == funnel_at(store, date(2026, 4, 1), bob)
     assert review.last_quarter == backtest(store, 1, date(2026, 7, 1), filters=bob).quarters[0]
     assert review.last_quarter.quarter == "2026Q2" and review.last_quarter.actual == 0  # everyone's: D1 + D5, 500
+
+
+def test_a_blank_owner_reads_as_not_set_in_the_readers_language(store, review, tmp_path):
+    path = write_csv(tmp_path / "ownerless.csv", ["deal_id", "amount", "created_at", "outcome", "expected_close"],
+                     [["N1", "500", "2026-04-02", "open", "2026-05-20"]])
+    assert import_files(store, path).status == "imported"
+    review = quarterly_review(store, "2026Q2")
+    assert "(none)" in {b.key for b in review.forecast.by_owner}  # a deal that names no owner
+    english, chinese = render_html(review), render_html(review, "zh")
+    assert "<td>(not set)</td>" in english and "<td>(未填写)</td>" in chinese and "(none)" not in english + chinese
+    book = openpyxl.load_workbook(write_xlsx(review, tmp_path / "zh.xlsx", "zh"))
+    assert "(未填写)" in [c.value for c in book["按负责人"]["A"]]
