@@ -12,6 +12,7 @@ error text. A changed result-cache key changes nothing here: only what a user se
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,18 @@ def _run(db: Path, *args: str) -> str:
         proc.stderr.strip().splitlines()[-5:]) + "\n"
 
 
+# When a batch was written changes from run to run; what it holds does not.
+_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+def _steady(text: str, tmp: str) -> str:
+    """The output with the temporary folder and the moments batches were written named, not spelled; a date at
+    midnight (an as-of date written as a datetime) is data and stays."""
+    def moment(m: re.Match) -> str:
+        return m[0] if m[0].endswith((" 00:00:00", "T00:00:00", " 00:00")) else "<moment>"
+    return _MOMENT.sub(moment, text.replace(tmp, "<tmp>"))
+
+
 def _workbook(path: Path) -> str:
     import openpyxl
 
@@ -40,7 +53,7 @@ def _workbook(path: Path) -> str:
 def cases(work: Path):
     """Yield (name, output) for every case, in order (later cases read what earlier ones wrote)."""
     db, data = work / "golden.duckdb", work / "data"
-    yield "sample", _run(db, "sample", str(data), "--deals", "3000", "--seed", "7", "--as-of", "2026-11-27")
+    yield "sample", _run(db, "sample", "--out", str(data), "--deals", "3000", "--seed", "7", "--as-of", "2026-11-27")
     yield "import", _run(db, "import", str(data / "deals.csv"), str(data / "stage_history.csv"), "--json")
     yield "reimport", _run(db, "import", str(data / "deals.csv"), str(data / "stage_history.csv"), "--json")
     for analysis in ANALYSES:
@@ -78,7 +91,7 @@ def main() -> int:
     changed = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, output in cases(Path(tmp)):
-            output = output.replace(tmp, "<tmp>")
+            output = _steady(output, tmp)
             path = folder / f"{name}.out"
             if mode == "record":
                 path.write_text(output, encoding="utf-8")
