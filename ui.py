@@ -374,14 +374,15 @@ def say_what_cannot_be_estimated(estimability) -> None:
         st.caption(T("stages_not_observed", stages=", ".join(map(str, estimability.unobserved_stages))))
 
 
-def model_verdict(report) -> str:
-    """The Win model page's first sentence: does the model beat the stage win rates on held-out deals."""
+def model_verdict(report) -> tuple[str, str]:
+    """The Win model page's first sentence (does the model beat the stage win rates on held-out deals), and the
+    figures behind it for the page's statistics expander."""
     gains = [s.brier_gain for s in report.stages if s.brier_gain is not None]
     ci = report.pooled_brier_gain_ci
     fmt = {"n": report.pooled_n_test, "k": sum(1 for g in gains if g > 0), "m": len(gains),
            "gain": "–" if report.pooled_brier_gain is None else f"{report.pooled_brier_gain:.4f}",
            "lo": "–" if ci is None else f"{ci[0]:.4f}", "hi": "–" if ci is None else f"{ci[1]:.4f}"}
-    return T(f"model_verdict_{report.verdict}", **fmt)
+    return T(f"model_verdict_{report.verdict}", **fmt), (T("model_brier_gain", **fmt) if ci is not None else "")
 
 
 def amount_coverage(known: int, total: int) -> str:

@@ -69,15 +69,15 @@ TEXT: dict[str, tuple[str, str]] = {
     "amount_known": ("With amount", "有金额"),
     "closed_before_created": ("{n:,} closed deals close before the date they were created: they have no cycle "
                               "time and are left out of it", "{n:,} 个已关闭商机的关闭日期早于创建日期:没有成交周期,不计入周期统计"),
-    "model_verdict_better": ("On {n:,} held-out deals the model predicts better than the stages' win rates: it "
-                             "lowers the Brier score by {gain} (95% interval {lo} to {hi}), better at {k} of {m} stages.",
-                             "在 {n:,} 个留出商机上,模型的预测优于各阶段赢单率:Brier 分数降低 {gain}(95% 区间 {lo} 至 {hi}),"
-                             "在 {m} 个阶段中的 {k} 个更好。"),
+    "model_verdict_better": ("On {n:,} held-out deals the model predicts better than the stages' win rates, at {k} "
+                             "of {m} stages.", "在 {n:,} 个留出商机上,模型的预测优于各阶段赢单率,在 {m} 个阶段中的 {k} 个更好。"),
     "model_verdict_no_better": ("On {n:,} held-out deals the model does not predict better than the stages' win "
-                                "rates (Brier gain {gain}, 95% interval {lo} to {hi}): use the stage win rates, and "
-                                "read the factor scorecard as no evidence either way.",
-                                "在 {n:,} 个留出商机上,模型的预测并不优于各阶段赢单率(Brier 改进 {gain},95% 区间 {lo} 至 {hi}):"
-                                "请使用阶段赢单率,评估因素表也不构成任何方向的证据。"),
+                                "rates: use the stage win rates, and read the factor scorecard as no evidence either "
+                                "way.", "在 {n:,} 个留出商机上,模型的预测并不优于各阶段赢单率:请使用阶段赢单率,评估因素表也不构成"
+                                "任何方向的证据。"),
+    "model_brier_gain": ("Against the stages' win rates the model lowers the Brier score by {gain} (95% interval {lo} "
+                         "to {hi}); better at {k} of {m} stages.",
+                         "与各阶段赢单率相比,模型使 Brier 分数降低 {gain}(95% 区间 {lo} 至 {hi});在 {m} 个阶段中的 {k} 个更好。"),
     "model_verdict_untested": ("Too few held-out deals ({n}) to tell whether the model predicts better than the "
                                "stages' win rates; calibration is withheld.",
                                "留出商机太少({n} 个),无法判断模型是否优于阶段赢单率;不显示校准指标。"),

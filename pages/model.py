@@ -12,7 +12,8 @@ lang = ui.lang()
 st.title(ui.T("page_model"))
 if ui.has_data(ui.cached(count_deals, filters), filters):
     report = ui.cached(evaluate, filters)
-    st.info(ui.model_verdict(report))
+    verdict, figures = ui.model_verdict(report)
+    st.info(verdict)
     if report.mode == "small-data":
         st.warning(ui.T("small_data_note"))
     if not filters.is_empty():  # (evaluate's docstring): a segment's view of the team model's accuracy
@@ -33,6 +34,8 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     st.subheader(ui.T("model_vs_baselines"))
     # the sentence above leads; AUC, Brier scores and ECE are one click away, for whoever checks them
     with st.expander(ui.T("statistics_behind")):
+        if figures:
+            st.caption(figures)
         if report.pooled_ece is not None:
             st.caption(ui.T("model_caption", cutoff=f"{report.cutoff:%Y-%m-%d}", ece=f"{report.pooled_ece:.3f}"))
         ui.table(ui.with_stage_labels(pd.DataFrame([{

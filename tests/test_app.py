@@ -601,6 +601,8 @@ def test_pages_lead_with_words_and_explain_what_only_the_docs_explained(demo_db)
                     r"rates", at.info[0].value)  # a sentence first
     details = at.expander[0]
     assert details.label == "The statistics behind it" and "auc" in details.dataframe[0].value.columns
+    assert "Brier" not in at.info[0].value  # the figures are one click away, not in the sentence
+    assert details.caption[0].value.startswith("Against the stages' win rates the model lowers the Brier score by")
     at.switch_page("pages/tiers.py").run()
     assert any(c.value.startswith("The rule: A when the stage win rate is at least 50% and the expected close within "
                                   "90 days") for c in at.caption)
