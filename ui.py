@@ -501,6 +501,9 @@ def run_import(start_import, clear_demo_first: bool = False) -> None:
         st.info(T("demo_cleared"))
 
 
+FULL_REASONS = 50  # problems spelled out in full under the table; the CSV download has every one
+
+
 def show_import_result(result) -> None:
     """An import's outcome, its validation report and warnings (with downloads); a new import's slow results are
     computed in the background."""
@@ -525,6 +528,12 @@ def show_import_result(result) -> None:
                                     "reason": import_text(i.reason)} for i in issues])
             st.subheader(f"{title} ({len(issues)})")
             table(report, f"{key}_table")
+            # a table cell cuts a long reason off: each one in full, wrapped, for the first FULL_REASONS
+            with st.expander(T("full_reasons", n=min(len(report), FULL_REASONS))):
+                st.code("\n".join(" · ".join(str(v) for v in (r["file"], r["row"], r["column"], r["value"])
+                                             if v is not None and v == v) + f": {r['reason']}"
+                                   for r in report.head(FULL_REASONS).to_dict("records")),
+                        language=None, wrap_lines=True)
             download_csv(report, f"{key}.csv", key=f"dl_{key}", label_key="download_report")
 
 

@@ -324,6 +324,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "uploader_button": ("Upload", "上传"),
     "statistics_behind": ("The statistics behind it", "背后的统计"),
     "not_set": ("(not set)", "(未填写)"),
+    "full_reasons": ("Each problem in full (the first {n})", "每个问题的完整说明(前 {n} 条)"),
     "tier_rule_explained": (
         "The rule: A when the stage win rate is at least {a_p} and the expected close within {a_d} days; B at {b_p} "
         "within {b_d} days; C at {c_p} within {c_d} days; D otherwise (no stage rate, or no close date in reach).",

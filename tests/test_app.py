@@ -195,6 +195,10 @@ def test_an_invalid_csv_is_explained_in_chinese(empty_db):
     report = next(d.value for d in at.dataframe if "reason" in d.value.columns)
     assert report[["column", "reason"]].values.tolist() == [
         ["金额", "不是金额"], ["结果", "结果必须是 赢单、丢单 或 进行中(won、lost、open)"]]
+    # the table cuts a long reason off; under it, each one in full
+    full = next(e for e in at.expander if e.label == "每个问题的完整说明(前 2 条)")
+    assert full.code[0].value.splitlines() == ["bad.csv · 2 · 金额 · lots: 不是金额",
+                                              "bad.csv · 2 · 结果 · 赢: 结果必须是 赢单、丢单 或 进行中(won、lost、open)"]
 
 
 FILTERED_PAGES = [p for p in PAGES if p != "pages/import.py"]

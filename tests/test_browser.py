@@ -208,6 +208,12 @@ def test_no_traceback_for_a_bad_upload(page, server, tmp_path):
 
 def test_a_rejected_gbk_upload_is_explained_in_chinese(page, server, tmp_path):
     _open(page, server, "import?lang=zh")
+    # Streamlit's uploader has no text to set: its English button and limits line are redrawn in Chinese (CSS)
+    drawn = page.evaluate("""() => ['button [data-testid="stMarkdownContainer"] p',
+                                     '[data-testid="stFileUploaderDropzoneInstructions"] span'].map(s => {
+        const e = document.querySelector('[data-testid="stFileUploaderDropzone"] ' + s);
+        return [getComputedStyle(e).fontSize, getComputedStyle(e, '::after').content]; })""")
+    assert drawn == [["0px", '"上传"'], ["0px", '"每个文件不超过 200MB · CSV、TXT、TSV 或工作簿(XLSX、XLSM、XLS、ODS)"']]
     bad = tmp_path / "商机.csv"
     bad.write_bytes("商机编号,客户,金额,创建日期,结果\nG1,华东电力,很多,2026-01-01,赢单\n".encode("gb18030"))
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(bad))
