@@ -354,7 +354,8 @@ def forecast_tiles(forecast, cols) -> None:
     from analytics.overview import reporting_currency
 
     currency = cached(reporting_currency)
-    unit = "" if not currency else ("(元)" if lang() == "zh" and currency in ("CNY", "RMB") else f" ({currency})")
+    unit = "" if not currency else (f"({name})" if (name := formatting.currency_name(currency, lang())) == "元"
+                                    else f" ({name})")
     cols[2].metric(f"P10 – P90{unit}", f"{formatting.money_short(forecast.p10, lang())} – "
                                        f"{formatting.money_short(forecast.p90, lang())}")
 

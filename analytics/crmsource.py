@@ -216,7 +216,8 @@ def parse_dates(values: pd.Series, order: str | None) -> tuple[pd.Series, pd.Ser
 
     hour, minute, second = either(3), either(4), either(5)
     # as text whatever pandas made of an all-empty column (pandas 2 gives floats, and .str fails on them)
-    ampm = either(6).astype(object).where(either(6).notna(), "").astype(str).str.lower()
+    ampm = either(6)
+    ampm = ampm.astype(object).where(ampm.notna(), "").astype(str).str.lower()
     h = pd.to_numeric(hour).fillna(0)
     h = np.where((ampm == "pm") & (h < 12), h + 12, np.where((ampm == "am") & (h == 12), 0, h))
     parts = pd.DataFrame({"year": pd.to_numeric(year), "month": pd.to_numeric(month), "day": pd.to_numeric(day),

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from .domain import SALESFORCE_DEFAULT_PROBABILITY
+from .domain import MISSING_VALUE, SALESFORCE_DEFAULT_PROBABILITY
 from .filters import DealFilter, quarter_bounds
 from .results import persistable
 from .snapshot import open_deal_features
@@ -210,8 +210,8 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
         Breakdown("new_deals", 0.0, float(mean_new), float(np.percentile(new, 10)), float(np.percentile(new, 90)))]
 
     def breakdown(column: str) -> list[Breakdown]:
-        keys = sorted(set(deals[column].fillna("(none)")) | set(won[column].fillna("(none)")))
-        dk, wk = deals[column].fillna("(none)").to_numpy(), won[column].fillna("(none)").to_numpy()
+        dk, wk = deals[column].fillna(MISSING_VALUE).to_numpy(), won[column].fillna(MISSING_VALUE).to_numpy()
+        keys = sorted(set(dk) | set(wk))
         wa = won["amount"].to_numpy(float)
         out = [Breakdown(k, float(wa[wk == k].sum()), float(wa[wk == k].sum() + ev[dk == k].sum())) for k in keys]
         return sorted(out, key=lambda b: -b.expected)

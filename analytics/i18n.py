@@ -621,8 +621,8 @@ LOST_REASONS = {"price": ("Price", "价格"), "competitor": ("Competitor", "竞�
 
 
 def value_label(value: str, lang: str = "en") -> str:
-    """A grouping value as shown: the placeholder for a blank one ("(none)", analytics.encoding.MISSING) in the
-    reader's language, any other value as the data spells it."""
+    """A grouping value as shown: the placeholder for a blank one (domain.MISSING_VALUE) in the reader's language,
+    any other value as the data spells it."""
     return t("not_set", lang) if value == MISSING_VALUE else value
 
 

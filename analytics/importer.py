@@ -645,8 +645,8 @@ class Importer:
                 message = "every deal and stage event is already in the database: nothing changed"
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
-        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0 and \
-                not s.scalar("SELECT count(*) FROM kf_in_deals"):
+        kept = s.scalar("SELECT count(*) FROM kf_in_deals")  # the valid deal rows
+        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0 and not kept:
             # --skip-invalid left no valid deal: an empty batch would read as an import
             rows = len({(e.file, e.row) for e in self.errors if e.row is not None})
             return ImportResult.rejected(files, fmt, self.errors, self.warnings, message=(
@@ -693,7 +693,6 @@ class Importer:
                  f"{counted(n_events, 'stage event')} added"]
         skipped = len({(e.file, e.row) for e in self.errors})
         if self.errors:  # rows, not cells: one row with three bad cells is one row left out
-            kept = s.scalar("SELECT count(*) FROM kf_in_deals")  # the deal rows that landed
             parts.append(f"{counted(skipped, 'row')} skipped ({counted(len(self.errors), 'problem')}), kept in "
                          f"rejected_rows: {kept} of {kept + skipped} rows imported ({kept / (kept + skipped):.0%})")
         return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events, skipped, self.warnings,

@@ -80,8 +80,8 @@ class StageWinModel:
             part = rows[rows["stage"] == s]
             n, won = len(part), int(part["won"].sum())
             self.n_train_[s] = n
-            w_all = part["weight"].to_numpy(float)
-            self.stage_rate_[s] = (float(w_all @ part["won"].to_numpy(float)) + 0.5) / (float(w_all.sum()) + 1.0)  # Jeffreys: never 0 or 1
+            w_all = part["weight"].to_numpy(float)  # Jeffreys, weighted: never 0 or 1
+            self.stage_rate_[s] = (float(w_all @ part["won"].to_numpy(float)) + 0.5) / (float(w_all.sum()) + 1.0)
             if len(part) > self.max_train:  # beyond this, more rows add time, not precision
                 part = part.iloc[np.sort(rng.choice(len(part), self.max_train, replace=False))]
             X, y, w = part[columns], part["won"].to_numpy(), part["weight"].to_numpy(float)

@@ -4,8 +4,8 @@ Fitting the win model and backtesting take seconds to minutes at a million deals
 `result_cache` with the data version they were computed from (analytics.store bumps it whenever deal_facts is
 recomputed: every import, undo and demo removal), so every later session, page and process reads them instead.
 Which functions are kept is marked on them (`persistable`); after an import, analytics.refresh computes the default
-ones ahead of the first viewer. The database is the user's
-own file: unpickling from it trusts nothing that was not already trusted.
+ones ahead of the first viewer. The database is the user's own file: unpickling from it trusts nothing that was not
+already trusted.
 """
 
 from __future__ import annotations

@@ -196,10 +196,11 @@ def censoring_weights(store: Store, when: date | datetime, rows):
             WHERE coalesce(furthest_stage, 1) >= s.stage AND entry_stage <= s.stage)
         SELECT stage, date_diff('day', entered, $t) AS days, count(*) FROM entries
         WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": _ts(when)})
-    by_stage: dict[int, tuple[list[int], list[int]]] = {}
+    by_stage: dict[int, tuple[list[int], list[int]]] = {}  # stage → (follow-up days, entries with that many)
     for stage, days, n in follow_up:
-        by_stage.setdefault(int(stage), ([], []))[0].append(int(days))
-        by_stage[int(stage)][1].append(int(n))
+        stage_days, stage_counts = by_stage.setdefault(int(stage), ([], []))
+        stage_days.append(int(days))
+        stage_counts.append(int(n))
     stage = rows["stage"].to_numpy()
     resolved = ((rows["closed_at"].astype("datetime64[s]") - rows["entered_stage_at"].astype("datetime64[s]"))
                 / np.timedelta64(1, "D")).to_numpy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from .domain import STAGE_NUMBERS
+from .domain import MISSING_VALUE, STAGE_NUMBERS
 from .filters import DealFilter
 from .funnel import data_as_of, funnel_from_counts, stage_counts
 from .stats import Interval, wilson_interval
@@ -106,14 +106,15 @@ def compute_tiers(store: Store, filters: DealFilter = DealFilter(), rule: TierRu
     """`limit` caps the mismatches listed (largest amounts first); mismatches_total counts them all."""
     where, params = filters.where()
     as_of = as_of or data_as_of(store)
-    cells = [TierStageCell(t or "(none)", int(s), int(n), float(a), int(k)) for t, s, n, a, k in store.fetchall(f"""
+    cells = [TierStageCell(t or MISSING_VALUE, int(s), int(n), float(a), int(k))
+             for t, s, n, a, k in store.fetchall(f"""
         SELECT tier, current_stage, count(*), coalesce(sum(amount), 0), count(amount) FROM deal_facts
         WHERE {where} AND outcome = 'open' GROUP BY ALL ORDER BY tier NULLS LAST, current_stage""", params)]
     perf = []
     for t, won, resolved, median in store.fetchall(f"""
         SELECT tier, count(*) FILTER (WHERE outcome = 'won'), count(*), median(cycle_days)
         FROM deal_facts WHERE {where} AND outcome <> 'open' GROUP BY ALL ORDER BY tier NULLS LAST""", params):
-        perf.append(TierPerformance(t or "(none)", int(won), int(resolved), won / resolved if resolved else None,
+        perf.append(TierPerformance(t or MISSING_VALUE, int(won), int(resolved), won / resolved if resolved else None,
                                     wilson_interval(won, resolved), float(median) if median is not None else None))
     # Likelihood from the whole team's stage win rates (not the filtered subset: a filter is a view, not a model).
     funnel = funnel_from_counts(stage_counts(store, DealFilter()), {}, DealFilter(), as_of)

@@ -3,6 +3,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.domain import MISSING_VALUE
 from analytics.funnel import compute_funnel, win_rates_by_stage
 from analytics.i18n import lost_reason_label, stage_label
 
@@ -50,7 +51,7 @@ if ui.has_data(funnel.deals, filters):
 
     st.subheader(ui.T("lost_reasons"))
     reasons = pd.DataFrame([(stage_label(s.stage, lang), r, n) for s in funnel.stages
-                            for r, n in s.lost_reasons.items() if r != "(none)"], columns=["stage", "reason", "deals"])
+                            for r, n in s.lost_reasons.items() if r != MISSING_VALUE], columns=["stage", "reason", "deals"])
     if reasons.empty:  # an unlabelled bar of deals with no reason said nothing
         st.caption(ui.T("no_lost_reasons"))
     else:

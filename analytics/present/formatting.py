@@ -66,10 +66,16 @@ def money_short(x, lang: str = "en", currency: str | None = None) -> str:
     return text + _unit(currency, lang)
 
 
+def currency_name(currency: str, lang: str = "en") -> str:
+    """How a currency is written beside a figure: 元 in Chinese for the yuan, else its code."""
+    return "元" if lang == "zh" and currency.upper() in ("CNY", "RMB") else currency
+
+
 def _unit(currency: str | None, lang: str) -> str:
     if not currency:
         return ""
-    return "元" if lang == "zh" and currency.upper() in ("CNY", "RMB") else f" {currency}"
+    name = currency_name(currency, lang)
+    return name if name == "元" else f" {name}"
 
 
 def money_ticks(low: float, high: float, lang: str = "en", n: int = 5) -> tuple[list[float], list[str]]:
