@@ -28,6 +28,7 @@ try:
         st.stop()
     navigation = st.navigation(pages)
     ui.sidebar()
+    ui.page_not_found_text()
     navigation.run()
 except KeyfunnelError as exc:  # ours carry a message a user can act on (a database busy with an import, say)
     st.error(ui.import_text(str(exc)))

@@ -6,6 +6,7 @@ Pages import this and analytics; nothing in analytics imports Streamlit.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from datetime import date
 from pathlib import Path
@@ -626,6 +627,31 @@ def file_uploader(label: str, key: str):
 {limits}::after {{content: "{T('uploader_limits')}"; font-size: 0.875rem}}
 </style>""")
     return files
+
+
+def page_not_found_text() -> None:
+    """Streamlit's "Page not found" dialog (an address no page has) in the chosen language.
+
+    Streamlit writes it in English and offers no way to set it, so outside English a small script redraws its two
+    lines when the dialog appears. It is the one script keyfunnel runs in the page; it only replaces text, and in
+    English it does nothing."""
+    text = None if lang() == "en" else {"title": T("page_not_found"), "message": T("page_not_found_message")}
+    st.sidebar.html(f"""<script>
+(() => {{
+  window.kfPageNotFound = {json.dumps(text)};  // null in English: the dialog keeps Streamlit's own words
+  if (window.kfPageNotFoundObserved) return;
+  window.kfPageNotFoundObserved = true;
+  const pattern = /^You have requested page \\/(.*), but no corresponding file was found in the app's pages\\/ directory\\. Running the app's main page\\.$|^The page that you have requested does not seem to exist\\. Running the app's main page\\.$/;
+  const redraw = () => window.kfPageNotFound && document.querySelectorAll("[role=dialog] *").forEach((node) => {{
+    if (node.children.length) return;
+    const text = node.textContent.trim();
+    if (text === "Page not found") node.textContent = window.kfPageNotFound.title;
+    if (pattern.test(text)) node.textContent = window.kfPageNotFound.message;
+  }});
+  redraw();
+  new MutationObserver(redraw).observe(document.body, {{childList: true, subtree: true}});
+}})();
+</script>""", unsafe_allow_javascript=True)
 
 
 def uploader_key() -> str:

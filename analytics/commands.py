@@ -131,7 +131,7 @@ def cmd_funnel(args) -> int:
     def render(f):
         labels = [f"{s.stage} {stage(s.stage).name_en}" for s in f.stages]
         width = max(len(label) for label in labels)  # the longest stage name sets the column
-        print(f"{f.deals} deals, as of {f.as_of}")
+        print(f"{formatting.count(f.deals)} deals, as of {f.as_of}")
         coverage = amount_coverage(f)
         if coverage:
             print(coverage)
@@ -142,7 +142,7 @@ def cmd_funnel(args) -> int:
                       else tuple(s.stage for s in f.stages))
         for label, s in zip(labels, f.stages):
             seen = s.stage not in unobserved
-            print(f"{label:<{width}} {s.reached:>8} {s.open_here:>6} {s.lost_here:>6} "
+            print(f"{label:<{width}} {s.reached:>8,} {s.open_here:>6,} {s.lost_here:>6,} "
                   f"{_pct(s.conversion if seen else None):>10} {_ci(s.conversion_ci if seen else None):>17} "
                   f"{_pct(s.win_rate):>7}")
         if f.estimability.unobserved_stages:
@@ -174,8 +174,8 @@ def cmd_winrates(args) -> int:
     def render(r):
         print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}  reached it: won / closed, open")
         for w in r.rows:
-            print(f"{w.stage:>5} {_pct(w.win_rate):>7} {_ci(w.win_rate_ci):>17} {w.salesforce_default:>10.0%} "
-                  f"{w.hubspot_default:>8.0%}  {w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
+            print(f"{w.stage:>5} {_pct(w.win_rate):>7} {_ci(w.win_rate_ci):>17} {formatting.percent(w.salesforce_default):>10} "
+                  f"{formatting.percent(w.hubspot_default):>8}  {w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
         print("P(win) is product-limit: open deals count until they close, so it is not won / closed")
 
     return _run(args, compute, render, rebuild_as_of=True)
@@ -191,8 +191,8 @@ def cmd_velocity(args) -> int:
             fmt = lambda d: "–" if d.median is None else f"{d.median:5.1f} ({d.p25:.0f}–{d.p75:.0f}, {d.p90:.0f})"
             print(f"  stage {s.stage}: {fmt(w):>28} | {fmt(lo)}")
         if v.closed_before_created:
-            print(f"{v.closed_before_created} closed deals close before they were created: left out of cycle time")
-        print(f"stalled open deals: {len(v.stalled)}")
+            print(f"{v.closed_before_created:,} closed deals close before they were created: left out of cycle time")
+        print(f"stalled open deals: {len(v.stalled):,}")
         for d in v.stalled[:20]:
             print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "
                   f"> {d.threshold_days:.0f}, amount {'–' if d.amount is None else f'{d.amount:,.0f}'}")
@@ -205,7 +205,7 @@ def cmd_flow(args) -> int:
 
     def render(c):
         for k in ("in_order", "skipped", "moved_backwards", "reentered", "left_truncated"):
-            print(f"{k:<16} {getattr(c, k):>8} {_pct(c.share(getattr(c, k)))}")
+            print(f"{k:<16} {getattr(c, k):>8,} {_pct(c.share(getattr(c, k)))}")
         print(f"win rate in order {_pct(c.conforming.win_rate)} {_ci(c.conforming.ci)}; "
               f"not in order {_pct(c.non_conforming.win_rate)} {_ci(c.non_conforming.ci)}")
 
@@ -218,9 +218,9 @@ def cmd_tiers(args) -> int:
     def render(t):
         for p in t.performance:
             cycle = "–" if p.median_cycle_days is None else f"{p.median_cycle_days:.0f} days"
-            print(f"tier {p.tier}: win rate {_pct(p.win_rate)} {_ci(p.win_rate_ci)} of {p.resolved}, "
+            print(f"tier {p.tier}: win rate {_pct(p.win_rate)} {_ci(p.win_rate_ci)} of {p.resolved:,}, "
                   f"median cycle {cycle}")
-        print(f"{t.mismatches_total} of {t.open_deals_graded} open deals are graded differently from the rule")
+        print(f"{t.mismatches_total:,} of {t.open_deals_graded:,} open deals are graded differently from the rule")
 
     return _run(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of), render, rebuild_as_of=True)
 
@@ -234,11 +234,11 @@ def cmd_claim(args) -> int:
               f"of the time: {o.verdict.replace('_', ' ').upper()}")
         if not c.estimable:
             print(f"  {c.not_estimable_reason}")
-        print(f"  {o.won} won of {o.resolved} resolved = {_pct(o.p_hat)} {_ci(o.ci)}; "
-              f"{o.open_excluded} open deals left out; one-sided p = "
+        print(f"  {o.won:,} won of {o.resolved:,} resolved = {_pct(o.p_hat)} {_ci(o.ci)}; "
+              f"{o.open_excluded:,} open deals left out; one-sided p = "
               + ("–" if o.p_value is None else f"{o.p_value:.3g}"))
         for s in c.segments:
-            print(f"  {s.dimension}={s.value}: {s.test.won}/{s.test.resolved} {_pct(s.test.p_hat)} "
+            print(f"  {s.dimension}={s.value}: {s.test.won:,}/{s.test.resolved:,} {_pct(s.test.p_hat)} "
                   f"{_ci(s.test.ci)} {s.test.verdict}")
 
     return _run(args, lambda st: test_claim(st, filters_from_args(args), stage=args.stage,
@@ -258,16 +258,16 @@ def cmd_model(args) -> int:
         print({"better": "the model predicts better than the stage win rates",
                "no_better": "the model does NOT predict better than the stage win rates: use the stage rates",
                "untested": "too few held-out deals to tell whether the model beats the stage win rates"}[r.verdict]
-              + (f" (Brier gain {r.pooled_brier_gain:.4f}, 95% [{ci[0]:.4f}, {ci[1]:.4f}], {r.pooled_n_test} "
-                 f"test deals)" if ci else f" ({r.pooled_n_test} test deals)"))
+              + (f" (Brier gain {r.pooled_brier_gain:.4f}, 95% [{ci[0]:.4f}, {ci[1]:.4f}], {r.pooled_n_test:,} "
+                 f"test deals)" if ci else f" ({r.pooled_n_test:,} test deals)"))
         print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
               f"{'CRM Brier':>10} {'calib. p':>9}")
         f = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"  # noqa: E731
         for st in r.stages:
-            print(f"{st.stage:>5} {st.n_train:>7} {st.n_test:>6} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
+            print(f"{st.stage:>5} {st.n_train:>7,} {st.n_test:>6,} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
                   f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10} "
                   f"{f(st.calibration_p):>9}")
-        print(f"pooled over {r.pooled_n_test} test deals: ECE {f(r.pooled_ece)}; Spiegelhalter z {f(r.pooled_calibration_z, 2)}"
+        print(f"pooled over {r.pooled_n_test:,} test deals: ECE {f(r.pooled_ece)}; Spiegelhalter z {f(r.pooled_calibration_z, 2)}"
               f" (p {f(r.pooled_calibration_p)}: below 0.05, the probabilities are not calibrated)")
         print("factor scorecard (odds ratio per score point, 95% interval, p adjusted for the nine factors, Holm):")
         for fe in r.factors:
@@ -288,7 +288,7 @@ def cmd_forecast(args) -> int:
             print(f"  {b.key:<10} {b.expected:>16,.0f}")
         if f.target is not None:
             cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
-            print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {f.p_reach_target:.0%}")
+            print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {formatting.percent(f.p_reach_target)}")
 
     return _run(args, lambda st: persisted(st, forecast_quarter, args.quarter, args.as_of, target=args.target,
                                            draws=args.draws, seed=args.seed, filters=filters_from_args(args)),

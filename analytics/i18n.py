@@ -322,6 +322,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "days_here": ("Days in stage", "本阶段天数"),
     "download_csv": ("Download CSV", "下载 CSV"),
     "uploader_button": ("Upload", "上传"),
+    # Streamlit's own dialog for an address no page has; English in Streamlit, redrawn by ui._page_not_found_text
+    "page_not_found": ("Page not found", "页面不存在"),
+    "page_not_found_message": ("The page you asked for does not exist: the Overview is shown instead.",
+                               "您请求的页面不存在:已改为显示概览。"),
     "statistics_behind": ("The statistics behind it", "背后的统计"),
     "not_set": ("(not set)", "(未填写)"),
     "full_reasons": ("Each problem in full (the first {n})", "每个问题的完整说明(前 {n} 条)"),
@@ -411,15 +415,15 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"score must be a whole number 1–5", "评分必须是 1–5 的整数"),
     (r"must be true or false", "必须是 true 或 false"),
     (r"not true or false", "不是 true 或 false"),
-    (r"value longer than (\d+) characters", r"值超过 \1 个字符"),
+    (r"value longer than ([\d,]+) characters", r"值超过 \1 个字符"),
     (r"unknown stage: use 1–8, the stage key, or its English or Chinese name", "未知阶段:请使用 1–8、阶段代码或阶段的中英文名称"),
     (r"the deal's own row was rejected", "该商机所在的行已被拒绝"),
     (r"deal_id not found among the deals", "商机文件中没有这个商机编号"),
     (r"deal_id appears on rows (.+) with different values", r"商机编号出现在第 \1 行,取值不一致"),
-    (r"duplicate of row (\d+): kept once", r"与第 \1 行重复:只保留一行"),
+    (r"duplicate of row ([\d,]+): kept once", r"与第 \1 行重复:只保留一行"),
     # rows and columns
-    (r"too many columns: expected (\d+)", r"列数过多:应为 \1 列"),
-    (r"too few columns: expected (\d+)", r"列数过少:应为 \1 列"),
+    (r"too many columns: expected ([\d,]+)", r"列数过多:应为 \1 列"),
+    (r"too few columns: expected ([\d,]+)", r"列数过少:应为 \1 列"),
     (r"badly quoted value", "引号使用不当"),
     (r"invalid characters", "包含无效字符"),
     (r"required column missing: none of (.+) \(map it in the profile's columns\)",
@@ -427,12 +431,12 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"required column missing", "缺少必需的列"),
     (r"column not recognised: kept with the deal as extra data", "无法识别的列:作为附加数据随商机保存"),
     # warnings
-    (r"amount missing for (\d+) of (\d+) deals?: counted in every count-based figure, left out of amount sums; "
+    (r"amount missing for ([\d,]+) of ([\d,]+) deals?: counted in every count-based figure, left out of amount sums; "
      r"the forecast counts an open one at its stage's median amount",
      r"\2 个商机中有 \1 个缺少金额:计入所有按数量计算的指标,不计入金额合计;预测对这样的在途商机按其阶段的金额中位数计"),
-    (r"account missing for (\d+) of (\d+) deals?: each such deal stands alone: no account groups it with others",
+    (r"account missing for ([\d,]+) of ([\d,]+) deals?: each such deal stands alone: no account groups it with others",
      r"\2 个商机中有 \1 个缺少客户:这些商机各自独立,不与其他商机归为同一客户"),
-    (r"created_at missing for (\d+) of (\d+) deals?: dated by its first stage event where it has one, else left out "
+    (r"created_at missing for ([\d,]+) of ([\d,]+) deals?: dated by its first stage event where it has one, else left out "
      r"of cohorts, created-date filters and cycle time",
      r"\2 个商机中有 \1 个缺少创建日期:有阶段记录的以第一条阶段记录的日期为准,否则不计入同期群、创建日期筛选和成交周期"),
     (r"NUL bytes or control characters removed from the value", "已从该值中删除 NUL 字节或控制字符"),
@@ -440,9 +444,9 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
      r"列名与评估评分“\1”相同,但其中没有 1–5 的评分:作为附加数据保存"),
     (r"no ID column: each deal's key is derived from (.+); the same export, or a later one with these values "
      r"unchanged, finds the same deals", r"没有编号列:每个商机的键由 \1 生成;同一导出文件或这些值未变的后续导出会对应到相同的商机"),
-    (r"rows (.+) have the same (.+): kept as (\d+) deals, numbered in file order",
+    (r"rows (.+) have the same (.+): kept as ([\d,]+) deals, numbered in file order",
      r"第 \1 行的 \2 相同:按文件顺序编号,保留为 \3 个商机"),
-    (r"(.+) disagrees with (.+) on (\d+) rows? \(rows (.+)\): (.+) decide the outcome",
+    (r"(.+) disagrees with (.+) on ([\d,]+) rows? \(rows (.+)\): (.+) decide the outcome",
      r"\1 与 \2 在 \3 行中不一致(第 \4 行):以 \5 决定结果"),
     (r"key column not found: key_columns must name headers of the file", "找不到键列:key_columns 必须是文件中的表头"),
     (r"no ID column, and no name, account or creation date to derive a key from: map deal_id or key_columns in the "
@@ -451,16 +455,16 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
      "没有商机阶段或结果列:请在配置的列映射中指定 stage 或 outcome"),
     (r"a stage history is linked to its deals by their ID: the deals file needs an ID column",
      "阶段历史通过商机编号与商机关联:商机文件需要编号列"),
-    (r"a generic import is one deals file, optionally with one stage history file \(got (\d+) deals and (\d+) "
+    (r"a generic import is one deals file, optionally with one stage history file \(got ([\d,]+) deals and ([\d,]+) "
      r"history files\)", r"通用导入应为一个商机文件,可另加一个阶段历史文件(收到 \1 个商机文件、\2 个历史文件)"),
-    (r"the last (\d+) lines? are a report's footer \(title, totals, copyright\), not deals: skipped",
+    (r"the last ([\d,]+) lines? are a report's footer \(title, totals, copyright\), not deals: skipped",
      r"最后 \1 行是报表的页脚(标题、合计、版权),不是商机:已跳过"),
     (r"cannot read the workbook \((.+)\)", r"无法读取该工作簿(\1)"),
     (r"no sheet (.+); the workbook has (.+)", r"没有工作表 \1;该工作簿包含 \2"),
     (r"the workbook has no sheet with data", "该工作簿中没有包含数据的工作表"),
     (r"sheet (.+) is empty", r"工作表 \1 为空"),
     (r"(a PNG image|a JPEG image|a GIF image|a PDF document), not a CSV file", "这是图片或 PDF 文件,不是 CSV 文件"),
-    (r"(created_at|closed_at|entered_at) after today on (\d+) rows?: in the export's future, kept, but not used to "
+    (r"(created_at|closed_at|entered_at) after today on ([\d,]+) rows?: in the export's future, kept, but not used to "
      r"set the as-of date", r"\2 行的 \1 晚于今天:属于导出文件的未来日期,已保留,但不用于确定截至日期"),
     (r"amount is 0", "金额为 0"),
     (r"closed before it was created", "关闭日期早于创建日期"),
@@ -486,30 +490,30 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; save it as CSV UTF-8",
      "文件包含 NUL 字节:它是二进制文件,或是没有字节序标记的 UTF-16;请另存为 CSV UTF-8"),
     (r"cannot decode the file as UTF-8, GB18030/GBK or Windows-1252", "无法按 UTF-8、GB18030/GBK 或 Windows-1252 解码该文件"),
-    (r"cannot decode the file as (\S+) \(byte (\d+)\)", r"无法按 \1 解码该文件(第 \2 字节)"),
+    (r"cannot decode the file as (\S+) \(byte ([\d,]+)\)", r"无法按 \1 解码该文件(第 \2 字节)"),
     (r"the first line is empty; it must hold the column names", "第一行为空:第一行必须是列名"),
     (r"cannot read the header line \((.+)\)", r"无法读取表头行(\1)"),
     (r"the header contains NUL characters: the file is not a text CSV", "表头包含 NUL 字符:该文件不是文本 CSV"),
     # CRM conversion
-    (r"unmapped stage name on (\d+) rows?: map it to a stage 1–8, won or lost in the profile",
+    (r"unmapped stage name on ([\d,]+) rows?: map it to a stage 1–8, won or lost in the profile",
      r"有 \1 行的阶段名称尚未映射:请在配置中映射到阶段 1–8、赢单或丢单"),
-    (r"unmapped outcome value on (\d+) rows?: map it to won, lost or open in the profile",
+    (r"unmapped outcome value on ([\d,]+) rows?: map it to won, lost or open in the profile",
      r"有 \1 行的结果值尚未映射:请在配置中映射到赢单、丢单或进行中"),
     (r"no snapshot_date column and no date \(YYYY-MM-DD\) in the file name",
      "没有 snapshot_date 列,文件名中也没有日期(YYYY-MM-DD)"),
     (r"several currencies \((.+)\): set the reporting currency and a rate for each in the profile",
      r"存在多种币种(\1):请在配置中设置报告币种和各币种的汇率"),
-    (r"no exchange rate for (\S+) \((\d+) deals\): add rates\.\S+ \(1 \S+ = \? (\S+)\) to the profile",
+    (r"no exchange rate for (\S+) \(([\d,]+) deals\): add rates\.\S+ \(1 \S+ = \? (\S+)\) to the profile",
      r"缺少 \1 的汇率(\2 个商机):请在配置中添加 rates.\1(1 \1 = ? \3)"),
     (r"dates are written both day-first and month-first: set date_order in the profile",
      "日期同时有日在前和月在前两种写法:请在配置中设置 date_order"),
     (r"this date can be read as month/day or day/month: set date_order to MDY or DMY in the profile",
      "该日期既可读作月/日,也可读作日/月:请在配置中把 date_order 设为 MDY 或 DMY"),
     (r"a Salesforce import is one Opportunity export, optionally with one OpportunityHistory export "
-     r"\(got (\d+) opportunity and (\d+) history files\)",
+     r"\(got ([\d,]+) opportunity and ([\d,]+) history files\)",
      r"Salesforce 导入应为一个 Opportunity 导出文件,可另加一个 OpportunityHistory 导出文件(收到 \1 个商机文件、\2 个历史文件)"),
-    (r"a HubSpot import is one deals export \(got (\d+) files\)", r"HubSpot 导入应为一个 deals 导出文件(收到 \1 个文件)"),
-    (r"a Dynamics 365 import is one opportunities export \(got (\d+) files\)",
+    (r"a HubSpot import is one deals export \(got ([\d,]+) files\)", r"HubSpot 导入应为一个 deals 导出文件(收到 \1 个文件)"),
+    (r"a Dynamics 365 import is one opportunities export \(got ([\d,]+) files\)",
      r"Dynamics 365 导入应为一个 opportunities 导出文件(收到 \1 个文件)"),
     (r"not a recognised CRM export; choose a profile \(salesforce, hubspot, dynamics365, snapshots or a saved one\)",
      "无法识别的 CRM 导出文件:请选择一个配置(salesforce、hubspot、dynamics365、snapshots 或已保存的配置)"),
@@ -533,31 +537,31 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (rf"rates\.(\w+) = {_REPR}: a rate is a positive number", r"rates.\1 = \2:汇率必须是正数"),
     (rf"currency {_REPR} must be a currency code such as CNY", r"币种 \1 必须是 CNY 这样的货币代码"),
     # undo
-    (r"there is no batch (\d+)", r"不存在批次 \1"),
-    (r"batch (\d+) is already undone", r"批次 \1 已经撤销"),
-    (r"batch (\d+) cannot be undone while later batches \((.+)\) changed the same deals: undo those first",
+    (r"there is no batch ([\d,]+)", r"不存在批次 \1"),
+    (r"batch ([\d,]+) is already undone", r"批次 \1 已经撤销"),
+    (r"batch ([\d,]+) cannot be undone while later batches \((.+)\) changed the same deals: undo those first",
      r"批次 \1 无法撤销:之后的批次(\2)修改了相同的商机,请先撤销它们"),
     # an import's outcome
-    (r"rejected: (\d+) problems? in (\d+) rows?; the database is unchanged", r"已拒绝:\2 行中共有 \1 个问题;数据库未作任何改动"),
-    (r"rejected: (\d+) problems?; the database is unchanged", r"已拒绝:共有 \1 个问题;数据库未作任何改动"),
-    (r"rejected: (\d+) unmapped stage names: (.+); the database is unchanged",
+    (r"rejected: ([\d,]+) problems? in ([\d,]+) rows?; the database is unchanged", r"已拒绝:\2 行中共有 \1 个问题;数据库未作任何改动"),
+    (r"rejected: ([\d,]+) problems?; the database is unchanged", r"已拒绝:共有 \1 个问题;数据库未作任何改动"),
+    (r"rejected: ([\d,]+) unmapped stage names: (.+); the database is unchanged",
      r"已拒绝:有 \1 个阶段名称尚未映射:\2;数据库未作任何改动"),
     # an import's progress
     (r"reading (.+)", r"正在读取 \1"),
     (r"parsing (.+)", r"正在解析 \1"),
     (r"checking (.+)", r"正在校验 \1"),
     (r"comparing with the database", "正在与数据库比对"),
-    (r"writing batch (\d+)", r"正在写入批次 \1"),
+    (r"writing batch ([\d,]+)", r"正在写入批次 \1"),
     (r"computing per-deal facts", "正在计算商机指标"),
     (r"done", "完成"),
-    (r"already imported as batch (\d+): nothing changed", r"已作为批次 \1 导入:没有任何变化"),
+    (r"already imported as batch ([\d,]+): nothing changed", r"已作为批次 \1 导入:没有任何变化"),
     (r"every deal and stage event is already in the database: nothing changed", "所有商机和阶段记录都已在数据库中:没有任何变化"),
     (r"no rows of data: nothing changed", "文件中没有数据行:没有任何变化"),
-    (r"batch (\d+): (\d+) deals? added, (\d+) updated, (\d+) stage events? added"
-     r"(?:; (\d+) rows? skipped \((\d+) problems?\), kept in rejected_rows: (\d+) of (\d+) rows imported "
-     r"\((\d+%)\))?",
+    (r"batch ([\d,]+): ([\d,]+) deals? added, ([\d,]+) updated, ([\d,]+) stage events? added"
+     r"(?:; ([\d,]+) rows? skipped \(([\d,]+) problems?\), kept in rejected_rows: ([\d,]+) of ([\d,]+) rows "
+     r"imported \((\d+\.\d%)\))?",
      "_import_summary"),
-    (r"rejected: every row has a problem \((\d+) problems? in (\d+) rows?\): nothing to import; the database is "
+    (r"rejected: every row has a problem \(([\d,]+) problems? in ([\d,]+) rows?\): nothing to import; the database is "
      r"unchanged", r"已拒绝:每一行都有问题(\2 行中共 \1 个问题):没有可导入的内容;数据库未作任何改动"),
 )
 _ISSUES_ZH_COMPILED = tuple((re.compile(pattern), zh) for pattern, zh in _ISSUES_ZH)

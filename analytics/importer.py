@@ -17,6 +17,7 @@ from pathlib import Path
 from .csvsource import CsvSource, open_csv
 from .domain import FACTOR_KEYS, OUTCOME_ALIASES, STAGE_ALIASES, STAGE_NUMBERS
 from .exceptions import InputError, StoreError, UndoError
+from .present import formatting
 from .store import DEAL_COLUMNS, Store
 
 Progress = Callable[[float, str], None]
@@ -689,12 +690,13 @@ class Importer:
                 affected = "kf_affected"
             s.refresh_deal_facts(affected)
         self.progress(1.0, "done")
-        parts = [f"batch {batch_id}: {counted(n_insert, 'deal')} added, {n_update} updated, "
+        parts = [f"batch {batch_id}: {counted(n_insert, 'deal')} added, {n_update:,} updated, "
                  f"{counted(n_events, 'stage event')} added"]
         skipped = len({(e.file, e.row) for e in self.errors})
         if self.errors:  # rows, not cells: one row with three bad cells is one row left out
             parts.append(f"{counted(skipped, 'row')} skipped ({counted(len(self.errors), 'problem')}), kept in "
-                         f"rejected_rows: {kept} of {kept + skipped} rows imported ({kept / (kept + skipped):.0%})")
+                         f"rejected_rows: {kept:,} of {kept + skipped:,} rows imported "
+                         f"({formatting.percent(kept / (kept + skipped))})")
         return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events, skipped, self.warnings,
                             self.errors, "; ".join(parts))
 
@@ -788,7 +790,7 @@ def cleaned_cell_warnings(source: CsvSource) -> list[RowIssue]:
 
 def counted(n: int, noun: str) -> str:
     """'1 row', '3 rows': how reports count things."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def clip_value(value, limit: int = 200):

@@ -24,7 +24,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     if f.amount_imputed:
         st.caption(ui.T("forecast_imputed", n=f.amount_imputed))
     refuted = st.empty()  # filled once the backtest below is known: a refuted range is said above it
-    cols = st.columns(4)
+    cols = st.columns([1, 1, 2, 1])  # the range is two figures: in Chinese "2,503万 – 3,311万" needs the room
     ui.forecast_tiles(f, cols)
     if f.target:
         cols[3].metric(ui.T("p_reach_target"), ui.fmt_pct(f.p_reach_target),

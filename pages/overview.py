@@ -6,6 +6,7 @@ from analytics.forecast import forecast_quarter
 from analytics.funnel import estimability
 from analytics.importer import list_batches
 from analytics.overview import pipeline_summary
+from analytics.present import formatting
 
 filters = ui.filters()
 st.title(ui.T("page_overview"))
@@ -22,13 +23,13 @@ if ui.has_data(summary.deals, filters):
                    help=f"{summary.won:,} / {summary.resolved:,} · {ui.T('ci_95')}: {ui.fmt_ci(summary.win_rate_ci)}")
     ui.say_what_cannot_be_estimated(ui.cached(estimability))
     cols[3].metric(ui.T("verdict"), ui.T(f"verdict_{claim.verdict}"),
-                   help=ui.fmt_pct(claim.p_hat) + f" ({claim.won}/{claim.resolved})")
+                   help=ui.fmt_pct(claim.p_hat) + f" ({claim.won:,}/{claim.resolved:,})")
     cols[5].metric(f"{forecast.quarter} P50", ui.fmt_short(forecast.p50),
                    help=f"P10–P90: {ui.fmt_money(forecast.p10)} – {ui.fmt_money(forecast.p90)}")
     batches = [b for b in list_batches(ui.store()) if b.status == "imported"]
     if batches:
         last = batches[-1]
-        cols[4].metric(ui.T("since_last_import"), f"+{last.deals_inserted}",
+        cols[4].metric(ui.T("since_last_import"), f"+{formatting.count(last.deals_inserted)}",
                        help=f"{last.finished_at:%Y-%m-%d %H:%M} · {', '.join(last.files)} · "
                             + ui.T("last_import_help", updated=last.deals_updated, events=last.stage_events_added))
     st.caption(ui.T("claim_statement", threshold=claim.threshold) + " — " + ui.T(f"verdict_help_{claim.verdict}"))

@@ -226,6 +226,18 @@ def test_a_rejected_gbk_upload_is_explained_in_chinese(page, server, tmp_path):
     assert not page.locator("[data-testid='stException']").count()
 
 
+def test_an_unknown_address_is_explained_in_chinese(page, server):
+    """Streamlit's own "Page not found" dialog is English only: in Chinese keyfunnel redraws its two lines."""
+    page.goto(f"{server}/no-such-page?lang=zh")
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("您请求的页面不存在:已改为显示概览。").wait_for()
+    assert dialog.get_by_text("页面不存在", exact=True).count() == 1
+    assert "Page not found" not in dialog.inner_text() and "main page" not in dialog.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "browser-page-not-found-zh.png"))
+    page.goto(f"{server}/no-such-page?lang=en")  # English keeps Streamlit's words
+    page.get_by_role("dialog").get_by_text("Page not found").wait_for()
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _no_stray_artifacts():
     yield
@@ -266,7 +278,7 @@ def test_ten_sessions_while_an_import_runs(page, server, tmp_path):
             reader.wait_for_selector("h1")
             _wait_until_idle(reader)
             assert not reader.locator("[data-testid='stException']").count(), reader.url
-        importer.get_by_text("20000 deals added").wait_for()
+        importer.get_by_text("20,000 deals added").wait_for()
     finally:
         for context in contexts:
             context.close()

@@ -231,8 +231,8 @@ def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(st
     r = import_files(store, csv_writer("d.csv", header, rows), skip_invalid=True)
     assert (r.status, r.deals_inserted, r.rejected_rows) == ("imported", 1, 13)
     assert r.message.endswith("1 deal added, 0 updated, 0 stage events added; 13 rows skipped (39 problems), "
-                              "kept in rejected_rows: 1 of 14 rows imported (7%)")
-    assert issue_text(r.message, "zh").endswith("14 行中导入了 1 行(7%)")
+                              "kept in rejected_rows: 1 of 14 rows imported (7.1%)")
+    assert issue_text(r.message, "zh").endswith("14 行中导入了 1 行(7.1%)")
     none = import_files(store, csv_writer("e.csv", header, rows[1:]), skip_invalid=True)
     assert none.status == "rejected" and none.batch_id is None
     assert none.message == ("rejected: every row has a problem (39 problems in 13 rows): nothing to import; "
