@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from analytics.exceptions import KeyfunnelError
-from analytics.i18n import t
+from analytics.i18n.text import t
 
 st.set_page_config(page_title="keyfunnel", page_icon=":material/filter_alt:", layout="wide")
 lang = ui.lang()

@@ -14,13 +14,13 @@ from pathlib import Path
 import streamlit as st
 from pandas.api import types as pd_api
 
-from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
-from analytics.export import safe_csv_bytes
+from analytics import formatting
+from analytics.analyses.overview import FILTER_COLUMNS as FILTER_KEYS
 from analytics.filters import DealFilter
-from analytics.i18n import LANGUAGES, MONEY_COLUMNS, SHARE_COLUMNS, TEXT, t
-from analytics.overview import FILTER_COLUMNS as FILTER_KEYS
-from analytics.present import formatting
-from analytics.store import Store, resolve_db_path
+from analytics.i18n.text import LANGUAGES, MONEY_COLUMNS, SHARE_COLUMNS, TEXT, t
+from analytics.ingest.demo import clear_demo_data, ensure_demo_data, is_demo
+from analytics.present.export import safe_csv_bytes
+from analytics.store.connection import Store, resolve_db_path
 
 APP_PATH = Path(__file__).resolve().parent / "app.py"
 
@@ -31,7 +31,7 @@ PRECOMPUTE_ENV = "KEYFUNNEL_PRECOMPUTE"  # set by `keyfunnel serve`: compute the
 @st.cache_resource(show_spinner="Opening the database (the first start builds the demo data: about 10 s) · "
                                  "正在打开数据库(首次启动会生成演示数据,约 10 秒)")
 def _store(path: str) -> Store:
-    from analytics.uploads import clear_uploads, uploads_dir
+    from analytics.ingest.uploads import clear_uploads, uploads_dir
 
     store = Store(path)
     built = ensure_demo_data(store)
@@ -57,14 +57,14 @@ def T(key: str, **fmt) -> str:
 
 
 def column(name: str) -> str:
-    from analytics.i18n import column_label
+    from analytics.i18n.text import column_label
 
     return column_label(name, lang())
 
 
 def import_text(text: str | None) -> str | None:
     """An import problem, an import's progress or outcome, or an import or undo error, in the chosen language."""
-    from analytics.i18n import issue_text
+    from analytics.i18n.text import issue_text
 
     return issue_text(text, lang())
 
@@ -90,7 +90,7 @@ def data_changed() -> None:
 
 @st.cache_data(show_spinner=False)
 def _filter_options(path: str) -> dict[str, list[str]]:
-    from analytics.overview import filter_options
+    from analytics.analyses.overview import filter_options
 
     return filter_options(_store(path))
 
@@ -116,7 +116,7 @@ def _cached(path, module, name, args, kwargs, as_of_day=None):
     import importlib
     from datetime import timedelta
 
-    from analytics.results import is_persistable, persisted
+    from analytics.store.cache import is_persistable, persisted
 
     compute = getattr(importlib.import_module(module), name)
     if as_of_day is not None:  # the data as it stood at the end of that day; never persisted as today's result
@@ -270,7 +270,7 @@ def _date(text: str | None) -> date | None:
 
 def with_stage_labels(df):
     """A table's stage numbers as the app names stages ("6. Project evaluation"), in the chosen language."""
-    from analytics.i18n import with_stage_labels
+    from analytics.i18n.text import with_stage_labels
 
     return with_stage_labels(df, lang())
 
@@ -279,7 +279,7 @@ def has_data(deals: int, filters: DealFilter) -> bool:
     """Render the empty state when there is nothing to show; True when the page can go on."""
     if deals:
         return True
-    from analytics.overview import count_deals
+    from analytics.analyses.overview import count_deals
 
     total = count_deals(store())
     st.info(T("no_data") if not total else T("no_match"))
@@ -295,7 +295,7 @@ SCORE_COLUMNS = frozenset({"auc", "brier", "brier_stage_rate", "brier_crm_defaul
 
 
 def _column_config(name: str, dtype=None):
-    from analytics.i18n import column_label
+    from analytics.i18n.text import column_label
 
     label = column_label(name, lang())
     if name in MONEY_COLUMNS:
@@ -352,7 +352,7 @@ def forecast_tiles(forecast, cols) -> None:
     cols[0].metric(T("won_to_date"), fmt_short(forecast.won_to_date))
     cols[1].metric("P50", fmt_short(forecast.p50), help=f"{T('expected')}: {fmt_money(forecast.expected)}")
     # the unit once, in the label: "25.0M CNY – 33.1M CNY" did not fit a tile and was cut to "25.0M CNY – …"
-    from analytics.overview import reporting_currency
+    from analytics.analyses.overview import reporting_currency
 
     currency = cached(reporting_currency)
     unit = "" if not currency else (f"({name})" if (name := formatting.currency_name(currency, lang())) == "元"
@@ -394,14 +394,14 @@ def amount_coverage(known: int, total: int) -> str:
 
 def fmt_short(x: float) -> str:
     """107.2M CNY in English, 1.07亿元 in Chinese: metric tiles are narrow (analytics.present.formatting)."""
-    from analytics.overview import reporting_currency
+    from analytics.analyses.overview import reporting_currency
 
     return formatting.money_short(x, lang(), cached(reporting_currency))
 
 
 def stage_target_label(target) -> str:
     """How a mapping target (1–8, won, lost, or None: unmapped) reads in the Import page's stage mapping."""
-    from analytics.i18n import stage_label
+    from analytics.i18n.text import stage_label
 
     if target is None:
         return T("unmapped")
@@ -415,8 +415,8 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
     conversion)."""
     from dataclasses import replace
 
-    from analytics.crm import convert_export, other_problems
-    from analytics.profiles import DATE_ORDERS, FORM_FIELDS, edited_profile
+    from analytics.ingest.crm.convert import convert_export, other_problems
+    from analytics.ingest.crm.profiles import DATE_ORDERS, FORM_FIELDS, edited_profile
 
     state = st.session_state
     deals_table = tables[0]
@@ -544,7 +544,7 @@ def batch_history() -> None:
     import pandas as pd
 
     from analytics.exceptions import KeyfunnelError
-    from analytics.importer import list_batches, undo_batch
+    from analytics.ingest.canonical import list_batches, undo_batch
 
     st.subheader(T("batches"))
     batches = list_batches(store())
@@ -594,7 +594,7 @@ def _field_headers() -> dict[str, str]:
     """In Chinese, a canonical column is named as the Chinese import template heads it (amount → 金额)."""
     if lang() != "zh":
         return {}
-    from analytics.importer import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH, WIDE_STAGE_HEADERS_ZH
+    from analytics.ingest.canonical import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH, WIDE_STAGE_HEADERS_ZH
 
     return {field: header for header, field in {**DEAL_HEADERS_ZH, **HISTORY_HEADERS_ZH,
                                                 **WIDE_STAGE_HEADERS_ZH}.items()}
@@ -603,7 +603,7 @@ def _field_headers() -> dict[str, str]:
 def upload_path(name: str, data: bytes) -> Path:
     """An uploaded file on disk in the private uploads folder beside the database, once per content: every rerun
     of the Import page (each mapping change is one) reuses it. Removed when its import ends (run_import)."""
-    from analytics.uploads import save_upload, uploads_dir
+    from analytics.ingest.uploads import save_upload, uploads_dir
 
     path = save_upload(uploads_dir(resolve_db_path()), name, data)
     st.session_state.setdefault("_kf_uploaded", set()).add(str(path))
@@ -661,7 +661,7 @@ def uploader_key() -> str:
 
 
 def _end_uploads() -> None:
-    from analytics.uploads import remove_upload
+    from analytics.ingest.uploads import remove_upload
 
     for path in st.session_state.pop("_kf_uploaded", set()):
         remove_upload(Path(path))

@@ -6,7 +6,6 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date
 
-
 # The deal columns a filter reads: these text columns by value, and the two dates by range.
 TEXT_FILTER_COLUMNS = ("tier", "owner", "region", "industry")
 FILTERED_COLUMNS = (*TEXT_FILTER_COLUMNS, "created_at", "closed_at")

@@ -5,12 +5,12 @@ The one module allowed to import every layer: it names what is worth computing b
 
 from __future__ import annotations
 
-from .forecast import backtest, forecast_quarter, quarter_of
-from .funnel import data_as_of
-from .model import evaluate, score_open_deals
-from .results import persisted
-from .review import quarterly_review
-from .store import Store
+from analytics.analyses.funnel import data_as_of
+from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of
+from analytics.forecasting.review import quarterly_review
+from analytics.forecasting.winmodel import evaluate, score_open_deals
+from analytics.store.cache import persisted
+from analytics.store.connection import Store
 
 
 def refresh_results(store: Store) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .domain import FACTOR_KEYS, TIER_KEYS
+from analytics.domain import FACTOR_KEYS, TIER_KEYS
 
 BASE_CONVERSION = (0.85, 0.85, 0.80, 0.80, 0.75, 0.70, 0.72)  # stage 1..7 exit, for a tier-C deal scoring 3s
 TIER_SHARE = (0.15, 0.30, 0.35, 0.20)

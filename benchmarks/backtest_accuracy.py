@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
-    from analytics.forecast import backtest
-    from analytics.importer import import_files
+    from analytics.forecasting.forecast import backtest
+    from analytics.ingest.canonical import import_files
     from analytics.sample import SampleParameters, write_sample
-    from analytics.store import Store
+    from analytics.store.connection import Store
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deals", type=int, default=30_000)

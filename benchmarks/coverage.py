@@ -22,11 +22,11 @@ def covered(ci, value) -> bool:
 
 
 def one_seed(deals: int, seed: int) -> dict[str, bool]:
-    from analytics.claim import test_claim
-    from analytics.funnel import compute_funnel
-    from analytics.importer import import_files
+    from analytics.analyses.claim import test_claim
+    from analytics.analyses.funnel import compute_funnel
+    from analytics.ingest.canonical import import_files
     from analytics.sample import SampleParameters, write_sample
-    from analytics.store import Store
+    from analytics.store.connection import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         truth = write_sample(tmp, SampleParameters(deals=deals, seed=seed, as_of="2026-11-27"))

@@ -50,9 +50,9 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.01)
     args = parser.parse_args()
 
-    import analytics.store as store_module
-    from analytics.importer import import_files, undo_batch
-    from analytics.store import Store
+    import analytics.store.connection as store_module
+    from analytics.ingest.canonical import import_files, undo_batch
+    from analytics.store.connection import Store
 
     folder = sample_dir(SIZES[args.size])
     tmp = Path(tempfile.mkdtemp())

@@ -34,8 +34,8 @@ def main() -> None:
     except ImportError:
         sys.exit("pyinstrument is not installed: pip install -e '.[bench]'")
 
-    from analytics.importer import import_files
-    from analytics.store import Store
+    from analytics.ingest.canonical import import_files
+    from analytics.store.connection import Store
     from benchmarks.run import analyses
 
     folder = sample_dir(SIZES[args.size])

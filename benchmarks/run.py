@@ -72,11 +72,11 @@ def import_runs(folder: Path, repeats: int) -> dict:
 
 # Analyses, and the pandas baseline --------------------------------------------------------------------------------
 def analyses(store) -> dict:
-    from analytics.claim import test_claim
-    from analytics.conformance import compute_conformance
-    from analytics.funnel import compute_funnel, win_rates_by_stage
-    from analytics.tiers import compute_tiers
-    from analytics.velocity import compute_velocity
+    from analytics.analyses.claim import test_claim
+    from analytics.analyses.conformance import compute_conformance
+    from analytics.analyses.funnel import compute_funnel, win_rates_by_stage
+    from analytics.analyses.tiers import compute_tiers
+    from analytics.analyses.velocity import compute_velocity
 
     return {
         "funnel": lambda: compute_funnel(store),
@@ -155,10 +155,10 @@ def cold_cli(db: Path, repeats: int) -> dict:
 def model_runs(store, repeats: int, backtest_quarters: int) -> dict:
     from datetime import timedelta
 
-    from analytics.forecast import backtest, forecast_quarter
-    from analytics.funnel import data_as_of
-    from analytics.model import StageWinModel
-    from analytics.snapshot import weighted_training_rows
+    from analytics.analyses.funnel import data_as_of
+    from analytics.forecasting.forecast import backtest, forecast_quarter
+    from analytics.forecasting.winmodel import StageWinModel
+    from analytics.store.asof import weighted_training_rows
 
     when = data_as_of(store) + timedelta(days=1)
     rows_s, _ = timed(lambda: weighted_training_rows(store, when), repeats)
@@ -179,8 +179,8 @@ def page_runs(label: str, repeats: int) -> dict:
 
 
 def run_size(label: str, repeats: int, pages: bool) -> dict:
-    from analytics.importer import import_files
-    from analytics.store import Store
+    from analytics.ingest.canonical import import_files
+    from analytics.store.connection import Store
 
     n = SIZES[label]
     folder = sample_dir(n)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics.importer import import_files
+from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
-from analytics.store import Store
+from analytics.store.connection import Store
 
 
 def _xlsx(csv_path: Path, out: Path) -> Path:

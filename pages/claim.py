@@ -3,11 +3,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.analyses.claim import test_claim
+from analytics.analyses.funnel import estimability
+from analytics.analyses.overview import count_deals
 from analytics.domain import MISSING_VALUE
-from analytics.i18n import value_label
-from analytics.claim import test_claim
-from analytics.funnel import estimability
-from analytics.overview import count_deals
+from analytics.i18n.text import value_label
 
 filters = ui.filters()
 lang = ui.lang()

@@ -1,7 +1,7 @@
 import streamlit as st
 
 import ui
-from analytics.model import score_open_deals
+from analytics.forecasting.winmodel import score_open_deals
 
 filters = ui.filters()
 lang = ui.lang()

@@ -3,11 +3,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from analytics.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
-from analytics.funnel import data_as_of
-from analytics.overview import count_deals
-from analytics.i18n import value_label
-from analytics.report import distribution_figure
+from analytics.analyses.funnel import data_as_of
+from analytics.analyses.overview import count_deals
+from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
+from analytics.i18n.text import value_label
+from analytics.present.report import distribution_figure
 
 filters = ui.filters()
 st.title(ui.T("page_forecast"))

@@ -3,9 +3,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.analyses.funnel import compute_funnel, win_rates_by_stage
 from analytics.domain import MISSING_VALUE
-from analytics.funnel import compute_funnel, win_rates_by_stage
-from analytics.i18n import lost_reason_label, stage_label
+from analytics.i18n.text import lost_reason_label, stage_label
 
 filters = ui.filters()
 lang = ui.lang()

@@ -6,13 +6,13 @@ import streamlit as st
 
 import ui
 from analytics.auth import can_import
-from analytics.csvsource import open_csv, preview
 from analytics.exceptions import KeyfunnelError
-from analytics.crm import detected_profile, import_export, read_export
-from analytics.crmsource import is_canonical
-from analytics.importer import classify_header, import_files
-from analytics.profiles import list_profiles, load_profile, profiles_dir, save_profile
-from analytics.templates import deals_template, history_template
+from analytics.ingest.canonical import classify_header, import_files
+from analytics.ingest.crm.convert import detected_profile, import_export, read_export
+from analytics.ingest.crm.profiles import list_profiles, load_profile, profiles_dir, save_profile
+from analytics.ingest.crm.source import is_canonical
+from analytics.ingest.csvsource import open_csv, preview
+from analytics.ingest.templates import deals_template, history_template
 
 ui.filters()
 st.title(ui.T("page_import"))

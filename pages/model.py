@@ -3,9 +3,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.analyses.overview import count_deals
 from analytics.domain import FACTORS
-from analytics.model import evaluate
-from analytics.overview import count_deals
+from analytics.forecasting.winmodel import evaluate
 
 filters = ui.filters()
 lang = ui.lang()

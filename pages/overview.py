@@ -1,12 +1,12 @@
 import streamlit as st
 
 import ui
-from analytics.claim import test_claim
-from analytics.forecast import forecast_quarter
-from analytics.funnel import estimability
-from analytics.importer import list_batches
-from analytics.overview import pipeline_summary
-from analytics.present import formatting
+from analytics import formatting
+from analytics.analyses.claim import test_claim
+from analytics.analyses.funnel import estimability
+from analytics.analyses.overview import pipeline_summary
+from analytics.forecasting.forecast import forecast_quarter
+from analytics.ingest.canonical import list_batches
 
 filters = ui.filters()
 st.title(ui.T("page_overview"))

@@ -3,11 +3,11 @@ from dataclasses import replace
 import streamlit as st
 
 import ui
-from analytics.forecast import backtest, quarter_of
-from analytics.funnel import data_as_of
-from analytics.overview import count_deals
-from analytics.report import coverage_notes, figures, refutation_note, render_html, xlsx_bytes
-from analytics.review import quarterly_review
+from analytics.analyses.funnel import data_as_of
+from analytics.analyses.overview import count_deals
+from analytics.forecasting.forecast import backtest, quarter_of
+from analytics.forecasting.review import quarterly_review
+from analytics.present.report import coverage_notes, figures, refutation_note, render_html, xlsx_bytes
 
 filters = ui.filters()
 lang = ui.lang()

@@ -3,9 +3,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.analyses.tiers import compute_tiers
 from analytics.domain import TIER_KEYS
-from analytics.i18n import stage_label, tier_policy
-from analytics.tiers import compute_tiers
+from analytics.i18n.text import stage_label, tier_policy
 
 filters = ui.filters()
 lang = ui.lang()

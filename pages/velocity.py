@@ -3,10 +3,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from analytics.analyses.conformance import compute_conformance
+from analytics.analyses.velocity import compute_velocity
 from analytics.domain import stage
-from analytics.conformance import compute_conformance
-from analytics.i18n import stage_label
-from analytics.velocity import compute_velocity
+from analytics.i18n.text import stage_label
 
 filters = ui.filters()
 lang = ui.lang()

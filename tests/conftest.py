@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.store import Store
+from analytics.store.connection import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analytics.importer import import_files
-from analytics.store import DEAL_COLUMNS
+from analytics.ingest.canonical import import_files
+from analytics.store.connection import DEAL_COLUMNS
 
 #            deal  tier owner  region industry amount created      expected     closed       outcome reason
 DEALS = [

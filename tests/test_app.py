@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.demo import clear_demo_data
-from analytics.store import Store
+from analytics.ingest.demo import clear_demo_data
+from analytics.store.connection import Store
 
 from .conftest import ROOT
 
@@ -34,7 +34,7 @@ def demo_template(tmp_path_factory):
     """The demo database as `keyfunnel serve` leaves it once its first start is done: the demo imported and its slow
     results computed (KEYFUNNEL_PRECOMPUTE). Built once; each test gets a copy, so that no test waits for the
     3,000-deal import and the eight-quarter backtest again. The first start itself is tested with first_start_db."""
-    from analytics.demo import ensure_demo_data
+    from analytics.ingest.demo import ensure_demo_data
     from analytics.refresh import refresh_results
 
     path = tmp_path_factory.mktemp("demo-template") / "demo.duckdb"
@@ -67,7 +67,7 @@ def empty_db(tmp_path, monkeypatch):
     path = tmp_path / "empty.duckdb"
     monkeypatch.setenv("KEYFUNNEL_DB", str(path))
     with Store(path) as s:
-        from analytics.demo import ensure_demo_data
+        from analytics.ingest.demo import ensure_demo_data
 
         ensure_demo_data(s)
         clear_demo_data(s)  # the user cleared the demo: the database stays empty
@@ -268,7 +268,7 @@ def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(d
 
 
 def test_import_page_maps_a_crm_export_saves_the_profile_and_imports(empty_db, tmp_path):
-    from analytics.profiles import load_profile, profiles_dir
+    from analytics.ingest.crm.profiles import load_profile, profiles_dir
 
     from . import crm_exports
 
@@ -328,7 +328,7 @@ def test_import_page_mapping_step_reads_in_chinese(empty_db, tmp_path):
 def test_import_page_lets_a_saved_profile_be_chosen(empty_db, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from analytics.profiles import mapping_with, preset, profiles_dir, save_profile
+    from analytics.ingest.crm.profiles import mapping_with, preset, profiles_dir, save_profile
 
     from . import crm_exports
 
@@ -367,7 +367,7 @@ def test_stalled_deals_mismatches_and_the_funnel_table_name_their_stages(demo_db
 
 
 def test_velocity_names_both_win_rates_it_compares(demo_db):
-    from analytics.conformance import compute_conformance
+    from analytics.analyses.conformance import compute_conformance
 
     at = app(demo_db, "pages/velocity.py")
     with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
@@ -419,7 +419,7 @@ def test_review_shows_last_quarters_miss_and_heads_the_funnel_chart_once(demo_db
 
 def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
     from analytics.filters import DealFilter
-    from analytics.forecast import backtest
+    from analytics.forecasting.forecast import backtest
 
     at = app(demo_db, "pages/forecast.py")
     at.multiselect(key="f_region").set_value(["East"]).run()
@@ -434,7 +434,7 @@ def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
 def test_the_overviews_forecast_tile_follows_the_filters(demo_db):
     # Every other tile followed the sidebar; the quarter's P50 was the whole team's.
     from analytics.filters import DealFilter
-    from analytics.forecast import forecast_quarter
+    from analytics.forecasting.forecast import forecast_quarter
 
     at = app(demo_db, "pages/overview.py")
     at.multiselect(key="f_region").set_value(["East"]).run()
@@ -466,7 +466,7 @@ def test_a_database_busy_with_another_process_is_said_in_words_not_a_traceback(t
 
 
 def test_the_claim_page_gives_each_segment_its_adjusted_p_value(demo_db):
-    from analytics.claim import test_claim
+    from analytics.analyses.claim import test_claim
 
     at = app(demo_db, "pages/claim.py")
     table = at.dataframe[0].value
@@ -497,7 +497,7 @@ def test_the_model_page_says_whose_model_a_filtered_view_shows(demo_db):
 
 
 def test_the_overviews_win_rate_says_what_it_counts(demo_db):
-    from analytics.overview import pipeline_summary
+    from analytics.analyses.overview import pipeline_summary
 
     at = app(demo_db, "pages/overview.py")
     tile = next(m for m in at.metric if m.label == "Win rate")
@@ -537,7 +537,7 @@ def test_import_page_maps_a_generic_export_and_unmaps_a_column(empty_db, tmp_pat
 def test_the_sidebar_as_of_date_shows_every_page_as_the_data_stood_then(demo_db):
     from datetime import date, timedelta
 
-    from analytics.funnel import compute_funnel
+    from analytics.analyses.funnel import compute_funnel
 
     at = app(demo_db, "pages/funnel.py")
     today = at.dataframe[0].value.iloc[0, 1]
@@ -573,7 +573,7 @@ def test_uploads_are_private_and_deleted_when_their_import_ends(empty_db):
     """Uploads stayed world-readable in a shared temporary folder, after the import and after the app stopped."""
     import stat
 
-    from analytics.uploads import uploads_dir
+    from analytics.ingest.uploads import uploads_dir
 
     folder = uploads_dir(empty_db)
     (folder / "left-over").mkdir()
@@ -628,8 +628,8 @@ def test_keyfunnel_serve_has_the_demos_slow_results_computed_at_its_build(first_
     import threading
 
     from analytics.cli import main
-    from analytics.forecast import backtest
-    from analytics.results import result_key
+    from analytics.forecasting.forecast import backtest
+    from analytics.store.cache import result_key
 
     started = {}
     monkeypatch.setattr("os.execve", lambda path, argv, env: started.update(env))

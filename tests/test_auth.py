@@ -1,6 +1,14 @@
 from streamlit.testing.v1 import AppTest
 
-from analytics.auth import ANALYST, VIEWER, can_import, hash_password, role_for_email, role_for_password, verify_password
+from analytics.auth import (
+    ANALYST,
+    VIEWER,
+    can_import,
+    hash_password,
+    role_for_email,
+    role_for_password,
+    verify_password,
+)
 
 from .conftest import ROOT
 

@@ -1,7 +1,8 @@
 import pytest
 from scipy.stats import binomtest
 
-from analytics.claim import claim_test, test_claim as run_claim
+from analytics.analyses.claim import claim_test
+from analytics.analyses.claim import test_claim as run_claim
 from analytics.stats import wilson_interval
 
 from .handworked import load_handworked
@@ -63,7 +64,7 @@ def test_segment_p_values_are_adjusted_for_how_many_segments_were_tested():
     no p-value and takes no part."""
     from dataclasses import replace
 
-    from analytics.claim import ClaimSegment, with_adjusted_p_values
+    from analytics.analyses.claim import ClaimSegment, with_adjusted_p_values
 
     base = claim_test(1, 1, 0, stage=7, threshold=0.75)
     segments = [ClaimSegment("tier", v, replace(base, p_value=p))

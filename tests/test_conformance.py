@@ -1,6 +1,6 @@
 import pytest
 
-from analytics.conformance import Transition, compute_conformance
+from analytics.analyses.conformance import Transition, compute_conformance
 from analytics.stats import wilson_interval
 
 from .handworked import load_handworked

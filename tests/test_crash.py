@@ -12,7 +12,7 @@ import time
 import pytest
 
 from analytics.sample import SampleParameters, write_sample
-from analytics.store import MIGRATIONS, Store
+from analytics.store.connection import MIGRATIONS, Store
 
 
 @pytest.fixture(scope="module")

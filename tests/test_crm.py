@@ -7,12 +7,12 @@ from datetime import date, datetime
 
 import pytest
 
-from analytics.crm import convert_export, import_export, read_export
-from analytics.crmsource import detect_preset
-from analytics.funnel import compute_funnel
-from analytics.importer import list_batches, undo_batch
-from analytics.profiles import ProfileError, load_profile, mapping_with, preset, save_profile
-from analytics.store import Store
+from analytics.analyses.funnel import compute_funnel
+from analytics.ingest.canonical import list_batches, undo_batch
+from analytics.ingest.crm.convert import convert_export, import_export, read_export
+from analytics.ingest.crm.profiles import ProfileError, load_profile, mapping_with, preset, save_profile
+from analytics.ingest.crm.source import detect_preset
+from analytics.store.connection import Store
 
 from . import crm_exports
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from analytics.csvsource import detect_encoding, open_csv
 from analytics.exceptions import InputError
+from analytics.ingest.csvsource import detect_encoding, open_csv
 
 MB = 1 << 20
 

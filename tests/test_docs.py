@@ -1,8 +1,8 @@
 """The docs are tested: a command, column or table that exists in code but not in the docs fails here."""
 
 from analytics.cli import build_parser
-from analytics.importer import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH
-from analytics.store import DEAL_COLUMNS, MIGRATIONS
+from analytics.ingest.canonical import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH
+from analytics.store.connection import DEAL_COLUMNS, MIGRATIONS
 
 from .conftest import ROOT
 
@@ -43,7 +43,7 @@ def test_every_table_is_documented():
 def test_every_funnel_field_is_defined():
     from dataclasses import fields
 
-    from analytics.funnel import StageFunnel
+    from analytics.analyses.funnel import StageFunnel
 
     for f in fields(StageFunnel):
         if f.name != "stage":
@@ -52,7 +52,7 @@ def test_every_funnel_field_is_defined():
 
 def test_every_preset_mapping_is_documented():
     from analytics.domain import STAGE_ALIASES
-    from analytics.profiles import PRESETS
+    from analytics.ingest.crm.profiles import PRESETS
 
     crm = (ROOT / "docs" / "crm-exports.md").read_text(encoding="utf-8")
     for name, profile in PRESETS.items():

@@ -3,10 +3,10 @@ from datetime import date
 import numpy as np
 import pytest
 
-from analytics.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
-from analytics.importer import import_files
+from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
+from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
-from analytics.store import Store
+from analytics.store.connection import Store
 
 from .test_model import generated_store
 
@@ -95,7 +95,7 @@ def test_empty_database(tmp_path):
 
 
 def test_normal_approximation_of_small_deals_matches_drawing_every_deal():
-    from analytics.forecast import simulate_bookings
+    from analytics.forecasting.forecast import simulate_bookings
 
     rng = np.random.default_rng(3)
     n = 20_000

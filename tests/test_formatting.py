@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from analytics.present import formatting as fmt
+from analytics import formatting as fmt
 
 
 def test_counts_shares_days_and_money_read_the_same_everywhere():

@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
+from analytics.analyses.funnel import compute_funnel, funnel_at, win_rates_by_stage
 from analytics.filters import DealFilter
-from analytics.funnel import compute_funnel, funnel_at, win_rates_by_stage
 from analytics.stats import wilson_interval
 
 from .handworked import load_handworked

@@ -9,8 +9,8 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.importer import import_files
-from analytics.store import Store
+from analytics.ingest.canonical import import_files
+from analytics.store.connection import Store
 
 HEADER = ["deal_id", "account", "tier", "amount", "created_at", "closed_at", "outcome", "funding"]
 NASTY = ["", " ", "=1+1", "@SUM(A1)", "-5", "1e308", "-1e308", "NaN", "inf", "0001-01-01", "9999-12-31",

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from analytics.claim import NOT_ESTIMABLE
-from analytics.claim import test_claim as claim_of  # (named so that pytest does not collect it)
-from analytics.funnel import compute_funnel, estimability
-from analytics.importer import import_files
+from analytics.analyses.claim import NOT_ESTIMABLE
+from analytics.analyses.claim import test_claim as claim_of  # (named so that pytest does not collect it)
+from analytics.analyses.funnel import compute_funnel, estimability
+from analytics.ingest.canonical import import_files
 
 
 def _current_stage_only(store, csv_writer, lost_stage: str = "7"):
@@ -39,7 +39,7 @@ def test_a_current_stage_only_export_is_not_estimable(store, csv_writer):
 def test_a_salesforce_export_without_history_is_not_estimable(store, csv_writer):
     """Closed Lost maps to no stage: every loss lands at stage 1 and every win passes every stage. It read
     'Supported: all resolved deals that reached stage 7 were won'."""
-    from analytics.crm import import_export, read_export
+    from analytics.ingest.crm.convert import import_export, read_export
 
     rows = [[f"0W{i}", "Closed Won", "10", "2025-03-01", "2025-01-01", "true", "true"] for i in range(25)] + [
         [f"0L{i}", "Closed Lost", "10", "2025-03-01", "2025-01-01", "true", "false"] for i in range(25)]
@@ -88,7 +88,7 @@ def test_a_deal_lost_after_signing_is_lost_at_7_in_the_funnel_and_the_claim_alik
 
 
 def test_a_backtest_that_refutes_its_range_is_said_above_it():
-    from analytics.forecast import AccuracySummary, Backtest, BacktestQuarter
+    from analytics.forecasting.forecast import AccuracySummary, Backtest, BacktestQuarter
 
     def quarters(inside: list[bool]):
         return [BacktestQuarter(f"2025Q{i % 4 + 1}", 100, 80, 120, 100, 0, ok, 90) for i, ok in enumerate(inside)]
@@ -121,7 +121,7 @@ def test_a_sample_shorter_than_the_crm_adoption_has_every_deal_asked_for(tmp_pat
 def test_deals_closed_before_they_were_created_are_left_out_of_cycle_time_and_counted(store, csv_writer):
     """18 of 36 deals in Salesforce's own sample close before they were created; velocity reported a median cycle
     time of −751 days."""
-    from analytics.velocity import compute_velocity
+    from analytics.analyses.velocity import compute_velocity
 
     deals = csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], [
         ["C1", "2026-03-01", "2024-01-01", "lost"], ["C2", "2026-01-01", "2026-01-31", "lost"],
@@ -137,7 +137,7 @@ def test_one_future_dated_close_does_not_move_the_as_of_date(store, csv_writer):
     the latest date that is not after the import."""
     from datetime import date
 
-    from analytics.funnel import data_as_of
+    from analytics.analyses.funnel import data_as_of
 
     deals = csv_writer("d.csv", ["deal_id", "created_at", "closed_at", "outcome"], [
         ["F1", "2026-01-01", "2026-03-01", "won"], ["F2", "2026-02-01", "2062-03-01", "lost"]])
@@ -149,7 +149,7 @@ def test_one_future_dated_close_does_not_move_the_as_of_date(store, csv_writer):
 
 
 def test_the_model_says_plainly_whether_it_beats_the_stage_rate():
-    from analytics.model import ModelReport, brier_gain, holm
+    from analytics.forecasting.winmodel import ModelReport, brier_gain, holm
 
     # Holm, by hand: 0.01 × 3 = 0.03; 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to 0.06 to stay monotone
     assert holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]
@@ -175,7 +175,7 @@ def test_calibration_is_tested_against_a_known_null():
 
     import numpy as np
 
-    from analytics.model import spiegelhalter
+    from analytics.forecasting.winmodel import spiegelhalter
 
     z, p = spiegelhalter([1, 0, 1, 0] * 5, [0.9, 0.1, 0.6, 0.4] * 5)
     assert math.isclose(z, -1.6 / math.sqrt(0.672)) and math.isclose(p, math.erfc(abs(z) / math.sqrt(2)))
@@ -188,7 +188,7 @@ def test_calibration_is_tested_against_a_known_null():
 
 def test_clearing_the_demo_keeps_the_users_own_batch(store, csv_writer, tmp_path):
     """'Clear demo data' emptied every table: the user's own import with the demo's."""
-    from analytics.demo import clear_demo_data, ensure_demo_data, is_demo
+    from analytics.ingest.demo import clear_demo_data, ensure_demo_data, is_demo
 
     demo = ensure_demo_data(store)
     assert demo.status == "imported" and is_demo(store)
@@ -204,8 +204,8 @@ def test_clearing_the_demo_keeps_the_users_own_batch(store, csv_writer, tmp_path
 
 def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, capsys):
     from analytics.cli import main
-    from analytics.demo import ensure_demo_data
-    from analytics.store import Store
+    from analytics.ingest.demo import ensure_demo_data
+    from analytics.store.connection import Store
 
     db = tmp_path / "demo.duckdb"
     with Store(db) as s:
@@ -223,7 +223,7 @@ def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, cap
 
 def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(store, csv_writer):
     """'0 deals added … 18641 invalid cells skipped' was a green Imported; rows are counted, not cells."""
-    from analytics.i18n import issue_text
+    from analytics.i18n.text import issue_text
 
     header = ["deal_id", "account", "amount", "created_at", "outcome"]
     rows = [["K1", "Acme", "10", "2026-01-01", "open"]] + [
@@ -249,8 +249,8 @@ def test_the_win_model_undoes_the_censoring_of_slow_wins(store, csv_writer):
     K = 0.5. Weighted by 1/K: 100·2 / (100·2 + 190/0.95) = 1/2 exactly, before Jeffreys' half-deal."""
     from datetime import date, timedelta
 
-    from analytics.model import fit_team_model
-    from analytics.snapshot import training_rows
+    from analytics.forecasting.winmodel import fit_team_model
+    from analytics.store.asof import training_rows
 
     start, deals, history = date(2025, 1, 1), [], []
     for day in range(200):
@@ -281,7 +281,7 @@ def test_the_forecast_range_widens_as_the_model_knows_less(n_train, width):
     10,000 deals (se 0.02), 134.4 on 100 (se 0.2)."""
     import numpy as np
 
-    from analytics.forecast import simulate_bookings
+    from analytics.forecasting.forecast import simulate_bookings
 
     amount, q, stage = np.ones(1000), np.full(1000, 0.5), np.full(1000, 3)
     sd = None if n_train is None else {3: 1 / np.sqrt(n_train * 0.25)}

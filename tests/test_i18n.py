@@ -2,8 +2,8 @@
 
 import pytest
 
-from analytics.i18n import issue_text
-from analytics.importer import import_files
+from analytics.i18n.text import issue_text
+from analytics.ingest.canonical import import_files
 
 from .handworked import load_handworked
 
@@ -75,8 +75,9 @@ PROFILE_FILES = {  # a hand-edited profile per problem the loader names
 
 
 def test_every_profile_error_reads_in_chinese(tmp_path):
-    from analytics.profiles import PRESETS, ProfileError, load_profile, save_profile
     from dataclasses import replace
+
+    from analytics.ingest.crm.profiles import PRESETS, ProfileError, load_profile, save_profile
 
     messages = []
     for name, text in PROFILE_FILES.items():

@@ -4,11 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.importer import import_files
-from analytics.model import RemainingTime, StageWinModel, evaluate, expected_calibration_error, score_open_deals
+from analytics.forecasting.winmodel import (
+    RemainingTime,
+    StageWinModel,
+    evaluate,
+    expected_calibration_error,
+    score_open_deals,
+)
+from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
-from analytics.snapshot import training_rows
-from analytics.store import Store
+from analytics.store.asof import training_rows
+from analytics.store.connection import Store
 
 AS_OF = "2026-11-27"
 

@@ -10,10 +10,10 @@ import io
 
 import pytest
 
+from analytics.analyses.funnel import compute_funnel
+from analytics.analyses.overview import pipeline_summary
 from analytics.filters import DealFilter
-from analytics.funnel import compute_funnel
-from analytics.importer import CONTROL_REMOVED, import_files
-from analytics.overview import pipeline_summary
+from analytics.ingest.canonical import CONTROL_REMOVED, import_files
 
 from .conftest import write_csv
 from .handworked import DEAL_HEADER, DEALS, HISTORY
@@ -36,7 +36,7 @@ def _handworked(tmp_path, *, blank_early_amounts: bool):
 
 
 def test_a_funnel_whose_early_deals_lack_amounts_converts_as_the_same_deals_with_amounts(tmp_path):
-    from analytics.store import Store
+    from analytics.store.connection import Store
 
     full, blank = Store(tmp_path / "full.duckdb"), Store(tmp_path / "blank.duckdb")
     assert import_files(full, *_handworked(tmp_path, blank_early_amounts=False)).status == "imported"
@@ -213,7 +213,7 @@ def test_a_dynamics_export_to_excel(store, tmp_path):
     """Dynamics 365 writes only .xlsx; the preset reads it as it reads the CSV."""
     from datetime import date
 
-    from analytics.crm import import_export, read_export
+    from analytics.ingest.crm.convert import import_export, read_export
 
     book = _workbook(tmp_path / "Opportunities.xlsx", {"Opportunities": [
         ["(Do Not Modify) Opportunity", "Topic", "Potential Customer", "Status", "Sales Stage", "Est. Revenue",
@@ -241,14 +241,14 @@ PIPELINE_ROWS = [
 
 
 def _crm_import(store, paths, profile=None):
-    from analytics.crm import import_export, read_export
+    from analytics.ingest.crm.convert import import_export, read_export
 
     tables, read_errors = read_export(paths)
     return import_export(store, tables, read_errors, profile)
 
 
 def test_a_generic_english_export_with_the_outcome_in_its_stage_column(store, csv_writer, tmp_path):
-    from analytics.profiles import load_profile
+    from analytics.ingest.crm.profiles import load_profile
 
     path = csv_writer("pipeline.csv", PIPELINE, PIPELINE_ROWS)
     r = _crm_import(store, [path])  # no profile: the generic preset, with Engaging unmapped
@@ -267,7 +267,7 @@ def test_a_generic_english_export_with_the_outcome_in_its_stage_column(store, cs
 
 
 def test_a_generic_chinese_export_in_gbk(store, tmp_path):
-    from analytics.profiles import edited_profile, preset
+    from analytics.ingest.crm.profiles import edited_profile, preset
 
     path = write_csv(tmp_path / "商机.csv", ["商机编号", "商机名称", "客户名称", "商机阶段", "预估金额", "创建时间", "负责人"], [
         ["S001", "华东电力扩容", "华东电力", "赢单", "1200000", "2025/3/1", "张三"],
@@ -342,7 +342,7 @@ def test_stagename_that_disagrees_with_iswon_is_counted_and_the_flags_decide(sto
     "a stage history is linked to its deals by their ID: the deals file needs an ID column",
 ])
 def test_the_new_import_messages_read_in_chinese(text):
-    from analytics.i18n import issue_text
+    from analytics.i18n.text import issue_text
 
     translated = issue_text(text, "zh")
     assert translated != text and any("\u4e00" <= ch <= "\u9fff" for ch in translated)
@@ -365,9 +365,9 @@ def test_a_generic_export_with_a_stage_history_file(store, csv_writer):
 
 
 def test_the_review_says_what_its_amounts_leave_out(tmp_path):
-    from analytics.report import coverage_notes, render_html
-    from analytics.review import quarterly_review
-    from analytics.store import Store
+    from analytics.forecasting.review import quarterly_review
+    from analytics.present.report import coverage_notes, render_html
+    from analytics.store.connection import Store
 
     store = Store(tmp_path / "r.duckdb")
     assert import_files(store, *_handworked(tmp_path, blank_early_amounts=True)).status == "imported"
@@ -398,7 +398,7 @@ def test_a_salesforce_report_export_with_its_footer(store, tmp_path):
 
 
 def test_a_short_row_inside_the_table_is_still_an_error(store, csv_writer):
-    from analytics.crmsource import report_footer
+    from analytics.ingest.crm.source import report_footer
 
     assert report_footer([["a", "b", "c"], ["x"], ["a", "b", "c"]], 3) == 0
     assert report_footer([["a", "b", "c"], ["x"]], 3) == 0  # not set off by a blank line: a broken row
@@ -421,7 +421,7 @@ def test_names_are_shown_and_ids_kept_when_an_export_has_both(store, csv_writer)
 
 
 def test_the_reporting_currency_is_the_one_the_data_names(store, csv_writer):
-    from analytics.overview import reporting_currency
+    from analytics.analyses.overview import reporting_currency
 
     header = ["deal_id", "created_at", "outcome", "amount", "currency"]
     import_files(store, csv_writer("d.csv", header, [["U1", "2026-01-01", "open", "100", "USD"],

@@ -4,10 +4,10 @@ import openpyxl
 import pytest
 
 from analytics.cli import main
-from analytics.export import neutralise_cell, safe_csv_bytes
-from analytics.importer import import_files
-from analytics.report import render_html, write_xlsx, xlsx_bytes
-from analytics.review import quarterly_review
+from analytics.forecasting.review import quarterly_review
+from analytics.ingest.canonical import import_files
+from analytics.present.export import neutralise_cell, safe_csv_bytes
+from analytics.present.report import render_html, write_xlsx, xlsx_bytes
 
 from .conftest import write_csv
 from .handworked import load_handworked
@@ -119,9 +119,9 @@ def test_a_filtered_review_compares_the_filtered_funnel_with_the_filtered_funnel
     whole team's under a filtered review."""
     from datetime import date
 
+    from analytics.analyses.funnel import funnel_at
     from analytics.filters import DealFilter
-    from analytics.forecast import backtest
-    from analytics.funnel import funnel_at
+    from analytics.forecasting.forecast import backtest
 
     load_handworked(store, tmp_path)
     bob = DealFilter(owner=("Bob",))

@@ -1,9 +1,9 @@
 """Slow results are kept in the database for the data version they were computed from, and only for it."""
 
-from analytics.forecast import forecast_quarter
-from analytics.importer import import_files, undo_batch
-from analytics.results import persisted, result_key
-from analytics.store import Store
+from analytics.forecasting.forecast import forecast_quarter
+from analytics.ingest.canonical import import_files, undo_batch
+from analytics.store.cache import persisted, result_key
+from analytics.store.connection import Store
 
 from .handworked import write_handworked
 

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from analytics.funnel import compute_funnel
-from analytics.claim import test_claim as run_claim
-from analytics.importer import import_files
+from analytics.analyses.claim import test_claim as run_claim
+from analytics.analyses.funnel import compute_funnel
+from analytics.ingest.canonical import import_files
 from analytics.sample import BASE_CONVERSION, SampleParameters, generate, population_truth, write_sample
 
 

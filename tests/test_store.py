@@ -4,7 +4,7 @@ import duckdb
 import pytest
 
 from analytics.exceptions import StoreBusy
-from analytics.store import MIGRATIONS, Store, resolve_db_path
+from analytics.store.connection import MIGRATIONS, Store, resolve_db_path
 
 from .handworked import load_handworked
 
@@ -73,7 +73,7 @@ def test_transaction_rolls_back(store):
 
 def test_a_second_writer_is_told_the_database_is_busy(tmp_path):
     # DuckDB's file lock is per process; a second process would get the lock error that this maps.
-    from analytics.store import _map_duckdb_error
+    from analytics.store.connection import _map_duckdb_error
 
     err = _map_duckdb_error(duckdb.IOException('Could not set lock on file "x": Conflicting lock is held'),
                             tmp_path / "x.duckdb")
@@ -109,7 +109,7 @@ def test_backup_paths_cannot_break_out_of_the_statement(tmp_path):
 def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_rebuild(store, tmp_path):
     import pandas as pd
 
-    from analytics.importer import import_files, undo_batch
+    from analytics.ingest.canonical import import_files, undo_batch
     from analytics.sample import SampleParameters, write_sample
 
     write_sample(tmp_path, SampleParameters(deals=2_000, seed=5, as_of="2026-11-27"))

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from analytics.tiers import TierRule, compute_tiers
+from analytics.analyses.tiers import TierRule, compute_tiers
 
 from .handworked import load_handworked
 

@@ -2,8 +2,8 @@ from datetime import date
 
 import pytest
 
+from analytics.analyses.velocity import compute_velocity
 from analytics.filters import DealFilter
-from analytics.velocity import compute_velocity
 
 from .handworked import load_handworked
 
@@ -72,11 +72,11 @@ def test_every_filter_reads_stage_durations(store, tmp_path):
 def test_a_stalled_deal_has_been_in_its_stage_as_many_days_as_the_deals_page_says(store, tmp_path):
     # D3 entered stage 2 at 17:00 on Jun 1. On Jun 30 that is 29 days, as one counts them and as the Deals page
     # shows them; 28.3 days from the entry to midnight had the stalled list say 28.
-    from analytics.importer import import_files
-    from analytics.model import score_open_deals
+    from analytics.forecasting.winmodel import score_open_deals
+    from analytics.ingest.canonical import import_files
 
-    from .handworked import DEAL_HEADER, DEALS, HISTORY
     from .conftest import write_csv
+    from .handworked import DEAL_HEADER, DEALS, HISTORY
 
     history = [["D3", 2, "2026-06-01 17:00:00"] if r[:2] == ["D3", 2] else r for r in HISTORY]
     deals = write_csv(tmp_path / "deals.csv", ["deal_id", "account", *DEAL_HEADER[1:]],

@@ -1,0 +1,72 @@
+"""The quarterly forecast review: one object holding everything the meeting walks through."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from analytics.analyses.funnel import Funnel, compute_funnel, data_as_of, funnel_at
+from analytics.filters import DealFilter, quarter_bounds
+from analytics.forecasting.forecast import (
+    Backtest,
+    BacktestQuarter,
+    QuarterForecast,
+    backtest,
+    forecast_quarter,
+    quarter_of,
+    shift_quarter,
+)
+from analytics.store.cache import persistable
+from analytics.store.connection import Store
+
+TOP_DEALS = 15
+
+
+@dataclass
+class QuarterlyReview:
+    quarter: str
+    as_of: date
+    forecast: QuarterForecast
+    last_quarter: BacktestQuarter | None  # last quarter's forecast (as it would have been made) against actual
+    funnel_now: Funnel
+    funnel_last_quarter: Funnel  # as it stood when last quarter began
+    top_deals: object  # DataFrame: the open deals with the largest expected value
+    slipped_deals: object  # DataFrame: open deals whose expected close has passed
+    # the forecast's own backtest over past quarters, when the caller has it (the page's, or the CLI's persisted
+    # one): the review says above the range when it refutes it
+    backtest: Backtest | None = None
+
+    @property
+    def last_quarter_name(self) -> str:
+        return shift_quarter(self.quarter, -1)
+
+
+@persistable
+def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
+                     target: float | None = None, filters: DealFilter = DealFilter()) -> QuarterlyReview:
+    from analytics.forecasting.winmodel import score_open_deals, team_model
+
+    as_of = as_of or data_as_of(store) or date.today()
+    quarter = quarter or quarter_of(as_of)
+    when = as_of + timedelta(days=1)
+    model = team_model(store, when)
+    forecast = forecast_quarter(store, quarter, as_of, target=target, model=model, filters=filters)
+    previous = backtest(store, 1, as_of, filters=filters)
+    last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
+    deals = score_open_deals(store, as_of, model=model, filters=filters)
+    # the figures right after the deal, before the long names: a reader at 1400 px sees them without scrolling
+    columns = ["deal_id", "name", "amount", "p_win", "expected_value", "expected_close", "predicted_close", "stage",
+               "account", "owner", "tier", "recommended_tier"]
+    deals = deals[columns] if len(deals) else deals
+    if "name" in deals and deals["name"].isna().all():  # an export without deal names: no empty column
+        deals = deals.drop(columns="name")
+    top = deals.sort_values("expected_value", ascending=False).head(TOP_DEALS) if len(deals) else deals
+    if len(deals):
+        slipped = deals[deals["expected_close"].notna() & (deals["expected_close"].astype("datetime64[ns]")
+                                                            < as_of.isoformat())]
+        slipped = slipped.sort_values("amount", ascending=False)
+    else:
+        slipped = deals
+    return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
+                           compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
+                           top, slipped)

@@ -1,0 +1,45 @@
+"""Demo data: a fresh database is built from the sample CSVs shipped in data/demo/, and marked as demo data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analytics.ingest.canonical import ImportResult, import_files
+from analytics.store.connection import Store
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"  # the checkout's data/demo
+DEMO_SETTING = "demo_data"
+
+
+def demo_batch(store: Store) -> int | None:
+    """The batch that imported the demo sample, while it is in the database. (The setting holds its id; databases
+    from before kept "1", which was the demo's batch id too: it is the first import of a new database.)"""
+    value = store.get_setting(DEMO_SETTING)
+    return int(value) if value and value.isdigit() else None
+
+
+def is_demo(store: Store) -> bool:
+    return demo_batch(store) is not None
+
+
+def ensure_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> ImportResult | None:
+    """On first run (no batch ever imported), import the shipped sample and mark the database as demo data."""
+    if store.scalar("SELECT count(*) FROM import_batches") or not (demo_dir / "deals.csv").exists():
+        return None
+    result = import_files(store, demo_dir / "deals.csv", demo_dir / "stage_history.csv")
+    if result.status == "imported":
+        store.set_setting(DEMO_SETTING, str(result.batch_id))
+    return result
+
+
+def clear_demo_data(store: Store) -> None:
+    """Undo the demo's batch, exactly as `keyfunnel undo` would: the user's own batches stay. (It used to empty
+    every table, the user's imports with the demo's.) Raises UndoError when a later batch changed demo deals."""
+    from analytics.ingest.canonical import undo_batch
+
+    batch = demo_batch(store)
+    if batch is None:
+        return
+    if store.scalar("SELECT status FROM import_batches WHERE batch_id = ?", [batch]) == "imported":
+        undo_batch(store, batch)
+    store.set_setting(DEMO_SETTING, None)

@@ -1,0 +1,33 @@
+"""Downloadable CSV templates of the canonical formats, with English or Chinese headers."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from analytics.ingest.canonical import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH
+from analytics.store.connection import DEAL_COLUMNS
+
+_DEAL_EXAMPLE = ["D-0001", "华东电力集团", "A", "张伟", "East", "Energy", "1,250,000", "CNY", "2026-03-02",
+                 "2026-09-30", "", "open", "", "4", "3", "4", "5", "4", "4", "3", "4", "4"]
+_HISTORY_EXAMPLE = [["D-0001", "1", "2026-03-02"], ["D-0001", "2", "2026-03-20"], ["D-0001", "3", "2026-04-15"]]
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8-sig")  # a BOM, so that Excel opens the Chinese correctly
+
+
+def deals_template(lang: str = "en") -> bytes:
+    zh = {v: k for k, v in DEAL_HEADERS_ZH.items()}
+    header = [zh[c] if lang == "zh" else c for c in DEAL_COLUMNS]
+    return _csv(header, [_DEAL_EXAMPLE])
+
+
+def history_template(lang: str = "en") -> bytes:
+    zh = {v: k for k, v in HISTORY_HEADERS_ZH.items()}
+    header = [zh[c] if lang == "zh" else c for c in ("deal_id", "stage", "entered_at")]
+    return _csv(header, _HISTORY_EXAMPLE)

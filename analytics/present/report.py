@@ -1,0 +1,223 @@
+"""The quarterly review as files to circulate: a self-contained HTML page (plotly.js embedded: it opens offline)
+and an Excel workbook. Every user-supplied string is escaped in the HTML and neutralised in the workbook."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from analytics import formatting
+from analytics.forecasting.forecast import QuarterForecast
+from analytics.forecasting.review import QuarterlyReview
+from analytics.i18n.text import (
+    MONEY_COLUMNS,
+    SHARE_COLUMNS,
+    amount_coverage,
+    column_label,
+    stage_label,
+    t,
+    value_label,
+    with_stage_labels,
+)
+from analytics.present.export import neutralise_frame
+
+_money, _pct = formatting.money, formatting.percent
+THEN_COLOUR, NOW_COLOUR = "#9aa5b1", "#1f6feb"  # last quarter in grey, now in blue
+
+
+def _html_table(header: list[str], rows: list[list], numeric: set[int]) -> str:
+    """An HTML table of text cells; the columns in `numeric` are right-aligned, as figures are read."""
+    def cells(values, tag):
+        return "".join(f'<{tag} class="num">{html.escape(str(v))}</{tag}>' if i in numeric
+                       else f"<{tag}>{html.escape(str(v))}</{tag}>" for i, v in enumerate(values))
+    body = "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows)
+    return f'<table class="table"><thead><tr>{cells(header, "th")}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _table(df, lang: str) -> str:
+    import pandas as pd
+
+    if df is None or len(df) == 0:
+        return "<p>–</p>"
+    shown = with_stage_labels(df, lang).copy()
+    numeric = {i for i, c in enumerate(shown.columns) if pd.api.types.is_numeric_dtype(shown[c])}
+    for c in shown.columns:
+        if c in MONEY_COLUMNS:
+            shown[c] = shown[c].map(_money)
+        elif c in SHARE_COLUMNS:
+            shown[c] = shown[c].map(_pct)
+        elif pd.api.types.is_datetime64_any_dtype(shown[c]):  # dates: the review's are days, not instants
+            shown[c] = shown[c].dt.strftime("%Y-%m-%d")
+    shown = shown.astype(object).where(shown.notna(), "–")  # NaN, NaT and None (a deal with no predicted close)
+    return _html_table([column_label(c, lang) for c in shown.columns], shown.values.tolist(), numeric)
+
+
+def funnel_change_rows(review: QuarterlyReview) -> list[dict]:
+    rows = []
+    for now, then in zip(review.funnel_now.stages, review.funnel_last_quarter.stages):
+        rows.append({"stage": now.stage, "reached_then": then.reached, "reached_now": now.reached,
+                     "conversion_then": then.conversion, "conversion_now": now.conversion})
+    return rows
+
+
+def distribution_figure(f: QuarterForecast, lang: str = "en"):
+    """The simulated quarter's bookings as a histogram, with P10, P50, P90 and the target (the Forecast page and
+    the review)."""
+    import plotly.graph_objects as go
+
+    edges, counts = f.histogram.get("edges", []), f.histogram.get("counts", [])
+    dist = go.Figure(go.Bar(x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], y=counts, name="draws"))
+    for name, x in (("P10", f.p10), ("P50", f.p50), ("P90", f.p90)):
+        dist.add_vline(x=x, line_dash="dash", annotation_text=name)
+    if f.target:
+        dist.add_vline(x=f.target, line_color="red", annotation_text=t("target", lang))
+    dist.update_layout(title=f"{f.quarter}: {t('forecast_distribution', lang)}", height=360, showlegend=False,
+                       xaxis_title=t("bookings_in_quarter", lang), yaxis_title=t("simulated_quarters", lang))
+    if edges:  # money ticks as the language counts them (2,500万, not 25M)
+        values, labels = formatting.money_ticks(edges[0], edges[-1], lang)
+        dist.update_xaxes(tickvals=values, ticktext=labels)
+    return dist
+
+
+def figures(review: QuarterlyReview, lang: str = "en"):
+    """The review's plotly figures: the forecast distribution and the funnel now against last quarter."""
+    import plotly.graph_objects as go
+
+    dist = distribution_figure(review.forecast, lang)
+    rows = funnel_change_rows(review)
+    labels = [stage_label(r["stage"], lang) for r in rows]
+    # colours of their own: the offline HTML has no theme to tell the two quarters apart (both bars read black)
+    change = go.Figure([
+        go.Bar(name=review.last_quarter_name, x=labels, y=[r["reached_then"] for r in rows], marker_color=THEN_COLOUR),
+        go.Bar(name=t("now", lang), x=labels, y=[r["reached_now"] for r in rows], marker_color=NOW_COLOUR)])
+    # untitled: the page and the offline review head it with the same words; long stage names wrap below the bars
+    change.update_layout(barmode="group", height=420, margin=dict(t=20, b=10))
+    change.update_xaxes(tickangle=-30, automargin=True)
+    return dist, change
+
+
+def render_html(review: QuarterlyReview, lang: str = "en") -> str:
+    e = html.escape
+    f = review.forecast
+    dist, change = figures(review, lang)
+    last = review.last_quarter
+    last_html = (f"<p>{e(t('last_quarter', lang))} {e(last.quarter)}: {e(t('forecast', lang))} {_money(last.forecast)}"
+                 f" [{_money(last.p10)} – {_money(last.p90)}], {e(t('actual', lang))} {_money(last.actual)}</p>"
+                 if last else "<p>–</p>")
+    categories = _html_table([t("category", lang), t("expected", lang)],
+                             [[t("cat_" + b.key, lang), _money(b.expected)] for b in f.by_category], {1})
+    owners = _html_table([t("owner", lang), t("won_to_date", lang), t("expected", lang)],
+                         [[value_label(b.key, lang), _money(b.won_to_date), _money(b.expected)] for b in f.by_owner],
+                         {1, 2})
+    then, now = review.last_quarter_name, t("now", lang)
+    funnel_table = _html_table(
+        [t("stage", lang), then, now, f"{t('conversion', lang)} {then}", f"{t('conversion', lang)} {now}"],
+        [[stage_label(r["stage"], lang), f"{r['reached_then']:,}", f"{r['reached_now']:,}", _pct(r["conversion_then"]),
+          _pct(r["conversion_now"])] for r in funnel_change_rows(review)], {1, 2, 3, 4})
+    return f"""<!DOCTYPE html>
+<html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
+<title>{e(t('review_title', lang))} {e(review.quarter)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}}
+.num{{text-align:right}}.big{{font-size:1.4em}}</style></head><body>
+<h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
+<p>{e(t('as_of', lang))} {review.as_of.isoformat()}. {e(t('small_data_note' if f.mode == 'small-data' else 'full_data_note', lang))}</p>
+<h2>{e(t('this_quarter', lang))}</h2>
+{"".join(f"<p><strong>{e(note)}</strong></p>" for note in coverage_notes(review, lang))}
+<p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
+· {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
+{dist.to_html(full_html=False, include_plotlyjs=True)}
+{categories}
+{owners}
+<h2>{e(t('last_quarter', lang))}</h2>{last_html}
+<h2>{e(t('funnel_change', lang))}</h2>
+{change.to_html(full_html=False, include_plotlyjs=False)}
+{funnel_table}
+<h2>{e(t('top_deals', lang))}</h2>{_table(review.top_deals, lang)}
+<h2>{e(t('slipped_deals', lang))}</h2>{_table(review.slipped_deals, lang)}
+</body></html>"""
+
+
+def refutation_note(review: QuarterlyReview, lang: str = "en") -> str | None:
+    """What to say above the range when the forecast's own backtest refutes it (Backtest.refutes_range)."""
+    if review.backtest is None or not review.backtest.refutes_range:
+        return None
+    s = review.backtest.summary
+    return t("backtest_refutes", lang, n=len(review.backtest.quarters), coverage=f"{s.coverage or 0:.0%}",
+             mape="–" if s.mape is None else f"{s.mape:.0%}")
+
+
+def coverage_notes(review: QuarterlyReview, lang: str = "en") -> list[str]:
+    """What the review's figures cannot be trusted for, in `lang`: a range its own backtest refutes, deals without
+    an amount, and open ones the forecast counted at their stage's median amount. Empty when none applies."""
+    notes = [note for note in (refutation_note(review, lang), amount_coverage(review.funnel_now, lang)) if note]
+    if review.forecast.amount_imputed:
+        notes.append(t("forecast_imputed", lang, n=review.forecast.amount_imputed))
+    return notes
+
+
+def xlsx_bytes(review: QuarterlyReview, lang: str = "en") -> bytes:
+    """The review's workbook as bytes, for a download."""
+    import io
+
+    buffer = io.BytesIO()
+    write_xlsx(review, buffer, lang)
+    return buffer.getvalue()
+
+
+def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:
+    """The review as a workbook in `lang`: one sheet per part of the review, headed as the app heads its columns.
+    Figures stay numbers (money unrounded, rates as fractions) for the analyst's own formulas."""
+    import pandas as pd
+
+    f = review.forecast
+    path = Path(path) if isinstance(path, (str, Path)) else path  # a path, or a file-like buffer
+    last_q, now = review.last_quarter_name, t("now", lang)
+
+    def sheet(frame: pd.DataFrame, name: str, labels: dict[str, str] | None = None) -> tuple[pd.DataFrame, str, list]:
+        """The frame as written, its sheet's name, and each column's number format (by its canonical name)."""
+        frame = with_stage_labels(frame, lang)
+        formats = ["#,##0" if c in MONEY_COLUMNS else "0.0%" if c in SHARE_COLUMNS else None for c in frame.columns]
+        frame = frame.rename(columns={c: (labels or {}).get(c) or column_label(c, lang) for c in frame.columns})
+        return neutralise_frame(frame), t(f"sheet_{name}", lang), formats
+
+    def breakdown(rows, by: str) -> pd.DataFrame:
+        return pd.DataFrame([{by: value_label(b.key, lang), "won_to_date": b.won_to_date, "expected": b.expected}
+                             for b in rows])
+
+    summary = pd.DataFrame([
+        {"item": t("quarter", lang), "value": review.quarter}, {"item": t("as_of", lang), "value": review.as_of},
+        {"item": t("won_to_date", lang), "value": f.won_to_date}, {"item": t("expected", lang), "value": f.expected},
+        {"item": "P10", "value": f.p10}, {"item": "P50", "value": f.p50}, {"item": "P90", "value": f.p90},
+        {"item": column_label("mode", lang), "value": t(f"mode_{f.mode}", lang)},
+        *({"item": "", "value": note} for note in coverage_notes(review, lang))])
+    categories = pd.DataFrame([{"category": t("cat_" + b.key, lang), "expected": b.expected, "p10": b.p10,
+                                "p90": b.p90} for b in f.by_category])
+    funnel = pd.DataFrame(funnel_change_rows(review))
+    sheets = [sheet(summary, "forecast"), sheet(categories, "by_category"),
+              sheet(breakdown(f.by_owner, "owner"), "by_owner"), sheet(breakdown(f.by_tier, "tier"), "by_tier"),
+              sheet(funnel, "funnel_change", {
+                  "reached_then": f"{t('reached', lang)} {last_q}", "reached_now": f"{t('reached', lang)} {now}",
+                  "conversion_then": f"{t('conversion', lang)} {last_q}",
+                  "conversion_now": f"{t('conversion', lang)} {now}"})]
+    if review.last_quarter:
+        last = review.last_quarter
+        sheets.append(sheet(pd.DataFrame([{"quarter": last.quarter, "forecast": last.forecast, "p10": last.p10,
+                                           "p90": last.p90, "actual": last.actual}]), "last_quarter"))
+    sheets += [sheet(review.top_deals, "top_deals"), sheet(review.slipped_deals, "slipped_deals")]
+    with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
+        number_formats = {f: xl.book.add_format({"num_format": f}) for f in ("#,##0", "0.0%")}
+        for frame, name, formats in sheets:
+            frame.to_excel(xl, sheet_name=name, index=False)
+            for i, number_format in enumerate(formats):
+                if number_format:
+                    xl.sheets[name].set_column(i, i, 14, number_formats[number_format])
+    return path
+
+
+def write_report(review: QuarterlyReview, path: str | Path, lang: str = "en") -> Path:
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return write_xlsx(review, path, lang)
+    path.write_text(render_html(review, lang), encoding="utf-8")
+    return path
