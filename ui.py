@@ -17,7 +17,8 @@ from pandas.api import types as pd_api
 from analytics import formatting
 from analytics.analyses.overview import FILTER_COLUMNS as FILTER_KEYS
 from analytics.filters import DealFilter
-from analytics.i18n.text import LANGUAGES, MONEY_COLUMNS, SHARE_COLUMNS, TEXT, t
+from analytics.i18n.columns import MONEY_COLUMNS, SHARE_COLUMNS
+from analytics.i18n.text import LANGUAGES, TEXT, t
 from analytics.ingest.demo import clear_demo_data, ensure_demo_data, is_demo
 from analytics.present.export import safe_csv_bytes
 from analytics.store.connection import Store, resolve_db_path
@@ -57,14 +58,14 @@ def T(key: str, **fmt) -> str:
 
 
 def column(name: str) -> str:
-    from analytics.i18n.text import column_label
+    from analytics.i18n.columns import column_label
 
     return column_label(name, lang())
 
 
 def import_text(text: str | None) -> str | None:
     """An import problem, an import's progress or outcome, or an import or undo error, in the chosen language."""
-    from analytics.i18n.text import issue_text
+    from analytics.i18n.issues import issue_text
 
     return issue_text(text, lang())
 
@@ -295,7 +296,7 @@ SCORE_COLUMNS = frozenset({"auc", "brier", "brier_stage_rate", "brier_crm_defaul
 
 
 def _column_config(name: str, dtype=None):
-    from analytics.i18n.text import column_label
+    from analytics.i18n.columns import column_label
 
     label = column_label(name, lang())
     if name in MONEY_COLUMNS:
@@ -393,7 +394,7 @@ def amount_coverage(known: int, total: int) -> str:
 
 
 def fmt_short(x: float) -> str:
-    """107.2M CNY in English, 1.07亿元 in Chinese: metric tiles are narrow (analytics.present.formatting)."""
+    """107.2M CNY in English, 1.07亿元 in Chinese: metric tiles are narrow (analytics.formatting)."""
     from analytics.analyses.overview import reporting_currency
 
     return formatting.money_short(x, lang(), cached(reporting_currency))
@@ -415,7 +416,8 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
     conversion)."""
     from dataclasses import replace
 
-    from analytics.ingest.crm.convert import convert_export, other_problems
+    from analytics.ingest.crm.convert import convert_export
+    from analytics.ingest.crm.load import other_problems
     from analytics.ingest.crm.profiles import DATE_ORDERS, FORM_FIELDS, edited_profile
 
     state = st.session_state
@@ -544,7 +546,7 @@ def batch_history() -> None:
     import pandas as pd
 
     from analytics.exceptions import KeyfunnelError
-    from analytics.ingest.canonical import list_batches, undo_batch
+    from analytics.ingest.batches import list_batches, undo_batch
 
     st.subheader(T("batches"))
     batches = list_batches(store())
@@ -594,7 +596,7 @@ def _field_headers() -> dict[str, str]:
     """In Chinese, a canonical column is named as the Chinese import template heads it (amount → 金额)."""
     if lang() != "zh":
         return {}
-    from analytics.ingest.canonical import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH, WIDE_STAGE_HEADERS_ZH
+    from analytics.ingest.headers import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH, WIDE_STAGE_HEADERS_ZH
 
     return {field: header for header, field in {**DEAL_HEADERS_ZH, **HISTORY_HEADERS_ZH,
                                                 **WIDE_STAGE_HEADERS_ZH}.items()}

@@ -56,8 +56,6 @@ MISSING_VALUE = "(none)"
 FIRST_STAGE, LAST_STAGE = 1, 8
 # Entering stage 7 means stage 6's exit was met: the vendor is the confirmed preferred supplier (首选供应商).
 PREFERRED_SUPPLIER_STAGE = 7
-# The article's two key stages: influencing the purchase criteria (4) and becoming preferred supplier (6).
-KEY_STAGES = (4, 6)
 
 
 def stage(number: int) -> Stage:
@@ -80,14 +78,8 @@ def normalise_label(text: str) -> str:
 STAGE_ALIASES: dict[str, int] = _stage_aliases()
 
 
-def parse_stage(value: str) -> int | None:
-    """A stage number from 1–8, the stage key, or its English or Chinese name; None if unrecognised."""
-    return STAGE_ALIASES.get(normalise_label(value))
-
-
 # Outcomes ----------------------------------------------------------------------------------------
 WON, LOST, OPEN = "won", "lost", "open"
-OUTCOMES = (WON, LOST, OPEN)
 OUTCOME_ALIASES: dict[str, str] = {
     "won": WON, "win": WON, "closed won": WON, "赢单": WON, "成交": WON,
     "lost": LOST, "loss": LOST, "closed lost": LOST, "丢单": LOST, "输单": LOST,
@@ -98,10 +90,6 @@ OUTCOME_NAMES = {
     LOST: ("丢单", "Lost"),
     OPEN: ("进行中", "Open"),
 }
-
-
-def parse_outcome(value: str) -> str | None:
-    return OUTCOME_ALIASES.get(normalise_label(value))
 
 
 # Account tiers (客户级别): graded by expected close time and close likelihood -----------------------

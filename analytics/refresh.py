@@ -8,7 +8,8 @@ from __future__ import annotations
 from analytics.analyses.funnel import data_as_of
 from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of
 from analytics.forecasting.review import quarterly_review
-from analytics.forecasting.winmodel import evaluate, score_open_deals
+from analytics.forecasting.scoring import score_open_deals
+from analytics.forecasting.validation import evaluate
 from analytics.store.cache import persisted
 from analytics.store.connection import Store
 

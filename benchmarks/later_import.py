@@ -51,7 +51,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import analytics.store.connection as store_module
-    from analytics.ingest.canonical import import_files, undo_batch
+    from analytics.ingest.batches import undo_batch
+    from analytics.ingest.canonical import import_files
     from analytics.store.connection import Store
 
     folder = sample_dir(SIZES[args.size])

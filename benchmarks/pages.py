@@ -32,9 +32,9 @@ def main() -> None:
     # in a child process: this process then measures what serving the pages costs, time and memory.
     refresh = child(f"""
 import time
-from analytics.importer import import_files
+from analytics.ingest.canonical import import_files
 from analytics.refresh import refresh_results
-from analytics.store import Store
+from analytics.store.connection import Store
 with Store({str(db)!r}) as store:
     import_files(store, {str(folder / 'deals.csv')!r}, {str(folder / 'stage_history.csv')!r})
     start = time.perf_counter()

@@ -44,8 +44,8 @@ result = {{"seconds": time.perf_counter() - start}}
 
 IMPORT = """
 import time
-from analytics.importer import import_files
-from analytics.store import Store
+from analytics.ingest.canonical import import_files
+from analytics.store.connection import Store
 start = time.perf_counter()
 with Store({db!r}) as store:
     r = import_files(store, {deals!r}, {history!r})

@@ -1,7 +1,7 @@
 import streamlit as st
 
 import ui
-from analytics.forecasting.winmodel import score_open_deals
+from analytics.forecasting.scoring import score_open_deals
 
 filters = ui.filters()
 lang = ui.lang()

@@ -7,11 +7,12 @@ import streamlit as st
 import ui
 from analytics.auth import can_import
 from analytics.exceptions import KeyfunnelError
-from analytics.ingest.canonical import classify_header, import_files
-from analytics.ingest.crm.convert import detected_profile, import_export, read_export
+from analytics.ingest.canonical import import_files
+from analytics.ingest.crm.convert import detected_profile
+from analytics.ingest.crm.load import import_export, read_export
 from analytics.ingest.crm.profiles import list_profiles, load_profile, profiles_dir, save_profile
-from analytics.ingest.crm.source import is_canonical
 from analytics.ingest.csvsource import open_csv, preview
+from analytics.ingest.router import file_kind, route
 from analytics.ingest.templates import deals_template, history_template
 
 ui.filters()
@@ -21,9 +22,8 @@ if not can_import(ui.role()):
     st.stop()
 PROFILES = profiles_dir(ui.store().path)
 uploads = ui.file_uploader(ui.T("upload"), key=ui.uploader_key())
-canonical: dict[str, Path] = {}
-crm_files: list[Path] = []
 uploaded: list[Path] = []
+headers: dict[str, list[str]] = {}
 if uploads:
     for up in uploads:
         path = ui.upload_path(up.name, up.getvalue())
@@ -33,11 +33,8 @@ if uploads:
             st.error(ui.import_text(str(exc)))
             continue
         uploaded.append(path)
-        kind = classify_header(source.header) if is_canonical(source.header) else "crm"
-        if kind == "crm":
-            crm_files.append(path)
-        else:
-            canonical.setdefault(kind if kind != "wide" else "deals", path)
+        headers[str(path)] = source.header
+        kind = file_kind(source.header)
         delimiter = ui.T("delimiter_tab") if source.delimiter == "\t" else source.delimiter
         with st.expander(f"{ui.T('preview')}: {up.name} ({ui.T('file_kind_' + kind)}, {source.encoding}, "
                          f"{delimiter})", expanded=False):
@@ -57,7 +54,8 @@ skip_invalid = st.checkbox(ui.T("skip_invalid"), key="skip_invalid")
 clear_demo = st.checkbox(ui.T("clear_demo_first"), value=True, key="clear_demo_first") if ui.is_demo_database() \
     else False
 decimal_comma = st.checkbox(ui.T("decimal_comma"), key="decimal_comma")
-crm_paths = crm_files if choice == "auto" else uploaded
+routed = route(headers, profile_named=choice != "auto")
+crm_paths = [Path(f) for f in routed.crm]
 if crm_paths:
     # The mapping step: what was detected, every field's column and every stage name with its rows, to map and save.
     try:
@@ -82,8 +80,8 @@ if crm_paths:
         if st.button(ui.T("import_button"), key="run_import", disabled=blocked, type="primary"):
             ui.run_import(lambda progress: import_export(ui.store(), tables, read_errors, profile,
                                                          skip_invalid=skip_invalid, progress=progress), clear_demo)
-elif st.button(ui.T("import_button"), key="run_import", disabled="deals" not in canonical, type="primary"):
-    ui.run_import(lambda progress: import_files(ui.store(), canonical["deals"], canonical.get("history"),
+elif st.button(ui.T("import_button"), key="run_import", disabled=routed.deals is None, type="primary"):
+    ui.run_import(lambda progress: import_files(ui.store(), routed.deals, routed.history,
                                                 skip_invalid=skip_invalid, decimal_comma=decimal_comma,
                                                 progress=progress), clear_demo)
 

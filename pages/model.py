@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from analytics.analyses.overview import count_deals
 from analytics.domain import FACTORS
-from analytics.forecasting.winmodel import evaluate
+from analytics.forecasting.validation import evaluate
 
 filters = ui.filters()
 lang = ui.lang()

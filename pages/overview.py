@@ -6,7 +6,7 @@ from analytics.analyses.claim import test_claim
 from analytics.analyses.funnel import estimability
 from analytics.analyses.overview import pipeline_summary
 from analytics.forecasting.forecast import forecast_quarter
-from analytics.ingest.canonical import list_batches
+from analytics.ingest.batches import list_batches
 
 filters = ui.filters()
 st.title(ui.T("page_overview"))

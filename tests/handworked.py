@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analytics.ingest.canonical import import_files
-from analytics.store.connection import DEAL_COLUMNS
+from analytics.store.schema import DEAL_COLUMNS
 
 #            deal  tier owner  region industry amount created      expected     closed       outcome reason
 DEALS = [

@@ -173,7 +173,7 @@ def _scroll_needed_to_read(page, grid, columns: list[str]) -> dict[str, float]:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_no_key_figure_is_off_screen_at_1400_by_900(page, server, lang):
-    from analytics.i18n.text import column_label
+    from analytics.i18n.columns import column_label
 
     context = page.context.browser.new_context(viewport={"width": 1400, "height": 900})
     try:

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from analytics.sample import SampleParameters, write_sample
-from analytics.store.connection import MIGRATIONS, Store
+from analytics.store.connection import Store
+from analytics.store.schema import MIGRATIONS
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_a_killed_import_leaves_all_or_nothing(sample, tmp_path, delay):
 def test_a_second_writer_is_told_to_try_again(sample, tmp_path):
     folder, _ = sample
     db = tmp_path / "kf.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from analytics.store import Store; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from analytics.store.connection import Store; "
                                f"s = Store({str(db)!r}); print('open', flush=True); time.sleep(30)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "open"

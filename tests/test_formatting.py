@@ -1,4 +1,4 @@
-"""One format per kind of number (analytics.present.formatting), worked by hand."""
+"""One format per kind of number (analytics.formatting), worked by hand."""
 
 import math
 

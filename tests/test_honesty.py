@@ -39,7 +39,7 @@ def test_a_current_stage_only_export_is_not_estimable(store, csv_writer):
 def test_a_salesforce_export_without_history_is_not_estimable(store, csv_writer):
     """Closed Lost maps to no stage: every loss lands at stage 1 and every win passes every stage. It read
     'Supported: all resolved deals that reached stage 7 were won'."""
-    from analytics.ingest.crm.convert import import_export, read_export
+    from analytics.ingest.crm.load import import_export, read_export
 
     rows = [[f"0W{i}", "Closed Won", "10", "2025-03-01", "2025-01-01", "true", "true"] for i in range(25)] + [
         [f"0L{i}", "Closed Lost", "10", "2025-03-01", "2025-01-01", "true", "false"] for i in range(25)]
@@ -149,7 +149,7 @@ def test_one_future_dated_close_does_not_move_the_as_of_date(store, csv_writer):
 
 
 def test_the_model_says_plainly_whether_it_beats_the_stage_rate():
-    from analytics.forecasting.winmodel import ModelReport, brier_gain, holm
+    from analytics.forecasting.validation import ModelReport, brier_gain, holm
 
     # Holm, by hand: 0.01 × 3 = 0.03; 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to 0.06 to stay monotone
     assert holm([0.01, 0.04, 0.03]) == [0.03, 0.06, 0.06]
@@ -175,7 +175,7 @@ def test_calibration_is_tested_against_a_known_null():
 
     import numpy as np
 
-    from analytics.forecasting.winmodel import spiegelhalter
+    from analytics.forecasting.validation import spiegelhalter
 
     z, p = spiegelhalter([1, 0, 1, 0] * 5, [0.9, 0.1, 0.6, 0.4] * 5)
     assert math.isclose(z, -1.6 / math.sqrt(0.672)) and math.isclose(p, math.erfc(abs(z) / math.sqrt(2)))
@@ -223,7 +223,7 @@ def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, cap
 
 def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(store, csv_writer):
     """'0 deals added … 18641 invalid cells skipped' was a green Imported; rows are counted, not cells."""
-    from analytics.i18n.text import issue_text
+    from analytics.i18n.issues import issue_text
 
     header = ["deal_id", "account", "amount", "created_at", "outcome"]
     rows = [["K1", "Acme", "10", "2026-01-01", "open"]] + [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from analytics.i18n.text import issue_text
+from analytics.i18n.issues import issue_text
 from analytics.ingest.canonical import import_files
 
 from .handworked import load_handworked

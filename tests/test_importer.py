@@ -3,7 +3,8 @@ from datetime import date, datetime
 import pytest
 
 from analytics.exceptions import UndoError
-from analytics.ingest.canonical import import_files, list_batches, undo_batch
+from analytics.ingest.batches import list_batches, undo_batch
+from analytics.ingest.canonical import import_files
 
 from .handworked import load_handworked, write_handworked
 
@@ -276,7 +277,7 @@ def test_missing_file(store, tmp_path):
     assert r.status == "rejected" and r.errors[0].reason == "file not found"
     # a file that is not there has no rows: the headline does not count one
     assert r.message == "rejected: 1 problem; the database is unchanged" and r.rejected_rows == 0
-    from analytics.i18n.text import issue_text
+    from analytics.i18n.issues import issue_text
 
     assert issue_text(r.message, "zh") == "已拒绝:共有 1 个问题;数据库未作任何改动"
 
@@ -415,7 +416,7 @@ def test_wide_format(store, csv_writer):
 @pytest.mark.parametrize("body", ["", ",,,,\n,,,,\n", "\n\n"])
 def test_a_file_without_rows_of_data_says_so(store, tmp_path, body):
     # It said "every deal and stage event is already in the database", of a file with no deal in it.
-    from analytics.i18n.text import issue_text
+    from analytics.i18n.issues import issue_text
 
     path = tmp_path / "d.csv"
     path.write_text("deal_id,account,amount,created_at,outcome\n" + body)

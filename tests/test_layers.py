@@ -16,13 +16,26 @@ def _module_name(path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node, but those under `if TYPE_CHECKING:`: an import there serves annotations only and never runs."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+
+
 def import_graph() -> dict[str, set[str]]:
-    """analytics module → the analytics modules it imports anywhere in its body (top level or inside functions)."""
+    """analytics module → the analytics modules it imports anywhere in its body (top level or inside functions;
+    not those imported for annotations only, under `if TYPE_CHECKING:`)."""
     paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {m: set() for m in paths}
     for module, path in paths.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
                 base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
                 target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
@@ -65,6 +78,11 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+def test_an_import_for_annotations_only_is_no_edge():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from a import B\nfrom c import D\n")
+    assert [n.module for n in _runtime_nodes(tree) if isinstance(n, ast.ImportFrom)] == ["c", "typing"]
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -123,10 +141,28 @@ def test_no_result_function_is_persisted_by_its_name():
     the app keeping it. Functions carry analytics.results.persistable instead."""
     from analytics.forecasting.forecast import backtest, forecast_quarter
     from analytics.forecasting.review import quarterly_review
-    from analytics.forecasting.winmodel import evaluate, score_open_deals
+    from analytics.forecasting.scoring import score_open_deals
+    from analytics.forecasting.validation import evaluate
     from analytics.store.cache import is_persistable
 
     assert all(map(is_persistable, (evaluate, score_open_deals, forecast_quarter, backtest, quarterly_review)))
     dotted = re.compile(r"""["']analytics(\.\w+){2,}["']""")
     sources = [*PACKAGE.rglob("*.py"), ROOT / "ui.py", ROOT / "app.py", *(ROOT / "pages").glob("*.py")]
     assert [str(p.relative_to(ROOT)) for p in sources if dotted.search(p.read_text(encoding="utf-8"))] == []
+
+
+MAX_MODULE_LINES = 400
+MAX_CLASS_LINES = 200
+
+
+def test_no_module_or_class_outgrows_one_reading():
+    """A module a newcomer reads in one sitting, a class that does one thing: the sizes issue 20 set."""
+    too_long = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                too_long.append(f"{path.relative_to(ROOT)}:{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert too_long == []

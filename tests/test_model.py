@@ -4,13 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.forecasting.winmodel import (
-    RemainingTime,
-    StageWinModel,
-    evaluate,
-    expected_calibration_error,
-    score_open_deals,
-)
+from analytics.forecasting.scoring import score_open_deals
+from analytics.forecasting.timing import RemainingTime
+from analytics.forecasting.validation import evaluate, expected_calibration_error
+from analytics.forecasting.winmodel import StageWinModel
 from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
 from analytics.store.asof import training_rows

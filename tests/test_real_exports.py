@@ -13,7 +13,8 @@ import pytest
 from analytics.analyses.funnel import compute_funnel
 from analytics.analyses.overview import pipeline_summary
 from analytics.filters import DealFilter
-from analytics.ingest.canonical import CONTROL_REMOVED, import_files
+from analytics.ingest.canonical import import_files
+from analytics.ingest.issues import CONTROL_REMOVED
 
 from .conftest import write_csv
 from .handworked import DEAL_HEADER, DEALS, HISTORY
@@ -213,7 +214,7 @@ def test_a_dynamics_export_to_excel(store, tmp_path):
     """Dynamics 365 writes only .xlsx; the preset reads it as it reads the CSV."""
     from datetime import date
 
-    from analytics.ingest.crm.convert import import_export, read_export
+    from analytics.ingest.crm.load import import_export, read_export
 
     book = _workbook(tmp_path / "Opportunities.xlsx", {"Opportunities": [
         ["(Do Not Modify) Opportunity", "Topic", "Potential Customer", "Status", "Sales Stage", "Est. Revenue",
@@ -241,7 +242,7 @@ PIPELINE_ROWS = [
 
 
 def _crm_import(store, paths, profile=None):
-    from analytics.ingest.crm.convert import import_export, read_export
+    from analytics.ingest.crm.load import import_export, read_export
 
     tables, read_errors = read_export(paths)
     return import_export(store, tables, read_errors, profile)
@@ -342,7 +343,7 @@ def test_stagename_that_disagrees_with_iswon_is_counted_and_the_flags_decide(sto
     "a stage history is linked to its deals by their ID: the deals file needs an ID column",
 ])
 def test_the_new_import_messages_read_in_chinese(text):
-    from analytics.i18n.text import issue_text
+    from analytics.i18n.issues import issue_text
 
     translated = issue_text(text, "zh")
     assert translated != text and any("\u4e00" <= ch <= "\u9fff" for ch in translated)

@@ -1,7 +1,8 @@
 """Slow results are kept in the database for the data version they were computed from, and only for it."""
 
 from analytics.forecasting.forecast import forecast_quarter
-from analytics.ingest.canonical import import_files, undo_batch
+from analytics.ingest.batches import undo_batch
+from analytics.ingest.canonical import import_files
 from analytics.store.cache import persisted, result_key
 from analytics.store.connection import Store
 

@@ -4,7 +4,9 @@ import duckdb
 import pytest
 
 from analytics.exceptions import StoreBusy
-from analytics.store.connection import MIGRATIONS, Store, resolve_db_path
+from analytics.store.backups import export_database
+from analytics.store.connection import Store, resolve_db_path
+from analytics.store.schema import MIGRATIONS
 
 from .handworked import load_handworked
 
@@ -102,14 +104,15 @@ def test_backup_paths_cannot_break_out_of_the_statement(tmp_path):
 
     with Store(tmp_path / "a.duckdb") as s:
         with pytest.raises(StoreError, match="may not contain quotes"):
-            s.export_database(tmp_path / "x'; DROP TABLE deals; --")
+            export_database(s, tmp_path / "x'; DROP TABLE deals; --")
         assert s.scalar("SELECT count(*) FROM deals") == 0  # still there
 
 
 def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_rebuild(store, tmp_path):
     import pandas as pd
 
-    from analytics.ingest.canonical import import_files, undo_batch
+    from analytics.ingest.batches import undo_batch
+    from analytics.ingest.canonical import import_files
     from analytics.sample import SampleParameters, write_sample
 
     write_sample(tmp_path, SampleParameters(deals=2_000, seed=5, as_of="2026-11-27"))

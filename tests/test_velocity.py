@@ -72,7 +72,7 @@ def test_every_filter_reads_stage_durations(store, tmp_path):
 def test_a_stalled_deal_has_been_in_its_stage_as_many_days_as_the_deals_page_says(store, tmp_path):
     # D3 entered stage 2 at 17:00 on Jun 1. On Jun 30 that is 29 days, as one counts them and as the Deals page
     # shows them; 28.3 days from the entry to midnight had the stalled list say 28.
-    from analytics.forecasting.winmodel import score_open_deals
+    from analytics.forecasting.scoring import score_open_deals
     from analytics.ingest.canonical import import_files
 
     from .conftest import write_csv

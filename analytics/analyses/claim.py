@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from analytics.analyses.funnel import estimability
-from analytics.domain import PREFERRED_SUPPLIER_STAGE
+from analytics.domain import MISSING_VALUE, PREFERRED_SUPPLIER_STAGE
 from analytics.filters import DealFilter
 from analytics.stats import Interval, wilson_interval
 from analytics.store.connection import Store
@@ -88,8 +88,8 @@ def claim_test(won: int, resolved: int, open_excluded: int, *, stage: int, thres
 
 
 _SEGMENT_SQL = {  # dimension → SQL expression over deal_facts (fixed list: nothing from input is formatted in)
-    "tier": "coalesce(tier, '(none)')",
-    "region": "coalesce(region, '(none)')",
+    "tier": "coalesce(tier, $missing)",
+    "region": "coalesce(region, $missing)",
     "close_year": "CAST(year(closed_at) AS VARCHAR)",
 }
 
@@ -103,7 +103,7 @@ def _counts(store: Store, stage: int, filters: DealFilter, group: str | None = N
                count(*) FILTER (WHERE outcome <> 'open'),
                count(*) FILTER (WHERE outcome = 'open')
         FROM deal_facts WHERE {where} AND furthest_stage >= $stage
-        GROUP BY ALL ORDER BY segment""", {**params, "stage": stage})
+        GROUP BY ALL ORDER BY segment""", {**params, "stage": stage, "missing": MISSING_VALUE})
 
 
 def with_adjusted_p_values(segments: list[ClaimSegment]) -> list[ClaimSegment]:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
-from analytics.domain import HUBSPOT_DEFAULT_PROBABILITY, LAST_STAGE, SALESFORCE_DEFAULT_PROBABILITY, STAGE_NUMBERS
+from analytics.domain import (
+    HUBSPOT_DEFAULT_PROBABILITY,
+    LAST_STAGE,
+    MISSING_VALUE,
+    SALESFORCE_DEFAULT_PROBABILITY,
+    STAGE_NUMBERS,
+)
 from analytics.filters import DealFilter
 from analytics.stats import Interval, product_limit, wilson_interval
 from analytics.store.connection import Store
@@ -137,8 +143,9 @@ def compute_funnel(store: Store, filters: DealFilter = DealFilter(), as_of: date
     counts = stage_counts(store, filters)
     where, params = filters.where()
     reasons: dict[int, dict[str, int]] = {s: {} for s in STAGE_NUMBERS}
-    for s, reason, n in store.fetchall(f"""SELECT furthest_stage, coalesce(lost_reason, '(none)'), count(*)
-            FROM deal_facts WHERE {where} AND outcome = 'lost' GROUP BY ALL ORDER BY 1, 3 DESC, 2""", params):
+    for s, reason, n in store.fetchall(f"""SELECT furthest_stage, coalesce(lost_reason, $missing), count(*)
+            FROM deal_facts WHERE {where} AND outcome = 'lost' GROUP BY ALL ORDER BY 1, 3 DESC, 2""",
+                                       {**params, "missing": MISSING_VALUE}):
         reasons[int(s)][reason] = int(n)
     return replace(funnel_from_counts(counts, reasons, filters, as_of or data_as_of(store)),
                    estimability=estimability(store))

@@ -8,7 +8,8 @@ from datetime import date
 from analytics.analyses.funnel import data_as_of
 from analytics.domain import STAGE_NUMBERS
 from analytics.filters import DealFilter
-from analytics.store.connection import CYCLE_MEASURE, Store
+from analytics.store.connection import Store
+from analytics.store.facts import CYCLE_MEASURE
 
 QUANTILES = (0.25, 0.5, 0.75, 0.9)
 # stage_durations.measure: days in stages 1-7 (stage 8 is the signature: no time is spent in it), then the cycle

@@ -2,101 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
-from datetime import date
 from pathlib import Path
 
 from analytics import formatting
+from analytics.cli.common import (
+    add_filter_options,
+    at_least,
+    ci_cell,
+    filters_from_args,
+    pct_cell,
+    positive_number,
+    probability,
+    quarter_arg,
+)
 from analytics.exceptions import KeyfunnelError
 
 
-def iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
-
-
-def at_least(minimum: int):
-    """An argparse type: a whole number of at least `minimum`."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text}")
-        return value
-    return parse
-
-
-def _number_within(text: str, low: float, high: float, requirement: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not low < value < high:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"{requirement}: {text}")
-    return value
-
-
-def positive_number(text: str) -> float:
-    """An argparse type: a finite number above 0 (a target, a number of years)."""
-    return _number_within(text, 0, float("inf"), "must be a number above 0")
-
-
-def probability(text: str) -> float:
-    """An argparse type: a probability strictly between 0 and 1 (0.75, not 75)."""
-    return _number_within(text, 0, 1, "must be between 0 and 1, e.g. 0.75")
-
-
-def _quarter(text: str) -> str:
-    from analytics.filters import quarter_bounds
-
-    try:
-        quarter_bounds(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text.upper().replace("-", "").replace(" ", "")
-
-
-def add_filter_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("filters")
-    for name in ("tier", "owner", "region", "industry"):
-        g.add_argument(f"--{name}", action="append", default=[], metavar=name.upper(),
-                       help=f"only deals with this {name} (repeatable)")
-    g.add_argument("--created-from", type=iso_date, metavar="DATE")
-    g.add_argument("--created-to", type=iso_date, metavar="DATE")
-    g.add_argument("--closed-from", type=iso_date, metavar="DATE")
-    g.add_argument("--closed-to", type=iso_date, metavar="DATE")
-    g.add_argument("--cohort", type=_quarter, metavar="QUARTER", help="deals created in a quarter, e.g. 2025Q3")
-    p.add_argument("--as-of", type=iso_date, metavar="DATE", help="as-of date (default: the latest date in the data)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def filters_from_args(args):
-    from analytics.filters import DealFilter
-
-    return DealFilter(tier=tuple(t.upper() for t in args.tier), owner=tuple(args.owner), region=tuple(args.region),
-                      industry=tuple(args.industry), created_from=args.created_from, created_to=args.created_to,
-                      closed_from=args.closed_from, closed_to=args.closed_to, cohort=args.cohort)
-
-
-def _pct(x) -> str:
-    return "   –  " if x is None else f"{formatting.percent(x):>6}"
-
-
-def _ci(ci) -> str:
-    if ci is None:
-        return "        –        "
-    return f"[{formatting.percent(ci[0]):>5}, {formatting.percent(ci[1]):>5}]"
-
-
 def cmd_refresh(args) -> int:
-    from analytics.cli.common import open_store as _open_store
+    from analytics.cli.common import open_store
     from analytics.refresh import refresh_results
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
         refresh_results(store)
     print("win model, forecast, backtest and open-deal scores computed for the current data")
     return 0
@@ -108,17 +34,16 @@ def _run(args, compute, render, *, rebuild_as_of: bool = False) -> int:
     deal_facts as it is now; the model, forecast and backtest rebuild their own as-of state."""
     from datetime import timedelta
 
-    from analytics.cli.common import open_store as _open_store
-    from analytics.cli.common import print_json as _print_json
+    from analytics.cli.common import open_store, print_json
 
-    with _open_store(args, read_only=True) as store:
+    with open_store(args, read_only=True) as store:
         if rebuild_as_of and getattr(args, "as_of", None) is not None:
             with store.as_of(args.as_of + timedelta(days=1)):
                 result = compute(store)
         else:
             result = compute(store)
     if args.json:
-        _print_json(result.to_json())
+        print_json(result.to_json())
     else:
         render(result)
     return 0
@@ -144,8 +69,8 @@ def cmd_funnel(args) -> int:
         for label, s in zip(labels, f.stages):
             seen = s.stage not in unobserved
             print(f"{label:<{width}} {s.reached:>8,} {s.open_here:>6,} {s.lost_here:>6,} "
-                  f"{_pct(s.conversion if seen else None):>10} {_ci(s.conversion_ci if seen else None):>17} "
-                  f"{_pct(s.win_rate):>7}")
+                  f"{pct_cell(s.conversion if seen else None):>10} {ci_cell(s.conversion_ci if seen else None):>17} "
+                  f"{pct_cell(s.win_rate):>7}")
         if f.estimability.unobserved_stages:
             print(f"stages {', '.join(map(str, f.estimability.unobserved_stages))}: no deal was recorded entering "
                   f"them (not observed)")
@@ -175,7 +100,7 @@ def cmd_winrates(args) -> int:
     def render(r):
         print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}  reached it: won / closed, open")
         for w in r.rows:
-            print(f"{w.stage:>5} {_pct(w.win_rate):>7} {_ci(w.win_rate_ci):>17} {formatting.percent(w.salesforce_default):>10} "
+            print(f"{w.stage:>5} {pct_cell(w.win_rate):>7} {ci_cell(w.win_rate_ci):>17} {formatting.percent(w.salesforce_default):>10} "
                   f"{formatting.percent(w.hubspot_default):>8}  {w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
         print("P(win) is product-limit: open deals count until they close, so it is not won / closed")
 
@@ -206,9 +131,9 @@ def cmd_flow(args) -> int:
 
     def render(c):
         for k in ("in_order", "skipped", "moved_backwards", "reentered", "left_truncated"):
-            print(f"{k:<16} {getattr(c, k):>8,} {_pct(c.share(getattr(c, k)))}")
-        print(f"win rate in order {_pct(c.conforming.win_rate)} {_ci(c.conforming.ci)}; "
-              f"not in order {_pct(c.non_conforming.win_rate)} {_ci(c.non_conforming.ci)}")
+            print(f"{k:<16} {getattr(c, k):>8,} {pct_cell(c.share(getattr(c, k)))}")
+        print(f"win rate in order {pct_cell(c.conforming.win_rate)} {ci_cell(c.conforming.ci)}; "
+              f"not in order {pct_cell(c.non_conforming.win_rate)} {ci_cell(c.non_conforming.ci)}")
 
     return _run(args, lambda st: compute_conformance(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
 
@@ -219,7 +144,7 @@ def cmd_tiers(args) -> int:
     def render(t):
         for p in t.performance:
             cycle = "–" if p.median_cycle_days is None else f"{p.median_cycle_days:.0f} days"
-            print(f"tier {p.tier}: win rate {_pct(p.win_rate)} {_ci(p.win_rate_ci)} of {p.resolved:,}, "
+            print(f"tier {p.tier}: win rate {pct_cell(p.win_rate)} {ci_cell(p.win_rate_ci)} of {p.resolved:,}, "
                   f"median cycle {cycle}")
         print(f"{t.mismatches_total:,} of {t.open_deals_graded:,} open deals are graded differently from the rule")
 
@@ -235,12 +160,12 @@ def cmd_claim(args) -> int:
               f"of the time: {o.verdict.replace('_', ' ').upper()}")
         if not c.estimable:
             print(f"  {c.not_estimable_reason}")
-        print(f"  {o.won:,} won of {o.resolved:,} resolved = {_pct(o.p_hat)} {_ci(o.ci)}; "
+        print(f"  {o.won:,} won of {o.resolved:,} resolved = {pct_cell(o.p_hat)} {ci_cell(o.ci)}; "
               f"{o.open_excluded:,} open deals left out; one-sided p = "
               + ("–" if o.p_value is None else f"{o.p_value:.3g}"))
         for s in c.segments:
-            print(f"  {s.dimension}={s.value}: {s.test.won:,}/{s.test.resolved:,} {_pct(s.test.p_hat)} "
-                  f"{_ci(s.test.ci)} {s.test.verdict}")
+            print(f"  {s.dimension}={s.value}: {s.test.won:,}/{s.test.resolved:,} {pct_cell(s.test.p_hat)} "
+                  f"{ci_cell(s.test.ci)} {s.test.verdict}")
 
     return _run(args, lambda st: test_claim(st, filters_from_args(args), stage=args.stage,
                                             threshold=args.threshold, min_resolved=args.min_resolved), render,
@@ -248,7 +173,7 @@ def cmd_claim(args) -> int:
 
 
 def cmd_model(args) -> int:
-    from analytics.forecasting.winmodel import evaluate
+    from analytics.forecasting.validation import evaluate
     from analytics.store.cache import persisted  # read when `keyfunnel refresh` or the app computed it
 
     def render(r):
@@ -324,18 +249,17 @@ def _as_text(deals):
 
 
 def cmd_deals(args) -> int:
-    from analytics.cli.common import open_store as _open_store
-    from analytics.cli.common import print_json as _print_json
-    from analytics.forecasting.winmodel import score_open_deals
+    from analytics.cli.common import open_store, print_json
+    from analytics.forecasting.scoring import score_open_deals
     from analytics.store.cache import persisted  # read when `keyfunnel refresh` or the app computed it
 
-    with _open_store(args, read_only=True) as store:
+    with open_store(args, read_only=True) as store:
         deals = persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args))
     columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode"]
     deals = deals[columns] if len(deals) else deals
     if args.json:
-        _print_json({"deals": deals.to_dict("records")})
+        print_json({"deals": deals.to_dict("records")})
         return 0
     if len(deals) and deals["name"].isna().all():  # an export without deal names: no column of dashes
         deals = deals.drop(columns="name")
@@ -347,7 +271,7 @@ def cmd_deals(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from analytics.cli.common import open_store as _open_store
+    from analytics.cli.common import open_store
     from analytics.forecasting.review import quarterly_review
     from analytics.present.report import write_report
 
@@ -358,16 +282,16 @@ def cmd_report(args) -> int:
     from analytics.forecasting.forecast import backtest
     from analytics.store.cache import persisted
 
-    with _open_store(args, read_only=True) as store:
+    with open_store(args, read_only=True) as store:
         review = quarterly_review(store, args.quarter, args.as_of, target=args.target,
                                   filters=filters_from_args(args))
         # the backtest the Forecast page and `keyfunnel backtest` read: the review says when it refutes the range
         review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)))
     path = write_report(review, args.out, args.lang)
     if args.json:
-        from analytics.cli.common import print_json as _print_json
+        from analytics.cli.common import print_json
 
-        _print_json({"path": str(path), "quarter": review.quarter, "as_of": review.as_of})
+        print_json({"path": str(path), "quarter": review.quarter, "as_of": review.as_of})
     else:
         print(f"wrote {path}: the {review.quarter} review as of {review.as_of}")
     return 0
@@ -397,12 +321,12 @@ def add_analysis_commands(sub) -> None:
         p = sub.add_parser(name, help=help_)
         add_filter_options(p)  # as on the app's pages: the sidebar's filters, --as-of and --json
         if name == "report":
-            p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
+            p.add_argument("--quarter", type=quarter_arg, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
             p.add_argument("--out", required=True, metavar="FILE", help="FILE.html or FILE.xlsx")
             p.add_argument("--target", type=positive_number)
             p.add_argument("--lang", choices=("en", "zh"), default="en")
         if name == "forecast":
-            p.add_argument("--quarter", type=_quarter, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
+            p.add_argument("--quarter", type=quarter_arg, metavar="QUARTER", help="e.g. 2026Q4 (default: the current)")
             p.add_argument("--target", type=positive_number, help="the quarter's bookings target, for coverage")
             p.add_argument("--draws", type=at_least(1), default=10_000, help="simulation draws (default 10,000)")
             p.add_argument("--seed", type=int, default=0)

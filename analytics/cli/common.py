@@ -1,13 +1,14 @@
-"""What every `keyfunnel` command shares: opening the database as a command needs it, and printing --json.
-
-Both the parser's commands (analytics.cli) and the analyses' (analytics.commands) use them, so they live below
-both: cli imports commands, and neither imports the other's privates.
+"""What every `keyfunnel` command shares: opening the database as a command needs it, printing --json, the
+argument types and filter options, and the text tables' percentage cells.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import date, datetime
+
+from analytics import formatting
 
 
 def json_default(value):
@@ -35,3 +36,86 @@ def open_store(args, read_only: bool = False):
         Store(args.db).close()
         store = Store(args.db, read_only=True)
     return store
+
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def at_least(minimum: int):
+    """An argparse type: a whole number of at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text}")
+        return value
+    return parse
+
+
+def number_within(text: str, low: float, high: float, requirement: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not low < value < high:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{requirement}: {text}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (a target, a number of years)."""
+    return number_within(text, 0, float("inf"), "must be a number above 0")
+
+
+def probability(text: str) -> float:
+    """An argparse type: a probability strictly between 0 and 1 (0.75, not 75)."""
+    return number_within(text, 0, 1, "must be between 0 and 1, e.g. 0.75")
+
+
+def quarter_arg(text: str) -> str:
+    from analytics.filters import quarter_bounds
+
+    try:
+        quarter_bounds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.upper().replace("-", "").replace(" ", "")
+
+
+def add_filter_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("filters")
+    for name in ("tier", "owner", "region", "industry"):
+        g.add_argument(f"--{name}", action="append", default=[], metavar=name.upper(),
+                       help=f"only deals with this {name} (repeatable)")
+    g.add_argument("--created-from", type=iso_date, metavar="DATE")
+    g.add_argument("--created-to", type=iso_date, metavar="DATE")
+    g.add_argument("--closed-from", type=iso_date, metavar="DATE")
+    g.add_argument("--closed-to", type=iso_date, metavar="DATE")
+    g.add_argument("--cohort", type=quarter_arg, metavar="QUARTER", help="deals created in a quarter, e.g. 2025Q3")
+    p.add_argument("--as-of", type=iso_date, metavar="DATE", help="as-of date (default: the latest date in the data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def filters_from_args(args):
+    from analytics.filters import DealFilter
+
+    return DealFilter(tier=tuple(t.upper() for t in args.tier), owner=tuple(args.owner), region=tuple(args.region),
+                      industry=tuple(args.industry), created_from=args.created_from, created_to=args.created_to,
+                      closed_from=args.closed_from, closed_to=args.closed_to, cohort=args.cohort)
+
+
+def pct_cell(x) -> str:
+    return "   –  " if x is None else f"{formatting.percent(x):>6}"
+
+
+def ci_cell(ci) -> str:
+    if ci is None:
+        return "        –        "
+    return f"[{formatting.percent(ci[0]):>5}, {formatting.percent(ci[1]):>5}]"

@@ -1,0 +1,1 @@
+"""Looking ahead: the per-stage win model, its validation, open deals scored, the forecast and its backtest."""

@@ -44,7 +44,8 @@ class QuarterlyReview:
 @persistable
 def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, filters: DealFilter = DealFilter()) -> QuarterlyReview:
-    from analytics.forecasting.winmodel import score_open_deals, team_model
+    from analytics.forecasting.scoring import score_open_deals
+    from analytics.forecasting.winmodel import team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)

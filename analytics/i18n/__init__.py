@@ -1,0 +1,1 @@
+"""English and Chinese: the translation table, column labels, import problems."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analytics.ingest.canonical import ImportResult, import_files
+from analytics.ingest.canonical import import_files
+from analytics.ingest.issues import ImportResult
 from analytics.store.connection import Store
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"  # the checkout's data/demo
@@ -35,7 +36,7 @@ def ensure_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> ImportResult | 
 def clear_demo_data(store: Store) -> None:
     """Undo the demo's batch, exactly as `keyfunnel undo` would: the user's own batches stay. (It used to empty
     every table, the user's imports with the demo's.) Raises UndoError when a later batch changed demo deals."""
-    from analytics.ingest.canonical import undo_batch
+    from analytics.ingest.batches import undo_batch
 
     batch = demo_batch(store)
     if batch is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from analytics.ingest.canonical import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH
-from analytics.store.connection import DEAL_COLUMNS
+from analytics.ingest.headers import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH
+from analytics.store.schema import DEAL_COLUMNS
 
 _DEAL_EXAMPLE = ["D-0001", "华东电力集团", "A", "张伟", "East", "Energy", "1,250,000", "CNY", "2026-03-02",
                  "2026-09-30", "", "open", "", "4", "3", "4", "5", "4", "4", "3", "4", "4"]

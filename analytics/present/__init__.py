@@ -1,1 +1,1 @@
-"""How results read: the one set of number formatters (formatting) that pages, CLI text, HTML and Excel share."""
+"""Results as files a director reads: the quarterly review (HTML, Excel) and safe CSV exports."""

@@ -9,16 +9,8 @@ from pathlib import Path
 from analytics import formatting
 from analytics.forecasting.forecast import QuarterForecast
 from analytics.forecasting.review import QuarterlyReview
-from analytics.i18n.text import (
-    MONEY_COLUMNS,
-    SHARE_COLUMNS,
-    amount_coverage,
-    column_label,
-    stage_label,
-    t,
-    value_label,
-    with_stage_labels,
-)
+from analytics.i18n.columns import MONEY_COLUMNS, SHARE_COLUMNS, column_label
+from analytics.i18n.text import amount_coverage, stage_label, t, value_label, with_stage_labels
 from analytics.present.export import neutralise_frame
 
 _money, _pct = formatting.money, formatting.percent

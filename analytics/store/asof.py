@@ -11,7 +11,8 @@ from datetime import date, datetime
 
 from analytics.domain import FACTOR_KEYS, LAST_STAGE, STAGE_NUMBERS
 from analytics.filters import DealFilter
-from analytics.store.connection import LEFT_TRUNCATION_DAYS, Store
+from analytics.store.connection import Store
+from analytics.store.facts import left_truncated_sql
 
 MODEL_STAGES = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE)
 OWNER_PRIOR_DEALS = 10  # the owner's past win rate is shrunk toward the team's by this many pseudo-deals
@@ -42,9 +43,7 @@ state AS (
                AS outcome,
            CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.closed_at END AS closed_at,
            p.*  EXCLUDE (deal_id),
-           coalesce(p.first_stage > 1 AND (d.history_truncated
-               OR p.first_at > CAST(d.created_at AS TIMESTAMP) + to_days({int(LEFT_TRUNCATION_DAYS)})), false)
-               AS left_truncated
+           {left_truncated_sql("p.first_stage", "p.first_at")} AS left_truncated
     FROM deals d LEFT JOIN per p USING (deal_id)
     WHERE coalesce(d.created_at, CAST(p.first_at AS DATE)) < CAST($t AS DATE)  -- as deal_facts dates it
 )

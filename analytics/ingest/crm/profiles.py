@@ -39,7 +39,7 @@ def header_key(text: str) -> str:
 
 
 def _zh_headers() -> dict[str, str]:
-    from analytics.ingest.canonical import DEAL_HEADERS_ZH
+    from analytics.ingest.headers import DEAL_HEADERS_ZH
 
     return {v: k for k, v in DEAL_HEADERS_ZH.items()}
 

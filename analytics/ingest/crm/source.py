@@ -12,16 +12,10 @@ import numpy as np
 import pandas as pd
 
 from analytics.exceptions import InputError
-from analytics.ingest.canonical import (
-    AMOUNT_PATTERN,
-    AMOUNT_PATTERN_DECIMAL_COMMA,
-    RowIssue,
-    cleaned_cell_warnings,
-    clip_value,
-    counted,
-)
+from analytics.ingest.cells import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA
 from analytics.ingest.crm.profiles import MappingProfile, header_key
 from analytics.ingest.csvsource import open_csv
+from analytics.ingest.issues import RowIssue, cleaned_cell_warnings, clip_value, counted
 
 _DATE_ENTERED = re.compile(r'^\s*date entered\s+"?(.+?)"?\s*$', re.IGNORECASE)
 
@@ -127,11 +121,11 @@ def read_header(path: str | os.PathLike, sheet: str | None = None) -> list[str]:
 
 
 def is_canonical(header: list[str]) -> bool:
-    """The one router, for the CLI and the Import page alike: True when a file takes the canonical importer (no
+    """What analytics.ingest.router decides each file by: True when it takes the canonical importer (no
     preset's columns, and a deal_id and outcome column, or a stage history's columns); False when it takes the CRM
     path, with a preset's mapping or, failing every preset, the generic one (an export without an ID column,
     or with its outcome in a stage column)."""
-    from analytics.ingest.canonical import canonical_deal_fields, classify_header
+    from analytics.ingest.headers import canonical_deal_fields, classify_header
 
     if detect_preset(header) is not None:
         return False

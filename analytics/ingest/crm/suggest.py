@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from analytics.ingest.canonical import counted
 from analytics.ingest.crm.convert import Conversion
+from analytics.ingest.issues import counted
 
 
 def _toml(value) -> str:

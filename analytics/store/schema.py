@@ -1,0 +1,117 @@
+"""The database's tables and their migrations: what a keyfunnel database holds, and how an older one is brought up to date.
+
+Migrations are named, ordered and run once each (Store.migrate records them in schema_migrations). The derived
+tables (deal_facts, stage_durations: analytics.store.facts) are not migrated: they are rebuilt whenever
+DERIVED_VERSION changes."""
+
+from __future__ import annotations
+
+from analytics.domain import FACTOR_KEYS, STAGE_NUMBERS
+
+DEAL_TEXT_COLUMNS = ("deal_id", "name", "account", "tier", "owner", "region", "industry", "currency", "outcome",
+                     "lost_reason")
+DEAL_DATE_COLUMNS = ("created_at", "expected_close", "closed_at")
+DEAL_COLUMNS: tuple[str, ...] = (
+    "deal_id", "name", "account", "tier", "owner", "region", "industry", "amount", "currency",
+    "created_at", "expected_close", "closed_at", "outcome", "lost_reason", *FACTOR_KEYS,
+)
+STAGE_DAY_COLUMNS: tuple[str, ...] = tuple(f"days_stage_{n}" for n in STAGE_NUMBERS)
+
+_FACTOR_DDL = ",\n".join(f"    {f} TINYINT CHECK ({f} BETWEEN 1 AND 5)" for f in FACTOR_KEYS)
+_DEALS_BODY = f"""
+    deal_id VARCHAR NOT NULL,
+    account VARCHAR NOT NULL,
+    tier VARCHAR CHECK (tier IN ('A', 'B', 'C', 'D')),
+    owner VARCHAR,
+    region VARCHAR,
+    industry VARCHAR,
+    amount DOUBLE NOT NULL,
+    currency VARCHAR,
+    created_at DATE NOT NULL,
+    expected_close DATE,
+    closed_at DATE,
+    outcome VARCHAR NOT NULL CHECK (outcome IN ('won', 'lost', 'open')),
+    lost_reason VARCHAR,
+{_FACTOR_DDL},
+    extra JSON,
+    history_truncated BOOLEAN NOT NULL DEFAULT false,
+    batch_id INTEGER NOT NULL"""
+
+# Named, ordered migrations; each runs once and is recorded in schema_migrations.
+_DERIVED = "SELECT 1"  # a migration that once rebuilt a derived table (see DERIVED_VERSION)
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("001_core_tables", f"""
+CREATE SEQUENCE batch_id_seq START 1;
+CREATE TABLE import_batches (
+    batch_id INTEGER PRIMARY KEY,
+    status VARCHAR NOT NULL CHECK (status IN ('imported', 'undone')),
+    format VARCHAR NOT NULL,
+    files VARCHAR[] NOT NULL,
+    file_sha256 VARCHAR[] NOT NULL,
+    rows_read INTEGER NOT NULL,
+    deals_inserted INTEGER NOT NULL,
+    deals_updated INTEGER NOT NULL,
+    stage_events_added INTEGER NOT NULL,
+    rows_rejected INTEGER NOT NULL,
+    warnings INTEGER NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    undone_at TIMESTAMP
+);
+CREATE TABLE deals ({_DEALS_BODY}
+);
+CREATE TABLE stage_events (
+    deal_id VARCHAR NOT NULL,
+    stage TINYINT NOT NULL CHECK (stage BETWEEN 1 AND 8),
+    entered_at TIMESTAMP NOT NULL,
+    batch_id INTEGER NOT NULL
+);
+-- The state of each deal just before a batch overwrote it, so that undo restores it exactly.
+CREATE TABLE deal_previous (
+    overwritten_by INTEGER NOT NULL,{_DEALS_BODY}
+);
+-- Which deals each batch inserted or updated.
+CREATE TABLE batch_deals (
+    batch_id INTEGER NOT NULL,
+    deal_id VARCHAR NOT NULL,
+    action VARCHAR NOT NULL CHECK (action IN ('insert', 'update'))
+);
+CREATE TABLE rejected_rows (
+    batch_id INTEGER NOT NULL, file VARCHAR, "row" BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR
+);
+CREATE TABLE import_warnings (
+    batch_id INTEGER NOT NULL, file VARCHAR, "row" BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR
+);
+CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""),
+    # 002, 003, 005, 006 and 008 once rebuilt the derived tables with whatever the code's SQL was that day, which
+    # breaks as soon as that SQL reads a column a later migration adds. The derived tables are versioned by
+    # DERIVED_VERSION instead and rebuilt after the migrations (Store.migrate); the names stay recorded.
+    ("002_deal_facts", _DERIVED),
+    ("003_deal_facts_moves", _DERIVED),
+    ("004_result_cache", """
+CREATE TABLE result_cache (key VARCHAR PRIMARY KEY, data_version VARCHAR NOT NULL, created_at TIMESTAMP,
+                           value BLOB NOT NULL);
+"""),
+    ("005_stage_durations", _DERIVED),
+    ("006_stage_durations_deal_key", _DERIVED),
+    # Real exports leave these blank (docs/data-format.md, "What may be missing"); a deal's name is shown where
+    # the export has one. `name` is added last, to deal_previous too, so that both keep the same column order.
+    ("007_optional_values_and_name", """
+ALTER TABLE deals ALTER COLUMN account DROP NOT NULL;
+ALTER TABLE deals ALTER COLUMN amount DROP NOT NULL;
+ALTER TABLE deals ALTER COLUMN created_at DROP NOT NULL;
+ALTER TABLE deal_previous ALTER COLUMN account DROP NOT NULL;
+ALTER TABLE deal_previous ALTER COLUMN amount DROP NOT NULL;
+ALTER TABLE deal_previous ALTER COLUMN created_at DROP NOT NULL;
+ALTER TABLE deals ADD COLUMN name VARCHAR;
+ALTER TABLE deal_previous ADD COLUMN name VARCHAR;
+"""),
+    ("008_deal_facts_inferred_creation", _DERIVED),
+    # rows_read summed a batch's files (10,054 for a 5,229-row file and its history): each file's own count, in
+    # the order of `files`; NULL for batches written before
+    ("009_rows_read_per_file", "ALTER TABLE import_batches ADD COLUMN file_rows INTEGER[];"),
+)
+# Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
+# keyfunnel then has both tables rebuilt once, on its first open for writing.
+DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7"
