@@ -271,7 +271,7 @@ def _date(text: str | None) -> date | None:
 
 def with_stage_labels(df):
     """A table's stage numbers as the app names stages ("6. Project evaluation"), in the chosen language."""
-    from analytics.i18n.text import with_stage_labels
+    from analytics.i18n.labels import with_stage_labels
 
     return with_stage_labels(df, lang())
 
@@ -402,7 +402,7 @@ def fmt_short(x: float) -> str:
 
 def stage_target_label(target) -> str:
     """How a mapping target (1–8, won, lost, or None: unmapped) reads in the Import page's stage mapping."""
-    from analytics.i18n.text import stage_label
+    from analytics.i18n.labels import stage_label
 
     if target is None:
         return T("unmapped")

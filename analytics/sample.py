@@ -26,6 +26,8 @@ import numpy as np
 
 from analytics.domain import FACTOR_KEYS, TIER_KEYS
 
+# Bumped whenever the generator writes different data for the same parameters (2: close-date and amount changes)
+GENERATOR_VERSION = 2
 BASE_CONVERSION = (0.85, 0.85, 0.80, 0.80, 0.75, 0.70, 0.72)  # stage 1..7 exit, for a tier-C deal scoring 3s
 TIER_SHARE = (0.15, 0.30, 0.35, 0.20)
 TIER_EFFECT = (0.5, 0.2, 0.0, -0.3)
@@ -39,6 +41,15 @@ SKIP_PROBABILITY = 0.05  # a passed stage 2..6 goes unrecorded
 BACKWARD_PROBABILITY = 0.05  # at stages 3..7: step back one stage, then return
 CRM_ADOPTION_YEARS = 1.0  # the CRM was adopted this long after the history begins
 MIGRATED_DAYS = 60  # deals created this close before the adoption came over with their full history
+# Close dates that slip: the share of deals whose expected close is pushed later at least once, by how the deal
+# ends (a deal that will be lost slips more often), times its owner's tendency; a pushed deal is pushed 1 + Poisson
+# more times, each by PUSH_DAYS. Amounts: some deals' amount is revised once, by a lognormal factor.
+PUSH_PROBABILITY = {"won": 0.25, "lost": 0.45}
+OWNER_PUSH_FACTORS = (0.6, 1.0, 1.6)  # owners are, in turn, steadier, typical and given to slipping
+EXTRA_PUSHES_MEAN = 0.5
+PUSH_DAYS = (14, 60)
+AMOUNT_CHANGE_PROBABILITY = 0.30
+AMOUNT_CHANGE_SIGMA = 0.25
 REGIONS = ("East", "North", "South", "West", "Central")
 INDUSTRIES = ("Manufacturing", "Energy", "Finance", "Healthcare", "Government", "Telecom", "Retail")
 LOST_REASONS = ("price", "competitor", "budget cut", "no decision", "timing", "technical fit")
@@ -231,7 +242,55 @@ def generate(params: SampleParameters):
         "entered_at": np.datetime_as_string(ev_time[order], unit="s"),
     })
     history["entered_at"] = history["entered_at"].str.replace("T", " ", regex=False)
-    return deals, history
+    changes = _close_date_and_amount_changes(params, in_export, deal_ids, lost_stage, acc_owner[acc], created,
+                                             close_time, closed, adoption, expected_close, amount, as_of)
+    history = pd.concat([history, changes], ignore_index=True).sort_values(["deal_id", "entered_at"], kind="stable")
+    return deals, history.reset_index(drop=True)
+
+
+def push_probability(fate: str, owner: int) -> float:
+    """P(a deal's expected close is pushed at least once): by how it ends, times its owner's factor (owners are
+    numbered from 0: owner k has factor OWNER_PUSH_FACTORS[k % 3])."""
+    return min(1.0, PUSH_PROBABILITY[fate] * OWNER_PUSH_FACTORS[owner % len(OWNER_PUSH_FACTORS)])
+
+
+def _close_date_and_amount_changes(params, in_export, deal_ids, lost_stage, owner, created, close_time, closed,
+                                   adoption, expected_close, amount, as_of):
+    """History rows without a stage: each deal's first expected close and amount when its recorded history begins
+    (its creation, or the CRM's adoption), then each push of the close date and the amount's revision, all before
+    the deal closed and before the as-of date. The deals file keeps the latest values. A separate random stream:
+    the deals and their stage history are the same with or without these rows."""
+    import pandas as pd
+
+    rng = np.random.default_rng([params.seed, 18])
+    n = len(created)
+    fate = np.where(lost_stage == 0, "won", "lost")
+    p_push = np.array([push_probability(f, int(o)) for f, o in zip(fate, owner)])
+    pushes = np.where(rng.random(n) < p_push, 1 + rng.poisson(EXTRA_PUSHES_MEAN, n), 0)
+    revised = rng.random(n) < AMOUNT_CHANGE_PROBABILITY
+    factor = np.exp(AMOUNT_CHANGE_SIGMA * rng.standard_normal(n))
+    start = np.maximum(created, adoption)
+    end = np.minimum(close_time, as_of)
+    span = np.maximum((end - start).astype("timedelta64[s]").astype(np.int64), 0)
+    final_close = expected_close.astype("datetime64[D]")
+    rows = []
+    for i in np.nonzero(in_export)[0]:
+        k = int(pushes[i]) if span[i] > 0 else 0
+        moments = np.sort(start[i] + (rng.random(k) * span[i]).astype("timedelta64[s]")) if k else []
+        steps = rng.integers(PUSH_DAYS[0], PUSH_DAYS[1] + 1, k)
+        close = final_close[i] - np.timedelta64(int(steps.sum()), "D")  # the first expected close
+        first_amount = float(np.round(amount[i] / factor[i], -2)) if revised[i] and span[i] > 0 else amount[i]
+        rows.append((deal_ids[i], start[i], str(close), first_amount))
+        for moment, step in zip(moments, steps):
+            close = close + np.timedelta64(int(step), "D")
+            rows.append((deal_ids[i], moment, str(close), None))
+        if revised[i] and span[i] > 0:
+            rows.append((deal_ids[i], start[i] + np.timedelta64(int(rng.random() * span[i]), "s"), None, amount[i]))
+    frame = pd.DataFrame(rows, columns=["deal_id", "entered_at", "expected_close", "amount"])
+    frame["entered_at"] = np.datetime_as_string(frame["entered_at"].to_numpy("datetime64[s]"), unit="s")
+    frame["entered_at"] = frame["entered_at"].str.replace("T", " ", regex=False)
+    frame.insert(1, "stage", pd.NA)
+    return frame
 
 
 def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
@@ -255,7 +314,12 @@ def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
                        "stage_median_days": list(STAGE_MEDIAN_DAYS), "skip_probability": SKIP_PROBABILITY,
                        "backward_probability": BACKWARD_PROBABILITY, "crm_adoption_years": CRM_ADOPTION_YEARS},
         "population": population_truth(params),
-        "counts": {"deals": int(len(deals)), "stage_events": int(len(history)),
+        "changes": {"push_probability": PUSH_PROBABILITY, "owner_push_factors": list(OWNER_PUSH_FACTORS),
+                    "extra_pushes_mean": EXTRA_PUSHES_MEAN, "push_days": list(PUSH_DAYS),
+                    "amount_change_probability": AMOUNT_CHANGE_PROBABILITY,
+                    "amount_change_sigma": AMOUNT_CHANGE_SIGMA},
+        "counts": {"deals": int(len(deals)), "stage_events": int(history["stage"].notna().sum()),
+                   "deal_changes": int(history["expected_close"].notna().sum() + history["amount"].notna().sum()),
                    **{o: int((deals["outcome"] == o).sum()) for o in ("won", "lost", "open")}},
     }
     (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False), encoding="utf-8")

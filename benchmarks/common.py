@@ -14,9 +14,9 @@ SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 
 def sample_dir(n: int, seed: int = 7) -> Path:
     """Generated once per size and seed, then reused (benchmarks/results/ is git-ignored)."""
-    from analytics.sample import SampleParameters, write_sample
+    from analytics.sample import GENERATOR_VERSION, SampleParameters, write_sample
 
-    out = DATA / f"n{n}-s{seed}"
+    out = DATA / f"n{n}-s{seed}-v{GENERATOR_VERSION}"  # a cached sample from an older generator is not reused
     if not (out / "truth.json").exists():
         write_sample(out, SampleParameters(deals=n, seed=seed, as_of="2026-11-27"))
     return out

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,8 +76,10 @@ def analyses(store) -> dict:
     from analytics.analyses.claim import test_claim
     from analytics.analyses.conformance import compute_conformance
     from analytics.analyses.funnel import compute_funnel, win_rates_by_stage
+    from analytics.analyses.slippage import compute_slippage
     from analytics.analyses.tiers import compute_tiers
     from analytics.analyses.velocity import compute_velocity
+    from analytics.analyses.waterfall import compute_waterfall
 
     return {
         "funnel": lambda: compute_funnel(store),
@@ -85,6 +88,9 @@ def analyses(store) -> dict:
         "conformance": lambda: compute_conformance(store),
         "tiers": lambda: compute_tiers(store),
         "claim": lambda: test_claim(store),
+        # the quarter's waterfall (the review's): the pipeline on Oct 1 against the as-of date
+        "waterfall": lambda: compute_waterfall(store, date(2026, 10, 1), date(2026, 11, 28), "2026Q4"),
+        "slippage": lambda: compute_slippage(store),
     }
 
 

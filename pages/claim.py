@@ -7,7 +7,7 @@ from analytics.analyses.claim import test_claim
 from analytics.analyses.funnel import estimability
 from analytics.analyses.overview import count_deals
 from analytics.domain import MISSING_VALUE
-from analytics.i18n.text import value_label
+from analytics.i18n.labels import value_label
 
 filters = ui.filters()
 lang = ui.lang()

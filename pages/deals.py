@@ -1,12 +1,13 @@
 import streamlit as st
 
 import ui
+from analytics.analyses.slippage import deal_slippage, with_slippage
 from analytics.forecasting.scoring import score_open_deals
 
 filters = ui.filters()
 lang = ui.lang()
 st.title(ui.T("page_deals"))
-deals = ui.cached(score_open_deals, filters=filters, lang=lang)
+deals = with_slippage(ui.cached(score_open_deals, filters=filters, lang=lang), ui.cached(deal_slippage, filters))
 if ui.has_data(len(deals), filters):
     query = st.text_input(ui.T("search"), key="deal_search")
     if query:
@@ -15,7 +16,8 @@ if ui.has_data(len(deals), filters):
         deals = deals[hay.str.contains(query, case=False, regex=False)]
     # the figures right after the deal, before the long names, so that none is off-screen at 1400 px
     shown = deals[["deal_id", "name", "amount", "p_win", "expected_value", "predicted_close", "stage", "account",
-                   "owner", "tier", "recommended_tier", "days_in_stage", "exit_criterion"]]
+                   "owner", "tier", "recommended_tier", "days_in_stage", "push_count", "days_pushed",
+                   "first_expected_close", "exit_criterion"]]
     if shown["name"].isna().all():  # an export without deal names: no empty column
         shown = shown.drop(columns="name")
     shown = ui.with_stage_labels(shown)

@@ -5,8 +5,13 @@ import streamlit as st
 import ui
 from analytics.analyses.funnel import data_as_of
 from analytics.analyses.overview import count_deals
-from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
-from analytics.i18n.text import value_label
+from analytics.forecasting.forecast import (
+    backtest,
+    forecast_quarter,
+    quarter_of,
+    shift_quarter,
+)
+from analytics.i18n.labels import value_label
 from analytics.present.report import distribution_figure
 
 filters = ui.filters()

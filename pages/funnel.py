@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from analytics.analyses.funnel import compute_funnel, win_rates_by_stage
 from analytics.domain import MISSING_VALUE
-from analytics.i18n.text import lost_reason_label, stage_label
+from analytics.i18n.labels import lost_reason_label, stage_label
 
 filters = ui.filters()
 lang = ui.lang()

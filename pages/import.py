@@ -10,7 +10,12 @@ from analytics.exceptions import KeyfunnelError
 from analytics.ingest.canonical import import_files
 from analytics.ingest.crm.convert import detected_profile
 from analytics.ingest.crm.load import import_export, read_export
-from analytics.ingest.crm.profiles import list_profiles, load_profile, profiles_dir, save_profile
+from analytics.ingest.crm.profiles import (
+    list_profiles,
+    load_profile,
+    profiles_dir,
+    save_profile,
+)
 from analytics.ingest.csvsource import open_csv, preview
 from analytics.ingest.router import file_kind, route
 from analytics.ingest.templates import deals_template, history_template

@@ -7,7 +7,14 @@ from analytics.analyses.funnel import data_as_of
 from analytics.analyses.overview import count_deals
 from analytics.forecasting.forecast import backtest, quarter_of
 from analytics.forecasting.review import quarterly_review
-from analytics.present.report import coverage_notes, figures, refutation_note, render_html, xlsx_bytes
+from analytics.present.figures import waterfall_figure
+from analytics.present.report import (
+    coverage_notes,
+    figures,
+    refutation_note,
+    render_html,
+    xlsx_bytes,
+)
 
 filters = ui.filters()
 lang = ui.lang()
@@ -17,6 +24,9 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     review = replace(ui.cached(quarterly_review, quarter, filters=filters),
                      backtest=ui.cached(backtest, 8, filters=filters))  # the Forecast page's, already computed
     f, last = review.forecast, review.last_quarter
+    if review.waterfall is not None:  # the review opens with what moved since the quarter began
+        st.subheader(ui.T("what_changed", quarter=review.quarter))
+        st.plotly_chart(waterfall_figure(review.waterfall, lang), key="review_waterfall_chart")
     st.subheader(f"{ui.T('this_quarter')}: {review.quarter}")
     if refutation_note(review, lang):
         st.error(refutation_note(review, lang))

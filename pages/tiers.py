@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from analytics.analyses.tiers import compute_tiers
 from analytics.domain import TIER_KEYS
-from analytics.i18n.text import stage_label, tier_policy
+from analytics.i18n.labels import stage_label, tier_policy
 
 filters = ui.filters()
 lang = ui.lang()

@@ -6,7 +6,7 @@ import ui
 from analytics.analyses.conformance import compute_conformance
 from analytics.analyses.velocity import compute_velocity
 from analytics.domain import stage
-from analytics.i18n.text import stage_label
+from analytics.i18n.labels import stage_label
 
 filters = ui.filters()
 lang = ui.lang()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analytics.i18n.text import t
 from analytics.ingest.demo import clear_demo_data
 from analytics.store.connection import Store
 
@@ -17,7 +18,7 @@ from .conftest import ROOT
 
 PAGES = ["pages/overview.py", "pages/import.py", "pages/funnel.py", "pages/velocity.py", "pages/tiers.py",
          "pages/model.py", "pages/forecast.py", "pages/review.py",
-         "pages/claim.py", "pages/deals.py"]
+         "pages/claim.py", "pages/deals.py", "pages/changes.py"]
 
 
 def app(db, page: str | None = None) -> AppTest:
@@ -413,8 +414,11 @@ def test_review_shows_last_quarters_miss_and_heads_the_funnel_chart_once(demo_db
     # the tiles are rounded to 0.1M, the miss is computed unrounded: within 0.1M, same sign, same units
     assert actual.delta[0] == ("+" if miss >= 0 else "-") and abs(number(actual.delta[1:]) - abs(miss)) <= 0.1e6
     # the funnel chart is headed once, by the page
-    titles = [json.loads(c.proto.spec)["layout"].get("title") for c in at.get("plotly_chart")]
-    assert titles[1] is None
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    funnel = next(spec for spec in charts if spec["data"][0]["type"] == "bar" and len(spec["data"]) == 2)
+    assert funnel["layout"].get("title") is None
+    # the review opens with what moved this quarter: the waterfall comes first
+    assert charts[0]["data"][0]["type"] == "waterfall"
 
 
 def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
@@ -644,3 +648,29 @@ def test_keyfunnel_serve_has_the_demos_slow_results_computed_at_its_build(first_
         kept = store.scalar("SELECT count(*) FROM result_cache WHERE key = ? AND data_version = ?",
                             [result_key(backtest, (8,), {}), store.data_version()])
     assert kept == 1
+
+
+def test_the_pipeline_changes_page_draws_the_waterfall_the_analysis_computes(demo_db):
+    """Since the quarter's start, in Chinese: the waterfall's bars are the start, every bucket that moved the total
+    and the end, as compute_waterfall gives them for the same dates."""
+    from analytics.analyses.funnel import data_as_of
+    from analytics.analyses.waterfall import compute_waterfall
+    from analytics.filters import quarter_bounds
+    from analytics.forecasting.forecast import quarter_of
+
+    with Store(demo_db, read_only=True) as s:
+        as_of = data_as_of(s)
+        w = compute_waterfall(s, quarter_bounds(quarter_of(as_of))[0], as_of + timedelta(days=1))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["lang"] = "zh"
+    at.run()
+    at.switch_page("pages/changes.py").run()
+    at.radio(key="changes_period").set_value("since_quarter").run()
+    assert not at.exception
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert bars["type"] == "waterfall"
+    order = ("created", "pulled_in", "reopened", "amount_up", "pushed_out", "won", "lost", "amount_down")  # up, down
+    moved = [w.bucket(name) for name in order if w.bucket(name).deals]
+    assert len(bars["x"]) == len(moved) + 2 and bars["x"][1:-1] == [t(f"bucket_{b.bucket}", "zh") for b in moved]
+    assert bars["y"][0] == pytest.approx(w.start_amount) and bars["y"][-1] == pytest.approx(w.end_amount)
+    assert sum(bars["y"][1:-1]) == pytest.approx(w.end_amount - w.start_amount)

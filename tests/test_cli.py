@@ -194,7 +194,7 @@ def test_serve_binds_locally_and_never_shows_a_traceback(monkeypatch, tmp_path):
 def test_deals_table_reads_as_figures_and_stays_aligned_under_chinese_names(capsys, tmp_path, db):
     import unicodedata
 
-    from analytics.cli.analyses import _as_text
+    from analytics.cli.forecasting import _as_text
 
     deals, history = write_handworked(tmp_path)
     deals.write_text(deals.read_text(encoding="utf-8").replace("Account D3", "华东电力 3"), encoding="utf-8")

@@ -246,6 +246,10 @@ def test_snapshots_derive_history(store, tmp_path, layout):
     assert store.fetchall("SELECT deal_id, amount, closed_at FROM deals ORDER BY 1") == [
         ("S1", 150.0, None), ("S2", 200.0, date(2025, 3, 31)), ("S3", 300.0, date(2025, 3, 31)),
         ("S4", 400.0, None)]
+    # each snapshot's amount, kept where it changed: S1 100 then 150, and each other deal's one amount
+    assert r.field_changes == 5
+    assert store.fetchall("SELECT changed_at, amount FROM deal_changes WHERE deal_id = 'S1' ORDER BY 1") == [
+        (datetime(2025, 1, 31), 100.0), (datetime(2025, 3, 31), 150.0)]
 
 
 # Dates, profiles ------------------------------------------------------------------------------------------------

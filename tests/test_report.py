@@ -58,8 +58,14 @@ def test_html_shows_a_missing_predicted_close_as_a_dash(review):
 def test_workbook_reads_in_the_reports_language_and_keeps_figures_as_numbers(review, tmp_path):
     english = openpyxl.load_workbook(write_xlsx(review, tmp_path / "en.xlsx"))
     chinese = openpyxl.load_workbook(write_xlsx(review, tmp_path / "zh.xlsx", "zh"))
-    assert english.sheetnames[:5] == ["forecast", "by_category", "by_owner", "by_tier", "funnel_change"]
-    assert chinese.sheetnames[:5] == ["预测", "按类别", "按负责人", "按客户级别", "漏斗变化"]
+    # it opens with what moved since the quarter began: start, each bucket, end (issue 18)
+    assert english.sheetnames[:6] == ["what_changed", "forecast", "by_category", "by_owner", "by_tier", "funnel_change"]
+    assert chinese.sheetnames[:6] == ["本季变化", "预测", "按类别", "按负责人", "按客户级别", "漏斗变化"]
+    moved = [[c.value for c in row] for row in english["what_changed"].iter_rows(min_row=2)]
+    w = review.waterfall
+    assert (moved[0][1:], moved[-1][1:]) == ([w.start_deals, w.start_amount], [w.end_deals, w.end_amount])
+    assert [r[0] for r in moved[1:-1]] == ["Created", "Pulled in", "Reopened", "Pushed out", "Won", "Lost", "Amount up",
+                                           "Amount down", "Advanced a stage", "Went back a stage"]
     header = [c.value for c in english["slipped_deals"][1]]
     # the figures right after the deal, the names after them (issue 24: none off-screen at 1400 px)
     assert header[:4] == ["Deal ID", "Amount", "P(win)", "Expected value"] and "Account" in header

@@ -1,8 +1,7 @@
-"""The analysis commands of the CLI: funnel, winrates, velocity, flow, tiers, claim. Each takes the same filters."""
+"""The analysis commands of the CLI: funnel, winrates, velocity, flow, tiers, claim, waterfall, slippage, and the
+registration of every analysis command (those of analytics.cli.forecasting too). Each takes the same filters."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from analytics import formatting
 from analytics.cli.common import (
@@ -10,43 +9,21 @@ from analytics.cli.common import (
     at_least,
     ci_cell,
     filters_from_args,
+    iso_date,
     pct_cell,
     positive_number,
     probability,
     quarter_arg,
+    run_analysis,
 )
-from analytics.exceptions import KeyfunnelError
-
-
-def cmd_refresh(args) -> int:
-    from analytics.cli.common import open_store
-    from analytics.refresh import refresh_results
-
-    with open_store(args) as store:
-        refresh_results(store)
-    print("win model, forecast, backtest and open-deal scores computed for the current data")
-    return 0
-
-
-def _run(args, compute, render, *, rebuild_as_of: bool = False) -> int:
-    """Open the store read-only, compute(store), then print JSON or the human rendering. `rebuild_as_of`: with
-    --as-of, compute on the data as it stood at the end of that day (Store.as_of), for the analyses that read
-    deal_facts as it is now; the model, forecast and backtest rebuild their own as-of state."""
-    from datetime import timedelta
-
-    from analytics.cli.common import open_store, print_json
-
-    with open_store(args, read_only=True) as store:
-        if rebuild_as_of and getattr(args, "as_of", None) is not None:
-            with store.as_of(args.as_of + timedelta(days=1)):
-                result = compute(store)
-        else:
-            result = compute(store)
-    if args.json:
-        print_json(result.to_json())
-    else:
-        render(result)
-    return 0
+from analytics.cli.forecasting import (
+    cmd_backtest,
+    cmd_deals,
+    cmd_forecast,
+    cmd_model,
+    cmd_refresh,
+    cmd_report,
+)
 
 
 def cmd_funnel(args) -> int:
@@ -77,7 +54,8 @@ def cmd_funnel(args) -> int:
         if not f.estimability.estimable:
             print(f"warning: {f.estimability.reason}")
 
-    return _run(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
+    return run_analysis(args, lambda st: compute_funnel(st, filters_from_args(args), args.as_of),
+                        render, rebuild_as_of=True)
 
 
 def cmd_winrates(args) -> int:
@@ -98,13 +76,15 @@ def cmd_winrates(args) -> int:
         return Result(win_rates_by_stage(funnel), funnel)
 
     def render(r):
-        print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}  reached it: won / closed, open")
+        print(f"{'stage':>5} {'P(win)':>7} {'95% CI':>17} {'Salesforce':>10} {'HubSpot':>8}  "
+              "reached it: won / closed, open")
         for w in r.rows:
-            print(f"{w.stage:>5} {pct_cell(w.win_rate):>7} {ci_cell(w.win_rate_ci):>17} {formatting.percent(w.salesforce_default):>10} "
-                  f"{formatting.percent(w.hubspot_default):>8}  {w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
+            print(f"{w.stage:>5} {pct_cell(w.win_rate):>7} {ci_cell(w.win_rate_ci):>17} "
+                  f"{formatting.percent(w.salesforce_default):>10} {formatting.percent(w.hubspot_default):>8}  "
+                  f"{w.won_after:,} / {w.closed_after:,}, {w.open_after:,} open")
         print("P(win) is product-limit: open deals count until they close, so it is not won / closed")
 
-    return _run(args, compute, render, rebuild_as_of=True)
+    return run_analysis(args, compute, render, rebuild_as_of=True)
 
 
 def cmd_velocity(args) -> int:
@@ -123,7 +103,8 @@ def cmd_velocity(args) -> int:
             print(f"  {d.deal_id} {d.account} ({d.owner}) stage {d.stage}: {d.days_in_stage:.0f} days "
                   f"> {d.threshold_days:.0f}, amount {'–' if d.amount is None else f'{d.amount:,.0f}'}")
 
-    return _run(args, lambda st: compute_velocity(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
+    return run_analysis(args, lambda st: compute_velocity(st, filters_from_args(args), args.as_of),
+                        render, rebuild_as_of=True)
 
 
 def cmd_flow(args) -> int:
@@ -135,7 +116,8 @@ def cmd_flow(args) -> int:
         print(f"win rate in order {pct_cell(c.conforming.win_rate)} {ci_cell(c.conforming.ci)}; "
               f"not in order {pct_cell(c.non_conforming.win_rate)} {ci_cell(c.non_conforming.ci)}")
 
-    return _run(args, lambda st: compute_conformance(st, filters_from_args(args), args.as_of), render, rebuild_as_of=True)
+    return run_analysis(args, lambda st: compute_conformance(st, filters_from_args(args), args.as_of),
+                        render, rebuild_as_of=True)
 
 
 def cmd_tiers(args) -> int:
@@ -148,7 +130,8 @@ def cmd_tiers(args) -> int:
                   f"median cycle {cycle}")
         print(f"{t.mismatches_total:,} of {t.open_deals_graded:,} open deals are graded differently from the rule")
 
-    return _run(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of), render, rebuild_as_of=True)
+    return run_analysis(args, lambda st: compute_tiers(st, filters_from_args(args), as_of=args.as_of),
+                        render, rebuild_as_of=True)
 
 
 def cmd_claim(args) -> int:
@@ -167,134 +150,49 @@ def cmd_claim(args) -> int:
             print(f"  {s.dimension}={s.value}: {s.test.won:,}/{s.test.resolved:,} {pct_cell(s.test.p_hat)} "
                   f"{ci_cell(s.test.ci)} {s.test.verdict}")
 
-    return _run(args, lambda st: test_claim(st, filters_from_args(args), stage=args.stage,
+    return run_analysis(args, lambda st: test_claim(st, filters_from_args(args), stage=args.stage,
                                             threshold=args.threshold, min_resolved=args.min_resolved), render,
                 rebuild_as_of=True)
 
 
-def cmd_model(args) -> int:
-    from analytics.forecasting.validation import evaluate
-    from analytics.store.cache import persisted  # read when `keyfunnel refresh` or the app computed it
+def cmd_waterfall(args) -> int:
+    from datetime import timedelta
 
-    def render(r):
-        cutoff = "–" if r.cutoff is None else f"{r.cutoff:%Y-%m-%d}"  # None: nothing resolved yet
-        print(f"validation: trained on deals closed before {cutoff}, tested on the pipeline open then; "
-              f"mode {r.mode}" + (f" ({r.note})" if r.note else ""))
-        ci = r.pooled_brier_gain_ci
-        print({"better": "the model predicts better than the stage win rates",
-               "no_better": "the model does NOT predict better than the stage win rates: use the stage rates",
-               "untested": "too few held-out deals to tell whether the model beats the stage win rates"}[r.verdict]
-              + (f" (Brier gain {r.pooled_brier_gain:.4f}, 95% [{ci[0]:.4f}, {ci[1]:.4f}], {r.pooled_n_test:,} "
-                 f"test deals)" if ci else f" ({r.pooled_n_test:,} test deals)"))
-        print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
-              f"{'CRM Brier':>10} {'calib. p':>9}")
-        f = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"  # noqa: E731
-        for st in r.stages:
-            print(f"{st.stage:>5} {st.n_train:>7,} {st.n_test:>6,} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
-                  f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10} "
-                  f"{f(st.calibration_p):>9}")
-        print(f"pooled over {r.pooled_n_test:,} test deals: ECE {f(r.pooled_ece)}; Spiegelhalter z {f(r.pooled_calibration_z, 2)}"
-              f" (p {f(r.pooled_calibration_p)}: below 0.05, the probabilities are not calibrated)")
-        print("factor scorecard (odds ratio per score point, 95% interval, p adjusted for the nine factors, Holm):")
-        for fe in r.factors:
-            ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
-            print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci:<14} p_adj {f(fe.p_adjusted, 3)}")
+    from analytics.analyses.funnel import data_as_of
+    from analytics.analyses.waterfall import BUCKETS, compute_waterfall
 
-    return _run(args, lambda st: persisted(st, evaluate, filters_from_args(args), as_of=args.as_of), render)
+    def compute(store):
+        to = args.to or data_as_of(store) + timedelta(days=1)  # through the data's last day
+        return compute_waterfall(store, args.from_date, to, args.quarter, filters_from_args(args))
+
+    def render(w):
+        scope = f"expected to close in {w.quarter}" if w.quarter else "open"
+        print(f"pipeline {scope} on {w.from_date}: {w.start_deals:,} deals, {formatting.money(w.start_amount)}")
+        for name in BUCKETS:
+            b = w.bucket(name)
+            sign = {"created": "+", "pulled_in": "+", "reopened": "+", "amount_up": "+"}.get(name, "−")
+            sign = " " if name in ("advanced", "regressed") else sign
+            print(f"  {sign} {name:<12} {b.deals:>8,} deals {formatting.money(b.amount):>18}")
+        print(f"pipeline {scope} on {w.to_date}: {w.end_deals:,} deals, {formatting.money(w.end_amount)}")
+
+    return run_analysis(args, compute, render)
 
 
-def cmd_forecast(args) -> int:
-    from analytics.forecasting.forecast import forecast_quarter
-    from analytics.store.cache import persisted  # read when `keyfunnel refresh` or the app computed it
+def cmd_slippage(args) -> int:
+    from analytics.analyses.slippage import PUSHES_AT_RISK, compute_slippage
 
-    def render(f):
-        print(f"{f.quarter} as of {f.as_of} ({f.mode} mode): expected {f.expected:,.0f}; P10 {f.p10:,.0f}, "
-              f"P50 {f.p50:,.0f}, P90 {f.p90:,.0f}; won to date {f.won_to_date:,.0f}")
-        for b in f.by_category:
-            print(f"  {b.key:<10} {b.expected:>16,.0f}")
-        if f.target is not None:
-            cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
-            print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {formatting.percent(f.p_reach_target)}")
+    def render(sl):
+        for share in (sl.late_won, sl.late_lost):
+            print(f"{share.group} deals closed after their first expected close: {share.k:,} of {share.n:,} = "
+                  f"{pct_cell(share.share)} {ci_cell(share.ci)}")
+        print(f"mean days late (of those): {formatting.days(sl.mean_days_late)}")
+        print("win rate by times the close was pushed: " + "; ".join(
+            f"{s.group}: {pct_cell(s.share).strip()} of {s.n:,}" for s in sl.win_rate_by_pushes))
+        print(f"open deals pushed {PUSHES_AT_RISK} times or more: {len(sl.at_risk):,}")
+        for d in sl.at_risk[:20]:
+            print(f"  {d.deal_id} ({d.owner}) stage {d.furthest_stage}: {d.push_count} pushes, {d.days_pushed} days")
 
-    return _run(args, lambda st: persisted(st, forecast_quarter, args.quarter, args.as_of, target=args.target,
-                                           draws=args.draws, seed=args.seed, filters=filters_from_args(args)),
-                render)
-
-
-def cmd_backtest(args) -> int:
-    from analytics.forecasting.forecast import backtest
-    from analytics.store.cache import persisted  # read when `keyfunnel refresh` or the app computed it
-
-    def render(b):
-        for q in b.quarters:
-            print(f"{q.quarter}: forecast {q.forecast:>14,.0f} [{q.p10:,.0f} – {q.p90:,.0f}]  actual "
-                  f"{q.actual:>14,.0f}  {'inside' if q.inside else 'OUTSIDE'}  CRM default {q.crm_default:,.0f}")
-        s, c = b.summary, b.baseline_crm_default
-        fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
-        print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
-        print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
-
-    return _run(args, lambda st: persisted(st, backtest, args.quarters, args.as_of,
-                                           filters=filters_from_args(args)), render)
-
-
-_DEAL_FORMATS = {"amount": "{:,.0f}", "expected_value": "{:,.0f}", "p_win": "{:.1%}", "days_in_stage": "{:.0f}",
-                 "predicted_close": "{}", "name": "{}", "account": "{}", "owner": "{}", "tier": "{}"}
-
-
-def _as_text(deals):
-    """The columns of _DEAL_FORMATS as text; a missing value is a dash (pandas would print None or NaN)."""
-    return deals.assign(**{c: [("–" if x is None or x != x else form.format(x)) for x in deals[c]]
-                           for c, form in _DEAL_FORMATS.items() if c in deals})
-
-
-def cmd_deals(args) -> int:
-    from analytics.cli.common import open_store, print_json
-    from analytics.forecasting.scoring import score_open_deals
-    from analytics.store.cache import persisted  # read when `keyfunnel refresh` or the app computed it
-
-    with open_store(args, read_only=True) as store:
-        deals = persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args))
-    columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
-               "predicted_close", "recommended_tier", "days_in_stage", "mode"]
-    deals = deals[columns] if len(deals) else deals
-    if args.json:
-        print_json({"deals": deals.to_dict("records")})
-        return 0
-    if len(deals) and deals["name"].isna().all():  # an export without deal names: no column of dashes
-        deals = deals.drop(columns="name")
-    import pandas as pd
-
-    with pd.option_context("display.unicode.east_asian_width", True):  # 华东电力 is 8 columns wide, not 4
-        print(_as_text(deals.head(args.top)).to_string(index=False) if len(deals) else "no open deals")
-    return 0
-
-
-def cmd_report(args) -> int:
-    from analytics.cli.common import open_store
-    from analytics.forecasting.review import quarterly_review
-    from analytics.present.report import write_report
-
-    if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
-        raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
-    from dataclasses import replace
-
-    from analytics.forecasting.forecast import backtest
-    from analytics.store.cache import persisted
-
-    with open_store(args, read_only=True) as store:
-        review = quarterly_review(store, args.quarter, args.as_of, target=args.target,
-                                  filters=filters_from_args(args))
-        # the backtest the Forecast page and `keyfunnel backtest` read: the review says when it refutes the range
-        review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)))
-    path = write_report(review, args.out, args.lang)
-    if args.json:
-        from analytics.cli.common import print_json
-
-        print_json({"path": str(path), "quarter": review.quarter, "as_of": review.as_of})
-    else:
-        print(f"wrote {path}: the {review.quarter} review as of {review.as_of}")
-    return 0
+    return run_analysis(args, lambda st: compute_slippage(st, filters_from_args(args)), render)
 
 
 def add_analysis_commands(sub) -> None:
@@ -335,6 +233,18 @@ def add_analysis_commands(sub) -> None:
         if name == "deals":
             p.add_argument("--top", type=at_least(1), default=30, help="rows shown without --json")
         p.set_defaults(func=func)
+    p = sub.add_parser("slippage", help="close dates that moved later: who slips, and whether slipping predicts losing")
+    add_filter_options(p)
+    p.set_defaults(func=cmd_slippage)
+    p = sub.add_parser("waterfall", help="the open pipeline on two dates and what moved between them")
+    add_filter_options(p)
+    p.add_argument("--from", dest="from_date", type=iso_date, required=True, metavar="DATE",
+                   help="the earlier date (the pipeline as it stood at its start)")
+    p.add_argument("--to", type=iso_date, metavar="DATE", help="the later date (default: the day after the data's "
+                                                                 "as-of date)")
+    p.add_argument("--quarter", type=quarter_arg, metavar="QUARTER",
+                   help="only deals expected to close in this quarter, e.g. 2026Q4 (the forecast's scope)")
+    p.set_defaults(func=cmd_waterfall)
     p = sub.add_parser("refresh", help="fit the win model and compute the forecast, backtest and deal scores for "
                                        "the current data, so that pages and commands read them at once")
     p.set_defaults(func=cmd_refresh)

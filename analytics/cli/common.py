@@ -38,7 +38,6 @@ def open_store(args, read_only: bool = False):
     return store
 
 
-
 def iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -119,3 +118,27 @@ def ci_cell(ci) -> str:
     if ci is None:
         return "        –        "
     return f"[{formatting.percent(ci[0]):>5}, {formatting.percent(ci[1]):>5}]"
+
+
+
+
+
+def run_analysis(args, compute, render, *, rebuild_as_of: bool = False) -> int:
+    """Open the store read-only, compute(store), then print JSON or the human rendering. `rebuild_as_of`: with
+    --as-of, compute on the data as it stood at the end of that day (Store.as_of), for the analyses that read
+    deal_facts as it is now; the model, forecast and backtest rebuild their own as-of state."""
+    from datetime import timedelta
+
+    from analytics.cli.common import open_store, print_json
+
+    with open_store(args, read_only=True) as store:
+        if rebuild_as_of and getattr(args, "as_of", None) is not None:
+            with store.as_of(args.as_of + timedelta(days=1)):
+                result = compute(store)
+        else:
+            result = compute(store)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        render(result)
+    return 0

@@ -1,4 +1,5 @@
-"""The data commands: import, inspect, profiles, sample, batches, undo, serve, export-db, import-db and hash-password."""
+"""The data commands: import, inspect, profiles, sample, batches, undo, serve, export-db, import-db and
+hash-password."""
 
 from __future__ import annotations
 
@@ -152,8 +153,9 @@ def cmd_sample(args) -> int:
                               years=args.years, factor_effect=args.factor_effect)
     truth = write_sample(args.out, params)
     c = truth["counts"]
-    print(f"wrote {args.out}/deals.csv ({c['deals']} deals: {c['won']} won, {c['lost']} lost, {c['open']} open), "
-          f"stage_history.csv ({c['stage_events']} stage events) and truth.json")
+    print(f"wrote {args.out}/deals.csv ({c['deals']:,} deals: {c['won']:,} won, {c['lost']:,} lost, "
+          f"{c['open']:,} open), stage_history.csv ({c['stage_events']:,} stage events, {c['deal_changes']:,} "
+          f"close-date or amount changes) and truth.json")
     return 0
 
 

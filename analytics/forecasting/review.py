@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from analytics.analyses.funnel import Funnel, compute_funnel, data_as_of, funnel_at
+from analytics.analyses.waterfall import Waterfall, compute_waterfall
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.forecasting.forecast import (
     Backtest,
@@ -35,6 +36,8 @@ class QuarterlyReview:
     # the forecast's own backtest over past quarters, when the caller has it (the page's, or the CLI's persisted
     # one): the review says above the range when it refutes it
     backtest: Backtest | None = None
+    # what moved this quarter: the pipeline expected to close in it, from the quarter's start to the as-of date
+    waterfall: Waterfall | None = None
 
     @property
     def last_quarter_name(self) -> str:
@@ -68,6 +71,8 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
         slipped = slipped.sort_values("amount", ascending=False)
     else:
         slipped = deals
+    start, _ = quarter_bounds(quarter)
+    moved = compute_waterfall(store, start, when, quarter, filters) if start < when else None
     return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
                            compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
-                           top, slipped)
+                           top, slipped, waterfall=moved)

@@ -24,6 +24,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "pipeline": ("Pipeline", "销售管道"), "snapshot_date": ("Snapshot date", "快照日期"),
     **{f.key: (f.name_en, f.name_zh) for f in FACTORS}, "owner": ("Owner", "负责人"),
     "tier": ("Tier", "客户级别"), "region": ("Region", "区域"), "industry": ("Industry", "行业"),
+    "bucket": ("Change", "变化"), "deals": ("Deals", "商机数"), "push_count": ("Close pushed (times)", "推迟次数"),
+    "days_pushed": ("Days pushed", "推迟天数"), "first_expected_close": ("First expected close", "最初预计成交日期"),
     "stage": ("Stage", "阶段"), "amount": ("Amount", "金额"), "expected_close": ("Expected close", "预计成交日期"),
     "p_win": ("P(win)", "赢单概率"), "win_probability": ("Stage win rate", "阶段赢单率"),
     "expected_value": ("Expected value", "期望金额"), "predicted_close": ("Predicted close", "预测成交日期"),

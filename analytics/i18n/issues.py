@@ -168,8 +168,11 @@ _ISSUES_ZH: tuple[tuple[str, str], ...] = (
     (r"done", "完成"),
     (r"already imported as batch ([\d,]+): nothing changed", r"已作为批次 \1 导入:没有任何变化"),
     (r"every deal and stage event is already in the database: nothing changed", "所有商机和阶段记录都已在数据库中:没有任何变化"),
+    (r"every deal, stage event and change is already in the database: nothing changed",
+     "所有商机、阶段记录和变更都已在数据库中:没有任何变化"),
     (r"no rows of data: nothing changed", "文件中没有数据行:没有任何变化"),
     (r"batch ([\d,]+): ([\d,]+) deals? added, ([\d,]+) updated, ([\d,]+) stage events? added"
+     r"(?:, ([\d,]+) close-date or amount changes? added)?"
      r"(?:; ([\d,]+) rows? skipped \(([\d,]+) problems?\), kept in rejected_rows: ([\d,]+) of ([\d,]+) rows "
      r"imported \((\d+\.\d%)\))?",
      "_import_summary"),
@@ -181,8 +184,9 @@ _ISSUES_ZH_COMPILED = tuple((re.compile(pattern), zh) for pattern, zh in _ISSUES
 
 def _import_summary(m: re.Match) -> str:
     text = f"批次 {m[1]}:新增 {m[2]} 个商机,更新 {m[3]} 个,新增 {m[4]} 条阶段记录"
-    return text + (f";跳过 {m[5]} 行({m[6]} 个问题),已保存在 rejected_rows 中:{m[8]} 行中导入了 {m[7]} 行({m[9]})"
-                   if m[5] else "")
+    text += f",新增 {m[5]} 条预计成交日期或金额的变更" if m[5] else ""
+    return text + (f";跳过 {m[6]} 行({m[7]} 个问题),已保存在 rejected_rows 中:{m[9]} 行中导入了 {m[8]} 行({m[10]})"
+                   if m[6] else "")
 
 
 def issue_text(text: str | None, lang: str = "en") -> str | None:

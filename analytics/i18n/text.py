@@ -6,7 +6,6 @@ Stage names, exit criteria, tier policies and factor names come from analytics.d
 from __future__ import annotations
 
 from analytics import formatting
-from analytics.domain import MISSING_VALUE, TIERS, stage
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
@@ -248,6 +247,36 @@ TEXT: dict[str, tuple[str, str]] = {
     "page_model": ("Win model", "赢单模型"),
     "page_forecast": ("Forecast", "预测"),
     "page_review": ("Quarterly review", "季度评审"),
+    "page_changes": ("Pipeline changes", "管道变化"),
+    "what_changed": ("What moved in {quarter}: the pipeline expected to close in it, since the quarter began",
+                     "{quarter} 的变化:自季度初以来,预计在本季度成交的管道"),
+    "changes_period": ("Since", "起始"),
+    "since_week": ("Last week", "上周"),
+    "since_month": ("Last month", "上月"),
+    "since_quarter": ("The quarter's start", "本季度初"),
+    "since_custom": ("Dates I choose", "自选日期"),
+    "changes_from": ("From", "从"),
+    "changes_to": ("To", "到"),
+    "changes_scope": ("Only deals expected to close in", "仅限预计成交于"),
+    "changes_all_open": ("every open deal", "所有在途商机"),
+    "pipeline_on": ("Pipeline on {day}", "{day} 的管道"),
+    "changes_caption": ("{start} deals ({start_amount}) on {from_day}, {end} deals ({end_amount}) on {to_day}. Each "
+                        "bar is what moved the total; stage moves change no total.",
+                        "{from_day}:{start} 个商机({start_amount});{to_day}:{end} 个商机({end_amount})。每根柱子表示"
+                        "使合计变化的部分;阶段变化不改变合计。"),
+    "changes_bucket_deals": ("Deals in each change", "每类变化的商机"),
+    "changes_more": ("… and {n} more", "… 另有 {n} 个"),
+    "changes_bad_range": ("The start date must come before the end date.", "开始日期必须早于结束日期。"),
+    "bucket_created": ("Created", "新建"),
+    "bucket_pulled_in": ("Pulled in", "提前进入"),
+    "bucket_reopened": ("Reopened", "重新打开"),
+    "bucket_pushed_out": ("Pushed out", "推迟移出"),
+    "bucket_won": ("Won", "赢单"),
+    "bucket_lost": ("Lost", "丢单"),
+    "bucket_amount_up": ("Amount up", "金额增加"),
+    "bucket_amount_down": ("Amount down", "金额减少"),
+    "bucket_advanced": ("Advanced a stage", "阶段推进"),
+    "bucket_regressed": ("Went back a stage", "阶段回退"),
     "quarter": ("Quarter", "季度"),
     "target": ("Target", "目标"),
     "forecast": ("Forecast", "预测"),
@@ -303,7 +332,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "download_html": ("Download the review (HTML, opens offline)", "下载评审(HTML,可离线打开)"),
     "download_xlsx": ("Download the review (Excel)", "下载评审(Excel)"),
     # the review workbook's sheets (Excel allows 31 characters)
-    "sheet_forecast": ("forecast", "预测"), "sheet_by_category": ("by_category", "按类别"),
+    "sheet_what_changed": ("what_changed", "本季变化"), "sheet_forecast": ("forecast", "预测"), "sheet_by_category": ("by_category", "按类别"),
     "sheet_by_owner": ("by_owner", "按负责人"), "sheet_by_tier": ("by_tier", "按客户级别"),
     "sheet_funnel_change": ("funnel_change", "漏斗变化"), "sheet_last_quarter": ("last_quarter", "上季度"),
     "sheet_top_deals": ("top_deals", "重点商机"), "sheet_slipped_deals": ("slipped_deals", "延期商机"),
@@ -362,37 +391,3 @@ def t(key: str, lang: str = "en", **fmt) -> str:
     en, zh = TEXT[key]
     text = zh if lang == "zh" else en
     return text.format(**fmt) if fmt else text
-
-
-# Lost reasons as CRMs commonly word them (and the sample generator writes them): shown in the reader's language.
-# Any other reason is the team's own text and is shown as written.
-LOST_REASONS = {"price": ("Price", "价格"), "competitor": ("Competitor", "竞争对手"),
-                "budget cut": ("Budget cut", "预算削减"), "no decision": ("No decision", "未决策"),
-                "timing": ("Timing", "时机"), "technical fit": ("Technical fit", "技术不匹配")}
-
-
-def value_label(value: str, lang: str = "en") -> str:
-    """A grouping value as shown: the placeholder for a blank one (domain.MISSING_VALUE) in the reader's language,
-    any other value as the data spells it."""
-    return t("not_set", lang) if value == MISSING_VALUE else value
-
-
-def lost_reason_label(reason: str, lang: str = "en") -> str:
-    en, zh = LOST_REASONS.get(reason.strip().lower(), (reason, reason))
-    return zh if lang == "zh" else en
-
-
-def stage_label(number: int, lang: str = "en") -> str:
-    return f"{number}. {stage(number).name(lang)}"
-
-
-def with_stage_labels(df, lang: str = "en"):
-    """A table's stage numbers as stages are named ("6. Project evaluation"), one label per distinct stage."""
-    if "stage" not in df.columns or df.empty:
-        return df
-    labels = {s: stage_label(int(s), lang) for s in df["stage"].unique()}
-    return df.assign(stage=df["stage"].map(labels))
-
-
-def tier_policy(key: str, lang: str = "en") -> str:
-    return next(tr.policy(lang) for tr in TIERS if tr.key == key)

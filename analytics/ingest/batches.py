@@ -27,6 +27,7 @@ class Batch:
     finished_at: datetime
     undone_at: datetime | None
     file_rows: list[int] | None = None  # rows read from each of `files`, in order (None: before schema 009)
+    changes_added: int | None = None  # close-date and amount changes (None: before schema 010)
 
     def to_json(self) -> dict:
         out = asdict(self)
@@ -53,6 +54,10 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
             UNION ALL
             SELECT e.batch_id FROM stage_events e
             WHERE e.batch_id > $b AND e.deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b
+                                                    AND action = 'insert')
+            UNION ALL
+            SELECT c.batch_id FROM deal_changes c
+            WHERE c.batch_id > $b AND c.deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b
                                                     AND action = 'insert'))
         WHERE later IN (SELECT batch_id FROM import_batches WHERE status = 'imported') ORDER BY later""",
                            {"b": batch_id})
@@ -66,6 +71,7 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
         store.execute("CREATE OR REPLACE TEMP TABLE kf_undone AS SELECT deal_id FROM batch_deals WHERE batch_id = $b "
                       "UNION SELECT deal_id FROM stage_events WHERE batch_id = $b", b)
         store.execute("DELETE FROM stage_events WHERE batch_id = $b", b)
+        store.execute("DELETE FROM deal_changes WHERE batch_id = $b", b)
         store.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b)", b)
         store.execute("INSERT INTO deals SELECT * EXCLUDE (overwritten_by) FROM deal_previous "
                       "WHERE overwritten_by = $b", b)

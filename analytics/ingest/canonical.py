@@ -15,10 +15,17 @@ from pathlib import Path
 from analytics import formatting
 from analytics.exceptions import InputError
 from analytics.ingest.cells import cell_params
-from analytics.ingest.checks import collect, deal_checks, deal_duplicates, history_checks, load_warnings
+from analytics.ingest.checks import (
+    collect,
+    deal_checks,
+    deal_duplicates,
+    history_checks,
+    load_warnings,
+)
 from analytics.ingest.csvsource import CsvSource, open_csv
 from analytics.ingest.headers import (
     DEAL_HEADERS_ZH,
+    HISTORY_CHANGE_COLUMNS,
     HISTORY_COLUMNS,
     HISTORY_HEADERS_ZH,
     IMPORTED_DEAL_COLUMNS,
@@ -27,13 +34,20 @@ from analytics.ingest.headers import (
     WIDE_STAGE_HEADERS_ZH,
     map_header,
 )
-from analytics.ingest.issues import ImportResult, Progress, RowIssue, cleaned_cell_warnings, counted
+from analytics.ingest.issues import (
+    ImportResult,
+    Progress,
+    RowIssue,
+    cleaned_cell_warnings,
+    counted,
+)
 from analytics.ingest.staging import (
     StagedFile,
     build_incoming_deals,
     drop_blank_rows,
     drop_staging,
     incoming_wide_events,
+    no_field_changes,
     release,
     stage_file,
     type_deals,
@@ -124,7 +138,8 @@ class Importer:
                                                "do not pass --history as well", row=None)
         hist_st = None
         if len(sources) > 1 and not wide:
-            h_fields, h_unknown = map_header(sources[1].header, HISTORY_HEADERS_ZH, HISTORY_COLUMNS)
+            h_fields, h_unknown = map_header(sources[1].header, HISTORY_HEADERS_ZH,
+                                             HISTORY_COLUMNS + HISTORY_CHANGE_COLUMNS)
             for f in HISTORY_COLUMNS:
                 if f not in h_fields:
                     self._file_issue(sources[1], f, "required column missing")
@@ -156,12 +171,13 @@ class Importer:
         # Stage events: from the history file, or unpivoted from a wide file's stage_N_at columns.
         if hist_st is not None:
             self.progress(0.5, f"parsing {hist_st.source.name}")
-            self.errors += incoming_history_events(self.store, hist_st, self.params)
+            self.errors += incoming_history_events(self.store, hist_st, self.params, self.decimal_comma)
         else:
             incoming_wide_events(self.store, [c for c in WIDE_STAGE_COLUMNS if c in fields])
+            no_field_changes(self.store)
 
         # What is left to do reads the valid deals and events only: the typed copies of the files go.
-        drop_staging(self.store, keep=("kf_in_deals", "kf_in_events"))
+        drop_staging(self.store, keep=("kf_in_deals", "kf_in_events", "kf_in_field_changes"))
         if self.errors and not self.skip_invalid:
             return self._rejected(files, fmt)
         self.progress(0.65, "comparing with the database")
@@ -181,12 +197,19 @@ class Importer:
         s.execute("""CREATE OR REPLACE TEMP TABLE kf_new_events AS
             SELECT e.* FROM kf_in_events e ANTI JOIN stage_events s
                 ON s.deal_id = e.deal_id AND s.stage = e.stage AND s.entered_at = e.entered_at""")
+        # a change already recorded (the same field, moment and value: a re-export) is not added again
+        s.execute("""CREATE OR REPLACE TEMP TABLE kf_new_field_changes AS
+            SELECT c.* FROM kf_in_field_changes c ANTI JOIN deal_changes s
+                ON s.deal_id = c.deal_id AND s.field = c.field AND s.changed_at = c.changed_at
+                AND s.expected_close IS NOT DISTINCT FROM c.expected_close
+                AND s.amount IS NOT DISTINCT FROM c.amount""")
         n_insert, n_update = s.fetchone("SELECT count(*) FILTER (WHERE action = 'insert'), "
                                         "count(*) FILTER (WHERE action = 'update') FROM kf_changes")
         n_events = s.scalar("SELECT count(*) FROM kf_new_events")
+        n_field_changes = s.scalar("SELECT count(*) FROM kf_new_field_changes")
         self.warnings += load_warnings(self.store, st, self.history_name)
         self._locate_issues()
-        if n_insert == 0 and n_update == 0 and n_events == 0 and not self.errors:
+        if n_insert == 0 and n_update == 0 and n_events == 0 and n_field_changes == 0 and not self.errors:
             earlier = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported' "
                                "AND file_sha256 = $sha", {"sha": sha256})
             if earlier:
@@ -198,7 +221,7 @@ class Importer:
             return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
 
         kept = s.scalar("SELECT count(*) FROM kf_in_deals")  # the valid deal rows
-        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0 and not kept:
+        if self.errors and n_insert == 0 and n_update == 0 and n_events == 0 and n_field_changes == 0 and not kept:
             # --skip-invalid left no valid deal: an empty batch would read as an import
             rows = len({(e.file, e.row) for e in self.errors if e.row is not None})
             return ImportResult.rejected(files, fmt, self.errors, self.warnings, message=(
@@ -206,28 +229,29 @@ class Importer:
                 f"{counted(rows, 'row')}): nothing to import; the database is unchanged"))
         # The incoming events (millions of rows at a million deals) are no longer needed once the new ones are
         # known: freed before the batch is written, they leave DuckDB's memory to the inserts and the facts.
-        drop_staging(self.store, keep=("kf_in_deals", "kf_changes", "kf_new_events"))
+        drop_staging(self.store, keep=("kf_in_deals", "kf_changes", "kf_new_events", "kf_new_field_changes"))
         file_rows = [st.rows] + ([hist_st.rows] if hist_st else [])
-        batch_id = write_batch(s, fmt, files, sha256, file_rows, (n_insert, n_update, n_events), self.errors,
-                               self.warnings, self.progress)
+        batch_id = write_batch(s, fmt, files, sha256, file_rows, (n_insert, n_update, n_events, n_field_changes),
+                               self.errors, self.warnings, self.progress)
         self.progress(1.0, "done")
         parts = [f"batch {batch_id}: {counted(n_insert, 'deal')} added, {n_update:,} updated, "
-                 f"{counted(n_events, 'stage event')} added"]
+                 f"{counted(n_events, 'stage event')} added"
+                 + (f", {counted(n_field_changes, 'close-date or amount change')} added" if n_field_changes else "")]
         skipped = len({(e.file, e.row) for e in self.errors})
         if self.errors:  # rows, not cells: one row with three bad cells is one row left out
             parts.append(f"{counted(skipped, 'row')} skipped ({counted(len(self.errors), 'problem')}), kept in "
                          f"rejected_rows: {kept:,} of {kept + skipped:,} rows imported "
                          f"({formatting.percent(kept / (kept + skipped))})")
         return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events, skipped, self.warnings,
-                            self.errors, "; ".join(parts))
+                            self.errors, "; ".join(parts), n_field_changes)
 
 
 
 
     def _locate_issues(self) -> None:
-        if self.locate:
-            self.errors = [self.locate(e) for e in self.errors]
-            self.warnings = [self.locate(w) for w in self.warnings]
+        if self.locate:  # a source row may become several converted rows (a stage and a change): reported once
+            self.errors = list(dict.fromkeys(self.locate(e) for e in self.errors))
+            self.warnings = list(dict.fromkeys(self.locate(w) for w in self.warnings))
         self.errors = self.prior_errors + self.errors
         self.warnings = self.prior_warnings + self.warnings
         self.prior_errors, self.prior_warnings = [], []  # located once, however often asked
@@ -239,28 +263,37 @@ class Importer:
         return ImportResult.rejected(files, fmt, self.errors, self.warnings)
 
 
-def incoming_history_events(store: Store, hist_st: StagedFile, params: dict) -> list[RowIssue]:
-    """kf_in_events from a long stage history: parsed, typed and checked, each event once; a row with a problem is
-    left out. Returns the problems."""
+def incoming_history_events(store: Store, hist_st: StagedFile, params: dict, decimal_comma: bool) -> list[RowIssue]:
+    """kf_in_events and kf_in_field_changes from a long stage history: parsed, typed and checked, each event and
+    change once; a row with a problem is left out. Returns the problems."""
     issues = stage_file(store, hist_st)
-    type_history(store, hist_st, params)
+    type_history(store, hist_st, params, decimal_comma)
     release(store, hist_st)
     drop_blank_rows(store, "kf_history_typed")
-    checked = collect(store, hist_st.source, history_checks(), "kf_history_typed", params)
+    checked = collect(store, hist_st.source, history_checks(hist_st), "kf_history_typed", params)
     bad_hist = sorted({e.row for e in checked if e.row is not None})
     store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_events AS
         SELECT deal_id, stage, entered_at, min(src_row) AS src_row FROM kf_history_typed
-        WHERE src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""", {"bad": bad_hist})
+        WHERE stage IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""", {"bad": bad_hist})
+    # each row's expected close and amount, one change per field stated (the values from that moment on)
+    store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_field_changes AS
+        SELECT deal_id, 'expected_close' AS field, entered_at AS changed_at, expected_close,
+               CAST(NULL AS DOUBLE) AS amount, min(src_row) AS src_row
+        FROM kf_history_typed WHERE expected_close IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL
+        UNION ALL
+        SELECT deal_id, 'amount', entered_at, CAST(NULL AS DATE), amount, min(src_row)
+        FROM kf_history_typed WHERE amount IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""",
+                  {"bad": bad_hist})
     return issues + checked
 
 
 def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_rows: list[int],
-                counts: tuple[int, int, int], errors: list[RowIssue], warnings: list[RowIssue],
+                counts: tuple[int, int, int, int], errors: list[RowIssue], warnings: list[RowIssue],
                 progress: Progress) -> int:
     """Write one batch in one transaction, from the staged kf_in_deals, kf_changes and kf_new_events: the deals it
     inserts or updates (each updated deal's earlier state kept in deal_previous, for undo), its stage events, its
     problems and warnings, the batch itself, and the per-deal facts. Returns the batch id."""
-    n_insert, n_update, n_events = counts
+    n_insert, n_update, n_events, n_field_changes = counts
     started = datetime.now()
     with s.transaction():
         batch_id = s.scalar("SELECT nextval('batch_id_seq')")
@@ -274,6 +307,8 @@ def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_ro
             WHERE deal_id IN (SELECT deal_id FROM kf_changes)""", b)
         s.execute("INSERT INTO batch_deals SELECT $b, deal_id, action FROM kf_changes", b)
         s.execute("INSERT INTO stage_events SELECT deal_id, stage, entered_at, $b FROM kf_new_events", b)
+        s.execute("INSERT INTO deal_changes SELECT deal_id, field, changed_at, expected_close, amount, $b "
+                  "FROM kf_new_field_changes", b)
         for table, issues in (("rejected_rows", errors), ("import_warnings", warnings)):
             if issues:
                 s.cursor.executemany(
@@ -281,11 +316,11 @@ def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_ro
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [(batch_id, i.file, i.row, i.column, i.value, i.reason) for i in issues])
         s.execute("""INSERT INTO import_batches VALUES ($b, 'imported', $fmt, $files, $sha, $rows, $ins, $upd,
-            $ev, $rej, $warn, $started, now(), NULL, $file_rows)""",
+            $ev, $rej, $warn, $started, now(), NULL, $file_rows, $field_changes)""",
                   {**b, "fmt": fmt, "files": files, "sha": sha256, "rows": sum(file_rows),
                    "ins": n_insert, "upd": n_update, "ev": n_events, "rej": len(errors),
                    "warn": len(warnings), "started": started,
-                   "file_rows": file_rows})
+                   "file_rows": file_rows, "field_changes": n_field_changes})
         progress(0.9, "computing per-deal facts")
         affected = None
         if s.facts_refresh_is_partial(n_insert + n_update + n_events):  # at most that many deals changed

@@ -81,14 +81,32 @@ def deal_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
     return checks
 
 
-def history_checks() -> list[tuple[str, str, str, str]]:
+def history_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
+    """The checks of a long stage history. Its stage may be empty on a row that records a change of the expected
+    close or amount alone."""
     # typed value first: DuckDB then trims only the rows whose value did not convert
     present = text_sql("{0}") + " IS NOT NULL"
+    a_change = f"({present.format('raw_expected_close')} OR {present.format('raw_amount')})"
+    optional = []
+    if "expected_close" in st.fields:
+        optional += [
+            ("expected_close", "raw_expected_close",
+             f"expected_close IS NULL AND {present.format('raw_expected_close')}",
+             "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
+            ("expected_close", "raw_expected_close",
+             f"expected_close IS NOT NULL AND NOT (CAST(expected_close AS TIMESTAMP) {IN_DATE_RANGE})",
+             "'date out of range (1970–2100)'")]
+    if "amount" in st.fields:
+        optional += [
+            ("amount", "raw_amount", f"amount IS NULL AND {present.format('raw_amount')}", "'not an amount'"),
+            ("amount", "raw_amount", "amount < 0", "'amount must not be negative'"),
+            ("amount", "raw_amount", "amount > $max_amount", "'amount implausibly large'")]
     return [
         ("deal_id", "raw_deal_id", f"deal_id IS NULL AND NOT ({present.format('raw_deal_id')})",
          "'required value missing'"),
-        ("stage", "raw_stage", f"stage IS NULL AND NOT ({present.format('raw_stage')})",
+        ("stage", "raw_stage", f"stage IS NULL AND NOT ({present.format('raw_stage')}) AND NOT {a_change}",
          "'required value missing'"),
+        *optional,
         ("stage", "raw_stage", f"stage IS NULL AND {present.format('raw_stage')}",
          "'unknown stage: use 1–8, the stage key, or its English or Chinese name'"),
         ("entered_at", "raw_entered_at", f"entered_at IS NULL AND NOT ({present.format('raw_entered_at')})",

@@ -110,7 +110,9 @@ def detect_encoding(data: bytes) -> str:
         raise InputError("cannot decode the file as UTF-8, GB18030/GBK or Windows-1252")
     if len(candidates) == 1:
         return candidates[0]
-    from charset_normalizer import from_bytes  # imported here: only non-UTF-8 files need it
+    from charset_normalizer import (
+        from_bytes,  # imported here: only non-UTF-8 files need it
+    )
 
     best = from_bytes(data[:200_000], cp_isolation=candidates).best()
     if best is None:

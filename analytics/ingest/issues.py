@@ -35,6 +35,7 @@ class ImportResult:
     warnings: list[RowIssue] = field(default_factory=list)
     errors: list[RowIssue] = field(default_factory=list)
     message: str = ""
+    field_changes: int = 0  # close-date and amount changes added
 
     @classmethod
     def rejected(cls, files: list[str], fmt: str | None, errors: list[RowIssue], warnings: list[RowIssue] = (),
@@ -53,7 +54,8 @@ class ImportResult:
         return {
             "batch_id": self.batch_id, "status": self.status, "format": self.format, "files": self.files,
             "deals": self.deals, "deals_inserted": self.deals_inserted, "deals_updated": self.deals_updated,
-            "stage_events": self.stage_events, "rejected_rows": self.rejected_rows,
+            "stage_events": self.stage_events, "field_changes": self.field_changes,
+            "rejected_rows": self.rejected_rows,
             "warnings": [asdict(w) for w in self.warnings], "errors": [asdict(e) for e in self.errors],
             "message": self.message,
         }

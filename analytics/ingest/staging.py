@@ -5,9 +5,23 @@ temp table, dropped when the import ends."""
 
 from __future__ import annotations
 
-from analytics.domain import FACTOR_KEYS, FACTOR_SCORE_RANGE, OUTCOME_ALIASES, STAGE_ALIASES, TIER_KEYS
+from analytics.domain import (
+    FACTOR_KEYS,
+    FACTOR_SCORE_RANGE,
+    OUTCOME_ALIASES,
+    STAGE_ALIASES,
+    TIER_KEYS,
+)
 from analytics.exceptions import InputError, StoreError
-from analytics.ingest.cells import WHITE, amount_sql, case_map_sql, date_sql, label_sql, spaced_sql, text_sql
+from analytics.ingest.cells import (
+    WHITE,
+    amount_sql,
+    case_map_sql,
+    date_sql,
+    label_sql,
+    spaced_sql,
+    text_sql,
+)
 from analytics.ingest.csvsource import CsvSource
 from analytics.ingest.headers import WIDE_STAGE_COLUMNS
 from analytics.ingest.issues import RowIssue, clip_value
@@ -19,7 +33,8 @@ _TIERS = "(" + ", ".join(f"'{k}'" for k in TIER_KEYS) + ")"
 _SCORES = "(" + ", ".join(f"'{n}'" for n in range(FACTOR_SCORE_RANGE[0], FACTOR_SCORE_RANGE[1] + 1)) + ")"
 _STAGING_VIEWS = ("kf_raw_deals_rows", "kf_raw_history_rows")
 _STAGING_TABLES = ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_bad_rows",
-                   "kf_in_deals", "kf_in_events", "kf_changes", "kf_new_events", "kf_rejects", "kf_reject_scans",
+                   "kf_in_deals", "kf_in_events", "kf_in_field_changes", "kf_new_field_changes", "kf_changes",
+                   "kf_new_events", "kf_rejects", "kf_reject_scans",
                    "kf_rownum", "kf_affected")
 
 
@@ -155,15 +170,25 @@ def type_deals(store: Store, st: StagedFile, params: dict, decimal_comma: bool) 
         f"CREATE OR REPLACE TEMP TABLE kf_deals_typed AS SELECT {', '.join(select)} FROM {st.table}_rows", p)
 
 
-def type_history(store: Store, st: StagedFile, params: dict) -> None:
+def type_history(store: Store, st: StagedFile, params: dict, decimal_comma: bool = False) -> None:
+    """kf_history_typed: each row's raw and typed deal_id, stage and entered_at, and its expected_close and amount
+    (NULL where the file has no such column)."""
     p = params
     stage_map = {label: number for label, number in STAGE_ALIASES.items()}
+    optional = []
+    for f, typed, empty in (("expected_close", date_sql, "DATE"), ("amount", None, "DOUBLE")):
+        if f in st.fields:
+            x = st.col(f)
+            expr = amount_sql(x, decimal_comma) if f == "amount" else typed(x)
+            optional.append(f"{x} AS raw_{f}, CAST({expr} AS {empty}) AS {f}")
+        else:
+            optional.append(f"CAST(NULL AS VARCHAR) AS raw_{f}, CAST(NULL AS {empty}) AS {f}")
     store.execute(f"""CREATE OR REPLACE TEMP TABLE kf_history_typed AS
         SELECT src_row, {st.col('deal_id')} AS raw_deal_id, {st.col('stage')} AS raw_stage,
                {st.col('entered_at')} AS raw_entered_at,
                {text_sql(st.col('deal_id'))} AS deal_id,
                CAST({case_map_sql(st.col('stage'), stage_map, 'st', p)} AS TINYINT) AS stage,
-               {date_sql(st.col('entered_at'))} AS entered_at, {blank_row_sql(st)}
+               {date_sql(st.col('entered_at'))} AS entered_at, {', '.join(optional)}, {blank_row_sql(st)}
         FROM {st.table}_rows""", p)
 
 
@@ -203,3 +228,11 @@ def incoming_wide_events(store: Store, wide_cols: list[str]) -> None:
     store.execute("CREATE OR REPLACE TEMP TABLE kf_in_events AS "
                   + (union or "SELECT NULL::VARCHAR deal_id, NULL::TINYINT stage, "
                               "NULL::TIMESTAMP entered_at, NULL::BIGINT src_row WHERE false"))
+
+
+def no_field_changes(store: Store) -> None:
+    """An empty kf_in_field_changes: the file holds no close-date or amount history (a deals file, a wide one)."""
+    store.execute("CREATE OR REPLACE TEMP TABLE kf_in_field_changes AS SELECT CAST(NULL AS VARCHAR) AS deal_id, "
+                  "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS TIMESTAMP) AS changed_at, "
+                  "CAST(NULL AS DATE) AS expected_close, CAST(NULL AS DOUBLE) AS amount, "
+                  "CAST(NULL AS BIGINT) AS src_row WHERE false")

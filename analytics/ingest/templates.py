@@ -5,12 +5,19 @@ from __future__ import annotations
 import csv
 import io
 
-from analytics.ingest.headers import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH
+from analytics.ingest.headers import (
+    DEAL_HEADERS_ZH,
+    HISTORY_CHANGE_COLUMNS,
+    HISTORY_COLUMNS,
+    HISTORY_HEADERS_ZH,
+)
 from analytics.store.schema import DEAL_COLUMNS
 
 _DEAL_EXAMPLE = ["D-0001", "华东电力集团", "A", "张伟", "East", "Energy", "1,250,000", "CNY", "2026-03-02",
                  "2026-09-30", "", "open", "", "4", "3", "4", "5", "4", "4", "3", "4", "4"]
-_HISTORY_EXAMPLE = [["D-0001", "1", "2026-03-02"], ["D-0001", "2", "2026-03-20"], ["D-0001", "3", "2026-04-15"]]
+# the optional expected_close and amount: the values from that row's date on; a row without a stage changes them alone
+_HISTORY_EXAMPLE = [["D-0001", "1", "2026-03-02", "2026-09-30", "1,000,000"], ["D-0001", "2", "2026-03-20", "", ""],
+                    ["D-0001", "", "2026-04-02", "2026-12-15", ""], ["D-0001", "3", "2026-04-15", "", "1,250,000"]]
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> bytes:
@@ -29,5 +36,5 @@ def deals_template(lang: str = "en") -> bytes:
 
 def history_template(lang: str = "en") -> bytes:
     zh = {v: k for k, v in HISTORY_HEADERS_ZH.items()}
-    header = [zh[c] if lang == "zh" else c for c in ("deal_id", "stage", "entered_at")]
+    header = [zh[c] if lang == "zh" else c for c in (*HISTORY_COLUMNS, *HISTORY_CHANGE_COLUMNS)]
     return _csv(header, _HISTORY_EXAMPLE)

@@ -10,7 +10,8 @@ from analytics import formatting
 from analytics.forecasting.forecast import QuarterForecast
 from analytics.forecasting.review import QuarterlyReview
 from analytics.i18n.columns import MONEY_COLUMNS, SHARE_COLUMNS, column_label
-from analytics.i18n.text import amount_coverage, stage_label, t, value_label, with_stage_labels
+from analytics.i18n.labels import stage_label, value_label, with_stage_labels
+from analytics.i18n.text import amount_coverage, t
 from analytics.present.export import neutralise_frame
 
 _money, _pct = formatting.money, formatting.percent
@@ -101,6 +102,12 @@ def render_html(review: QuarterlyReview, lang: str = "en") -> str:
     owners = _html_table([t("owner", lang), t("won_to_date", lang), t("expected", lang)],
                          [[value_label(b.key, lang), _money(b.won_to_date), _money(b.expected)] for b in f.by_owner],
                          {1, 2})
+    moved = ""
+    if review.waterfall is not None:  # the review opens with what moved since the quarter began
+        from analytics.present.figures import waterfall_figure
+
+        moved = (f"<h2>{e(t('what_changed', lang, quarter=review.quarter))}</h2>"
+                 + waterfall_figure(review.waterfall, lang).to_html(full_html=False, include_plotlyjs=True))
     then, now = review.last_quarter_name, t("now", lang)
     funnel_table = _html_table(
         [t("stage", lang), then, now, f"{t('conversion', lang)} {then}", f"{t('conversion', lang)} {now}"],
@@ -114,11 +121,12 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 .num{{text-align:right}}.big{{font-size:1.4em}}</style></head><body>
 <h1>{e(t('review_title', lang))} {e(review.quarter)}</h1>
 <p>{e(t('as_of', lang))} {review.as_of.isoformat()}. {e(t('small_data_note' if f.mode == 'small-data' else 'full_data_note', lang))}</p>
+{moved}
 <h2>{e(t('this_quarter', lang))}</h2>
 {"".join(f"<p><strong>{e(note)}</strong></p>" for note in coverage_notes(review, lang))}
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
 · {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
-{dist.to_html(full_html=False, include_plotlyjs=True)}
+{dist.to_html(full_html=False, include_plotlyjs=not moved)}
 {categories}
 {owners}
 <h2>{e(t('last_quarter', lang))}</h2>{last_html}
@@ -186,7 +194,16 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
     categories = pd.DataFrame([{"category": t("cat_" + b.key, lang), "expected": b.expected, "p10": b.p10,
                                 "p90": b.p90} for b in f.by_category])
     funnel = pd.DataFrame(funnel_change_rows(review))
-    sheets = [sheet(summary, "forecast"), sheet(categories, "by_category"),
+    sheets = []
+    if review.waterfall is not None:  # the workbook opens with what moved, as the review does
+        w = review.waterfall
+        sheets.append(sheet(pd.DataFrame(
+            [{"bucket": t("pipeline_on", lang, day=w.from_date.isoformat()), "deals": w.start_deals,
+              "amount": w.start_amount},
+             *({"bucket": t(f"bucket_{b.bucket}", lang), "deals": b.deals, "amount": b.amount} for b in w.buckets),
+             {"bucket": t("pipeline_on", lang, day=w.to_date.isoformat()), "deals": w.end_deals,
+              "amount": w.end_amount}]), "what_changed"))
+    sheets += [sheet(summary, "forecast"), sheet(categories, "by_category"),
               sheet(breakdown(f.by_owner, "owner"), "by_owner"), sheet(breakdown(f.by_tier, "tier"), "by_tier"),
               sheet(funnel, "funnel_change", {
                   "reached_then": f"{t('reached', lang)} {last_q}", "reached_now": f"{t('reached', lang)} {now}",

@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 # Part of every key: changed whenever what a persisted function computes changes, so that a database keeps no result
 # (or pickled object) an older keyfunnel computed.
-RESULTS_VERSION = "2026-12-01 censoring-weighted win model"
+RESULTS_VERSION = "2026-12-01 the review's waterfall"
 
 
 def persistable(compute: Callable[..., T]) -> Callable[..., T]:

@@ -241,9 +241,9 @@ class Store:
         """Changes whenever deal_facts is recomputed (import, undo, demo removal)."""
         return self.scalar("SELECT value FROM settings WHERE key = 'data_version'") or "initial"
 
-    def table_checksums(self, tables: Sequence[str] = ("deals", "stage_events", "import_batches", "deal_previous",
-                                                       "batch_deals", "rejected_rows", "import_warnings",
-                                                       "deal_facts")) -> dict[str, tuple]:
+    def table_checksums(self, tables: Sequence[str] = ("deals", "stage_events", "deal_changes", "import_batches",
+                                                       "deal_previous", "batch_deals", "rejected_rows",
+                                                       "import_warnings", "deal_facts")) -> dict[str, tuple]:
         """Row count and an order-independent hash of every row, per table: equal checksums, equal contents."""
         out = {}
         for table in tables:
@@ -256,6 +256,6 @@ class Store:
 _AS_OF_TABLES = ("stage_durations", "deal_facts", "deals", "stage_events")  # Store.as_of's temp tables, dropped
 _TEMP_TABLE = re.compile(r"kf_[a-z_]+")
 
-_CHECKSUM_TABLES = frozenset({"deals", "stage_events", "import_batches", "deal_previous", "batch_deals",
+_CHECKSUM_TABLES = frozenset({"deals", "stage_events", "deal_changes", "import_batches", "deal_previous", "batch_deals",
                               "rejected_rows", "import_warnings", "deal_facts", "stage_durations", "settings",
                               "schema_migrations"})

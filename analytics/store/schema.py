@@ -111,7 +111,25 @@ ALTER TABLE deal_previous ADD COLUMN name VARCHAR;
     # rows_read summed a batch's files (10,054 for a 5,229-row file and its history): each file's own count, in
     # the order of `files`; NULL for batches written before
     ("009_rows_read_per_file", "ALTER TABLE import_batches ADD COLUMN file_rows INTEGER[];"),
+    # A deal's expected close and amount as they changed: one row per change of one field, from that moment on
+    # (a stage history's optional columns, Salesforce's OpportunityHistory, a snapshot series). deals keeps the
+    # latest values; these are what they were before.
+    ("010_deal_changes", """
+CREATE TABLE deal_changes (
+    deal_id VARCHAR NOT NULL,
+    field VARCHAR NOT NULL CHECK (field IN ('expected_close', 'amount')),
+    changed_at TIMESTAMP NOT NULL,
+    expected_close DATE,
+    amount DOUBLE CHECK (amount >= 0),
+    batch_id INTEGER NOT NULL,
+    CHECK ((field = 'expected_close') = (expected_close IS NOT NULL)),
+    CHECK ((field = 'amount') = (amount IS NOT NULL))
+);
+ALTER TABLE import_batches ADD COLUMN changes_added INTEGER;
+"""),
 )
+# the fields deal_changes records
+CHANGE_FIELDS = ("expected_close", "amount")
 # Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
 # keyfunnel then has both tables rebuilt once, on its first open for writing.
 DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7"

@@ -27,7 +27,13 @@ from analytics.exceptions import InputError
 from analytics.ingest.crm.currency import convert_currency
 from analytics.ingest.crm.profiles import MappingProfile, StageTarget, preset
 from analytics.ingest.crm.readers import READERS
-from analytics.ingest.crm.source import DateColumn, SourceTable, detect_preset, infer_date_order, parse_dates
+from analytics.ingest.crm.source import (
+    DateColumn,
+    SourceTable,
+    detect_preset,
+    infer_date_order,
+    parse_dates,
+)
 from analytics.ingest.issues import RowIssue, clip_value, counted
 
 MISSING_COLUMN = "required column missing"
@@ -63,6 +69,9 @@ class Conversion:
     errors: list[RowIssue] = field(default_factory=list)  # rows: imported without them under --skip-invalid
     mapping_errors: list[RowIssue] = field(default_factory=list)  # the export as a whole: always rejects
     warnings: list[RowIssue] = field(default_factory=list)
+    # the expected close and amount as they changed (deal_id, entered_at, expected_close, amount), and where from
+    changes: pd.DataFrame | None = None
+    change_origin: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def unmapped(self) -> list[StageCount]:
@@ -109,6 +118,8 @@ class Converter:
         # where each deal row came from (file, row), when a reader assembles deals from several rows (snapshots);
         # else the deals table's own rows
         self.deal_rows: list[tuple[str, int]] | None = None
+        # close-date and amount changes, when the reader's files record them (with file and row columns)
+        self.changes: pd.DataFrame | None = None
 
     # helpers
     def col(self, table: SourceTable, field_name: str, required: bool = False) -> int | None:
@@ -259,6 +270,9 @@ class Converter:
                                 self.census, dict(currencies), self.date_order, deals, events, deal_origin,
                                 list(zip(events.pop("file"), events.pop("row").astype(int))), self.errors,
                                 self.mapping_errors, self.warnings)
+        if self.changes is not None and len(self.changes):
+            conversion.change_origin = list(zip(self.changes.pop("file"), self.changes.pop("row").astype(int)))
+            conversion.changes = self.changes.reset_index(drop=True)
         convert_currency(conversion, self.profile)
         return conversion
 

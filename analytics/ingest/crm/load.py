@@ -13,10 +13,22 @@ import pandas as pd
 
 from analytics.exceptions import InputError
 from analytics.ingest.canonical import Importer
-from analytics.ingest.crm.convert import MISSING_COLUMN, UNMAPPED_STAGE, Conversion, StageCount, convert_export
+from analytics.ingest.crm.convert import (
+    MISSING_COLUMN,
+    UNMAPPED_STAGE,
+    Conversion,
+    StageCount,
+    convert_export,
+)
 from analytics.ingest.crm.profiles import MappingProfile
 from analytics.ingest.crm.source import SourceTable, read_table
-from analytics.ingest.issues import ImportResult, Progress, RowIssue, clip_value, counted
+from analytics.ingest.issues import (
+    ImportResult,
+    Progress,
+    RowIssue,
+    clip_value,
+    counted,
+)
 from analytics.store.connection import Store
 
 
@@ -60,7 +72,9 @@ class _Locator:
         columns = self.conversion.columns
         if issue.file == self.events_name:
             source_field = {"deal_id": ("history_deal_id", "deal_id"), "stage": ("history_stage", "stage"),
-                            "entered_at": ("history_at", "snapshot_date")}.get(issue.column or "", ())
+                            "entered_at": ("history_at", "snapshot_date"),
+                            "expected_close": ("history_close_date", "close_date"),
+                            "amount": ("history_amount", "amount")}.get(issue.column or "", ())
             column = next((columns[f] for f in source_field if f in columns), issue.column)
         else:
             source_field = {"closed_at": ("close_date", "actual_close"), "expected_close": ("expected_close",
@@ -96,11 +110,22 @@ def import_export(store: Store, tables: list[SourceTable], read_errors: list[Row
         keep_ev = ~events["deal_id"].isin(dropped).to_numpy()
         events = events[keep_ev].reset_index(drop=True)
         conversion.event_origin = [o for o, k in zip(conversion.event_origin, keep_ev) if k]
+        if conversion.changes is not None:
+            keep_ch = ~conversion.changes["deal_id"].isin(dropped).to_numpy()
+            conversion.changes = conversion.changes[keep_ch].reset_index(drop=True)
+            conversion.change_origin = [o for o, k in zip(conversion.change_origin, keep_ch) if k]
     folder = Path(tempfile.mkdtemp(prefix="keyfunnel-crm-"))
     deals_path, events_path = folder / "deals.csv", folder / "history.csv"
     try:
         _write_canonical(deals, deals_path)
-        _write_canonical(events[["deal_id", "stage", "entered_at"]], events_path)
+        history = events[["deal_id", "stage", "entered_at"]]
+        if conversion.changes is not None and len(conversion.changes):
+            # rows without a stage: changes of the expected close and amount alone (docs/data-format.md)
+            history = pd.concat([history, conversion.changes[["deal_id", "entered_at", "expected_close", "amount"]]],
+                                ignore_index=True)
+            history["stage"] = history["stage"].astype("Int64")  # whole stages, empty on a change row
+            conversion.event_origin = conversion.event_origin + conversion.change_origin
+        _write_canonical(history, events_path)
         importer = Importer(store, skip_invalid=skip_invalid, progress=progress,
                             locate=_Locator(conversion, "(converted deals)", "(converted history)", tables),
                             provenance=(files, [t.sha256 for t in tables], conversion.preset),

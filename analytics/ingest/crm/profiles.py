@@ -20,7 +20,15 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from analytics.domain import FACTOR_KEYS, LOST, OPEN, OUTCOME_ALIASES, STAGE_ALIASES, WON, normalise_label
+from analytics.domain import (
+    FACTOR_KEYS,
+    LOST,
+    OPEN,
+    OUTCOME_ALIASES,
+    STAGE_ALIASES,
+    WON,
+    normalise_label,
+)
 from analytics.exceptions import KeyfunnelError
 
 PRESET_NAMES = ("salesforce", "hubspot", "dynamics365", "snapshots", "generic")
@@ -142,6 +150,9 @@ _SALESFORCE = MappingProfile(
         "history_deal_id": ("OpportunityId", "Opportunity ID"),
         "history_stage": ("StageName", "Stage", "To Stage"),
         "history_at": ("CreatedDate", "Created Date", "Edit Date", "Last Modified"),
+        # OpportunityHistory's CloseDate and Amount: the deal's expected close and amount from that row on
+        "history_close_date": ("CloseDate", "Close Date"),
+        "history_amount": ("Amount",),
     },
     # Folded onto our stages as the CRM default probabilities are (analytics/domain.py, docs/metrics.md).
     stages={"Prospecting": 1, "Qualification": 2, "Needs Analysis": 3, "Value Proposition": 4,

@@ -10,9 +10,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from analytics.domain import LAST_STAGE, LOST, OPEN, WON
+from analytics.domain import LOST, OPEN, WON
 from analytics.exceptions import InputError
-from analytics.ingest.crm.source import _DATE_ENTERED, DateColumn, SourceTable, parse_amount, salesforce_role
+from analytics.ingest.crm.source import (
+    _DATE_ENTERED,
+    DateColumn,
+    SourceTable,
+    parse_amount,
+    salesforce_role,
+)
+from analytics.ingest.crm.steps import (
+    current_stage,
+    no_deals,
+    no_events,
+    no_steps,
+    stage_events_from_steps,
+)
 from analytics.ingest.issues import RowIssue, clip_value, counted
 
 if TYPE_CHECKING:
@@ -91,8 +104,8 @@ def salesforce(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     deals["closed_at"] = close.where(deals["outcome"] != OPEN)
     deals["expected_close"] = close.where(deals["outcome"] == OPEN)
     changed = c.dates(t, c.col(t, "stage_changed_at"))
-    current = _current_stage(deals, stage, changed.fillna(deals["created_at"]), t)
-    return deals, with_history(c, hists[0], current) if hists else _changes(current)
+    current = current_stage(deals, stage, changed.fillna(deals["created_at"]), t)
+    return deals, with_history(c, hists[0], current) if hists else stage_events_from_steps(current)
 
 
 def with_history(c: Converter, h: SourceTable, current: pd.DataFrame) -> pd.DataFrame:
@@ -100,14 +113,42 @@ def with_history(c: Converter, h: SourceTable, current: pd.DataFrame) -> pd.Data
     current stage the deals file gives."""
     hp = {f: c.col(h, f, required=True) for f in ("history_deal_id", "history_stage", "history_at")}
     if None in hp.values():
-        return _no_events()
+        return no_events()
     steps = pd.DataFrame({
         "deal_id": c.text(h, hp["history_deal_id"]),
         "target": c.stage_targets(h, c.text(h, hp["history_stage"]), h.header[hp["history_stage"]]),
         "at": c.dates(h, hp["history_at"]), "file": h.name, "row": h.rows})
     steps = steps[steps["deal_id"] != ""]
     without = current[~current["deal_id"].isin(steps["deal_id"])]
-    return _changes(pd.concat([steps, without], ignore_index=True))
+    history_changes(c, h, hp["history_deal_id"], hp["history_at"])
+    return stage_events_from_steps(pd.concat([steps, without], ignore_index=True))
+
+
+def history_changes(c: Converter, h: SourceTable, deal_pos: int, at_pos: int) -> None:
+    """A history file's close date and amount on each row (Salesforce's OpportunityHistory): the values from that
+    row's date on, kept where they changed (each deal's first row, then each row whose value differs from the
+    deal's row before), as c.changes."""
+    close_pos, amount_pos = c.col(h, "history_close_date"), c.col(h, "history_amount")
+    if close_pos is None and amount_pos is None:
+        return
+    frame = pd.DataFrame({"deal_id": c.text(h, deal_pos), "entered_at": c.dates(h, at_pos), "file": h.name,
+                          "row": h.rows})
+    frame["expected_close"] = c.dates(h, close_pos) if close_pos is not None else pd.NaT
+    parsed = pd.DataFrame(index=h.frame.index)
+    amounts(c, h, amount_pos, None, parsed)
+    frame["amount"] = parsed["amount"].to_numpy()
+    c.changes = _kept_changes(frame)
+
+
+def _kept_changes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Of rows giving a deal's expected close and amount at moments (deal_id, entered_at, expected_close, amount,
+    file, row), the changes: each deal's first value of each, then each value that differs from the one before."""
+    frame = frame[(frame["deal_id"] != "") & frame["entered_at"].notna()]
+    frame = frame.sort_values(["deal_id", "entered_at"], kind="stable").copy()
+    for column in ("expected_close", "amount"):
+        before = frame.groupby("deal_id", sort=False)[column].shift()
+        frame[column] = frame[column].where(frame[column].notna() & (before.isna() | (frame[column] != before)))
+    return frame[frame["expected_close"].notna() | frame["amount"].notna()].reset_index(drop=True)
 
 
 def reconcile(c: Converter, t: SourceTable, stage: pd.Series, outcome: pd.Series, stage_pos: int,
@@ -168,12 +209,12 @@ def generic(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     deals["expected_close"] = expected if "expected_close" in c.columns else close.where(
         deals["outcome"] == OPEN)
     changed = c.dates(t, c.col(t, "stage_changed_at"))
-    current = _current_stage(deals, stage, changed.fillna(deals["created_at"]).fillna(deals["closed_at"]), t)
+    current = current_stage(deals, stage, changed.fillna(deals["created_at"]).fillna(deals["closed_at"]), t)
     if not hists:
-        return deals, _changes(current)
+        return deals, stage_events_from_steps(current)
     if "key_columns" in c.columns:  # derived keys: nothing links the history's rows to the deals
         c.mapping_errors.append(RowIssue(hists[0].name, 1, None, None, _HISTORY_NEEDS_ID))
-        return deals, _no_events()
+        return deals, no_events()
     return deals, with_history(c, hists[0], current)
 
 
@@ -217,10 +258,10 @@ def hubspot(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
         c.count_stage(label, target, t, has.to_numpy(), t.header[pos])
         steps.append(pd.DataFrame({"deal_id": deals["deal_id"][has], "target": target, "at": at[has],
                                    "file": t.name, "row": t.rows[has.to_numpy()]}))
-    found = pd.concat(steps, ignore_index=True) if steps else _no_steps()
-    current = _current_stage(deals, stage, deals["created_at"], t)
+    found = pd.concat(steps, ignore_index=True) if steps else no_steps()
+    current = current_stage(deals, stage, deals["created_at"], t)
     without = current[~current["deal_id"].isin(found["deal_id"])]
-    return deals, _changes(pd.concat([found, without], ignore_index=True))
+    return deals, stage_events_from_steps(pd.concat([found, without], ignore_index=True))
 
 
 def dynamics365(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -254,7 +295,7 @@ def dynamics365(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
                             "row": t.rows})
     signed = pd.DataFrame({"deal_id": deals["deal_id"], "target": WON, "at": deals["closed_at"],
                            "file": t.name, "row": t.rows})[(deals["outcome"] == WON) & deals["closed_at"].notna()]
-    return deals, _changes(pd.concat([current, signed], ignore_index=True))
+    return deals, stage_events_from_steps(pd.concat([current, signed], ignore_index=True))
 
 
 def snapshots(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -287,11 +328,16 @@ def snapshots(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
         deals["file"], deals["row"] = t.name, t.rows
         frames.append(deals)
     if not frames:
-        return _no_deals(), _no_events()
+        return no_deals(), no_events()
     seen = pd.concat(frames, ignore_index=True).sort_values(["deal_id", "snapshot", "file", "row"],
                                                             kind="stable")
     seen = seen[seen["deal_id"] != ""]
     steps = seen[["deal_id", "target", "file", "row"]].assign(at=seen["snapshot"])
+    # each snapshot's close date and amount: the deal's expected close (while open) and amount on that date
+    c.changes = _kept_changes(pd.DataFrame({
+        "deal_id": seen["deal_id"], "entered_at": seen["snapshot"],
+        "expected_close": seen["close_date"].where(~seen["target"].isin([WON, LOST])), "amount": seen["amount"],
+        "file": seen["file"], "row": seen["row"]}))
     latest = seen.groupby("deal_id", sort=False).tail(1).copy()
     first_seen = seen.groupby("deal_id", sort=False)["snapshot"].min()
     latest["created_at"] = latest["created_at"].fillna(latest["deal_id"].map(first_seen))
@@ -308,16 +354,12 @@ def snapshots(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     latest = latest.drop(columns=["snapshot", "target", "close_date", *(["given_outcome"] if "given_outcome"
                                                                           in latest else [])])
     c.deal_rows = list(zip(latest.pop("file"), latest.pop("row")))
-    return latest.reset_index(drop=True), _changes(steps)
+    return latest.reset_index(drop=True), stage_events_from_steps(steps)
 
 
 # One reader per preset: the converter calls the profile's.
 READERS = {"salesforce": salesforce, "hubspot": hubspot, "dynamics365": dynamics365, "snapshots": snapshots,
            "generic": generic}
-
-
-
-
 
 
 _DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
@@ -329,42 +371,3 @@ _HISTORY_NEEDS_ID = "a stage history is linked to its deals by their ID: the dea
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
-
-
-def _current_stage(deals: pd.DataFrame, stage: pd.Series, at: pd.Series, table: SourceTable) -> pd.DataFrame:
-    """The one observation an export without stage history gives: the current stage, dated by the best date it
-    has (a won deal's signing by its close date)."""
-    at = at.where(stage != WON, deals["closed_at"].fillna(at))
-    return pd.DataFrame({"deal_id": deals["deal_id"], "target": stage, "at": at, "file": table.name,
-                         "row": table.rows})
-
-
-def _no_steps() -> pd.DataFrame:
-    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "target": pd.Series(dtype=object),
-                         "at": pd.Series(dtype="datetime64[ns]"), "file": pd.Series(dtype=object),
-                         "row": pd.Series(dtype=np.int64)})
-
-
-def _no_events() -> pd.DataFrame:
-    return _changes(_no_steps())
-
-
-def _no_deals() -> pd.DataFrame:
-    return pd.DataFrame({"deal_id": pd.Series(dtype=object), "currency": pd.Series(dtype=object)})
-
-
-def _changes(steps: pd.DataFrame) -> pd.DataFrame:
-    """Stage events from time-ordered observations: one per change of the mapped stage, per deal.
-
-    'won' is stage 8; 'lost' adds no event but ends a stay, so a deal reopened at its old stage re-enters it.
-    Observations without a date or an unmapped stage are dropped here: they are already reported as errors.
-    """
-    steps = steps[steps["at"].notna() & steps["target"].notna() & (steps["deal_id"] != "")]
-    steps = steps.sort_values(["deal_id", "at", "file", "row"], kind="stable")
-    target = steps["target"].map(lambda t: LAST_STAGE if t == WON else t)
-    previous = target.groupby(steps["deal_id"], sort=False).shift()
-    change = (target != previous) & (target != LOST)
-    events = pd.DataFrame({"deal_id": steps["deal_id"][change], "stage": target[change].astype(int),
-                           "entered_at": steps["at"][change], "file": steps["file"][change],
-                           "row": steps["row"][change]})
-    return events.reset_index(drop=True)

@@ -1,0 +1,156 @@
+"""The forecasting commands: refresh, model, forecast, backtest, deals and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analytics import formatting
+from analytics.cli.common import filters_from_args, run_analysis
+from analytics.exceptions import KeyfunnelError
+
+
+def cmd_refresh(args) -> int:
+    from analytics.cli.common import open_store
+    from analytics.refresh import refresh_results
+
+    with open_store(args) as store:
+        refresh_results(store)
+    print("win model, forecast, backtest and open-deal scores computed for the current data")
+    return 0
+
+
+def cmd_model(args) -> int:
+    from analytics.forecasting.validation import evaluate
+    from analytics.store.cache import (
+        persisted,  # read when `keyfunnel refresh` or the app computed it
+    )
+
+    def render(r):
+        cutoff = "–" if r.cutoff is None else f"{r.cutoff:%Y-%m-%d}"  # None: nothing resolved yet
+        print(f"validation: trained on deals closed before {cutoff}, tested on the pipeline open then; "
+              f"mode {r.mode}" + (f" ({r.note})" if r.note else ""))
+        ci = r.pooled_brier_gain_ci
+        print({"better": "the model predicts better than the stage win rates",
+               "no_better": "the model does NOT predict better than the stage win rates: use the stage rates",
+               "untested": "too few held-out deals to tell whether the model beats the stage win rates"}[r.verdict]
+              + (f" (Brier gain {r.pooled_brier_gain:.4f}, 95% [{ci[0]:.4f}, {ci[1]:.4f}], {r.pooled_n_test:,} "
+                 f"test deals)" if ci else f" ({r.pooled_n_test:,} test deals)"))
+        print(f"{'stage':>5} {'train':>7} {'test':>6} {'AUC':>6} {'Brier':>7} {'ECE':>6} {'rate Brier':>10} "
+              f"{'CRM Brier':>10} {'calib. p':>9}")
+        f = lambda x, d=3: "–" if x is None else f"{x:.{d}f}"  # noqa: E731
+        for st in r.stages:
+            print(f"{st.stage:>5} {st.n_train:>7,} {st.n_test:>6,} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
+                  f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10} "
+                  f"{f(st.calibration_p):>9}")
+        print(f"pooled over {r.pooled_n_test:,} test deals: ECE {f(r.pooled_ece)}; "
+              f"Spiegelhalter z {f(r.pooled_calibration_z, 2)} (p {f(r.pooled_calibration_p)}: below 0.05, the "
+              f"probabilities are not calibrated)")
+        print("factor scorecard (odds ratio per score point, 95% interval, p adjusted for the nine factors, Holm):")
+        for fe in r.factors:
+            ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"
+            print(f"  {fe.factor:<14} {f(fe.odds_ratio, 2):>6} {ci:<14} p_adj {f(fe.p_adjusted, 3)}")
+
+    return run_analysis(args, lambda st: persisted(st, evaluate, filters_from_args(args), as_of=args.as_of), render)
+
+
+def cmd_forecast(args) -> int:
+    from analytics.forecasting.forecast import forecast_quarter
+    from analytics.store.cache import (
+        persisted,  # read when `keyfunnel refresh` or the app computed it
+    )
+
+    def render(f):
+        print(f"{f.quarter} as of {f.as_of} ({f.mode} mode): expected {f.expected:,.0f}; P10 {f.p10:,.0f}, "
+              f"P50 {f.p50:,.0f}, P90 {f.p90:,.0f}; won to date {f.won_to_date:,.0f}")
+        for b in f.by_category:
+            print(f"  {b.key:<10} {b.expected:>16,.0f}")
+        if f.target is not None:
+            cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
+            print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {formatting.percent(f.p_reach_target)}")
+
+    return run_analysis(args, lambda st: persisted(st, forecast_quarter, args.quarter, args.as_of, target=args.target,
+                                           draws=args.draws, seed=args.seed, filters=filters_from_args(args)),
+                render)
+
+
+def cmd_backtest(args) -> int:
+    from analytics.forecasting.forecast import backtest
+    from analytics.store.cache import (
+        persisted,  # read when `keyfunnel refresh` or the app computed it
+    )
+
+    def render(b):
+        for q in b.quarters:
+            print(f"{q.quarter}: forecast {q.forecast:>14,.0f} [{q.p10:,.0f} – {q.p90:,.0f}]  actual "
+                  f"{q.actual:>14,.0f}  {'inside' if q.inside else 'OUTSIDE'}  CRM default {q.crm_default:,.0f}")
+        s, c = b.summary, b.baseline_crm_default
+        fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+        print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
+        print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
+
+    return run_analysis(args, lambda st: persisted(st, backtest, args.quarters, args.as_of,
+                                           filters=filters_from_args(args)), render)
+
+
+_DEAL_FORMATS = {"amount": "{:,.0f}", "expected_value": "{:,.0f}", "p_win": "{:.1%}", "days_in_stage": "{:.0f}",
+                 "predicted_close": "{}", "name": "{}", "account": "{}", "owner": "{}", "tier": "{}"}
+
+
+def _as_text(deals):
+    """The columns of _DEAL_FORMATS as text; a missing value is a dash (pandas would print None or NaN)."""
+    return deals.assign(**{c: [("–" if x is None or x != x else form.format(x)) for x in deals[c]]
+                           for c, form in _DEAL_FORMATS.items() if c in deals})
+
+
+def cmd_deals(args) -> int:
+    from analytics.analyses.slippage import deal_slippage, with_slippage
+    from analytics.cli.common import open_store, print_json
+    from analytics.forecasting.scoring import score_open_deals
+    from analytics.store.cache import (
+        persisted,  # read when `keyfunnel refresh` or the app computed it
+    )
+
+    with open_store(args, read_only=True) as store:
+        deals = with_slippage(persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args)),
+                              deal_slippage(store, filters_from_args(args)))
+    columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
+               "predicted_close", "recommended_tier", "days_in_stage", "mode", "push_count", "days_pushed",
+               "first_expected_close"]
+    deals = deals[columns] if len(deals) else deals
+    if args.json:
+        print_json({"deals": deals.to_dict("records")})
+        return 0
+    if len(deals) and deals["name"].isna().all():  # an export without deal names: no column of dashes
+        deals = deals.drop(columns="name")
+    import pandas as pd
+
+    with pd.option_context("display.unicode.east_asian_width", True):  # 华东电力 is 8 columns wide, not 4
+        print(_as_text(deals.head(args.top)).to_string(index=False) if len(deals) else "no open deals")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from analytics.cli.common import open_store
+    from analytics.forecasting.review import quarterly_review
+    from analytics.present.report import write_report
+
+    if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
+        raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
+    from dataclasses import replace
+
+    from analytics.forecasting.forecast import backtest
+    from analytics.store.cache import persisted
+
+    with open_store(args, read_only=True) as store:
+        review = quarterly_review(store, args.quarter, args.as_of, target=args.target,
+                                  filters=filters_from_args(args))
+        # the backtest the Forecast page and `keyfunnel backtest` read: the review says when it refutes the range
+        review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)))
+    path = write_report(review, args.out, args.lang)
+    if args.json:
+        from analytics.cli.common import print_json
+
+        print_json({"path": str(path), "quarter": review.quarter, "as_of": review.as_of})
+    else:
+        print(f"wrote {path}: the {review.quarter} review as of {review.as_of}")
+    return 0

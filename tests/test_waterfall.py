@@ -1,0 +1,112 @@
+"""The pipeline waterfall between two dates, worked by hand on ten deals (issue 18, part 2)."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import pytest
+
+from analytics.analyses.waterfall import BUCKETS, compute_waterfall, identity_holds
+from analytics.filters import DealFilter
+from analytics.ingest.canonical import import_files
+
+from .conftest import ROOT
+
+DEALS = ["deal_id", "account", "outcome", "amount", "created_at", "closed_at", "expected_close", "tier"]
+HISTORY = ["deal_id", "stage", "entered_at", "expected_close", "amount"]
+# deal: created, outcome, closed, amount now, expected close now, tier
+TEN = {
+    "A": ("2026-01-10", "open", "", "100", "2026-05-15", "A"),  # amount 80 → 100 on 04-01
+    "B": ("2026-01-05", "won", "2026-04-20", "50", "2026-04-30", "B"),  # won inside the window
+    "C": ("2026-02-01", "lost", "2026-05-01", "30", "2026-05-31", "B"),  # lost inside the window
+    "D": ("2026-03-15", "open", "", "70", "2026-06-20", "A"),  # created inside the window
+    "E": ("2026-01-20", "open", "", "40", "2026-06-10", "C"),  # amount 60 → 40 on 05-01
+    "F": ("2025-12-01", "lost", "2026-02-15", "10", "2026-03-01", "C"),  # closed before the window: in neither
+    "G": ("2026-06-05", "open", "", "15", "2026-09-01", "C"),  # created after it: in neither
+    "H": ("2026-02-10", "open", "", "90", "2026-08-15", "A"),  # close 05-30, pushed to 08-15 on 04-10
+    "I": ("2026-02-20", "open", "", "25", "2026-06-15", "B"),  # close 07-10, pulled in to 06-15 on 05-05
+    "J": ("2026-01-15", "open", "", "", "2026-05-31", "D"),  # no amount; moved from stage 2 to 3 on 04-15
+}
+EVENTS = [
+    ["A", "1", "2026-01-10", "2026-05-15", "80"], ["A", "", "2026-04-01", "", "100"],
+    ["B", "1", "2026-01-05", "2026-04-30", "50"], ["B", "7", "2026-03-20", "", ""],
+    ["C", "1", "2026-02-01", "2026-05-31", "30"],
+    ["D", "1", "2026-03-15", "", ""],
+    ["E", "1", "2026-01-20", "2026-06-10", "60"], ["E", "", "2026-05-01", "", "40"],
+    ["F", "1", "2025-12-01", "", ""],
+    ["G", "1", "2026-06-05", "", ""],
+    ["H", "1", "2026-02-10", "2026-05-30", "90"], ["H", "", "2026-04-10", "2026-08-15", ""],
+    ["I", "1", "2026-02-20", "2026-07-10", "25"], ["I", "", "2026-05-05", "2026-06-15", ""],
+    ["J", "1", "2026-01-15", "2026-05-31", ""], ["J", "2", "2026-02-01", "", ""], ["J", "3", "2026-04-15", "", ""],
+]
+FROM, TO = date(2026, 3, 1), date(2026, 6, 1)
+
+
+@pytest.fixture
+def ten(store, csv_writer):
+    rows = [[deal, "acct " + deal, outcome, amount, created, closed, close, tier]
+            for deal, (created, outcome, closed, amount, close, tier) in TEN.items()]
+    r = import_files(store, csv_writer("deals.csv", DEALS, rows), csv_writer("history.csv", HISTORY, EVENTS))
+    assert r.status == "imported", r.errors
+    return store
+
+
+def _buckets(w):
+    return {b.bucket: (b.deals, b.amount, sorted(b.deal_ids)) for b in w.buckets if b.deals}
+
+
+def test_every_open_deal_by_hand(ten):
+    """Open on 03-01: A B C E H I J, at 80 + 50 + 30 + 60 + 90 + 25 + 0 = 335 (J has no amount). Open on 06-01:
+    A D E H I J, at 100 + 70 + 40 + 90 + 25 + 0 = 325. 7 + 1 − 1 − 1 = 6; 335 + 70 − 50 − 30 + 20 − 20 = 325."""
+    w = compute_waterfall(ten, FROM, TO)
+    assert (w.start_deals, w.start_amount, w.end_deals, w.end_amount) == (7, 335.0, 6, 325.0)
+    assert _buckets(w) == {"created": (1, 70.0, ["D"]), "won": (1, 50.0, ["B"]), "lost": (1, 30.0, ["C"]),
+                           "amount_up": (1, 20.0, ["A"]), "amount_down": (1, 20.0, ["E"]),
+                           "advanced": (1, 0.0, ["J"])}
+    assert identity_holds(w)
+
+
+def test_the_quarter_pulls_in_and_pushes_out_by_hand(ten):
+    """Expected to close in 2026Q2 as of 03-01: A B C E H J (I's close was 07-10), 310. As of 06-01: A D E I J
+    (H was pushed to 08-15), 235. 6 + 1 + 1 − 1 − 1 − 1 = 5; 310 + 70 + 25 − 50 − 30 − 90 + 20 − 20 = 235."""
+    w = compute_waterfall(ten, FROM, TO, "2026Q2")
+    assert (w.start_deals, w.start_amount, w.end_deals, w.end_amount) == (6, 310.0, 5, 235.0)
+    assert _buckets(w) == {"created": (1, 70.0, ["D"]), "pulled_in": (1, 25.0, ["I"]), "pushed_out": (1, 90.0, ["H"]),
+                           "won": (1, 50.0, ["B"]), "lost": (1, 30.0, ["C"]), "amount_up": (1, 20.0, ["A"]),
+                           "amount_down": (1, 20.0, ["E"]), "advanced": (1, 0.0, ["J"])}
+    assert identity_holds(w)
+
+
+def test_filters_and_the_command_line(ten):
+    w = compute_waterfall(ten, FROM, TO, "2026Q2", DealFilter(tier=("A",)))  # A, D, H
+    assert (w.start_deals, w.end_deals, _buckets(w)) == (2, 2, {
+        "created": (1, 70.0, ["D"]), "pushed_out": (1, 90.0, ["H"]), "amount_up": (1, 20.0, ["A"])})
+    ten.close()  # one writer or reader process at a time
+    out = subprocess.run([sys.executable, "-m", "analytics.cli", "--db", str(ten.path), "waterfall", "--from",
+                          "2026-03-01", "--to", "2026-06-01", "--quarter", "2026Q2", "--json"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert (got["start"], got["end"]) == ({"deals": 6, "amount": 310.0}, {"deals": 5, "amount": 235.0})
+    assert [b["bucket"] for b in got["buckets"]] == list(BUCKETS)
+
+
+def test_the_identity_holds_for_twenty_random_date_pairs(store, tmp_path):
+    from analytics.sample import SampleParameters, write_sample
+
+    write_sample(tmp_path / "s", SampleParameters(deals=3000, seed=5, as_of="2026-11-27"))
+    import_files(store, tmp_path / "s" / "deals.csv", tmp_path / "s" / "stage_history.csv")
+    rng = random.Random(18)
+    moved = 0
+    for _ in range(20):
+        a = date(2024, 1, 1) + timedelta(days=rng.randrange(1000))
+        b = a + timedelta(days=rng.randrange(1, 200))
+        for quarter in (None, f"{b.year}Q{(b.month - 1) // 3 + 1}"):
+            w = compute_waterfall(store, a, b, quarter)
+            assert identity_holds(w), (a, b, quarter)
+            moved += sum(w.bucket(name).deals for name in ("pushed_out", "pulled_in", "amount_up", "amount_down"))
+    assert moved > 0  # the generated history moves close dates and amounts
