@@ -203,7 +203,10 @@ def test_deals_table_reads_as_figures_and_stays_aligned_under_chinese_names(caps
     header, *rows = out.splitlines()
     d3 = next(r.split() for r in rows if r.split()[0] == "D3")
     # D3: 300, in stage 2 since Jun 1: 29 days on Jun 30; P(win) as a percentage; no predicted close in 9 deals
-    assert code == 0 and d3[2:4] == ["3", "Bob"] and d3[5:7] == ["2", "300"] and d3[-2] == "29"
+    # the last five columns: days_in_stage, mode, push_count, days_pushed, first_expected_close
+    assert header.split()[-5:] == ["days_in_stage", "mode", "push_count", "days_pushed", "first_expected_close"]
+    assert code == 0 and d3[2:4] == ["3", "Bob"] and d3[5:7] == ["2", "300"] and d3[-5] == "29"
+    assert d3[-3:-1] == ["0", "0"]  # its history records no close date: never pushed
     assert d3[7].endswith("%") and d3[9] == "–" and "None" not in out and "nan" not in out
 
     def width(line):

@@ -93,7 +93,8 @@ def cmd_backtest(args) -> int:
 
 
 _DEAL_FORMATS = {"amount": "{:,.0f}", "expected_value": "{:,.0f}", "p_win": "{:.1%}", "days_in_stage": "{:.0f}",
-                 "predicted_close": "{}", "name": "{}", "account": "{}", "owner": "{}", "tier": "{}"}
+                 "predicted_close": "{}", "first_expected_close": "{}", "name": "{}", "account": "{}", "owner": "{}",
+                 "tier": "{}"}
 
 
 def _as_text(deals):
