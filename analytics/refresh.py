@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from analytics.analyses.funnel import data_as_of
 from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of
+from analytics.forecasting.path import forecast_path
 from analytics.forecasting.review import quarterly_review
 from analytics.forecasting.scoring import score_open_deals
 from analytics.forecasting.validation import evaluate
@@ -16,7 +17,7 @@ from analytics.store.connection import Store
 
 def refresh_results(store: Store) -> None:
     """Compute what the pages show by default, for the current data: the win model and its validation, this
-    quarter's forecast and review, the backtest, the scored open deals."""
+    quarter's forecast, its path week by week and the review, the backtest, the scored open deals."""
     as_of = data_as_of(store)
     if as_of is None:
         return
@@ -26,3 +27,4 @@ def refresh_results(store: Store) -> None:
     persisted(store, quarterly_review, quarter_of(as_of))
     persisted(store, evaluate)
     persisted(store, backtest, 8)
+    persisted(store, forecast_path, quarter_of(as_of))  # the Forecast page's path through the quarter

@@ -11,7 +11,9 @@ from analytics.forecasting.forecast import (
     quarter_of,
     shift_quarter,
 )
+from analytics.forecasting.path import forecast_path
 from analytics.i18n.labels import value_label
+from analytics.present.figures import path_figure
 from analytics.present.report import distribution_figure
 
 filters = ui.filters()
@@ -44,6 +46,12 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
             frame = pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"]).rename(columns={"key": by})
             frame[by] = frame[by].map(lambda v: value_label(v, ui.lang()))  # "(not set)", not "(none)"
             ui.table(frame, f"forecast_by_{by}")
+
+    st.subheader(ui.T("forecast_path"))
+    weeks = ui.cached(forecast_path, f.quarter, filters=filters)
+    if weeks:
+        st.plotly_chart(path_figure(weeks, f.target, ui.lang()), key="path_chart")
+        st.caption(ui.T("forecast_path_note"))
 
     st.subheader(ui.T("backtest"))
     # Unfiltered, it is the one refresh_results kept; filtered, it is computed once per filter (5–8 s at 1M deals)

@@ -4,8 +4,10 @@ import streamlit as st
 
 import ui
 from analytics.analyses.funnel import compute_funnel, win_rates_by_stage
+from analytics.analyses.trends import compute_trends
 from analytics.domain import MISSING_VALUE
 from analytics.i18n.labels import lost_reason_label, stage_label
+from analytics.present.figures import trends_figure
 
 filters = ui.filters()
 lang = ui.lang()
@@ -73,3 +75,11 @@ if ui.has_data(funnel.deals, filters):
     ])
     fig.update_layout(barmode="group", yaxis_tickformat=".0%", height=380, margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(fig, key="win_rate_chart")
+
+    st.subheader(ui.T("trends_title"))
+    trends = ui.cached(compute_trends, "quarter", "created", filters)
+    st.plotly_chart(trends_figure(trends, lang), key="trends_chart")
+    test = trends.trend
+    st.caption(ui.T("trends_note") + " " + (ui.T("trends_untested") if test.p_value is None else
+                                            ui.T("trends_test", z=f"{test.z:.2f}", p=f"{test.p_value:.3g}",
+                                                 n=test.periods)))

@@ -674,3 +674,15 @@ def test_the_pipeline_changes_page_draws_the_waterfall_the_analysis_computes(dem
     assert len(bars["x"]) == len(moved) + 2 and bars["x"][1:-1] == [t(f"bucket_{b.bucket}", "zh") for b in moved]
     assert bars["y"][0] == pytest.approx(w.start_amount) and bars["y"][-1] == pytest.approx(w.end_amount)
     assert sum(bars["y"][1:-1]) == pytest.approx(w.end_amount - w.start_amount)
+
+
+def test_the_funnel_page_draws_the_win_rate_by_creation_quarter(demo_db):
+    from analytics.analyses.trends import compute_trends
+
+    with Store(demo_db, read_only=True) as s:
+        tr = compute_trends(s, "quarter", "created")
+    at = app(demo_db, "pages/funnel.py")
+    chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                 if json.loads(c.proto.spec)["data"][0].get("x") == [p.period for p in tr.periods])
+    assert chart["data"][0]["y"] == pytest.approx([p.win_rate for p in tr.periods], nan_ok=True)
+    assert "Trend in the win rate over" in texts(at) or "Too few quarters" in texts(at)

@@ -195,6 +195,23 @@ def cmd_slippage(args) -> int:
     return run_analysis(args, lambda st: compute_slippage(st, filters_from_args(args)), render)
 
 
+def cmd_trends(args) -> int:
+    from analytics.analyses.trends import compute_trends
+
+    def render(tr):
+        print(f"{'period':<8} {'deals':>7} {'win rate':>9} {'95% CI':>17} {'preferred supplier':>18} "
+              f"{'cycle days':>10} {'created':>8}")
+        for p in tr.periods:
+            print(f"{p.period:<8} {p.deals:>7,} {pct_cell(p.win_rate):>9} {ci_cell(p.win_rate_ci):>17} "
+                  f"{pct_cell(p.preferred_supplier):>18} {formatting.days(p.median_cycle_days):>10} "
+                  f"{p.created_deals:>8,}")
+        t = tr.trend
+        print(f"trend in the win rate ({t.test}, {t.periods} periods): "
+              + (t.note if t.p_value is None else f"z = {t.z:.2f}, p = {t.p_value:.3g}"))
+
+    return run_analysis(args, lambda st: compute_trends(st, args.by, args.cohort_by, filters_from_args(args)), render)
+
+
 def add_analysis_commands(sub) -> None:
     for name, func, help_ in (
             ("funnel", cmd_funnel, "the eight-stage funnel with censoring-aware conversions"),
@@ -228,6 +245,8 @@ def add_analysis_commands(sub) -> None:
             p.add_argument("--target", type=positive_number, help="the quarter's bookings target, for coverage")
             p.add_argument("--draws", type=at_least(1), default=10_000, help="simulation draws (default 10,000)")
             p.add_argument("--seed", type=int, default=0)
+            p.add_argument("--weekly", action="store_true",
+                           help="also the forecast as it stood at the start of each week of the quarter so far")
         if name == "backtest":
             p.add_argument("--quarters", type=at_least(1), default=8)
         if name == "deals":
@@ -236,6 +255,13 @@ def add_analysis_commands(sub) -> None:
     p = sub.add_parser("slippage", help="close dates that moved later: who slips, and whether slipping predicts losing")
     add_filter_options(p)
     p.set_defaults(func=cmd_slippage)
+    p = sub.add_parser("trends", help="the win rate, conversions and cycle time period by period, and their trend")
+    add_filter_options(p)
+    p.add_argument("--by", choices=("quarter", "month"), default="quarter")
+    # not --cohort: the filters' --cohort 2025Q3 already means the deals created in that quarter
+    p.add_argument("--cohort-by", dest="cohort_by", choices=("created", "closed"), default="created",
+                   help="group deals by when they were created (default) or closed")
+    p.set_defaults(func=cmd_trends)
     p = sub.add_parser("waterfall", help="the open pipeline on two dates and what moved between them")
     add_filter_options(p)
     p.add_argument("--from", dest="from_date", type=iso_date, required=True, metavar="DATE",

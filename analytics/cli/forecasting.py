@@ -54,12 +54,30 @@ def cmd_model(args) -> int:
 
 
 def cmd_forecast(args) -> int:
+    from dataclasses import asdict
+
     from analytics.forecasting.forecast import forecast_quarter
+    from analytics.forecasting.path import forecast_path
     from analytics.store.cache import (
         persisted,  # read when `keyfunnel refresh` or the app computed it
     )
 
-    def render(f):
+    class WithPath:  # the forecast and, with --weekly, its path through the quarter
+        def __init__(self, forecast, weekly):
+            self.forecast, self.weekly = forecast, weekly
+
+        def to_json(self):
+            out = self.forecast.to_json()
+            return out if self.weekly is None else {**out, "weekly": [asdict(w) for w in self.weekly]}
+
+    def compute(store):
+        f = persisted(store, forecast_quarter, args.quarter, args.as_of, target=args.target, draws=args.draws,
+                      seed=args.seed, filters=filters_from_args(args))
+        weekly = forecast_path(store, f.quarter, f.as_of, filters=filters_from_args(args)) if args.weekly else None
+        return WithPath(f, weekly)
+
+    def render(r):
+        f = r.forecast
         print(f"{f.quarter} as of {f.as_of} ({f.mode} mode): expected {f.expected:,.0f}; P10 {f.p10:,.0f}, "
               f"P50 {f.p50:,.0f}, P90 {f.p90:,.0f}; won to date {f.won_to_date:,.0f}")
         for b in f.by_category:
@@ -67,11 +85,11 @@ def cmd_forecast(args) -> int:
         if f.target is not None:
             cov = "–" if f.coverage is None else f"{f.coverage:.2f}×"
             print(f"  target {f.target:,.0f}: coverage {cov}, P(reach) {formatting.percent(f.p_reach_target)}")
+        for w in r.weekly or ():
+            print(f"  week {w.week:>2} ({w.starts}): P10 {w.p10:,.0f}, P50 {w.p50:,.0f}, P90 {w.p90:,.0f}; "
+                  f"won {w.won_to_date:,.0f}")
 
-    return run_analysis(args, lambda st: persisted(st, forecast_quarter, args.quarter, args.as_of, target=args.target,
-                                           draws=args.draws, seed=args.seed, filters=filters_from_args(args)),
-                render)
-
+    return run_analysis(args, compute, render)
 
 def cmd_backtest(args) -> int:
     from analytics.forecasting.forecast import backtest

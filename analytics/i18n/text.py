@@ -6,6 +6,7 @@ Stage names, exit criteria, tier policies and factor names come from analytics.d
 from __future__ import annotations
 
 from analytics import formatting
+from analytics.i18n.history import HISTORY_TEXT
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
@@ -247,7 +248,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "page_model": ("Win model", "赢单模型"),
     "page_forecast": ("Forecast", "预测"),
     "page_review": ("Quarterly review", "季度评审"),
-    "page_changes": ("Pipeline changes", "管道变化"),
     "what_changed": ("What moved in {quarter}: the pipeline expected to close in it, since the quarter began",
                      "{quarter} 的变化:自季度初以来,预计在本季度成交的管道"),
     "changes_period": ("Since", "起始"),
@@ -375,6 +375,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "not_an_amount": ("“{value}” is not an amount: type it as 30000000, 30,000,000, 30M or 3000万.",
                       "“{value}”不是金额:请写成 30000000、30,000,000、30M 或 3000万。"),
 }
+TEXT |= HISTORY_TEXT  # the pipeline-history pages' words (analytics.i18n.history)
 
 
 def amount_coverage(funnel, lang: str = "en") -> str | None:

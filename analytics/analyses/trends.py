@@ -1,0 +1,176 @@
+"""Trends: the funnel period by period (docs/metrics.md, "Trends").
+
+Deals are grouped by the quarter or month they were created in (`cohort="created"`, the default) or closed in
+(`cohort="closed"`). Each period's win rate, stage conversions and preferred-supplier estimate are the funnel's own
+estimates for that group: censoring-aware for creation cohorts, whose recent periods hold open deals; for closing
+cohorts every deal is resolved, and they are plain shares. Each period also gives the median cycle time of its
+closed deals and the pipeline created in it (deals and amount, whatever the cohort).
+
+Whether the win rate trends is tested across the periods in order:
+- creation cohorts: a weighted least-squares slope of the periods' win rates on their order, each weighted by the
+  inverse of its variance (from its 95% interval), with a two-sided z test. The product-limit estimates account for
+  the open deals that a count of resolved deals would drop (recent cohorts resolve their losses first);
+- closing cohorts: the Cochran–Armitage test for trend in proportions (won of closed), the standard test of a
+  monotone change in a proportion across ordered groups that assumes no shape beyond it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
+from statistics import NormalDist
+
+from analytics.analyses.funnel import compute_funnel, data_as_of
+from analytics.filters import DealFilter
+from analytics.stats import Interval, z_value
+from analytics.store.connection import Store
+
+COHORTS = ("created", "closed")
+PERIODS = ("quarter", "month")
+MIN_PERIODS_FOR_TEST = 3
+
+
+@dataclass(frozen=True)
+class PeriodTrend:
+    period: str  # 2026Q3 or 2026-07
+    start: date
+    deals: int  # in the cohort
+    resolved: int
+    won: int
+    win_rate: float | None  # P(win | reached stage 1): the funnel's estimate for the cohort
+    win_rate_ci: Interval | None
+    conversions: dict[str, float | None]  # stage → P(reach s+1 | reached s)
+    conversion_cis: dict[str, Interval | None]
+    preferred_supplier: float | None  # P(win | reached stage 7)
+    preferred_supplier_ci: Interval | None
+    median_cycle_days: float | None
+    created_deals: int  # pipeline created in the period
+    created_amount: float
+
+
+@dataclass(frozen=True)
+class TrendTest:
+    test: str  # "weighted least-squares slope" | "Cochran–Armitage"
+    slope: float | None  # per period: change in win rate (WLS) or the trend statistic's direction (CA)
+    z: float | None
+    p_value: float | None
+    periods: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Trends:
+    by: str
+    cohort: str
+    periods: list[PeriodTrend]
+    trend: TrendTest
+    filters: DealFilter = field(default_factory=DealFilter)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["filters"] = self.filters.to_json()
+        return out
+
+
+def _period_of(day: date, by: str) -> tuple[str, date]:
+    if by == "month":
+        return f"{day.year}-{day.month:02d}", date(day.year, day.month, 1)
+    q = (day.month - 1) // 3
+    return f"{day.year}Q{q + 1}", date(day.year, 3 * q + 1, 1)
+
+
+def _next(start: date, by: str) -> date:
+    months = 1 if by == "month" else 3
+    index = start.year * 12 + start.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _within(filters: DealFilter, cohort: str, start: date, end: date) -> DealFilter:
+    """The filter narrowed to the period [start, end): by creation or by close, within the user's own range."""
+    last = end - timedelta(days=1)
+    if cohort == "created":
+        lo = max(start, filters.created_from) if filters.created_from else start
+        hi = min(last, filters.created_to) if filters.created_to else last
+        return replace(filters, created_from=lo, created_to=hi)
+    lo = max(start, filters.closed_from) if filters.closed_from else start
+    hi = min(last, filters.closed_to) if filters.closed_to else last
+    return replace(filters, closed_from=lo, closed_to=hi)
+
+
+def compute_trends(store: Store, by: str = "quarter", cohort: str = "created",
+                   filters: DealFilter = DealFilter()) -> Trends:
+    if by not in PERIODS or cohort not in COHORTS:
+        raise ValueError(f"trends by {by!r} and cohort {cohort!r}: use {PERIODS} and {COHORTS}")
+    where, params = filters.where()
+    column = "created_at" if cohort == "created" else "closed_at"
+    first = store.scalar(f"SELECT min({column}) FROM deal_facts WHERE {where}", params)
+    as_of = data_as_of(store)
+    periods: list[PeriodTrend] = []
+    if first is not None and as_of is not None:
+        _, start = _period_of(first, by)
+        while start <= as_of:
+            end = _next(start, by)
+            periods.append(_period(store, by, cohort, filters, start, end))
+            start = end
+    periods = [p for p in periods if p.deals]
+    test = _cochran_armitage(periods) if cohort == "closed" else _weighted_slope(periods)
+    return Trends(by, cohort, periods, test, filters)
+
+
+def _period(store: Store, by: str, cohort: str, filters: DealFilter, start: date, end: date) -> PeriodTrend:
+    narrowed = _within(filters, cohort, start, end)
+    funnel = compute_funnel(store, narrowed)
+    where, params = narrowed.where()
+    resolved, won, cycle = store.fetchone(
+        f"""SELECT count(*) FILTER (WHERE outcome <> 'open'), count(*) FILTER (WHERE outcome = 'won'),
+                   median(cycle_days) FILTER (WHERE outcome <> 'open') FROM deal_facts WHERE {where}""", params)
+    created_where, created_params = _within(filters, "created", start, end).where()
+    created, amount = store.fetchone(f"SELECT count(*), coalesce(sum(amount), 0) FROM deal_facts "
+                                     f"WHERE {created_where}", created_params)
+    first, seventh = funnel.stage(1), funnel.stage(7)
+    return PeriodTrend(
+        _period_of(start, by)[0], start, funnel.deals, int(resolved), int(won), first.win_rate, first.win_rate_ci,
+        {str(s.stage): s.conversion for s in funnel.stages if s.stage < 8},
+        {str(s.stage): s.conversion_ci for s in funnel.stages if s.stage < 8},
+        seventh.win_rate, seventh.win_rate_ci, None if cycle is None else float(cycle), int(created), float(amount))
+
+
+def _two_sided(z: float) -> float:
+    return 2 * (1 - NormalDist().cdf(abs(z)))
+
+
+def _weighted_slope(periods: list[PeriodTrend]) -> TrendTest:
+    """Inverse-variance weighted least squares of win rate on period order; the variance from each 95% interval."""
+    name = "weighted least-squares slope"
+    z95 = z_value(0.95)
+    points = [(i, p.win_rate, ((p.win_rate_ci[1] - p.win_rate_ci[0]) / (2 * z95)) ** 2)
+              for i, p in enumerate(periods) if p.win_rate is not None and p.win_rate_ci is not None]
+    points = [(x, y, v) for x, y, v in points if v > 0]
+    if len(points) < MIN_PERIODS_FOR_TEST:
+        return TrendTest(name, None, None, None, len(points), f"fewer than {MIN_PERIODS_FOR_TEST} periods to test")
+    w = [1 / v for _, _, v in points]
+    sw = sum(w)
+    x_bar = sum(wi * x for wi, (x, _, _) in zip(w, points)) / sw
+    y_bar = sum(wi * y for wi, (_, y, _) in zip(w, points)) / sw
+    sxx = sum(wi * (x - x_bar) ** 2 for wi, (x, _, _) in zip(w, points))
+    slope = sum(wi * (x - x_bar) * (y - y_bar) for wi, (x, y, _) in zip(w, points)) / sxx
+    z = slope * math.sqrt(sxx)  # the slope's standard error is 1 / √Σw(x − x̄)² with known variances
+    return TrendTest(name, slope, z, _two_sided(z), len(points))
+
+
+def _cochran_armitage(periods: list[PeriodTrend]) -> TrendTest:
+    """Won of closed across ordered periods (scores 0, 1, 2, …)."""
+    name = "Cochran–Armitage"
+    rows = [(i, p.won, p.resolved) for i, p in enumerate(periods) if p.resolved]
+    n_total = sum(n for _, _, n in rows)
+    if len(rows) < MIN_PERIODS_FOR_TEST or not n_total:
+        return TrendTest(name, None, None, None, len(rows), f"fewer than {MIN_PERIODS_FOR_TEST} periods to test")
+    p_bar = sum(k for _, k, _ in rows) / n_total
+    t_stat = sum(x * (k - n * p_bar) for x, k, n in rows)
+    variance = p_bar * (1 - p_bar) * (sum(n * x * x for x, _, n in rows) - sum(n * x for x, _, n in rows) ** 2
+                                      / n_total)
+    if variance <= 0:
+        return TrendTest(name, None, None, None, len(rows), "every closed deal was won, or every one lost")
+    z = t_stat / math.sqrt(variance)
+    return TrendTest(name, t_stat / n_total, z, _two_sided(z), len(rows))

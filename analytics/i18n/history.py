@@ -1,0 +1,17 @@
+"""The words of the pipeline-history views (Pipeline changes, the trends, the forecast through the quarter), in
+English and 简体中文; merged into analytics.i18n.text.TEXT."""
+
+HISTORY_TEXT: dict[str, tuple[str, str]] = {
+    "page_changes": ("Pipeline changes", "管道变化"),
+    "trends_title": ("By the quarter deals were created in", "按商机创建季度"),
+    "preferred_supplier_rate": ("Won once preferred supplier", "成为首选供应商后的赢单率"),
+    "trends_note": ("Each quarter's deals, with 95% intervals; recent quarters still hold open deals, counted until "
+                    "they close.", "每个季度创建的商机,附 95% 区间;近期季度仍有在途商机,计入直至其关闭。"),
+    "trends_test": ("Trend in the win rate over {n} quarters: z = {z}, p = {p} (a weighted slope; below 0.05, the win "
+                    "rate is changing).", "{n} 个季度的赢单率趋势:z = {z},p = {p}(加权斜率;低于 0.05 表示赢单率在变化)。"),
+    "trends_untested": ("Too few quarters to test for a trend.", "季度太少,无法检验趋势。"),
+    "forecast_path": ("Through the quarter", "本季度走势"),
+    "forecast_path_note": ("The forecast as it stood at the start of each week, with the bookings won by then; one "
+                           "win model, fitted at the quarter's start, serves every week.",
+                           "每周初的预测及截至当时的已赢单金额;各周使用同一个在季度初拟合的赢单模型。"),
+}
