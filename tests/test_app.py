@@ -684,5 +684,7 @@ def test_the_funnel_page_draws_the_win_rate_by_creation_quarter(demo_db):
     at = app(demo_db, "pages/funnel.py")
     chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                  if json.loads(c.proto.spec)["data"][0].get("x") == [p.period for p in tr.periods])
-    assert chart["data"][0]["y"] == pytest.approx([p.win_rate for p in tr.periods], nan_ok=True)
+    # a quarter with under 80% of its deals resolved is a gap: its estimate rests on its quick losses
+    assert chart["data"][0]["y"] == pytest.approx([p.win_rate if p.mature else None for p in tr.periods])
+    assert any(not p.mature for p in tr.periods) and any(p.mature for p in tr.periods)
     assert "Trend in the win rate over" in texts(at) or "Too few quarters" in texts(at)

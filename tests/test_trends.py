@@ -56,3 +56,15 @@ def test_months_and_too_few_periods(twelve):
     assert [p.period for p in tr.periods] == ["2025-01", "2025-04", "2025-07"]  # empty months are left out
     few = compute_trends(twelve, "quarter", "closed", filters=DealFilter(closed_to=date(2025, 6, 30)))
     assert len(few.periods) == 2 and few.trend.p_value is None and "fewer than 3" in few.trend.note
+
+
+def test_a_cohort_mostly_open_is_drawn_but_not_tested(store, csv_writer):
+    """A fourth quarter with 1 lost and 4 open deals: 20% resolved, under 80%, so it reads 0% won on its one quick
+    loss and is left out of the test, which then sees the same three quarters as before."""
+    rows = _twelve() + [["Q3D0", "a", "lost", "100", "2025-10-05", "2025-10-20"]] + [
+        [f"Q3O{i}", "a", "open", "100", "2025-10-06", ""] for i in range(4)]
+    assert import_files(store, csv_writer("deals.csv", DEALS, rows)).status == "imported"
+    tr = compute_trends(store, "quarter", "created")
+    assert [(p.period, p.mature) for p in tr.periods] == [
+        ("2025Q1", True), ("2025Q2", True), ("2025Q3", True), ("2025Q4", False)]
+    assert tr.trend.periods == 3

@@ -9,7 +9,6 @@ predict losing; and the open deals pushed PUSHES_AT_RISK times or more.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date
 
@@ -101,32 +100,47 @@ class Slippage:
         return out
 
 
-def _group(pushes: int) -> str:
-    return PUSH_COUNT_GROUPS[min(pushes, len(PUSH_COUNT_GROUPS) - 1)]
-
-
 def compute_slippage(store: Store, filters: DealFilter = DealFilter()) -> Slippage:
-    deals = deal_slippage(store, filters)
-    closed = [d for d in deals if d.closed_late is not None]
-    late = [d for d in closed if d.closed_late]
-    by_owner, by_stage, by_pushes = defaultdict(list), defaultdict(list), defaultdict(list)
-    for d in closed:
-        by_owner[d.owner or ""].append(d.closed_late)
-        by_stage[str(d.furthest_stage)].append(d.closed_late)
-        by_pushes[_group(d.push_count)].append(d.outcome == "won")
+    """Aggregated in SQL over the per-deal rows (100,000 deals' worth of dataclasses took 0.9 s in Python)."""
+    where, params = filters.where("f")
+    # the per-deal rows once, in a temp table of this thread's connection (as Store.as_of's are), read five times
+    store.execute("CREATE OR REPLACE TEMP TABLE kf_slippage AS "
+                  + _PER_DEAL_SQL.format(where=where).replace("ORDER BY f.deal_id", ""), params)
+    try:
+        return _summary(store, filters)
+    finally:
+        store.execute("DROP TABLE IF EXISTS temp.kf_slippage")
+
+
+def _summary(store: Store, filters: DealFilter) -> Slippage:
+    params: dict = {}
+    per_deal = "SELECT * FROM temp.kf_slippage"
+    closed = f"""WITH d AS ({per_deal}), c AS (
+        SELECT *, closed_at > first_expected_close AS late, least(push_count, 3) AS pushes FROM d
+        WHERE outcome <> 'open' AND closed_at IS NOT NULL AND first_expected_close IS NOT NULL)"""
+
+    def shares(group: str) -> list[tuple]:
+        return store.fetchall(f"{closed} SELECT CAST({group} AS VARCHAR), count(*) FILTER (WHERE late), count(*) "
+                              f"FROM c GROUP BY 1 ORDER BY 1", params)
+
+    late_won, won, late_lost, lost, mean_late = store.fetchone(
+        f"""{closed} SELECT count(*) FILTER (WHERE late AND outcome = 'won'), count(*) FILTER (WHERE outcome = 'won'),
+                   count(*) FILTER (WHERE late AND outcome = 'lost'), count(*) FILTER (WHERE outcome = 'lost'),
+                   avg(date_diff('day', first_expected_close, closed_at)) FILTER (WHERE late) FROM c""", params)
+    by_pushes = {str(g): (int(w), int(n)) for g, w, n in store.fetchall(
+        f"{closed} SELECT pushes, count(*) FILTER (WHERE outcome = 'won'), count(*) FROM c GROUP BY 1", params)}
+    groups = [by_pushes.get(str(i), (0, 0)) for i in range(len(PUSH_COUNT_GROUPS))]
+    at_risk = [DealSlippage(*row) for row in store.fetchall(
+        f"WITH d AS ({per_deal}) SELECT * FROM d WHERE outcome = 'open' AND push_count >= $at_risk "
+        f"ORDER BY push_count DESC, deal_id", {**params, "at_risk": PUSHES_AT_RISK})]
     return Slippage(
-        late_won=Share.of("won", sum(d.closed_late for d in closed if d.outcome == "won"),
-                          sum(d.outcome == "won" for d in closed)),
-        late_lost=Share.of("lost", sum(d.closed_late for d in closed if d.outcome == "lost"),
-                           sum(d.outcome == "lost" for d in closed)),
-        mean_days_late=(sum((d.closed_at - d.first_expected_close).days for d in late) / len(late)) if late else None,
-        push_counts={g: len(by_pushes[g]) for g in PUSH_COUNT_GROUPS},
-        late_by_owner=[Share.of(owner, sum(v), len(v)) for owner, v in sorted(by_owner.items())],
-        late_by_stage=[Share.of(stage, sum(v), len(v)) for stage, v in sorted(by_stage.items())],
-        win_rate_by_pushes=[Share.of(g, sum(by_pushes[g]), len(by_pushes[g])) for g in PUSH_COUNT_GROUPS],
-        at_risk=sorted((d for d in deals if d.outcome == "open" and d.push_count >= PUSHES_AT_RISK),
-                       key=lambda d: (-d.push_count, d.deal_id)),
-        filters=filters)
+        late_won=Share.of("won", int(late_won), int(won)), late_lost=Share.of("lost", int(late_lost), int(lost)),
+        mean_days_late=None if mean_late is None else float(mean_late),
+        push_counts={g: n for g, (_, n) in zip(PUSH_COUNT_GROUPS, groups)},
+        late_by_owner=[Share.of(owner if owner is not None else "", int(k), int(n)) for owner, k, n in shares("owner")],
+        late_by_stage=[Share.of(stage, int(k), int(n)) for stage, k, n in shares("furthest_stage")],
+        win_rate_by_pushes=[Share.of(g, w, n) for g, (w, n) in zip(PUSH_COUNT_GROUPS, groups)],
+        at_risk=at_risk, filters=filters)
 
 
 def with_slippage(deals, per_deal: list[DealSlippage]):

@@ -9,7 +9,8 @@ closed deals and the pipeline created in it (deals and amount, whatever the coho
 Whether the win rate trends is tested across the periods in order:
 - creation cohorts: a weighted least-squares slope of the periods' win rates on their order, each weighted by the
   inverse of its variance (from its 95% interval), with a two-sided z test. The product-limit estimates account for
-  the open deals that a count of resolved deals would drop (recent cohorts resolve their losses first);
+  the open deals that a count of resolved deals would drop (recent cohorts resolve their losses first). A cohort
+  enters the test once 80% of its deals are resolved: before that its estimate rests on its quick losses;
 - closing cohorts: the Cochran–Armitage test for trend in proportions (won of closed), the standard test of a
   monotone change in a proportion across ordered groups that assumes no shape beyond it.
 """
@@ -29,6 +30,9 @@ from analytics.store.connection import Store
 COHORTS = ("created", "closed")
 PERIODS = ("quarter", "month")
 MIN_PERIODS_FOR_TEST = 3
+# A creation cohort enters the trend test once this share of its deals is resolved: before that its estimate rests on
+# the quick losses (the demo's newest quarter read 0% with an interval of width 0.01, and made z = −21)
+MATURE_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ class PeriodTrend:
     median_cycle_days: float | None
     created_deals: int  # pipeline created in the period
     created_amount: float
+
+    @property
+    def mature(self) -> bool:
+        """Enough of its deals resolved for its win rate to be tested and drawn (MATURE_SHARE)."""
+        return bool(self.deals) and self.resolved >= MATURE_SHARE * self.deals
 
 
 @dataclass(frozen=True)
@@ -145,10 +154,12 @@ def _weighted_slope(periods: list[PeriodTrend]) -> TrendTest:
     name = "weighted least-squares slope"
     z95 = z_value(0.95)
     points = [(i, p.win_rate, ((p.win_rate_ci[1] - p.win_rate_ci[0]) / (2 * z95)) ** 2)
-              for i, p in enumerate(periods) if p.win_rate is not None and p.win_rate_ci is not None]
+              for i, p in enumerate(periods) if p.mature and p.win_rate is not None and p.win_rate_ci is not None]
     points = [(x, y, v) for x, y, v in points if v > 0]
     if len(points) < MIN_PERIODS_FOR_TEST:
-        return TrendTest(name, None, None, None, len(points), f"fewer than {MIN_PERIODS_FOR_TEST} periods to test")
+        return TrendTest(name, None, None, None, len(points), f"fewer than {MIN_PERIODS_FOR_TEST} periods to test "
+                                                              f"(a period is tested once {MATURE_SHARE:.0%} of its "
+                                                              f"deals are resolved)")
     w = [1 / v for _, _, v in points]
     sw = sum(w)
     x_bar = sum(wi * x for wi, (x, _, _) in zip(w, points)) / sw

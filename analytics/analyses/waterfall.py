@@ -65,8 +65,9 @@ class Waterfall:
 
 # One row per deal in either pipeline, with the bucket it moved by. Each value reaches SQL as a parameter.
 _WATERFALL_SQL = """
-WITH d AS (
-    SELECT deal_id, outcome, closed_at, created_at, amount, expected_close FROM deal_facts WHERE {where}
+WITH d AS (  -- only a deal open at some moment between the dates can be in either pipeline
+    SELECT deal_id, outcome, closed_at, created_at, amount, expected_close FROM deal_facts
+    WHERE {where} AND created_at < $to_d AND (outcome = 'open' OR closed_at >= $from_d)
 ),
 changed AS (
     SELECT deal_id,
@@ -84,7 +85,7 @@ staged AS (
     SELECT deal_id,
            arg_max(stage, entered_at) FILTER (WHERE entered_at < $from_t) AS stage_from,
            arg_max(stage, entered_at) FILTER (WHERE entered_at < $to_t) AS stage_to
-    FROM stage_events WHERE deal_id IN (SELECT deal_id FROM d) GROUP BY deal_id
+    FROM stage_events WHERE entered_at < $to_t AND deal_id IN (SELECT deal_id FROM d) GROUP BY deal_id
 ),
 state AS (
     SELECT d.deal_id, d.outcome, d.closed_at, d.created_at,
@@ -103,7 +104,7 @@ scoped AS (
            open_to AND ($q_start IS NULL OR close_to >= $q_start AND close_to < $q_end) AS in_end
     FROM state
 )
-SELECT deal_id, in_start, in_end, coalesce(amount_from, 0), coalesce(amount_to, 0),
+SELECT deal_id, in_start, in_end, coalesce(amount_from, 0) AS amount_from, coalesce(amount_to, 0) AS amount_to,
        CASE WHEN in_start AND in_end THEN NULL
             WHEN in_end AND created_at >= $from_d THEN 'created'
             WHEN in_end AND open_from THEN 'pulled_in'
@@ -116,6 +117,24 @@ SELECT deal_id, in_start, in_end, coalesce(amount_from, 0), coalesce(amount_to, 
 FROM scoped WHERE in_start OR in_end
 """
 
+# Each deal of either pipeline counted in its bucket, with the amount it moved the total by: an entering deal at its
+# amount on `to`, a leaving one at its amount on `from`; a deal in both by how much its amount moved; a stage move
+# (which moves no total) at its amount on `to`. The largest `listed` of each bucket are named.
+_BUCKETS_SQL = """
+WITH counted AS (
+    SELECT moved AS bucket, deal_id, CASE WHEN in_end THEN amount_to ELSE amount_from END AS amount
+    FROM kf_waterfall WHERE moved IS NOT NULL
+    UNION ALL
+    SELECT CASE WHEN amount_to > amount_from THEN 'amount_up' ELSE 'amount_down' END, deal_id,
+           abs(amount_to - amount_from)
+    FROM kf_waterfall WHERE moved IS NULL AND amount_to <> amount_from
+    UNION ALL
+    SELECT stage_move, deal_id, amount_to FROM kf_waterfall WHERE stage_move IS NOT NULL
+)
+SELECT bucket, count(*), sum(amount), list(deal_id ORDER BY amount DESC, deal_id)[1:$listed]
+FROM counted GROUP BY bucket
+"""
+
 
 def compute_waterfall(store: Store, from_date: date, to_date: date, quarter: str | None = None,
                       filters: DealFilter = DealFilter()) -> Waterfall:
@@ -125,32 +144,21 @@ def compute_waterfall(store: Store, from_date: date, to_date: date, quarter: str
         raise ValueError(f"--to {to_date} is before --from {from_date}")
     where, params = filters.where()
     q_start, q_end = quarter_bounds(quarter) if quarter else (None, None)
-    rows = store.fetchall(_WATERFALL_SQL.format(where=where), {
+    store.execute("CREATE OR REPLACE TEMP TABLE kf_waterfall AS " + _WATERFALL_SQL.format(where=where), {
         **params, "from_d": from_date, "to_d": to_date, "q_start": q_start, "q_end": q_end,
         "from_t": datetime(from_date.year, from_date.month, from_date.day),
         "to_t": datetime(to_date.year, to_date.month, to_date.day)})
-    start = [(amount_from, deal) for deal, in_start, _, amount_from, _, _, _ in rows if in_start]
-    end = [(amount_to, deal) for deal, _, in_end, _, amount_to, _, _ in rows if in_end]
-    members: dict[str, list[tuple[float, str]]] = {name: [] for name in BUCKETS}
-    for deal, in_start, in_end, amount_from, amount_to, moved, stage_move in rows:
-        if moved in ENTERING:
-            members[moved].append((amount_to, deal))
-        elif moved in LEAVING:
-            members[moved].append((amount_from, deal))
-        elif amount_to > amount_from:
-            members["amount_up"].append((amount_to - amount_from, deal))
-        elif amount_to < amount_from:
-            members["amount_down"].append((amount_from - amount_to, deal))
-        if stage_move:
-            members[stage_move].append((amount_to, deal))
-    return Waterfall(from_date, to_date, quarter, len(start), sum(a for a, _ in start), len(end),
-                     sum(a for a, _ in end), [_bucket(name, members[name]) for name in BUCKETS], filters)
-
-
-def _bucket(name: str, deals: list[tuple[float, str]]) -> Bucket:
-    ranked = sorted(deals, key=lambda d: (-d[0], d[1]))
-    return Bucket(name, len(deals), float(sum(a for a, _ in deals)), [d for _, d in ranked[:LISTED_DEALS]],
-                  max(0, len(deals) - LISTED_DEALS))
+    try:
+        start_deals, start_amount, end_deals, end_amount = store.fetchone(
+            "SELECT count(*) FILTER (WHERE in_start), coalesce(sum(amount_from) FILTER (WHERE in_start), 0), "
+            "count(*) FILTER (WHERE in_end), coalesce(sum(amount_to) FILTER (WHERE in_end), 0) FROM kf_waterfall")
+        found = {name: (int(n), float(total), list(ids), int(n) - len(ids))
+                 for name, n, total, ids in store.fetchall(_BUCKETS_SQL, {"listed": LISTED_DEALS})}
+    finally:
+        store.execute("DROP TABLE IF EXISTS temp.kf_waterfall")
+    buckets = [Bucket(name, *found[name]) if name in found else Bucket(name, 0, 0.0) for name in BUCKETS]
+    return Waterfall(from_date, to_date, quarter, int(start_deals), float(start_amount), int(end_deals),
+                     float(end_amount), buckets, filters)
 
 
 def identity_holds(w: Waterfall, tolerance: float = 1e-6) -> bool:

@@ -5,8 +5,9 @@ HISTORY_TEXT: dict[str, tuple[str, str]] = {
     "page_changes": ("Pipeline changes", "管道变化"),
     "trends_title": ("By the quarter deals were created in", "按商机创建季度"),
     "preferred_supplier_rate": ("Won once preferred supplier", "成为首选供应商后的赢单率"),
-    "trends_note": ("Each quarter's deals, with 95% intervals; recent quarters still hold open deals, counted until "
-                    "they close.", "每个季度创建的商机,附 95% 区间;近期季度仍有在途商机,计入直至其关闭。"),
+    "trends_note": ("Each quarter's deals, with 95% intervals; a quarter is drawn and tested once 80% of its deals "
+                    "have closed.",
+                    "每个季度创建的商机,附 95% 区间;一个季度的商机有 80% 已关闭后才绘出并参与检验。"),
     "trends_test": ("Trend in the win rate over {n} quarters: z = {z}, p = {p} (a weighted slope; below 0.05, the win "
                     "rate is changing).", "{n} 个季度的赢单率趋势:z = {z},p = {p}(加权斜率;低于 0.05 表示赢单率在变化)。"),
     "trends_untested": ("Too few quarters to test for a trend.", "季度太少,无法检验趋势。"),

@@ -34,13 +34,13 @@ def waterfall_figure(w: Waterfall, lang: str = "en") -> go.Figure:
 
 
 def trends_figure(tr: Trends, lang: str = "en") -> go.Figure:
-    """The win rate and the preferred-supplier estimate, period by period, each with its 95% interval; periods
-    without an estimate (too recent for any deal to have closed) are gaps."""
+    """The win rate and the preferred-supplier estimate, period by period, each with its 95% interval; a period
+    with fewer than 80% of its deals resolved is a gap (its estimate rests on its quick losses)."""
     x = [p.period for p in tr.periods]
     fig = go.Figure()
     for name, value, ci in (("win_rate", "win_rate", "win_rate_ci"),
                             ("preferred_supplier_rate", "preferred_supplier", "preferred_supplier_ci")):
-        y = [getattr(p, value) for p in tr.periods]
+        y = [getattr(p, value) if p.mature else None for p in tr.periods]  # an unresolved cohort is a gap
         bounds = [getattr(p, ci) for p in tr.periods]
         fig.add_trace(go.Scatter(
             name=t(name, lang), x=x, y=y, mode="lines+markers",
