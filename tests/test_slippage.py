@@ -64,3 +64,10 @@ def test_the_deals_command_shows_each_open_deals_pushes(five):
     assert out.returncode == 0, out.stderr
     (n,) = json.loads(out.stdout)["deals"]
     assert (n["deal_id"], n["push_count"], n["days_pushed"], n["first_expected_close"]) == ("N", 3, 92, "2026-04-30")
+
+
+def test_as_of_a_date_the_pushes_made_after_it_are_not_counted(five):
+    """N was pushed on Feb 1, Mar 1 and Apr 1: as the data stood on Mar 15, twice."""
+    with five.as_of(date(2026, 3, 15)):
+        per = {d.deal_id: d.push_count for d in deal_slippage(five)}
+    assert per["N"] == 2 and five.scalar("SELECT count(*) FROM deal_changes WHERE deal_id = 'N'") == 4

@@ -206,14 +206,15 @@ class Store:
     @contextmanager
     def as_of(self, when: date | datetime) -> Iterator[Store]:
         """Within it, this thread's queries see the data as it stood at the start of `when`: the deals created
-        before it, each closed only if it closed before it, the stage events entered before it, and deal_facts and
-        stage_durations rebuilt from those. They are temp tables of this thread's connection, which shadow the
-        stored tables of the same names for this connection only (a read-only store allows them), dropped on
-        leaving. Every analysis that reads those tables then answers as of that date, unchanged."""
+        before it (closed only if they closed before it), the stage events and close-date and amount changes before
+        it, and deal_facts and stage_durations rebuilt from those: temp tables of this thread's connection, which
+        shadow the stored ones for it alone (a read-only store allows them), dropped on leaving. Every analysis that
+        reads those tables then answers as of that date, unchanged."""
         t = when if isinstance(when, datetime) else datetime(when.year, when.month, when.day)
         try:
-            self.execute("CREATE OR REPLACE TEMP TABLE stage_events AS "
-                         "SELECT * FROM main.stage_events WHERE entered_at < $t", {"t": t})
+            for table, moment in (("stage_events", "entered_at"), ("deal_changes", "changed_at")):  # fixed names
+                self.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table} WHERE {moment} < $t",
+                             {"t": t})
             self.execute("""CREATE OR REPLACE TEMP TABLE deals AS
                 SELECT d.* REPLACE (
                     CASE WHEN d.outcome <> 'open' AND d.closed_at < CAST($t AS DATE) THEN d.outcome ELSE 'open' END
@@ -253,9 +254,10 @@ class Store:
         return out
 
 
-_AS_OF_TABLES = ("stage_durations", "deal_facts", "deals", "stage_events")  # Store.as_of's temp tables, dropped
+# Store.as_of's temp tables, dropped on leaving
+_AS_OF_TABLES = ("stage_durations", "deal_facts", "deals", "stage_events", "deal_changes")
 _TEMP_TABLE = re.compile(r"kf_[a-z_]+")
 
-_CHECKSUM_TABLES = frozenset({"deals", "stage_events", "deal_changes", "import_batches", "deal_previous", "batch_deals",
-                              "rejected_rows", "import_warnings", "deal_facts", "stage_durations", "settings",
-                              "schema_migrations"})
+_CHECKSUM_TABLES = frozenset({"deals", "stage_events", "deal_changes", "import_batches", "deal_previous",
+                              "batch_deals", "rejected_rows", "import_warnings", "deal_facts", "stage_durations",
+                              "settings", "schema_migrations"})
