@@ -32,4 +32,4 @@ try:
     ui.page_not_found_text()
     navigation.run()
 except KeyfunnelError as exc:  # ours carry a message a user can act on (a database busy with an import, say)
-    st.error(ui.import_text(str(exc)))
+    st.error(ui.import_text(exc))

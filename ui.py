@@ -63,11 +63,12 @@ def column(name: str) -> str:
     return column_label(name, lang())
 
 
-def import_text(text: str | None) -> str | None:
-    """An import problem, an import's progress or outcome, or an import or undo error, in the chosen language."""
-    from analytics.i18n.issues import issue_text
+def import_text(said) -> str | None:
+    """An import problem, an import's progress or outcome (a Message), or an import or undo error (a
+    KeyfunnelError), in the chosen language."""
+    from analytics.i18n.issues import message_text
 
-    return issue_text(text, lang())
+    return message_text(said, lang())
 
 
 def clear_demo() -> None:
@@ -77,7 +78,7 @@ def clear_demo() -> None:
     try:
         clear_demo_data(store())
     except KeyfunnelError as exc:
-        st.error(import_text(str(exc)))
+        st.error(import_text(exc))
         return
     data_changed()
     st.session_state["_kf_demo_cleared"] = True
@@ -256,9 +257,8 @@ def sidebar() -> DealFilter:
         elif st.session_state.pop("_kf_demo_cleared", False):  # said once, after the rerun that drops the banner
             st.success(T("demo_cleared"))
     st.session_state["_kf_as_of"] = chosen_as_of or None
-    st.session_state["_kf_filters"] = DealFilter(
-        tier=tuple(chosen["tier"]), owner=tuple(chosen["owner"]), region=tuple(chosen["region"]),
-        industry=tuple(chosen["industry"]), created_from=created_from or None, created_to=created_to or None)
+    st.session_state["_kf_filters"] = DealFilter.from_choices(
+        {**chosen, "created_from": created_from, "created_to": created_to})
     return st.session_state["_kf_filters"]
 
 
@@ -472,11 +472,11 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
                 st.number_input(T("rate_for", code=code, reporting=reporting), min_value=0.0,
                                 value=float(base.rates.get(code, 0.0)), format="%.6f", key=f"rate_{code}")
     for issue in other_problems(conversion):  # what the edited mapping leaves
-        st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {import_text(issue.reason)}")
+        st.error(f"{issue.file}: {issue.column or ''} {issue.value or ''} — {import_text(issue.problem)}")
     if conversion.unmapped:
         st.warning(T("unmapped_left", n=len(conversion.unmapped)))
     for w in conversion.warnings[:5]:
-        st.caption(f"{w.file}: {w.column or ''} — {import_text(w.reason)}")
+        st.caption(f"{w.file}: {w.column or ''} — {import_text(w.problem)}")
     return profile, conversion
 
 
@@ -498,7 +498,7 @@ def run_import(start_import, clear_demo_first: bool = False) -> None:
         try:
             clear_demo_data(store())
         except KeyfunnelError as exc:  # the import changed demo deals: both stay, and the user is told why
-            st.error(import_text(str(exc)))
+            st.error(import_text(exc))
             return
         data_changed()
         st.session_state.pop("_kf_demo_slot", st.empty()).empty()  # the sidebar's banner goes in this run too
@@ -516,7 +516,7 @@ def show_import_result(result) -> None:
     data_changed()
     if result.status == "imported":
         refresh_in_background()
-    message = import_text(result.message)
+    message = import_text(result.outcome)
     # a rejection's message says so itself ("rejected: 2 problems in 1 row; the database is unchanged")
     headline = message[:1].upper() + message[1:] if result.status == "rejected" else \
         f"{T('status_' + result.status)} — {message}"
@@ -528,8 +528,8 @@ def show_import_result(result) -> None:
     for title, issues, key in ((T("validation_report"), result.errors, "errors"),
                                (T("warnings"), result.warnings, "warnings")):
         if issues:
-            report = pd.DataFrame([{**vars(i), "column": header.get(i.column, i.column),
-                                    "reason": import_text(i.reason)} for i in issues])
+            report = pd.DataFrame([{"file": i.file, "row": i.row, "column": header.get(i.column, i.column),
+                                    "value": i.value, "reason": import_text(i.problem)} for i in issues])
             st.subheader(f"{title} ({len(issues)})")
             table(report, f"{key}_table")
             # a table cell cuts a long reason off: each one in full, wrapped, for the first FULL_REASONS
@@ -582,7 +582,7 @@ def batch_history() -> None:
             try:
                 done = undo_batch(store(), chosen)
             except KeyfunnelError as exc:
-                st.error(import_text(str(exc)))
+                st.error(import_text(exc))
             else:
                 data_changed()
                 st.session_state["_kf_undone"] = T(
@@ -596,7 +596,11 @@ def _field_headers() -> dict[str, str]:
     """In Chinese, a canonical column is named as the Chinese import template heads it (amount → 金额)."""
     if lang() != "zh":
         return {}
-    from analytics.ingest.headers import DEAL_HEADERS_ZH, HISTORY_HEADERS_ZH, WIDE_STAGE_HEADERS_ZH
+    from analytics.ingest.headers import (
+        DEAL_HEADERS_ZH,
+        HISTORY_HEADERS_ZH,
+        WIDE_STAGE_HEADERS_ZH,
+    )
 
     return {field: header for header, field in {**DEAL_HEADERS_ZH, **HISTORY_HEADERS_ZH,
                                                 **WIDE_STAGE_HEADERS_ZH}.items()}

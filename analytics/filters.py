@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import date
 
 # The deal columns a filter reads: these text columns by value, and the two dates by range.
@@ -22,6 +23,21 @@ class DealFilter:
     closed_from: date | None = None
     closed_to: date | None = None
     cohort: str | None = None  # deals created in a quarter, e.g. "2025Q3"
+
+    @classmethod
+    def from_choices(cls, chosen: Mapping[str, object]) -> DealFilter:
+        """The filter from what a user chose, by field name: the CLI's parsed arguments (vars(args)) and the app's
+        sidebar both build it here. Text fields take any iterable of values (tiers are upper-cased); a field
+        absent, empty or None is not filtered on; other keys are ignored."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            given = chosen.get(f.name)
+            if given in (None, "", (), []):
+                continue
+            if f.name in TEXT_FILTER_COLUMNS:
+                given = tuple(str(v).upper() if f.name == "tier" else str(v) for v in given)
+            values[f.name] = given
+        return cls(**values)
 
     def is_empty(self) -> bool:
         return self == DealFilter()

@@ -1,5 +1,4 @@
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -8,6 +7,7 @@ from analytics.analyses.funnel import estimability
 from analytics.analyses.overview import count_deals
 from analytics.domain import MISSING_VALUE
 from analytics.i18n.labels import value_label
+from analytics.present.figures import claim_figure
 
 filters = ui.filters()
 lang = ui.lang()
@@ -31,14 +31,7 @@ if o.resolved:
     if claim.comparison and claim.comparison.resolved:
         rows.append((ui.T("comparison_stage6"), "", claim.comparison, None))
     names = [f"{d} {v}".strip() for d, v, _, _ in rows]
-    fig = go.Figure(go.Scatter(
-        x=[r[2].p_hat for r in rows], y=names, mode="markers",
-        error_x=dict(type="data", array=[r[2].ci[1] - r[2].p_hat for r in rows],
-                     arrayminus=[r[2].p_hat - r[2].ci[0] for r in rows])))
-    fig.add_vline(x=o.threshold, line_dash="dash")
-    fig.update_layout(height=120 + 28 * len(rows), xaxis_tickformat=".0%", yaxis_autorange="reversed",
-                      margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, key="claim_chart")
+    st.plotly_chart(claim_figure([(name, r[2]) for name, r in zip(names, rows)], o.threshold), key="claim_chart")
     st.subheader(ui.T("segments"))
     st.caption(ui.T("segments_help", n=sum(1 for s in claim.segments if s.p_adjusted is not None)))
     table = pd.DataFrame({"dimension": [r[0] for r in rows], "value": [r[1] for r in rows],

@@ -1,5 +1,4 @@
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -13,8 +12,11 @@ from analytics.forecasting.forecast import (
 )
 from analytics.forecasting.path import forecast_path
 from analytics.i18n.labels import value_label
-from analytics.present.figures import path_figure
-from analytics.present.report import distribution_figure
+from analytics.present.forecast_figures import (
+    backtest_figure,
+    distribution_figure,
+    path_figure,
+)
 
 filters = ui.filters()
 st.title(ui.T("page_forecast"))
@@ -62,16 +64,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
         refuted.error(ui.T("backtest_refutes", n=len(bt.quarters), coverage=ui.fmt_pct(s.coverage),
                            mape=ui.fmt_pct(s.mape)))
     if bt.quarters:
-        q = bt.quarters
-        fig = go.Figure([
-            go.Scatter(x=[x.quarter for x in q], y=[x.forecast for x in q], mode="markers", name=ui.T("forecast"),
-                       error_y=dict(type="data", array=[x.p90 - x.forecast for x in q],
-                                    arrayminus=[x.forecast - x.p10 for x in q])),
-            go.Scatter(x=[x.quarter for x in q], y=[x.actual for x in q], mode="lines+markers", name=ui.T("actual")),
-            go.Scatter(x=[x.quarter for x in q], y=[x.crm_default for x in q], mode="lines",
-                       line_dash="dot", name=ui.T("crm_default_baseline"))])
-        fig.update_layout(height=360, margin=dict(t=10))
-        st.plotly_chart(fig, key="backtest_chart")
+        st.plotly_chart(backtest_figure(bt, ui.lang()), key="backtest_chart")
         s, c = bt.summary, bt.baseline_crm_default
         ui.table(pd.DataFrame([
             {"method": "keyfunnel", "mape": s.mape, "mase": s.mase, "bias": s.bias, "coverage": s.coverage},

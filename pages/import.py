@@ -35,7 +35,7 @@ if uploads:
         try:
             source = open_csv(path)
         except KeyfunnelError as exc:
-            st.error(ui.import_text(str(exc)))
+            st.error(ui.import_text(exc))
             continue
         uploaded.append(path)
         headers[str(path)] = source.header
@@ -68,7 +68,7 @@ if crm_paths:
         base = detected_profile(tables) if choice == "auto" else load_profile(choice, PROFILES)
         profile, conversion = ui.crm_mapping(tables, base, choice, decimal_comma)
     except KeyfunnelError as exc:
-        st.error(ui.import_text(str(exc)))
+        st.error(ui.import_text(exc))
         conversion = None
     if conversion is not None:
         c1, c2 = st.columns([3, 1])
@@ -78,13 +78,14 @@ if crm_paths:
                 saved = save_profile(replace(profile, name=name.strip()), PROFILES)
                 st.success(ui.T("profile_saved", name=name.strip(), path=saved.name))
             except KeyfunnelError as exc:
-                st.error(ui.import_text(str(exc)))
+                st.error(ui.import_text(exc))
         blocked = bool(conversion.mapping_errors)  # an unmapped stage, a required column, a rate: all reject it
         if blocked:
             st.caption(ui.T("mapping_blocks", n=len(conversion.mapping_errors)))
         if st.button(ui.T("import_button"), key="run_import", disabled=blocked, type="primary"):
             ui.run_import(lambda progress: import_export(ui.store(), tables, read_errors, profile,
-                                                         skip_invalid=skip_invalid, progress=progress), clear_demo)
+                                                         skip_invalid=skip_invalid, progress=progress,
+                                                         conversion=conversion), clear_demo)
 elif st.button(ui.T("import_button"), key="run_import", disabled=routed.deals is None, type="primary"):
     ui.run_import(lambda progress: import_files(ui.store(), routed.deals, routed.history,
                                                 skip_invalid=skip_invalid, decimal_comma=decimal_comma,

@@ -8,9 +8,9 @@ from analytics.analyses.overview import count_deals
 from analytics.forecasting.forecast import backtest, quarter_of
 from analytics.forecasting.review import quarterly_review
 from analytics.present.figures import waterfall_figure
+from analytics.present.forecast_figures import review_figures
 from analytics.present.report import (
     coverage_notes,
-    figures,
     refutation_note,
     render_html,
     xlsx_bytes,
@@ -34,7 +34,7 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     ui.forecast_tiles(f, cols)
     for note in coverage_notes(review, lang)[1 if refutation_note(review, lang) else 0:]:
         st.caption(note)
-    dist, change = figures(review, lang)
+    dist, change = review_figures(review, lang)
     st.plotly_chart(dist, key="review_forecast_chart")
     if last:
         st.subheader(f"{ui.T('last_quarter')}: {last.quarter}")

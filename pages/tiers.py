@@ -1,11 +1,11 @@
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 import ui
 from analytics.analyses.tiers import compute_tiers
 from analytics.domain import TIER_KEYS
-from analytics.i18n.labels import stage_label, tier_policy
+from analytics.i18n.labels import tier_policy
+from analytics.present.figures import tier_mix_figure
 
 filters = ui.filters()
 lang = ui.lang()
@@ -19,11 +19,7 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
     if not cells.empty and cells["open_amount_known"].sum() < cells["open_deals"].sum():
         st.caption(ui.amount_coverage(int(cells["open_amount_known"].sum()), int(cells["open_deals"].sum())))
     if not cells.empty:
-        fig = go.Figure([go.Bar(name=tier, x=[stage_label(s, lang) for s in g["stage"]], y=g["open_amount"],
-                                customdata=g["open_deals"], hovertemplate="%{y:,.0f} (%{customdata})")
-                         for tier, g in cells.groupby("tier")])
-        fig.update_layout(barmode="stack", height=380, margin=dict(l=10, r=10, t=10, b=10))
-        st.plotly_chart(fig, key="tier_mix_chart")
+        st.plotly_chart(tier_mix_figure(mix, lang), key="tier_mix_chart")
     st.subheader(ui.T("tier_performance"))
     st.dataframe(pd.DataFrame({
         ui.T("tier"): [p.tier for p in mix.performance],

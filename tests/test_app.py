@@ -329,7 +329,12 @@ def test_import_page_mapping_step_reads_in_chinese(empty_db, tmp_path):
 def test_import_page_lets_a_saved_profile_be_chosen(empty_db, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from analytics.ingest.crm.profiles import mapping_with, preset, profiles_dir, save_profile
+    from analytics.ingest.crm.profiles import (
+        mapping_with,
+        preset,
+        profiles_dir,
+        save_profile,
+    )
 
     from . import crm_exports
 
@@ -688,3 +693,28 @@ def test_the_funnel_page_draws_the_win_rate_by_creation_quarter(demo_db):
     assert chart["data"][0]["y"] == pytest.approx([p.win_rate if p.mature else None for p in tr.periods])
     assert any(not p.mature for p in tr.periods) and any(p.mature for p in tr.periods)
     assert "Trend in the win rate over" in texts(at) or "Too few quarters" in texts(at)
+
+
+def test_the_import_page_converts_an_export_once_per_run(empty_db, tmp_path, monkeypatch):
+    import analytics.ingest.crm.convert as convert
+    import analytics.ingest.crm.load as load
+
+    from . import crm_exports
+
+    calls = []
+    real = convert.convert_export
+
+    def counting(tables, profile=None):
+        calls.append([t.name for t in tables])
+        return real(tables, profile)
+
+    monkeypatch.setattr(convert, "convert_export", counting)  # the mapping step's
+    monkeypatch.setattr(load, "convert_export", counting)  # the import's, were it to convert again
+    path = crm_exports.hubspot(tmp_path)
+    at = app(empty_db, "pages/import.py")
+    at.file_uploader[0].set_value((path.name, path.read_bytes(), "text/csv")).run()
+    assert len(calls) == 1  # the mapping step
+    at.button(key="run_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert re.search(r"batch \d+: 4 deals added", texts(at))
+    assert len(calls) == 2  # the run of the click: its mapping step, and the import reuses that conversion

@@ -46,7 +46,8 @@ def test_rejected_import_exits_1_with_errors(capsys, tmp_path, db):
     result = json.loads(out)
     assert code == 1 and result["status"] == "rejected"
     assert result["errors"] == [{"file": "bad.csv", "row": 2, "column": "amount", "value": "lots",
-                                 "reason": "not an amount"}]
+                                 "reason": "not an amount", "code": "not_an_amount", "params": {}}]
+    assert result["message_code"] == "rejected"  # a script keys off the codes, never the English
     code, out, _ = run(capsys, "--db", db, "import", str(bad))
     assert code == 1 and "bad.csv, row 2, column amount: value 'lots': not an amount" in out
 

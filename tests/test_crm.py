@@ -11,7 +11,13 @@ from analytics.analyses.funnel import compute_funnel
 from analytics.ingest.batches import list_batches, undo_batch
 from analytics.ingest.crm.convert import convert_export
 from analytics.ingest.crm.load import import_export, read_export
-from analytics.ingest.crm.profiles import ProfileError, load_profile, mapping_with, preset, save_profile
+from analytics.ingest.crm.profiles import (
+    ProfileError,
+    load_profile,
+    mapping_with,
+    preset,
+    save_profile,
+)
 from analytics.ingest.crm.source import detect_preset
 from analytics.store.connection import Store
 

@@ -3,7 +3,13 @@
 import math
 from datetime import datetime
 
-from analytics.ingest.crm.source import DateColumn, infer_date_order, parse_amount, parse_dates, read_table
+from analytics.ingest.crm.source import (
+    DateColumn,
+    infer_date_order,
+    parse_amount,
+    parse_dates,
+    read_table,
+)
 
 from .conftest import write_csv
 

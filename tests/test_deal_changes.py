@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import date, datetime
 
-from analytics.i18n.issues import issue_text
+from analytics.i18n.issues import message_text
 from analytics.ingest.batches import undo_batch
 from analytics.ingest.canonical import import_files
 from analytics.ingest.templates import history_template
@@ -30,7 +30,7 @@ def test_a_history_keeps_every_stated_close_date_and_amount(store, csv_writer):
     r = import_files(store, deals, csv_writer("h.csv", HISTORY, ROWS))
     assert (r.status, r.deals_inserted, r.stage_events, r.field_changes) == ("imported", 2, 3, 4)
     assert r.message.endswith("3 stage events added, 4 close-date or amount changes added")
-    assert issue_text(r.message, "zh").endswith("新增 3 条阶段记录,新增 4 条预计成交日期或金额的变更")
+    assert message_text(r.outcome, "zh").endswith("新增 3 条阶段记录,新增 4 条预计成交日期或金额的变更")
     assert _changes(store) == [
         ("D1", "amount", datetime(2026, 1, 1), None, 80.0), ("D1", "amount", datetime(2026, 4, 1), None, 100.0),
         ("D1", "expected_close", datetime(2026, 1, 1), date(2026, 9, 30), None),

@@ -3,7 +3,12 @@ from datetime import date
 import numpy as np
 import pytest
 
-from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of, shift_quarter
+from analytics.forecasting.forecast import (
+    backtest,
+    forecast_quarter,
+    quarter_of,
+    shift_quarter,
+)
 from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
 from analytics.store.connection import Store

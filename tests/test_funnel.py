@@ -113,3 +113,22 @@ def test_funnel_as_it_stood_narrowed_by_a_filter(store, tmp_path):
     assert {s.stage: s.lost_here for s in then.stages} == {1: 1, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0, 8: 0}
     assert {s.stage: s.open_here for s in then.stages} == {1: 0, 2: 0, 3: 0, 4: 1, 5: 0, 6: 1, 7: 0, 8: 0}
     assert then.stage(1).amount == 50 + 500 + 700
+
+
+def test_the_cli_and_the_app_build_one_filter_from_what_was_chosen():
+    import argparse
+    from datetime import date
+
+    from analytics.cli.common import add_filter_options, filters_from_args
+
+    parser = argparse.ArgumentParser()
+    add_filter_options(parser)
+    args = parser.parse_args(["--tier", "a", "--tier", "B", "--owner", "Li Wei", "--created-from", "2025-01-01",
+                              "--cohort", "2025q3"])
+    expected = DealFilter(tier=("A", "B"), owner=("Li Wei",), created_from=date(2025, 1, 1), cohort="2025Q3")
+    assert filters_from_args(args) == expected
+    # the sidebar's choices: lists from the multiselects, None from an empty date input, keys of its own
+    sidebar = {"tier": ["A", "B"], "owner": ["Li Wei"], "region": [], "industry": [], "created_from": date(2025, 1, 1),
+               "created_to": None, "cohort": "2025Q3", "as_of": date(2026, 1, 1)}
+    assert DealFilter.from_choices(sidebar) == expected
+    assert DealFilter.from_choices({}).is_empty()

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from analytics.analyses.claim import NOT_ESTIMABLE
-from analytics.analyses.claim import test_claim as claim_of  # (named so that pytest does not collect it)
+from analytics.analyses.claim import (
+    test_claim as claim_of,  # (named so that pytest does not collect it)
+)
 from analytics.analyses.funnel import compute_funnel, estimability
 from analytics.ingest.canonical import import_files
 
@@ -88,7 +90,11 @@ def test_a_deal_lost_after_signing_is_lost_at_7_in_the_funnel_and_the_claim_alik
 
 
 def test_a_backtest_that_refutes_its_range_is_said_above_it():
-    from analytics.forecasting.forecast import AccuracySummary, Backtest, BacktestQuarter
+    from analytics.forecasting.forecast import (
+        AccuracySummary,
+        Backtest,
+        BacktestQuarter,
+    )
 
     def quarters(inside: list[bool]):
         return [BacktestQuarter(f"2025Q{i % 4 + 1}", 100, 80, 120, 100, 0, ok, 90) for i, ok in enumerate(inside)]
@@ -223,7 +229,7 @@ def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, cap
 
 def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(store, csv_writer):
     """'0 deals added … 18641 invalid cells skipped' was a green Imported; rows are counted, not cells."""
-    from analytics.i18n.issues import issue_text
+    from analytics.i18n.issues import message_text
 
     header = ["deal_id", "account", "amount", "created_at", "outcome"]
     rows = [["K1", "Acme", "10", "2026-01-01", "open"]] + [
@@ -232,13 +238,13 @@ def test_a_skip_invalid_import_counts_rows_and_one_that_keeps_none_is_refused(st
     assert (r.status, r.deals_inserted, r.rejected_rows) == ("imported", 1, 13)
     assert r.message.endswith("1 deal added, 0 updated, 0 stage events added; 13 rows skipped (39 problems), "
                               "kept in rejected_rows: 1 of 14 rows imported (7.1%)")
-    assert issue_text(r.message, "zh").endswith("14 行中导入了 1 行(7.1%)")
+    assert message_text(r.outcome, "zh").endswith("14 行中导入了 1 行(7.1%)")
     none = import_files(store, csv_writer("e.csv", header, rows[1:]), skip_invalid=True)
     assert none.status == "rejected" and none.batch_id is None
     assert none.message == ("rejected: every row has a problem (39 problems in 13 rows): nothing to import; "
                             "the database is unchanged")
     assert store.scalar("SELECT count(*) FROM import_batches") == 1
-    assert "没有可导入的内容" in issue_text(none.message, "zh")
+    assert "没有可导入的内容" in message_text(none.outcome, "zh")
 
 
 def test_the_win_model_undoes_the_censoring_of_slow_wins(store, csv_writer):

@@ -277,9 +277,9 @@ def test_missing_file(store, tmp_path):
     assert r.status == "rejected" and r.errors[0].reason == "file not found"
     # a file that is not there has no rows: the headline does not count one
     assert r.message == "rejected: 1 problem; the database is unchanged" and r.rejected_rows == 0
-    from analytics.i18n.issues import issue_text
+    from analytics.i18n.issues import message_text
 
-    assert issue_text(r.message, "zh") == "已拒绝:共有 1 个问题;数据库未作任何改动"
+    assert message_text(r.outcome, "zh") == "已拒绝:共有 1 个问题;数据库未作任何改动"
 
 
 def test_conflicting_duplicate_ids(store, csv_writer):
@@ -416,14 +416,14 @@ def test_wide_format(store, csv_writer):
 @pytest.mark.parametrize("body", ["", ",,,,\n,,,,\n", "\n\n"])
 def test_a_file_without_rows_of_data_says_so(store, tmp_path, body):
     # It said "every deal and stage event is already in the database", of a file with no deal in it.
-    from analytics.i18n.issues import issue_text
+    from analytics.i18n.issues import message_text
 
     path = tmp_path / "d.csv"
     path.write_text("deal_id,account,amount,created_at,outcome\n" + body)
     before = store.table_checksums()
     r = import_files(store, path)
     assert (r.status, r.message) == ("unchanged", "d.csv: no rows of data: nothing changed")
-    assert issue_text(r.message, "zh") == "d.csv:文件中没有数据行:没有任何变化"
+    assert message_text(r.outcome, "zh") == "d.csv:文件中没有数据行:没有任何变化"
     assert store.table_checksums() == before
 
 

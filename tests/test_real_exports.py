@@ -14,7 +14,7 @@ from analytics.analyses.funnel import compute_funnel
 from analytics.analyses.overview import pipeline_summary
 from analytics.filters import DealFilter
 from analytics.ingest.canonical import import_files
-from analytics.ingest.issues import CONTROL_REMOVED
+from analytics.messages import say
 
 from .conftest import write_csv
 from .handworked import DEAL_HEADER, DEALS, HISTORY
@@ -119,8 +119,9 @@ def test_stray_nul_bytes_inside_a_field_are_removed_with_a_warning(store, tmp_pa
     path.write_bytes(_with_stray_nul(encoding))
     r = import_files(store, path)
     assert r.status == "imported", r.errors
-    assert [(w.file, w.row, w.column, w.value, w.reason) for w in r.warnings if w.reason == CONTROL_REMOVED] == [
-        ("opps.csv", 3, "Description", "<p>pasted from Word</p>", CONTROL_REMOVED)]
+    assert [(w.file, w.row, w.column, w.value, w.reason) for w in r.warnings if w.code == "control_removed"] == [
+        ("opps.csv", 3, "Description", "<p>pasted from Word</p>",
+         "NUL bytes or control characters removed from the value")]
     assert store.scalar("SELECT extra->>'Description' FROM deals WHERE deal_id = 'S2'") == "<p>pasted from Word</p>"
     assert store.scalar("SELECT account FROM deals WHERE deal_id = 'S1'") == "Café Müller"  # still cp1252-decoded
 
@@ -327,26 +328,19 @@ def test_stagename_that_disagrees_with_iswon_is_counted_and_the_flags_decide(sto
     assert store.fetchall("SELECT deal_id, name FROM deals ORDER BY 1")[0] == ("006A", "A")  # names are kept
 
 
-@pytest.mark.parametrize("text", [
-    "named like the evaluation score 'product' but holds no score 1–5: kept as extra data",
-    "no ID column: each deal's key is derived from Deal Name, Create Date; the same export, or a later one with "
-    "these values unchanged, finds the same deals",
-    "rows 3, 4 have the same Deal Name, Create Date: kept as 2 deals, numbered in file order",
-    "StageName disagrees with IsClosed and IsWon on 2 rows (rows 3, 4): IsClosed and IsWon decide the outcome",
-    "amount missing for 4 of 9 deals: counted in every count-based figure, left out of amount sums; the forecast "
-    "counts an open one at its stage's median amount",
-    "account missing for 1 of 1 deal: each such deal stands alone: no account groups it with others",
-    "created_at missing for 3 of 3 deals: dated by its first stage event where it has one, else left out of "
-    "cohorts, created-date filters and cycle time",
-    "NUL bytes or control characters removed from the value", "a PNG image, not a CSV file",
-    "d.xlsx: no sheet 'Nope'; the workbook has 'Notes', 'Pipeline'", "d.xlsx: the workbook has no sheet with data",
-    "a stage history is linked to its deals by their ID: the deals file needs an ID column",
-])
-def test_the_new_import_messages_read_in_chinese(text):
-    from analytics.i18n.issues import issue_text
+@pytest.mark.parametrize("message", [
+    say("not_scores", factor="product"), say("derived_key", columns="Deal Name, Create Date"),
+    say("same_key", rows="3, 4", columns="Deal Name, Create Date", n=2),
+    say("outcome_disagrees", header="StageName", decided_by="IsClosed and IsWon", n=2, rows="3, 4"),
+    say("amount_missing", n=4, total=9), say("account_missing", n=1, total=1), say("created_at_missing", n=3, total=3),
+    say("control_removed"), say("not_csv_kind", kind="PNG"),
+    say("no_such_sheet", sheet="Nope", sheets="'Notes', 'Pipeline'"), say("workbook_empty"), say("history_needs_id"),
+], ids=lambda m: m.code)
+def test_the_new_import_messages_read_in_chinese(message):
+    from analytics.i18n.issues import message_text
 
-    translated = issue_text(text, "zh")
-    assert translated != text and any("\u4e00" <= ch <= "\u9fff" for ch in translated)
+    translated = message_text(message, "zh")
+    assert translated != str(message) and any("\u4e00" <= ch <= "\u9fff" for ch in translated)
 
 
 def test_a_generic_export_with_a_stage_history_file(store, csv_writer):

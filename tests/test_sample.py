@@ -6,7 +6,13 @@ import pytest
 from analytics.analyses.claim import test_claim as run_claim
 from analytics.analyses.funnel import compute_funnel
 from analytics.ingest.canonical import import_files
-from analytics.sample import BASE_CONVERSION, SampleParameters, generate, population_truth, write_sample
+from analytics.sample import (
+    BASE_CONVERSION,
+    SampleParameters,
+    generate,
+    population_truth,
+    write_sample,
+)
 
 
 def test_truth_without_effects_is_the_base_conversion():

@@ -105,9 +105,7 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
 def filters_from_args(args):
     from analytics.filters import DealFilter
 
-    return DealFilter(tier=tuple(t.upper() for t in args.tier), owner=tuple(args.owner), region=tuple(args.region),
-                      industry=tuple(args.industry), created_from=args.created_from, created_to=args.created_to,
-                      closed_from=args.closed_from, closed_to=args.closed_to, cohort=args.cohort)
+    return DealFilter.from_choices(vars(args))
 
 
 def pct_cell(x) -> str:

@@ -15,10 +15,10 @@ def _progress_bar():
     if not sys.stderr.isatty():
         return None
 
-    def show(fraction: float, message: str) -> None:
+    def show(fraction: float, step) -> None:
         width = 30
         filled = int(width * fraction)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {message[:40]:<40}")
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {str(step)[:40]:<40}")
         if fraction >= 1:
             sys.stderr.write("\n")
         sys.stderr.flush()

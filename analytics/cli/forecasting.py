@@ -154,7 +154,7 @@ def cmd_report(args) -> int:
     from analytics.present.report import write_report
 
     if Path(args.out).suffix.lower() not in (".html", ".htm", ".xlsx"):
-        raise KeyfunnelError(f"{args.out}: the report is written as .html or .xlsx")
+        raise KeyfunnelError("the report is written as .html or .xlsx", args.out)
     from dataclasses import replace
 
     from analytics.forecasting.forecast import backtest

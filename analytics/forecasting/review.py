@@ -76,3 +76,12 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
                            compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
                            top, slipped, waterfall=moved)
+
+
+def funnel_change_rows(review: QuarterlyReview) -> list[dict]:
+    """Each stage's deals reached and conversion at the end of last quarter and now."""
+    rows = []
+    for now, then in zip(review.funnel_now.stages, review.funnel_last_quarter.stages):
+        rows.append({"stage": now.stage, "reached_then": then.reached, "reached_now": now.reached,
+                     "conversion_then": then.conversion, "conversion_now": now.conversion})
+    return rows

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from analytics.exceptions import UndoError
+from analytics.messages import say
 from analytics.store.connection import Store
 
 
@@ -44,9 +45,9 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
     """Remove exactly what a batch added or changed, restoring each deal as it was before the batch."""
     status = store.scalar("SELECT status FROM import_batches WHERE batch_id = ?", [batch_id])
     if status is None:
-        raise UndoError(f"there is no batch {batch_id}")
+        raise UndoError(say("no_batch", batch=batch_id))
     if status == "undone":
-        raise UndoError(f"batch {batch_id} is already undone")
+        raise UndoError(say("batch_undone", batch=batch_id))
     later = store.fetchall("""
         SELECT DISTINCT later FROM (
             SELECT b.batch_id AS later FROM batch_deals b
@@ -63,8 +64,7 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
                            {"b": batch_id})
     if later:
         names = ", ".join(str(r[0]) for r in later)
-        raise UndoError(f"batch {batch_id} cannot be undone while later batches ({names}) changed the same "
-                        f"deals: undo those first")
+        raise UndoError(say("batch_blocked", batch=batch_id, later=names))
     with store.transaction():
         b = {"b": batch_id}
         # the deals whose facts change: the batch's own, and those it only added stage events to

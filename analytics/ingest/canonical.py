@@ -39,7 +39,6 @@ from analytics.ingest.issues import (
     Progress,
     RowIssue,
     cleaned_cell_warnings,
-    counted,
 )
 from analytics.ingest.staging import (
     StagedFile,
@@ -53,6 +52,7 @@ from analytics.ingest.staging import (
     type_deals,
     type_history,
 )
+from analytics.messages import Message, say
 from analytics.store.connection import Store
 from analytics.store.schema import DEAL_COLUMNS
 
@@ -89,9 +89,9 @@ class Importer:
         self.errors: list[RowIssue] = []
         self.warnings: list[RowIssue] = []
 
-    def _file_issue(self, source: CsvSource, column: str | None, reason: str, row: int | None = 1) -> None:
+    def _file_issue(self, source: CsvSource, column: str | None, problem: Message, row: int | None = 1) -> None:
         """A problem with the file as a whole, or (row 1) with its header: the header's row in a workbook."""
-        self.errors.append(RowIssue(source.name, row and row + source.row_offset, column, None, reason))
+        self.errors.append(RowIssue(source.name, row and row + source.row_offset, column, None, problem))
 
     def run(self, deals_path: str | Path, history_path: str | Path | None = None,
             names: tuple[str | None, str | None] = (None, None), sheet: str | None = None) -> ImportResult:
@@ -100,15 +100,14 @@ class Importer:
         files = [names[0] or Path(deals_path).name] + ([names[1] or Path(history_path).name] if history_path else [])
         self.history_name = files[1] if history_path else None
         try:
-            self.progress(0.05, f"reading {files[0]}")
+            self.progress(0.05, say("reading", file=files[0]))
             sources.append(open_csv(deals_path, names[0], sheet))
             if history_path:
-                self.progress(0.10, f"reading {files[1]}")
+                self.progress(0.10, say("reading", file=files[1]))
                 sources.append(open_csv(history_path, names[1], sheet))
             return self._run(sources, files)
         except InputError as exc:  # a file cannot be read or parsed as CSV at all: nothing was written
-            name, _, reason = str(exc).partition(": ")
-            self.errors.append(RowIssue(name, None, None, None, reason))
+            self.errors.append(RowIssue(exc.file or files[0], None, None, None, exc.message))
             return self._rejected(files, None)
         finally:
             for source in sources:
@@ -127,33 +126,30 @@ class Importer:
         history_like = {"deal_id", "stage", "entered_at"} <= set(
             map_header(deals_src.header, HISTORY_HEADERS_ZH, HISTORY_COLUMNS)[0])
         if history_like and "account" not in fields:
-            self._file_issue(deals_src, None, "this looks like a stage history: pass it with --history, "
-                                              "after the deals file")
+            self._file_issue(deals_src, None, say("looks_like_history"))
             return self._rejected(files, fmt)
         for f in REQUIRED_DEAL_COLUMNS:
             if f not in fields:
-                self._file_issue(deals_src, f, "required column missing")
+                self._file_issue(deals_src, f, say("required_column_missing"))
         if wide and len(sources) > 1:
-            self._file_issue(sources[1], None, "a wide deals file already holds the stage dates; "
-                                               "do not pass --history as well", row=None)
+            self._file_issue(sources[1], None, say("wide_with_history"), row=None)
         hist_st = None
         if len(sources) > 1 and not wide:
             h_fields, h_unknown = map_header(sources[1].header, HISTORY_HEADERS_ZH,
                                              HISTORY_COLUMNS + HISTORY_CHANGE_COLUMNS)
             for f in HISTORY_COLUMNS:
                 if f not in h_fields:
-                    self._file_issue(sources[1], f, "required column missing")
+                    self._file_issue(sources[1], f, say("required_column_missing"))
             hist_st = StagedFile(sources[1], "kf_raw_history", h_fields, h_unknown)
         if self.errors:
             return self._rejected(files, fmt)
 
-        self.progress(0.2, f"parsing {deals_src.name}")
+        self.progress(0.2, say("parsing", file=deals_src.name))
         st = StagedFile(deals_src, "kf_raw_deals", fields, unknown)
         self.errors += stage_file(self.store, st)
         for i in unknown:
-            self.warnings.append(RowIssue(deals_src.name, 1, deals_src.header[i], None,
-                                          "column not recognised: kept with the deal as extra data"))
-        self.progress(0.35, f"checking {deals_src.name}")
+            self.warnings.append(RowIssue(deals_src.name, 1, deals_src.header[i], None, say("column_not_recognised")))
+        self.progress(0.35, say("checking", file=deals_src.name))
         type_deals(self.store, st, self.params, self.decimal_comma)
         release(self.store, st)
         drop_blank_rows(self.store, "kf_deals_typed")
@@ -170,7 +166,7 @@ class Importer:
 
         # Stage events: from the history file, or unpivoted from a wide file's stage_N_at columns.
         if hist_st is not None:
-            self.progress(0.5, f"parsing {hist_st.source.name}")
+            self.progress(0.5, say("parsing", file=hist_st.source.name))
             self.errors += incoming_history_events(self.store, hist_st, self.params, self.decimal_comma)
         else:
             incoming_wide_events(self.store, [c for c in WIDE_STAGE_COLUMNS if c in fields])
@@ -180,7 +176,7 @@ class Importer:
         drop_staging(self.store, keep=("kf_in_deals", "kf_in_events", "kf_in_field_changes"))
         if self.errors and not self.skip_invalid:
             return self._rejected(files, fmt)
-        self.progress(0.65, "comparing with the database")
+        self.progress(0.65, say("comparing"))
         return self._write(sources, files, fmt, st, hist_st)
 
 
@@ -213,37 +209,32 @@ class Importer:
             earlier = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported' "
                                "AND file_sha256 = $sha", {"sha": sha256})
             if earlier:
-                message = f"already imported as batch {earlier}: nothing changed"
+                outcome = say("already_imported", batch=earlier)
             elif not s.scalar("SELECT count(*) FROM kf_in_deals"):  # a header, perhaps blank rows: no deal at all
-                message = f"{files[0]}: no rows of data: nothing changed"
+                outcome = say("no_rows", file=files[0])
             else:
-                message = "every deal and stage event is already in the database: nothing changed"
-            return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, message=message)
+                outcome = say("nothing_new")
+            return ImportResult("unchanged", earlier, fmt, files, warnings=self.warnings, outcome=outcome)
 
         kept = s.scalar("SELECT count(*) FROM kf_in_deals")  # the valid deal rows
         if self.errors and n_insert == 0 and n_update == 0 and n_events == 0 and n_field_changes == 0 and not kept:
             # --skip-invalid left no valid deal: an empty batch would read as an import
             rows = len({(e.file, e.row) for e in self.errors if e.row is not None})
-            return ImportResult.rejected(files, fmt, self.errors, self.warnings, message=(
-                f"rejected: every row has a problem ({counted(len(self.errors), 'problem')} in "
-                f"{counted(rows, 'row')}): nothing to import; the database is unchanged"))
+            return ImportResult.rejected(files, fmt, self.errors, self.warnings,
+                                         outcome=say("rejected_every_row", problems=len(self.errors), rows=rows))
         # The incoming events (millions of rows at a million deals) are no longer needed once the new ones are
         # known: freed before the batch is written, they leave DuckDB's memory to the inserts and the facts.
         drop_staging(self.store, keep=("kf_in_deals", "kf_changes", "kf_new_events", "kf_new_field_changes"))
         file_rows = [st.rows] + ([hist_st.rows] if hist_st else [])
         batch_id = write_batch(s, fmt, files, sha256, file_rows, (n_insert, n_update, n_events, n_field_changes),
                                self.errors, self.warnings, self.progress)
-        self.progress(1.0, "done")
-        parts = [f"batch {batch_id}: {counted(n_insert, 'deal')} added, {n_update:,} updated, "
-                 f"{counted(n_events, 'stage event')} added"
-                 + (f", {counted(n_field_changes, 'close-date or amount change')} added" if n_field_changes else "")]
-        skipped = len({(e.file, e.row) for e in self.errors})
-        if self.errors:  # rows, not cells: one row with three bad cells is one row left out
-            parts.append(f"{counted(skipped, 'row')} skipped ({counted(len(self.errors), 'problem')}), kept in "
-                         f"rejected_rows: {kept:,} of {kept + skipped:,} rows imported "
-                         f"({formatting.percent(kept / (kept + skipped))})")
+        self.progress(1.0, say("done"))
+        skipped = len({(e.file, e.row) for e in self.errors})  # rows, not cells: one row with three bad cells
+        outcome = say("imported", batch=batch_id, inserted=n_insert, updated=n_update, events=n_events,
+                      changes=n_field_changes, skipped=skipped, problems=len(self.errors), kept=kept,
+                      total=kept + skipped, share=formatting.percent(kept / (kept + skipped)) if skipped else None)
         return ImportResult("imported", batch_id, fmt, files, n_insert, n_update, n_events, skipped, self.warnings,
-                            self.errors, "; ".join(parts), n_field_changes)
+                            self.errors, outcome, n_field_changes)
 
 
 
@@ -297,7 +288,7 @@ def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_ro
     started = datetime.now()
     with s.transaction():
         batch_id = s.scalar("SELECT nextval('batch_id_seq')")
-        progress(0.75, f"writing batch {batch_id}")
+        progress(0.75, say("writing", batch=batch_id))
         b = {"b": batch_id}
         deal_cols = ", ".join((*DEAL_COLUMNS, "extra", "history_truncated"))
         s.execute("""INSERT INTO deal_previous SELECT $b, d.* FROM deals d
@@ -321,7 +312,7 @@ def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_ro
                    "ins": n_insert, "upd": n_update, "ev": n_events, "rej": len(errors),
                    "warn": len(warnings), "started": started,
                    "file_rows": file_rows, "field_changes": n_field_changes})
-        progress(0.9, "computing per-deal facts")
+        progress(0.9, say("computing_facts"))
         affected = None
         if s.facts_refresh_is_partial(n_insert + n_update + n_events):  # at most that many deals changed
             s.execute("CREATE OR REPLACE TEMP TABLE kf_affected AS "

@@ -1,31 +1,30 @@
 """The checks an import runs over a staged file, as SQL over the whole file at once: each is (column, value, failing
-condition, reason), and every failing cell becomes a RowIssue with its file, spreadsheet row, column and value.
+condition, reason code), and every failing cell becomes a RowIssue with its file, spreadsheet row, column, value and
+the message of that code (analytics.messages).
 Warnings are what is suspicious but possible (flagged, never rejected), and what a blank optional value costs."""
 
 from __future__ import annotations
 
 from analytics.domain import FACTOR_KEYS
-from analytics.ingest.cells import IN_DATE_RANGE, text_sql
+from analytics.ingest.cells import IN_DATE_RANGE, MAX_TEXT_LENGTH, text_sql
 from analytics.ingest.csvsource import CsvSource
 from analytics.ingest.headers import REQUIRED_DEAL_COLUMNS, WIDE_STAGE_COLUMNS
-from analytics.ingest.issues import RowIssue, clip_value, counted
+from analytics.ingest.issues import RowIssue, clip_value
 from analytics.ingest.staging import StagedFile
+from analytics.messages import say
 from analytics.store.connection import Store
 
-# What a real export may leave blank, in a row or as a whole column, and what that costs (docs/data-format.md).
-# Each is warned about once per file, with the count of deals it leaves out.
-OPTIONAL_VALUE_COSTS = {
-    "amount": "counted in every count-based figure, left out of amount sums; the forecast counts an open one at "
-              "its stage's median amount",
-    "account": "each such deal stands alone: no account groups it with others",
-    "created_at": "dated by its first stage event where it has one, else left out of cohorts, created-date filters "
-                  "and cycle time",
-}
+# What a real export may leave blank, in a row or as a whole column: each is warned about once per file, with the
+# count of deals it leaves out and what that costs (the message "<field>_missing"; docs/data-format.md).
+OPTIONAL_FIELDS = ("amount", "account", "created_at")
+
+# The parameters of a check's message, where its text has any.
+_CODE_PARAMS = {"too_long": {"limit": MAX_TEXT_LENGTH}}
 
 
 def collect(store: Store, source: CsvSource, checks: list[tuple[str, str, str, str]], table: str,
             params: dict) -> list[RowIssue]:
-    """Run (column, value_sql, condition_sql, reason_sql) checks over `table`, appending errors."""
+    """Run (column, value_sql, condition_sql, code_sql) checks over `table`: a RowIssue per failing cell."""
     if not checks:
         return []
     # One scan answers whether any check fails; a clean file (the usual case) skips the per-check scans.
@@ -35,12 +34,12 @@ def collect(store: Store, source: CsvSource, checks: list[tuple[str, str, str, s
     # ordered by row, column, then the order the checks are listed in (two problems with one cell: both, always
     # in the same order)
     union = " UNION ALL ".join(
-        f"SELECT src_row, '{column}' AS col, CAST({value} AS VARCHAR) AS value, {reason} AS reason, {k} AS k "
+        f"SELECT src_row, '{column}' AS col, CAST({value} AS VARCHAR) AS value, {code} AS code, {k} AS k "
         f"FROM {table} WHERE {condition}"
-        for k, (column, value, condition, reason) in enumerate(checks))
-    rows = store.fetchall(f"SELECT src_row, col, value, reason FROM ({union}) ORDER BY src_row, col, k",
-                               params)
-    return [RowIssue(source.name, int(r), c, clip_value(v), reason) for r, c, v, reason in rows]
+        for k, (column, value, condition, code) in enumerate(checks))
+    rows = store.fetchall(f"SELECT src_row, col, value, code FROM ({union}) ORDER BY src_row, col, k", params)
+    return [RowIssue(source.name, int(r), c, clip_value(v), say(code, **_CODE_PARAMS.get(code, {})))
+            for r, c, v, code in rows]
 
 
 def deal_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
@@ -50,34 +49,34 @@ def deal_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
         present = f"{text_sql(raw)} IS NOT NULL"
         # typed value first: DuckDB then trims only the rows whose value did not convert
         if f in REQUIRED_DEAL_COLUMNS:
-            checks.append((f, raw, f"{typed} IS NULL AND NOT ({present})", "'required value missing'"))
+            checks.append((f, raw, f"{typed} IS NULL AND NOT ({present})", "'required_missing'"))
         if f == "amount":
             checks += [
                 (f, raw, f"{typed} IS NULL AND {present}",
-                 "'not an amount' || CASE WHEN NOT $amount_pattern LIKE '%,[0-9]+)?%' "
-                 "AND contains(" + raw + ", ',') THEN ' (a decimal comma must be declared)' ELSE '' END"),
-                (f, raw, f"{typed} < 0", "'amount must not be negative'"),
-                (f, raw, f"{typed} > $max_amount", "'amount implausibly large'"),
+                 "CASE WHEN NOT $amount_pattern LIKE '%,[0-9]+)?%' AND contains(" + raw + ", ',') "
+                 "THEN 'not_an_amount_comma_undeclared' ELSE 'not_an_amount' END"),
+                (f, raw, f"{typed} < 0", "'amount_negative'"),
+                (f, raw, f"{typed} > $max_amount", "'amount_too_large'"),
             ]
         elif f in ("created_at", "expected_close", "closed_at") or f in WIDE_STAGE_COLUMNS:
             checks += [
                 (f, raw, f"{typed} IS NULL AND {present}",
-                 "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
+                 "'not_a_date'"),
                 (f, raw, f"{typed} IS NOT NULL AND NOT ({typed} {IN_DATE_RANGE})",
-                 "'date out of range (1970–2100)'"),
+                 "'date_out_of_range'"),
             ]
         elif f == "outcome":
             checks.append((f, raw, f"{typed} IS NULL AND {present}",
-                           "'outcome must be won, lost or open (赢单, 丢单, 进行中)'"))
+                           "'bad_outcome'"))
         elif f == "tier":
-            checks.append((f, raw, f"{typed} IS NULL AND {present}", "'tier must be A, B, C or D'"))
+            checks.append((f, raw, f"{typed} IS NULL AND {present}", "'bad_tier'"))
         elif f in FACTOR_KEYS:
-            checks.append((f, raw, f"{typed} IS NULL AND {present}", "'score must be a whole number 1–5'"))
+            checks.append((f, raw, f"{typed} IS NULL AND {present}", "'bad_score'"))
         elif f == "history_truncated":
-            checks.append((f, raw, f"{typed} IS NULL", "'must be true or false'"))
+            checks.append((f, raw, f"{typed} IS NULL", "'not_boolean'"))
         if f not in FACTOR_KEYS and f != "amount":
             checks.append((f, f"left({raw}, 60) || '…'", f"length({raw}) > $max_text",
-                           "'value longer than ' || $max_text || ' characters'"))
+                           "'too_long'"))
     return checks
 
 
@@ -92,34 +91,34 @@ def history_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
         optional += [
             ("expected_close", "raw_expected_close",
              f"expected_close IS NULL AND {present.format('raw_expected_close')}",
-             "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
+             "'not_a_date'"),
             ("expected_close", "raw_expected_close",
              f"expected_close IS NOT NULL AND NOT (CAST(expected_close AS TIMESTAMP) {IN_DATE_RANGE})",
-             "'date out of range (1970–2100)'")]
+             "'date_out_of_range'")]
     if "amount" in st.fields:
         optional += [
-            ("amount", "raw_amount", f"amount IS NULL AND {present.format('raw_amount')}", "'not an amount'"),
-            ("amount", "raw_amount", "amount < 0", "'amount must not be negative'"),
-            ("amount", "raw_amount", "amount > $max_amount", "'amount implausibly large'")]
+            ("amount", "raw_amount", f"amount IS NULL AND {present.format('raw_amount')}", "'not_an_amount'"),
+            ("amount", "raw_amount", "amount < 0", "'amount_negative'"),
+            ("amount", "raw_amount", "amount > $max_amount", "'amount_too_large'")]
     return [
         ("deal_id", "raw_deal_id", f"deal_id IS NULL AND NOT ({present.format('raw_deal_id')})",
-         "'required value missing'"),
+         "'required_missing'"),
         ("stage", "raw_stage", f"stage IS NULL AND NOT ({present.format('raw_stage')}) AND NOT {a_change}",
-         "'required value missing'"),
+         "'required_missing'"),
         *optional,
         ("stage", "raw_stage", f"stage IS NULL AND {present.format('raw_stage')}",
-         "'unknown stage: use 1–8, the stage key, or its English or Chinese name'"),
+         "'unknown_stage'"),
         ("entered_at", "raw_entered_at", f"entered_at IS NULL AND NOT ({present.format('raw_entered_at')})",
-         "'required value missing'"),
+         "'required_missing'"),
         ("entered_at", "raw_entered_at", f"entered_at IS NULL AND {present.format('raw_entered_at')}",
-         "'not a date: use YYYY-MM-DD, YYYY/M/D or YYYY年M月D日'"),
+         "'not_a_date'"),
         ("entered_at", "raw_entered_at", f"entered_at IS NOT NULL AND NOT (entered_at {IN_DATE_RANGE})",
-         "'date out of range (1970–2100)'"),
+         "'date_out_of_range'"),
         ("deal_id", "raw_deal_id",
          "deal_id IS NOT NULL AND deal_id NOT IN (SELECT deal_id FROM kf_in_deals) "
          "AND deal_id NOT IN (SELECT deal_id FROM deals)",
          "CASE WHEN deal_id IN (SELECT deal_id FROM kf_deals_typed) "
-         "THEN 'the deal''s own row was rejected' ELSE 'deal_id not found among the deals' END"),
+         "THEN 'deal_row_rejected' ELSE 'deal_not_found' END"),
     ]
 
 
@@ -142,11 +141,11 @@ def deal_duplicates(store: Store, st: StagedFile) -> tuple[list[RowIssue], list[
             for r in rows_:
                 conflicting.add(r)
                 errors.append(RowIssue(st.source.name, int(r), "deal_id", clip_value(deal_id),
-                                            f"deal_id appears on rows {listed} with different values"))
+                                       say("conflicting_duplicate", rows=listed)))
         else:
             for r in rows_[1:]:
                 warnings.append(RowIssue(st.source.name, int(r), "deal_id", clip_value(deal_id),
-                                              f"duplicate of row {rows_[0]}: kept once"))
+                                         say("duplicate_kept_once", row=rows_[0])))
     # Keep one row per deal_id (the first); conflicting ones are errors and will not land.
     store.execute("""DELETE FROM kf_deals_typed t WHERE deal_id IS NOT NULL AND src_row <> (
         SELECT min(src_row) FROM kf_deals_typed u WHERE u.deal_id = t.deal_id)""")
@@ -155,15 +154,14 @@ def deal_duplicates(store: Store, st: StagedFile) -> tuple[list[RowIssue], list[
 
 def missing_value_warnings(store: Store, st: StagedFile) -> list[RowIssue]:
     """One warning per optional field the incoming deals lack, in some rows or as a whole column: how many
-    deals, and what it costs. (Field names come from OPTIONAL_VALUE_COSTS, a fixed list.)"""
+    deals, and what it costs. (Field names come from OPTIONAL_FIELDS, a fixed list.)"""
     warnings: list[RowIssue] = []
-    counts = ", ".join(f"count(*) FILTER (WHERE {f} IS NULL)" for f in OPTIONAL_VALUE_COSTS)
+    counts = ", ".join(f"count(*) FILTER (WHERE {f} IS NULL)" for f in OPTIONAL_FIELDS)
     total, *missing = store.fetchone(f"SELECT count(*), {counts} FROM kf_in_deals")
-    for (f, cost), n in zip(OPTIONAL_VALUE_COSTS.items(), missing):
+    for f, n in zip(OPTIONAL_FIELDS, missing):
         if n:
             column = st.source.header[st.fields[f]].strip() if f in st.fields else f
-            warnings.append(RowIssue(st.source.name, None, column, None,
-                                          f"{f} missing for {n} of {counted(total, 'deal')}: {cost}"))
+            warnings.append(RowIssue(st.source.name, None, column, None, say(f"{f}_missing", n=n, total=total)))
     return warnings
 
 
@@ -177,9 +175,7 @@ def future_warnings(store: Store, st: StagedFile, history_name: str | None) -> l
                                 "SELECT count(*) FROM kf_in_events WHERE CAST(entered_at AS DATE) > current_date")):
         n = store.scalar(sql)
         if n:
-            warnings.append(RowIssue(table, None, column, None,
-                                          f"{column} after today on {counted(n, 'row')}: in the export's future, "
-                                          f"kept, but not used to set the as-of date"))
+            warnings.append(RowIssue(table, None, column, None, say("in_the_future", column=column, n=n)))
     return warnings
 
 
@@ -189,37 +185,36 @@ def load_warnings(store: Store, st: StagedFile, history_name: str | None) -> lis
     warnings = missing_value_warnings(store, st)
     warnings += future_warnings(store, st, history_name)
     rows = s.fetchall("""
-        SELECT src_row, 'amount', CAST(amount AS VARCHAR), 'amount is 0' FROM kf_in_deals WHERE amount = 0
+        SELECT src_row, 'amount', CAST(amount AS VARCHAR), 'amount_zero', NULL FROM kf_in_deals WHERE amount = 0
         UNION ALL
-        SELECT src_row, 'closed_at', CAST(closed_at AS VARCHAR), 'closed before it was created'
+        SELECT src_row, 'closed_at', CAST(closed_at AS VARCHAR), 'closed_before_created', NULL
         FROM kf_in_deals WHERE closed_at < created_at
         UNION ALL
-        SELECT src_row, 'closed_at', NULL, 'deal is ' || outcome || ' but has no closed_at'
+        SELECT src_row, 'closed_at', NULL, 'closed_without_date', outcome
         FROM kf_in_deals WHERE outcome <> 'open' AND closed_at IS NULL
         ORDER BY 1""")
-    warnings.extend(RowIssue(name, int(r), c, v, reason) for r, c, v, reason in rows)
+    warnings.extend(RowIssue(name, int(r), c, v, say(code, outcome=outcome) if outcome else say(code))
+                    for r, c, v, code, outcome in rows)
     hist_name = history_name
     rows = s.fetchall("""
         WITH deal AS (SELECT deal_id, closed_at, outcome FROM kf_in_deals
                       UNION ALL SELECT deal_id, closed_at, outcome FROM deals
                       WHERE deal_id NOT IN (SELECT deal_id FROM kf_in_deals))
-        SELECT e.src_row, 'entered_at', CAST(e.entered_at AS VARCHAR), 'stage entered after the deal closed'
+        SELECT e.src_row, 'entered_at', CAST(e.entered_at AS VARCHAR), 'entered_after_close'
         FROM kf_in_events e JOIN deal d USING (deal_id)
         WHERE d.outcome <> 'open' AND e.entered_at > CAST(d.closed_at AS TIMESTAMP) + INTERVAL 1 DAY
         UNION ALL
-        SELECT min(i.src_row), 'outcome', 'won',
-               'won, but the stage history never reaches stage 8: counted as signed at closed_at'
+        SELECT min(i.src_row), 'outcome', 'won', 'won_without_signing'
         FROM kf_in_deals i JOIN (SELECT deal_id, stage FROM kf_in_events UNION ALL
                                  SELECT deal_id, stage FROM stage_events) e USING (deal_id)
         WHERE i.outcome = 'won' GROUP BY i.deal_id HAVING max(e.stage) < 8
         UNION ALL
-        SELECT min(i.src_row), 'outcome', 'lost',
-               'lost, but the stage history reaches stage 8 (signed, then lost): counted as lost at stage 7'
+        SELECT min(i.src_row), 'outcome', 'lost', 'lost_after_signing'
         FROM kf_in_deals i JOIN (SELECT deal_id, stage FROM kf_in_events UNION ALL
                                  SELECT deal_id, stage FROM stage_events) e USING (deal_id)
         WHERE i.outcome = 'lost' GROUP BY i.deal_id HAVING max(e.stage) = 8
         ORDER BY 1""")
-    for r, c, v, reason in rows:
+    for r, c, v, code in rows:
         file = name if c == "outcome" else hist_name or name
-        warnings.append(RowIssue(file, int(r), c, v, reason))
+        warnings.append(RowIssue(file, int(r), c, v, say(code)))
     return warnings

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from analytics.exceptions import InputError
 from analytics.ingest.workbook import is_workbook, read_sheet
+from analytics.messages import say
 
 DELIMITERS = (",", ";", "\t")
 # Control characters that no text field means to hold (tab, line feed and carriage return aside). Real exports carry
@@ -29,8 +30,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A share of control bytes above this (NUL among them), outside UTF-16, is a binary file's (random bytes: 12%), not
 # stray characters in a text field.
 BINARY_CONTROL_SHARE = 0.01
-_MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
-          (b"%PDF", "a PDF document"))
+_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"%PDF", "PDF"))
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
@@ -80,7 +80,7 @@ def detect_encoding(data: bytes) -> str:
             return encoding
     for magic, kind in _MAGIC:
         if data.startswith(magic):
-            raise InputError(f"{kind}, not a CSV file")
+            raise InputError(say("not_csv_kind", kind=kind))
     head = data[:65536]
     nuls = head.count(b"\x00")
     if nuls:
@@ -94,8 +94,7 @@ def detect_encoding(data: bytes) -> str:
         first_line = head.split(b"\n", 1)[0]
         if (len(first_line.translate(None, _CONTROL_BYTES)) != len(first_line)  # a text file's header is clean
                 or controls > max(16, BINARY_CONTROL_SHARE * len(head))):
-            raise InputError("the file contains NUL bytes: it is binary, or UTF-16 without a byte-order mark; "
-                             "save it as CSV UTF-8")
+            raise InputError(say("nul_bytes"))
         # else: a few stray NULs inside fields of a text file, removed by open_csv with a warning
     if _is_utf8(data):
         return "utf-8"
@@ -107,7 +106,7 @@ def detect_encoding(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     if not candidates:
-        raise InputError("cannot decode the file as UTF-8, GB18030/GBK or Windows-1252")
+        raise InputError(say("undecodable"))
     if len(candidates) == 1:
         return candidates[0]
     from charset_normalizer import (
@@ -157,11 +156,11 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None, sheet: st
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{name}: file not found") from None
+        raise InputError(say("file_not_found"), name) from None
     except OSError as exc:
-        raise InputError(f"{name}: cannot read the file ({exc.strerror})") from None
+        raise InputError(say("file_unreadable", detail=exc.strerror), name) from None
     if not data or data.isspace():  # (not data.strip(): that copies the whole file)
-        raise InputError(f"{name}: the file is empty")
+        raise InputError(say("file_empty"), name)
     sha = hashlib.sha256(data).hexdigest()
     if is_workbook(data):
         table = read_sheet(path, name, sheet)
@@ -170,7 +169,7 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None, sheet: st
     try:
         encoding = detect_encoding(data)
     except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
+        raise InputError(exc.message, name) from None
     # (0.14 s for 128 MB: a translate, not a regex, which took 0.6 s)
     stray = encoding == "utf-8" and len(data.translate(None, _CONTROL_BYTES)) != len(data)
     if encoding == "utf-8" and not stray:
@@ -180,7 +179,7 @@ def open_csv(path: str | os.PathLike, display_name: str | None = None, sheet: st
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError as exc:
-            raise InputError(f"{name}: cannot decode the file as {encoding.upper()} (byte {exc.start})") from None
+            raise InputError(say("undecodable_as", encoding=encoding.upper(), byte=exc.start), name) from None
     return _transcoded(path, name, sha, encoding, text, data=data if encoding == "utf-8" and not stray else None)
 
 
@@ -191,14 +190,14 @@ def _transcoded(path: Path, name: str, sha: str, encoding: str, text: str, *, da
         text = text[1:]
     first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if not first_line.strip():
-        raise InputError(f"{name}: the first line is empty; it must hold the column names")
+        raise InputError(say("first_line_empty"), name)
     try:
         delimiter = delimiter or sniff_delimiter(first_line)
         header = next(csv.reader(io.StringIO(text[: 1 << 16], newline=""), delimiter=delimiter))
     except (csv.Error, StopIteration) as exc:
-        raise InputError(f"{name}: cannot read the header line ({exc})") from None
+        raise InputError(say("header_unreadable", detail=str(exc)), name) from None
     if "\x00" in "".join(header):
-        raise InputError(f"{name}: the header contains NUL characters: the file is not a text CSV")
+        raise InputError(say("header_nul"), name)
     if data is not None:
         return CsvSource(path, name, sha, encoding, delimiter, header, path, count_lines(data))
     cleaned = []

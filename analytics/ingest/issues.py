@@ -4,11 +4,12 @@ outcome of a batch (ImportResult), in the words the CLI prints and the app trans
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from analytics.ingest.csvsource import CsvSource
+from analytics.messages import Message, say
 
-Progress = Callable[[float, str], None]
+Progress = Callable[[float, Message], None]  # (fraction done, the step)
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,20 @@ class RowIssue:
     row: int | None
     column: str | None
     value: str | None
-    reason: str
+    problem: Message
+
+    @property
+    def reason(self) -> str:
+        """The problem in English, as the CLI prints it."""
+        return str(self.problem)
+
+    @property
+    def code(self) -> str:
+        return self.problem.code
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "row": self.row, "column": self.column, "value": self.value,
+                "reason": self.reason, "code": self.code, "params": dict(self.problem.params)}
 
 
 @dataclass
@@ -34,17 +48,21 @@ class ImportResult:
     rejected_rows: int = 0
     warnings: list[RowIssue] = field(default_factory=list)
     errors: list[RowIssue] = field(default_factory=list)
-    message: str = ""
+    outcome: Message | None = None
     field_changes: int = 0  # close-date and amount changes added
 
     @classmethod
     def rejected(cls, files: list[str], fmt: str | None, errors: list[RowIssue], warnings: list[RowIssue] = (),
-                 message: str | None = None) -> ImportResult:
+                 outcome: Message | None = None) -> ImportResult:
         """Nothing written: every error, the rows they are on, and why."""
         rows = len({(e.file, e.row) for e in errors if e.row is not None})  # not a missing file's "row"
-        where = f" in {counted(rows, 'row')}" if rows else ""
         return cls("rejected", None, fmt, files, rejected_rows=rows, warnings=list(warnings), errors=errors,
-                   message=message or f"rejected: {counted(len(errors), 'problem')}{where}; the database is unchanged")
+                   outcome=outcome or say("rejected", problems=len(errors), rows=rows))
+
+    @property
+    def message(self) -> str:
+        """The outcome in English, as the CLI prints it."""
+        return str(self.outcome) if self.outcome is not None else ""
 
     @property
     def deals(self) -> int:
@@ -56,23 +74,16 @@ class ImportResult:
             "deals": self.deals, "deals_inserted": self.deals_inserted, "deals_updated": self.deals_updated,
             "stage_events": self.stage_events, "field_changes": self.field_changes,
             "rejected_rows": self.rejected_rows,
-            "warnings": [asdict(w) for w in self.warnings], "errors": [asdict(e) for e in self.errors],
-            "message": self.message,
+            "warnings": [w.to_json() for w in self.warnings], "errors": [e.to_json() for e in self.errors],
+            "message": self.message, "message_code": self.outcome.code if self.outcome is not None else None,
         }
-
-
-CONTROL_REMOVED = "NUL bytes or control characters removed from the value"
 
 
 def cleaned_cell_warnings(source: CsvSource) -> list[RowIssue]:
     """A warning for each cell whose stray NUL bytes or control characters open_csv removed."""
-    return [RowIssue(source.name, row, column, clip_value(value), CONTROL_REMOVED)
+    return [RowIssue(source.name, row, column, clip_value(value), say("control_removed"))
             for row, column, value in source.cleaned]
 
-
-def counted(n: int, noun: str) -> str:
-    """'1 row', '3 rows': how reports count things."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def clip_value(value, limit: int = 200):

@@ -25,6 +25,7 @@ from analytics.ingest.cells import (
 from analytics.ingest.csvsource import CsvSource
 from analytics.ingest.headers import WIDE_STAGE_COLUMNS
 from analytics.ingest.issues import RowIssue, clip_value
+from analytics.messages import say
 from analytics.store.connection import Store
 from analytics.store.schema import DEAL_COLUMNS
 
@@ -69,7 +70,7 @@ def stage_file(store: Store, st: StagedFile) -> list[RowIssue]:
             {"path": str(source.utf8_path), "delim": source.delimiter})
     except StoreError as exc:
         detail = str(exc).split(": ", 1)[-1].splitlines()[0]
-        raise InputError(f"{source.name}: the file cannot be parsed as CSV ({detail})") from None
+        raise InputError(say("not_csv_parseable", detail=detail), source.name) from None
     # DuckDB may list one problem with a line twice (a line of spaces was "missing columns", twice)
     rejects = s.fetchall("SELECT line, error_type, min(csv_line) FROM kf_rejects GROUP BY ALL "
                          "ORDER BY line, error_type")
@@ -98,12 +99,13 @@ def stage_file(store: Store, st: StagedFile) -> list[RowIssue]:
         for line, error_type, csv_line in rejects:
             if not csv_line.replace(source.delimiter, "").strip():  # spaces (and delimiters) only: blank too
                 continue
-            reason = {"TOO MANY COLUMNS": f"too many columns: expected {n}",
-                      "MISSING COLUMNS": f"too few columns: expected {n}",
-                      "UNQUOTED VALUE": "badly quoted value",
-                      "INVALID UNICODE": "invalid characters"}.get(error_type, error_type.lower())
+            problem = {"TOO MANY COLUMNS": say("too_many_columns", expected=n),
+                       "MISSING COLUMNS": say("too_few_columns", expected=n),
+                       "UNQUOTED VALUE": say("badly_quoted"),
+                       "INVALID UNICODE": say("invalid_characters")}.get(
+                error_type, say("unreadable_row", detail=error_type.lower()))
             issues.append(RowIssue(source.name, int(line) + offset, None, clip_value(csv_line.strip("\r\n")),
-                                   reason))
+                                   problem))
     return issues
 
 

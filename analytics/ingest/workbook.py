@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from analytics.exceptions import InputError
+from analytics.messages import say
 
 WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # a ZIP (.xlsx, .ods) or an OLE2 file (.xls)
 
@@ -58,11 +59,11 @@ def read_sheet(path: str | Path, name: str, sheet: str | None = None) -> SheetTe
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of broken workbook
-        raise InputError(f"{name}: cannot read the workbook ({str(exc).splitlines()[0] if str(exc) else exc})") \
-            from None
+        detail = str(exc).splitlines()[0] if str(exc) else repr(exc)
+        raise InputError(say("workbook_unreadable", detail=detail), name) from None
     names = list(workbook.sheet_names)
     if sheet is not None and sheet not in names:
-        raise InputError(f"{name}: no sheet {sheet!r}; the workbook has {', '.join(map(repr, names))}")
+        raise InputError(say("no_such_sheet", sheet=sheet, sheets=", ".join(map(repr, names))), name)
     for candidate in ([sheet] if sheet is not None else names):
         content = workbook.get_sheet_by_name(candidate)
         rows = content.to_python()  # from the table's first non-empty cell: empty rows above it are left out
@@ -73,8 +74,7 @@ def read_sheet(path: str | Path, name: str, sheet: str | None = None) -> SheetTe
             for row in rows[header:]:
                 writer.writerow([cell_text(cell) for cell in row])
             return SheetText(candidate, buf.getvalue(), content.start[0] + header + 1)
-    raise InputError(f"{name}: the workbook has no sheet with data" if sheet is None else
-                     f"{name}: sheet {sheet!r} is empty")
+    raise InputError(say("workbook_empty") if sheet is None else say("sheet_empty", sheet=sheet), name)
 
 
 def _header_index(rows: list[list]) -> int | None:

@@ -7,15 +7,14 @@ import html
 from pathlib import Path
 
 from analytics import formatting
-from analytics.forecasting.forecast import QuarterForecast
-from analytics.forecasting.review import QuarterlyReview
+from analytics.forecasting.review import QuarterlyReview, funnel_change_rows
 from analytics.i18n.columns import MONEY_COLUMNS, SHARE_COLUMNS, column_label
 from analytics.i18n.labels import stage_label, value_label, with_stage_labels
 from analytics.i18n.text import amount_coverage, t
 from analytics.present.export import neutralise_frame
+from analytics.present.forecast_figures import review_figures
 
 _money, _pct = formatting.money, formatting.percent
-THEN_COLOUR, NOW_COLOUR = "#9aa5b1", "#1f6feb"  # last quarter in grey, now in blue
 
 
 def _html_table(header: list[str], rows: list[list], numeric: set[int]) -> str:
@@ -45,54 +44,10 @@ def _table(df, lang: str) -> str:
     return _html_table([column_label(c, lang) for c in shown.columns], shown.values.tolist(), numeric)
 
 
-def funnel_change_rows(review: QuarterlyReview) -> list[dict]:
-    rows = []
-    for now, then in zip(review.funnel_now.stages, review.funnel_last_quarter.stages):
-        rows.append({"stage": now.stage, "reached_then": then.reached, "reached_now": now.reached,
-                     "conversion_then": then.conversion, "conversion_now": now.conversion})
-    return rows
-
-
-def distribution_figure(f: QuarterForecast, lang: str = "en"):
-    """The simulated quarter's bookings as a histogram, with P10, P50, P90 and the target (the Forecast page and
-    the review)."""
-    import plotly.graph_objects as go
-
-    edges, counts = f.histogram.get("edges", []), f.histogram.get("counts", [])
-    dist = go.Figure(go.Bar(x=[(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])], y=counts, name="draws"))
-    for name, x in (("P10", f.p10), ("P50", f.p50), ("P90", f.p90)):
-        dist.add_vline(x=x, line_dash="dash", annotation_text=name)
-    if f.target:
-        dist.add_vline(x=f.target, line_color="red", annotation_text=t("target", lang))
-    dist.update_layout(title=f"{f.quarter}: {t('forecast_distribution', lang)}", height=360, showlegend=False,
-                       xaxis_title=t("bookings_in_quarter", lang), yaxis_title=t("simulated_quarters", lang))
-    if edges:  # money ticks as the language counts them (2,500万, not 25M)
-        values, labels = formatting.money_ticks(edges[0], edges[-1], lang)
-        dist.update_xaxes(tickvals=values, ticktext=labels)
-    return dist
-
-
-def figures(review: QuarterlyReview, lang: str = "en"):
-    """The review's plotly figures: the forecast distribution and the funnel now against last quarter."""
-    import plotly.graph_objects as go
-
-    dist = distribution_figure(review.forecast, lang)
-    rows = funnel_change_rows(review)
-    labels = [stage_label(r["stage"], lang) for r in rows]
-    # colours of their own: the offline HTML has no theme to tell the two quarters apart (both bars read black)
-    change = go.Figure([
-        go.Bar(name=review.last_quarter_name, x=labels, y=[r["reached_then"] for r in rows], marker_color=THEN_COLOUR),
-        go.Bar(name=t("now", lang), x=labels, y=[r["reached_now"] for r in rows], marker_color=NOW_COLOUR)])
-    # untitled: the page and the offline review head it with the same words; long stage names wrap below the bars
-    change.update_layout(barmode="group", height=420, margin=dict(t=20, b=10))
-    change.update_xaxes(tickangle=-30, automargin=True)
-    return dist, change
-
-
 def render_html(review: QuarterlyReview, lang: str = "en") -> str:
     e = html.escape
     f = review.forecast
-    dist, change = figures(review, lang)
+    dist, change = review_figures(review, lang)
     last = review.last_quarter
     last_html = (f"<p>{e(t('last_quarter', lang))} {e(last.quarter)}: {e(t('forecast', lang))} {_money(last.forecast)}"
                  f" [{_money(last.p10)} – {_money(last.p90)}], {e(t('actual', lang))} {_money(last.actual)}</p>"

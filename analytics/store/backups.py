@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from analytics.exceptions import StoreError
+from analytics.messages import say
 from analytics.store.connection import Store, _map_duckdb_error, resolve_db_path
 
 
@@ -24,7 +25,7 @@ def _safe_path_literal(folder: str | os.PathLike) -> str:
     only after checking it holds no character that could end or break the string literal."""
     text = str(Path(folder).resolve())
     if any(ch in text for ch in ("'", "\x00", "\n", "\r")):
-        raise StoreError(f"{folder}: a backup folder's path may not contain quotes or line breaks")
+        raise StoreError(say("backup_path"), str(folder))
     return text
 
 
@@ -33,9 +34,9 @@ def import_database(folder: str | os.PathLike, db_path: str | os.PathLike | None
     path = resolve_db_path(db_path)
     source = _safe_path_literal(folder)
     if not (Path(folder) / "load.sql").exists():
-        raise StoreError(f"{folder}: not a keyfunnel backup (no load.sql): write one with `keyfunnel export-db`")
+        raise StoreError(say("not_a_backup"), str(folder))
     if path.exists():
-        raise StoreError(f"{path} already exists: restore into a new database file (--db NEW.duckdb)")
+        raise StoreError(say("restore_exists", path=str(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     try:

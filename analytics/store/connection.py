@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from analytics.exceptions import StoreBusy, StoreError
+from analytics.messages import say
 from analytics.store.facts import (
     DEAL_FACTS_SQL,
     FACTS_RESORT_SHARE,
@@ -48,8 +49,8 @@ def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
 def _map_duckdb_error(exc: duckdb.Error, path: Path) -> Exception:
     text = str(exc)
     if "lock" in text.lower() and ("conflicting" in text.lower() or "could not set lock" in text.lower()):
-        return StoreBusy(f"database busy, try again: {path} is in use by another keyfunnel process")
-    return StoreError(f"{path}: {text.splitlines()[0]}")
+        return StoreBusy(say("store_busy", path=str(path)))
+    return StoreError(say("store_failed", detail=text.splitlines()[0]), str(path))
 
 
 class Store:

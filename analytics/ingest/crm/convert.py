@@ -34,10 +34,11 @@ from analytics.ingest.crm.source import (
     infer_date_order,
     parse_dates,
 )
-from analytics.ingest.issues import RowIssue, clip_value, counted
+from analytics.ingest.issues import RowIssue, clip_value
+from analytics.messages import say
 
-MISSING_COLUMN = "required column missing"
-UNMAPPED_STAGE = "unmapped stage name"
+# what the Import page's mapping step offers as choices (a column to pick, a stage to map), not as errors
+MAPPING_CHOICES = ("required_column_not_found", "unmapped_stage")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Conversion:
         """Each required field no column was found for, with the headers of its file to choose from."""
         headers = {t.name: t.header for t in tables}
         return {e.column: headers[e.file] for e in self.mapping_errors
-                if e.reason.startswith(MISSING_COLUMN) and e.file in headers}
+                if e.code == "required_column_not_found" and e.file in headers}
 
     def summary(self) -> dict:
         """What `keyfunnel inspect --json` prints: the mapping as found, without the converted rows."""
@@ -97,8 +98,6 @@ class Conversion:
 _ALSO_EXTRA = ("status_reason", "pipeline")  # read for a field, and kept whole with the deal too
 _SCORES = {"1", "2", "3", "4", "5"}
 _KEY_FIELDS = ("name", "account", "created_at")  # what identifies a deal when the export has no ID column
-_NO_KEY = ("no ID column, and no name, account or creation date to derive a key from: map deal_id or "
-           "key_columns in the profile")
 
 # Converting -----------------------------------------------------------------------------------------------------
 class Converter:
@@ -129,8 +128,7 @@ class Converter:
         elif required:
             tried = ", ".join(self.profile.headers_for(field_name)) or field_name
             self.mapping_errors.append(RowIssue(table.name, 1, field_name, None,
-                                                f"{MISSING_COLUMN}: none of {tried} (map it in the "
-                                                f"profile's columns)"))
+                                                say("required_column_not_found", tried=tried)))
         return pos
 
     def text(self, table: SourceTable, pos: int | None) -> pd.Series:
@@ -143,7 +141,7 @@ class Converter:
         order = {"MDY": "M/D/Y", "DMY": "D/M/Y"}.get(self.date_order or "", "Y-M-D")
         for i in np.flatnonzero(bad.to_numpy()):
             self.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos],
-                                        clip_value(table.values(pos).iloc[i]), f"not a date (read in {order} order)"))
+                                        clip_value(table.values(pos).iloc[i]), say("not_a_date_in_order", order=order)))
         return stamps
 
     def stage_targets(self, table: SourceTable, labels: pd.Series, column: str) -> pd.Series:
@@ -170,8 +168,7 @@ class Converter:
         unmapped = [s for s in self.census if s.target is None]
         for s in unmapped:
             self.mapping_errors.append(RowIssue(
-                s.file, None, s.column, s.label,
-                f"{UNMAPPED_STAGE} on {counted(s.rows, 'row')}: map it to a stage 1–8, won or lost in the profile"))
+                s.file, None, s.column, s.label, say("unmapped_stage", n=s.rows)))
 
     def set_date_order(self, date_columns: list[DateColumn]) -> None:
         self.date_order, problem = infer_date_order(date_columns, self.profile.date_order)
@@ -216,8 +213,7 @@ class Converter:
         if given.empty or given.isin(_SCORES).any():
             return True
         self.warnings.append(RowIssue(table.name, 1, table.header[pos], clip_value(given.iloc[0]),
-                                      f"named like the evaluation score {factor!r} but holds no score 1–5: "
-                                      f"kept as extra data"))
+                                      say("not_scores", factor=factor)))
         return False
 
     def derived_keys(self, table: SourceTable) -> pd.Series:
@@ -230,10 +226,9 @@ class Converter:
         positions = [table.find((h,)) for h in headers]
         for h, pos in zip(headers, positions):
             if pos is None:
-                self.mapping_errors.append(RowIssue(table.name, 1, h, None,
-                                                    "key column not found: key_columns must name headers of the file"))
+                self.mapping_errors.append(RowIssue(table.name, 1, h, None, say("key_column_not_found")))
         if not headers:
-            self.mapping_errors.append(RowIssue(table.name, 1, "deal_id", None, _NO_KEY))
+            self.mapping_errors.append(RowIssue(table.name, 1, "deal_id", None, say("no_key")))
         if not headers or None in positions:
             return pd.Series("", index=table.frame.index)
         joined = table.values(positions[0])
@@ -244,15 +239,13 @@ class Converter:
         keys = base.where(number == 1, base + "-" + number.astype(str))
         listed = ", ".join(headers)
         self.columns["key_columns"] = listed
-        self.warnings.append(RowIssue(table.name, None, None, None,
-                                      f"no ID column: each deal's key is derived from {listed}; the same export, or "
-                                      f"a later one with these values unchanged, finds the same deals"))
+        self.warnings.append(RowIssue(table.name, None, None, None, say("derived_key", columns=listed)))
         for _, rows in pd.Series(table.rows, index=base.index).groupby(base, sort=False):
             if len(rows) > 1:
                 shown = ", ".join(str(r) for r in rows.iloc[:10]) + (" …" if len(rows) > 10 else "")
                 self.warnings.append(RowIssue(
                     table.name, int(rows.iloc[1]), listed, clip_value(joined[rows.index[0]].replace("\x1f", " | ")),
-                    f"rows {shown} have the same {listed}: kept as {len(rows)} deals, numbered in file order"))
+                    say("same_key", rows=shown, columns=listed, n=len(rows))))
         return keys
 
     def run(self) -> Conversion:
@@ -308,6 +301,5 @@ def detected_profile(tables: list[SourceTable]) -> MappingProfile:
         return preset("generic")
     if None in kinds or len(kinds) != 1:
         unknown = [n for n, k in detected.items() if k is None]
-        raise InputError(f"{', '.join(unknown) or ', '.join(detected)}: not a recognised CRM export; choose a "
-                         f"profile (salesforce, hubspot, dynamics365, snapshots or a saved one)")
+        raise InputError(say("not_a_crm_export"), ", ".join(unknown) or ", ".join(detected))
     return preset(kinds.pop())

@@ -9,6 +9,7 @@ import numpy as np
 
 from analytics.ingest.crm.profiles import MappingProfile
 from analytics.ingest.issues import RowIssue
+from analytics.messages import say
 
 if TYPE_CHECKING:  # the conversion module calls this one
     from analytics.ingest.crm.convert import Conversion
@@ -27,14 +28,14 @@ def convert_currency(conversion: Conversion, profile: MappingProfile) -> None:
         listed = ", ".join(f"{c} ({n} deals)" for c, n in sorted(present.items()))
         conversion.mapping_errors.append(RowIssue(
             conversion.files[0], None, conversion.columns.get("currency"), None,
-            f"several currencies ({listed}): set the reporting currency and a rate for each in the profile"))
+            say("several_currencies", listed=listed)))
         return
     rates = {**profile.rates, reporting: 1.0}
     missing = {c: n for c, n in present.items() if c not in rates}
     for code, n in sorted(missing.items()):
         conversion.mapping_errors.append(RowIssue(
             conversion.files[0], None, conversion.columns.get("currency"), code,
-            f"no exchange rate for {code} ({n} deals): add rates.{code} (1 {code} = ? {reporting}) to the profile"))
+            say("no_rate", code=code, n=n, reporting=reporting)))
     if missing:
         return
     original = deals["amount"].copy()

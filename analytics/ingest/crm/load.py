@@ -14,8 +14,7 @@ import pandas as pd
 from analytics.exceptions import InputError
 from analytics.ingest.canonical import Importer
 from analytics.ingest.crm.convert import (
-    MISSING_COLUMN,
-    UNMAPPED_STAGE,
+    MAPPING_CHOICES,
     Conversion,
     StageCount,
     convert_export,
@@ -27,8 +26,8 @@ from analytics.ingest.issues import (
     Progress,
     RowIssue,
     clip_value,
-    counted,
 )
+from analytics.messages import counted, say
 from analytics.store.connection import Store
 
 
@@ -48,7 +47,7 @@ def read_export(paths: list[str | os.PathLike], names: list[str | None] | None =
 def other_problems(conversion: Conversion) -> list[RowIssue]:
     """What rejects the export besides unmapped stage names and missing columns (which the Import page's mapping
     step shows as choices): several currencies without rates, ambiguous dates, a key column not found, …"""
-    return [e for e in conversion.mapping_errors if not e.reason.startswith((UNMAPPED_STAGE, MISSING_COLUMN))]
+    return [e for e in conversion.mapping_errors if e.code not in MAPPING_CHOICES]
 
 
 class _Locator:
@@ -85,18 +84,20 @@ class _Locator:
         # the value as the user's file has it (true, Closed Won), not as converted (won)
         source = self.tables.get(file)
         shown = source.cell(row, column) if source is not None and row and column else None
-        return RowIssue(file, row, column, issue.value if shown is None else clip_value(shown), issue.reason)
+        return RowIssue(file, row, column, issue.value if shown is None else clip_value(shown), issue.problem)
 
 
 def import_export(store: Store, tables: list[SourceTable], read_errors: list[RowIssue],
                   profile: MappingProfile | None = None, *, skip_invalid: bool = False,
-                  progress: Progress | None = None) -> ImportResult:
-    """Convert a CRM export and import it as one batch; mapping problems reject it whatever skip_invalid says."""
+                  progress: Progress | None = None, conversion: Conversion | None = None) -> ImportResult:
+    """Convert a CRM export and import it as one batch; mapping problems reject it whatever skip_invalid says.
+    `conversion`: the export already converted with `profile` (the Import page's mapping step did it in this
+    run), so that it is not converted twice."""
     files = [t.name for t in tables]
     try:
-        conversion = convert_export(tables, profile)
+        conversion = conversion or convert_export(tables, profile)
     except InputError as exc:
-        return _rejected(files, None, [RowIssue(files[0], None, None, None, str(exc))])
+        return _rejected(files, None, [RowIssue(exc.file or files[0], None, None, None, exc.message)])
     errors = read_errors + conversion.errors
     if conversion.mapping_errors or (errors and not skip_invalid):
         return _rejected(files, conversion.preset, conversion.mapping_errors + errors, conversion.unmapped)
@@ -149,6 +150,5 @@ def _write_canonical(frame: pd.DataFrame, path: Path) -> None:
 def _rejected(files: list[str], fmt: str | None, errors: list[RowIssue],
               unmapped: list[StageCount] = ()) -> ImportResult:
     listed = ", ".join(f"{s.label!r} ({counted(s.rows, 'row')})" for s in unmapped)
-    message = (f"rejected: {len(unmapped)} unmapped stage names: {listed}; the database is unchanged"
-               if unmapped else None)
-    return ImportResult.rejected(files, fmt, errors, message=message)
+    outcome = say("rejected_unmapped", n=len(unmapped), listed=listed) if unmapped else None
+    return ImportResult.rejected(files, fmt, errors, outcome=outcome)

@@ -30,6 +30,7 @@ from analytics.domain import (
     normalise_label,
 )
 from analytics.exceptions import KeyfunnelError
+from analytics.messages import say
 
 PRESET_NAMES = ("salesforce", "hubspot", "dynamics365", "snapshots", "generic")
 DATE_ORDERS = ("auto", "YMD", "MDY", "DMY")
@@ -290,7 +291,7 @@ def list_profiles(folder: Path) -> list[str]:
 
 def save_profile(profile: MappingProfile, folder: Path) -> Path:
     if not _NAME.match(profile.name) or profile.name.startswith("."):
-        raise ProfileError(f"profile name {profile.name!r}: use letters, digits, spaces, '-', '_' or '.'")
+        raise ProfileError(say("profile_name", name=profile.name))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{profile.name}.json"
     tmp = path.with_suffix(".json.tmp")
@@ -311,43 +312,44 @@ def load_profile(name_or_path: str, folder: Path) -> MappingProfile:
             if name_or_path in PRESETS:
                 return PRESETS[name_or_path]
             known = ", ".join(list_profiles(folder))
-            raise ProfileError(f"no profile {name_or_path!r}: known profiles are {known}; or pass a .json or .toml "
-                               f"file")
+            raise ProfileError(say("no_profile", name=name_or_path, known=known))
     try:
         text = path.read_text(encoding="utf-8-sig")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{path.name}: cannot read the profile ({exc})") from None
+        raise ProfileError(say("profile_unreadable", detail=str(exc)), path.name) from None
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ProfileError(f"{path.name}: not valid {path.suffix[1:].upper()} ({exc})") from None
+        raise ProfileError(say("profile_not_parsed", kind=path.suffix[1:].upper(), detail=str(exc)), path.name) \
+            from None
     return profile_from_mapping(data, default_name=path.stem, origin=path.name)
 
 
 def profile_from_mapping(data: dict, *, default_name: str, origin: str) -> MappingProfile:
     """Validate a profile read from a file: every problem names the file, the key and the value."""
     if not isinstance(data, dict):
-        raise ProfileError(f"{origin}: a profile is an object of keys")
+        raise ProfileError(say("profile_not_object"), origin)
     known = {"name", "preset", "columns", "stages", "outcomes", "date_order", "decimal_mark", "currency", "rates",
              "key_columns"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ProfileError(f"{origin}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        raise ProfileError(say("profile_unknown_keys", unknown=", ".join(unknown), known=", ".join(sorted(known))),
+                           origin)
     base_name = data.get("preset")
     if base_name not in PRESETS:
-        raise ProfileError(f"{origin}: preset {base_name!r} is not one of {', '.join(PRESET_NAMES)}")
+        raise ProfileError(say("profile_preset", preset=base_name, presets=", ".join(PRESET_NAMES)), origin)
     base = PRESETS[base_name]
 
     def table(key: str) -> dict:
         value = data.get(key, {})
         if not isinstance(value, dict):
-            raise ProfileError(f"{origin}: {key} must be a table of name = value")
+            raise ProfileError(say("profile_not_table", key=key), origin)
         return value
 
     columns = dict(base.columns)
     for f, headers in table("columns").items():
         headers = (headers,) if isinstance(headers, str) else headers
         if not isinstance(headers, (list, tuple)) or not all(isinstance(h, str) and h for h in headers):
-            raise ProfileError(f"{origin}: columns.{f} must be a header name or a list of them")
+            raise ProfileError(say("profile_columns", field=f), origin)
         # an empty list unmaps the field: `product = []` for a text column named like the score
         columns[f] = tuple(headers)
     stages = dict(base.stages)
@@ -358,31 +360,31 @@ def profile_from_mapping(data: dict, *, default_name: str, origin: str) -> Mappi
             target = target.lower()
         if not ((isinstance(target, int) and not isinstance(target, bool) and 1 <= target <= 8)
                 or target in (WON, LOST)):
-            raise ProfileError(f"{origin}: stages.{label!r} = {target!r}: map a stage to 1–8, 'won' or 'lost'")
+            raise ProfileError(say("profile_stage", label=label, target=target), origin)
         stages[label] = target
     outcomes = dict(base.outcomes)
     for value, outcome in table("outcomes").items():
         if not isinstance(outcome, str) or outcome.lower() not in (WON, LOST, OPEN):
-            raise ProfileError(f"{origin}: outcomes.{value!r} = {outcome!r}: use won, lost or open")
+            raise ProfileError(say("profile_outcome", value=value, outcome=outcome), origin)
         outcomes[value] = outcome.lower()
     date_order = str(data.get("date_order", "auto"))
     if date_order not in DATE_ORDERS:
-        raise ProfileError(f"{origin}: date_order {date_order!r} is not one of {', '.join(DATE_ORDERS)}")
+        raise ProfileError(say("profile_date_order", value=date_order, orders=", ".join(DATE_ORDERS)), origin)
     decimal_mark = str(data.get("decimal_mark", "."))
     if decimal_mark not in (".", ","):
-        raise ProfileError(f"{origin}: decimal_mark {decimal_mark!r} must be '.' or ','")
+        raise ProfileError(say("profile_decimal_mark", value=decimal_mark), origin)
     rates = {}
     for code, rate in table("rates").items():
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ProfileError(f"{origin}: rates.{code} = {rate!r}: a rate is a positive number")
+            raise ProfileError(say("profile_rate", code=code, rate=rate), origin)
         rates[str(code).upper()] = float(rate)
     currency = data.get("currency")
     if currency is not None and (not isinstance(currency, str) or not currency.strip()):
-        raise ProfileError(f"{origin}: currency {currency!r} must be a currency code such as CNY")
+        raise ProfileError(say("profile_currency", value=currency), origin)
     key_columns = data.get("key_columns", [])
     key_columns = [key_columns] if isinstance(key_columns, str) else key_columns
     if not isinstance(key_columns, list) or not all(isinstance(h, str) and h for h in key_columns):
-        raise ProfileError(f"{origin}: key_columns must be a list of header names")
+        raise ProfileError(say("profile_key_columns"), origin)
     name = str(data.get("name") or default_name)
     return MappingProfile(name=name, preset=base_name, columns=columns, stages=stages, outcomes=outcomes,
                           date_order=date_order, decimal_mark=decimal_mark,

@@ -26,7 +26,8 @@ from analytics.ingest.crm.steps import (
     no_steps,
     stage_events_from_steps,
 )
-from analytics.ingest.issues import RowIssue, clip_value, counted
+from analytics.ingest.issues import RowIssue, clip_value
+from analytics.messages import say
 
 if TYPE_CHECKING:
     from analytics.ingest.crm.convert import Converter
@@ -41,8 +42,7 @@ def outcomes(c: Converter, table: SourceTable, pos: int) -> pd.Series:
         outcome = c.profile.outcome_for(value) if value else None
         if outcome is None:
             c.mapping_errors.append(RowIssue(
-                table.name, None, table.header[pos], value,
-                f"unmapped outcome value on {counted(count, 'row')}: map it to won, lost or open in the profile"))
+                table.name, None, table.header[pos], value, say("unmapped_outcome", n=int(count))))
         out[values == value] = outcome
     return out
 
@@ -60,8 +60,8 @@ def amounts(c: Converter, table: SourceTable, pos: int | None, currency_pos: int
             parsed, code = parse_amount(value, c.profile.decimal_mark)
             if parsed is None:
                 c.errors.append(RowIssue(table.name, int(table.rows[i]), table.header[pos], clip_value(value),
-                                         "not an amount" + (" (the profile's decimal mark is ',')"
-                                                            if c.profile.decimal_mark == "," else "")))
+                                         say("not_an_amount_profile_comma" if c.profile.decimal_mark == ","
+                                             else "not_an_amount")))
                 continue
             amount[i] = parsed
             if code and not currency[i]:
@@ -78,8 +78,7 @@ def salesforce(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     opps = [t for t in c.tables if roles[t.name] == "deals"]
     hists = [t for t in c.tables if roles[t.name] == "history"]
     if len(opps) != 1 or len(hists) > 1:
-        raise InputError("a Salesforce import is one Opportunity export, optionally with one "
-                         f"OpportunityHistory export (got {len(opps)} opportunity and {len(hists)} history files)")
+        raise InputError(say("salesforce_files", opportunities=len(opps), histories=len(hists)))
     t = opps[0]
     dates = c.date_columns(t, ("created_at", "close_date", "stage_changed_at"))
     if hists:
@@ -165,8 +164,7 @@ def reconcile(c: Converter, t: SourceTable, stage: pd.Series, outcome: pd.Series
     header = t.header[stage_pos]
     c.warnings.append(RowIssue(
         t.name, int(rows[0]), header, clip_value(t.values(stage_pos).iloc[int(np.flatnonzero(disagree)[0])]),
-        f"{header} disagrees with {decided_by} on {counted(len(rows), 'row')} (rows {shown}): "
-        f"{decided_by} decide the outcome"))
+        say("outcome_disagrees", header=header, decided_by=decided_by, n=len(rows), rows=shown)))
     return stage.where(~disagree)
 
 
@@ -178,8 +176,7 @@ def generic(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
              and t.find(p.headers_for("amount")) is None and t.find(p.headers_for("outcome")) is None]
     opps = [t for t in c.tables if t not in hists]
     if len(opps) != 1 or len(hists) > 1:
-        raise InputError("a generic import is one deals file, optionally with one stage history file "
-                         f"(got {len(opps)} deals and {len(hists)} history files)")
+        raise InputError(say("generic_files", deals=len(opps), histories=len(hists)))
     t = opps[0]
     c.roles = {t.name: "deals", **{h.name: "history" for h in hists}}
     dates = c.date_columns(t, ("created_at", "expected_close", "closed_at", "stage_changed_at"))
@@ -191,7 +188,7 @@ def generic(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     deals["created_at"] = c.dates(t, c.col(t, "created_at"))
     stage_pos, outcome_pos = c.col(t, "stage"), c.col(t, "outcome")
     if stage_pos is None and outcome_pos is None:
-        c.mapping_errors.append(RowIssue(t.name, 1, "stage", None, _NO_STAGE))
+        c.mapping_errors.append(RowIssue(t.name, 1, "stage", None, say("no_stage_column")))
     stage = (c.stage_targets(t, c.text(t, stage_pos), t.header[stage_pos]) if stage_pos is not None
              else pd.Series(None, index=t.frame.index, dtype=object))
     if outcome_pos is not None:
@@ -213,7 +210,7 @@ def generic(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not hists:
         return deals, stage_events_from_steps(current)
     if "key_columns" in c.columns:  # derived keys: nothing links the history's rows to the deals
-        c.mapping_errors.append(RowIssue(hists[0].name, 1, None, None, _HISTORY_NEEDS_ID))
+        c.mapping_errors.append(RowIssue(hists[0].name, 1, None, None, say("history_needs_id")))
         return deals, no_events()
     return deals, with_history(c, hists[0], current)
 
@@ -223,13 +220,13 @@ def flag(c: Converter, t: SourceTable, pos: int) -> pd.Series:
     bad = ~values.isin(_TRUE | _FALSE)
     for i in np.flatnonzero(bad.to_numpy()):
         c.errors.append(RowIssue(t.name, int(t.rows[i]), t.header[pos], clip_value(t.values(pos).iloc[i]),
-                                    "not true or false"))
+                                 say("not_true_or_false")))
     return values.isin(_TRUE)
 
 
 def hubspot(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     if len(c.tables) != 1:
-        raise InputError(f"a HubSpot import is one deals export (got {len(c.tables)} files)")
+        raise InputError(say("hubspot_files", n=len(c.tables)))
     t = c.tables[0]
     c.roles = {t.name: "deals"}
     entered = [(pos, m.group(1)) for pos, h in enumerate(t.header) if (m := _DATE_ENTERED.match(h))]
@@ -266,7 +263,7 @@ def hubspot(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def dynamics365(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     if len(c.tables) != 1:
-        raise InputError(f"a Dynamics 365 import is one opportunities export (got {len(c.tables)} files)")
+        raise InputError(say("dynamics_files", n=len(c.tables)))
     t = c.tables[0]
     c.roles = {t.name: "deals"}
     c.set_date_order(c.date_columns(t, ("created_at", "modified_at", "expected_close", "actual_close")))
@@ -314,9 +311,7 @@ def snapshots(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
         else:
             m = _DATE_IN_NAME.search(t.name)
             if m is None:
-                c.mapping_errors.append(RowIssue(t.name, 1, "snapshot_date", None,
-                                                    "no snapshot_date column and no date (YYYY-MM-DD) in "
-                                                    "the file name"))
+                c.mapping_errors.append(RowIssue(t.name, 1, "snapshot_date", None, say("no_snapshot_date")))
                 continue
             deals["snapshot"] = pd.Timestamp(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         stage_pos = c.col(t, "stage", required=True)
@@ -365,8 +360,6 @@ READERS = {"salesforce": salesforce, "hubspot": hubspot, "dynamics365": dynamics
 _DATE_IN_NAME = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
 
 
-_NO_STAGE = "no column for the deal's stage or outcome: map stage or outcome in the profile's columns"
-_HISTORY_NEEDS_ID = "a stage history is linked to its deals by their ID: the deals file needs an ID column"
 
 
 _TRUE = {"true", "1", "yes", "y", "t"}

@@ -15,7 +15,8 @@ from analytics.exceptions import InputError
 from analytics.ingest.cells import AMOUNT_PATTERN, AMOUNT_PATTERN_DECIMAL_COMMA
 from analytics.ingest.crm.profiles import MappingProfile, header_key
 from analytics.ingest.csvsource import open_csv
-from analytics.ingest.issues import RowIssue, cleaned_cell_warnings, clip_value, counted
+from analytics.ingest.issues import RowIssue, cleaned_cell_warnings, clip_value
+from analytics.messages import say
 
 _DATE_ENTERED = re.compile(r'^\s*date entered\s+"?(.+?)"?\s*$', re.IGNORECASE)
 
@@ -66,7 +67,7 @@ def read_table(path: str | os.PathLike, name: str | None = None,
             next(reader, None)
             records = list(reader)
     except csv.Error as exc:
-        raise InputError(f"{source.name}: the file cannot be parsed as CSV ({exc})") from None
+        raise InputError(say("not_csv_parseable", detail=str(exc)), source.name) from None
     finally:
         source.cleanup()
     n = len(source.header)
@@ -76,8 +77,7 @@ def read_table(path: str | os.PathLike, name: str | None = None,
     if footer:
         first = len(records) - footer + 3 + source.row_offset  # its first line of text, after the blank one
         warnings.append(RowIssue(source.name, first, None, clip_value(" ".join(records[1 - footer])),
-                                 f"the last {counted(footer, 'line')} are a report's footer (title, totals, "
-                                 f"copyright), not deals: skipped"))
+                                 say("report_footer", n=footer)))
         records = records[:-footer]
     for i, rec in enumerate(records):
         row = i + 2 + source.row_offset  # a workbook's table may start below a title
@@ -85,7 +85,7 @@ def read_table(path: str | os.PathLike, name: str | None = None,
             continue
         if len(rec) != n:
             errors.append(RowIssue(source.name, row, None, clip_value(source.delimiter.join(rec)),
-                                   f"{'too many' if len(rec) > n else 'too few'} columns: expected {n}"))
+                                   say("too_many_columns" if len(rec) > n else "too_few_columns", expected=n)))
             continue
         kept.append(rec)
         rows.append(row)
@@ -190,14 +190,12 @@ def infer_date_order(columns: list[DateColumn], requested: str) -> tuple[str | N
         return None, None
     if first_over and second_over:
         col, i = example
-        return None, RowIssue(col.table.name, None, col.header, None,
-                              "dates are written both day-first and month-first: set date_order in the profile")
+        return None, RowIssue(col.table.name, None, col.header, None, say("mixed_date_order"))
     if first_over or second_over:
         return ("DMY" if first_over else "MDY"), None
     col, i = example
     return None, RowIssue(col.table.name, int(col.table.rows[i]), col.header, col.table.values(col.position).iloc[i],
-                          "this date can be read as month/day or day/month: set date_order to MDY or DMY "
-                          "in the profile")
+                          say("ambiguous_date"))
 
 
 def parse_dates(values: pd.Series, order: str | None) -> tuple[pd.Series, pd.Series]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from analytics.ingest.crm.convert import Conversion
-from analytics.ingest.issues import counted
+from analytics.messages import counted
 
 
 def _toml(value) -> str:
