@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
 import ui
@@ -40,8 +39,9 @@ if ui.has_data(w.start_deals + w.end_deals, filters):
                     start_amount=ui.fmt_short(w.start_amount), end_amount=ui.fmt_short(w.end_amount),
                     from_day=from_day.isoformat(), to_day=to_day.isoformat()))
     st.subheader(ui.T("changes_bucket_deals"))
-    ui.table(pd.DataFrame([{"bucket": ui.T(f"bucket_{b.bucket}"), "deals": b.deals, "amount": b.amount}
-                           for b in w.buckets]), "waterfall_buckets", pinned=("bucket",))
+    buckets = w.to_frame()[["bucket", "deals", "amount"]]
+    ui.table(buckets.assign(bucket=[ui.T(f"bucket_{b}") for b in buckets["bucket"]]), "waterfall_buckets",
+             pinned=("bucket",))
     for name in BUCKETS:
         b = w.bucket(name)
         if b.deals:

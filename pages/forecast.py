@@ -41,11 +41,12 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
     st.plotly_chart(distribution_figure(f, ui.lang()), key="forecast_chart")
     tabs = st.tabs([ui.T("category"), ui.T("by_owner"), ui.T("by_tier"), ui.T("by_region")])
     with tabs[0]:
-        ui.table(pd.DataFrame([{"category": ui.T("cat_" + b.key), "expected": b.expected, "p10": b.p10,
-                                "p90": b.p90} for b in f.by_category]), "forecast_categories")
-    for tab, rows, by in zip(tabs[1:], (f.by_owner, f.by_tier, f.by_region), ("owner", "tier", "region")):
+        categories = f.to_frame("category").rename(columns={"key": "category"})
+        ui.table(categories.assign(category=[ui.T("cat_" + k) for k in categories["category"]])[
+            ["category", "expected", "p10", "p90"]], "forecast_categories")
+    for tab, by in zip(tabs[1:], ("owner", "tier", "region")):
         with tab:
-            frame = pd.DataFrame([vars(b) for b in rows]).drop(columns=["p10", "p90"]).rename(columns={"key": by})
+            frame = f.to_frame(by).drop(columns=["p10", "p90"]).rename(columns={"key": by})
             frame[by] = frame[by].map(lambda v: value_label(v, ui.lang()))  # "(not set)", not "(none)"
             ui.table(frame, f"forecast_by_{by}")
 

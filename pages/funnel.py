@@ -27,25 +27,22 @@ if ui.has_data(funnel.deals, filters):
     if uneven:
         st.caption(ui.T("funnel_truncation_note", stages=", ".join(map(str, uneven))))
     ui.say_what_cannot_be_estimated(funnel.estimability)
-    # not estimable (current stage only): no stage's conversion is evidence; unobserved stages: none is observed
-    unobserved = (set(funnel.estimability.unobserved_stages) if funnel.estimability.estimable
-                  else {s.stage for s in funnel.stages})
     # the figures a director reads first (reached, P(win), conversion) before the counts that explain them, so
     # that none is off-screen at 1400 px; the stage stays pinned while the table scrolls
+    frame = funnel.to_frame()
+    observed = frame["observed"]  # False where the stage's conversion is no evidence (Funnel.to_frame)
     table = pd.DataFrame({
-        "stage": labels, "reached": [s.reached for s in funnel.stages],
-        "p_win": [s.win_rate for s in funnel.stages],
+        "stage": labels, "reached": frame["reached"], "p_win": frame["win_rate"],
         # a stage no deal was recorded entering has no observed conversion (not the 100% its pass-through gives)
-        "conversion": [None if s.stage in unobserved else s.conversion for s in funnel.stages],
-        "ci_95": [ui.fmt_ci(None if s.stage in unobserved else s.conversion_ci) for s in funnel.stages],
-        "cumulative": [s.cumulative_conversion for s in funnel.stages],
-        # stage 8 has no next stage: its "went on" is empty (shown "–")
-        "advanced": pd.array([s.advanced for s in funnel.stages], dtype="Int64"),
-        "lost_here": [s.lost_here for s in funnel.stages], "open_here": [s.open_here for s in funnel.stages],
-        "amount": [s.amount for s in funnel.stages],
+        "conversion": frame["conversion"].where(observed),
+        "ci_95": [ui.fmt_ci((lo, hi) if seen and pd.notna(lo) else None) for lo, hi, seen
+                  in zip(frame["conversion_ci_low"], frame["conversion_ci_high"], observed)],
+        "cumulative": frame["cumulative_conversion"],
+        "advanced": frame["advanced"],  # stage 8 has no next stage: its "went on" is empty (shown "–")
+        "lost_here": frame["lost_here"], "open_here": frame["open_here"], "amount": frame["amount"],
     })
     if funnel.stages[0].amount_known < funnel.deals:
-        table["amount_known"] = [s.amount_known for s in funnel.stages]
+        table["amount_known"] = frame["amount_known"]
         st.caption(ui.amount_coverage(funnel.stages[0].amount_known, funnel.deals))
     ui.table(table, key="funnel_table", pinned=("stage",), also_shares=("conversion", "cumulative"))
     ui.download_csv(table.rename(columns=lambda c: ui.T(c)), "funnel.csv", key="dl_funnel")

@@ -1,4 +1,3 @@
-import pandas as pd
 import streamlit as st
 
 import ui
@@ -29,11 +28,10 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
             st.caption(figures)
         if report.pooled_ece is not None:
             st.caption(ui.T("model_caption", cutoff=f"{report.cutoff:%Y-%m-%d}", ece=f"{report.pooled_ece:.3f}"))
-        ui.table(ui.with_stage_labels(pd.DataFrame([{
-            "stage": s.stage, "n_train": s.n_train, "n_test": s.n_test, "mode": ui.T(f"mode_{s.mode}"),
-            "auc": s.auc, "brier": s.brier, "brier_stage_rate": s.baseline_stage_rate.brier,
-            "brier_crm_default": s.baseline_crm_default.brier, "ece": s.ece} for s in report.stages])),
-            "model_table")
+        stages = report.to_frame()
+        stages["mode"] = [ui.T(f"mode_{m}") for m in stages["mode"]]
+        ui.table(ui.with_stage_labels(stages[["stage", "n_train", "n_test", "mode", "auc", "brier", "brier_stage_rate",
+                                              "brier_crm_default", "ece"]]), "model_table")
 
     st.subheader(ui.T("factor_scorecard"))
     names = {f.key: f.name(lang) for f in FACTORS}

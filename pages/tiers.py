@@ -35,7 +35,7 @@ if ui.has_data(sum(p.resolved for p in mix.performance) + mix.open_deals_graded,
                     **{f"{k}_d": getattr(r, f"{k}_max_days") for k in "abc"}))
     st.caption(ui.T("mismatch_count_all" if len(mix.mismatches) == mix.mismatches_total else "mismatch_count",
                     total=mix.mismatches_total, graded=mix.open_deals_graded, shown=len(mix.mismatches)))
-    mismatches = ui.with_stage_labels(pd.DataFrame([vars(m) for m in mix.mismatches]))
+    mismatches = ui.with_stage_labels(mix.to_frame())
     if not mismatches.empty:
         st.caption(ui.T("stage_rate_note"))  # not the Deals page's P(win): a different quantity, named apart
         ui.table(mismatches, "mismatch_table")

@@ -1,4 +1,3 @@
-import pandas as pd
 import streamlit as st
 
 import ui
@@ -28,7 +27,7 @@ if ui.has_data(flow.deals, filters):
 
     st.subheader(ui.T("stalled"))
     st.caption(ui.T("stalled_help"))
-    stalled = ui.with_stage_labels(pd.DataFrame([vars(d) for d in velocity.stalled]))
+    stalled = ui.with_stage_labels(velocity.stalled_frame())
     if not stalled.empty:
         ui.table(stalled, "stalled_table")
         ui.download_csv(stalled, "stalled.csv", key="dl_stalled")

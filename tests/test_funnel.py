@@ -132,3 +132,17 @@ def test_the_cli_and_the_app_build_one_filter_from_what_was_chosen():
                "created_to": None, "cohort": "2025Q3", "as_of": date(2026, 1, 1)}
     assert DealFilter.from_choices(sidebar) == expected
     assert DealFilter.from_choices({}).is_empty()
+
+
+def test_the_funnel_as_a_table_carries_the_hand_worked_figures(funnel):
+    frame = funnel.to_frame()
+    assert list(frame["stage"]) == list(range(1, 9))
+    assert dict(zip(frame["stage"], frame["reached"])) == REACHED
+    assert dict(zip(frame["stage"], frame["lost_here"])) == LOST_HERE
+    assert frame["advanced"].isna().tolist() == [False] * 7 + [True]  # stage 8 has no next stage
+    for s, (passed, at_risk) in CONVERSION.items():
+        row = frame.iloc[s - 1]
+        assert row["conversion"] == pytest.approx(passed / at_risk)
+        assert (row["conversion_ci_low"], row["conversion_ci_high"]) == pytest.approx(wilson_interval(passed, at_risk))
+    assert frame["observed"].all()
+    assert frame.loc[6, "amount"] == 100 + 400 + 500 + 600  # stage 7: D1, D5, D6, D7

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import subprocess
 import sys
 from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 
 from analytics.analyses.waterfall import BUCKETS, compute_waterfall, identity_holds
@@ -93,6 +95,19 @@ def test_filters_and_the_command_line(ten):
     got = json.loads(out.stdout)
     assert (got["start"], got["end"]) == ({"deals": 6, "amount": 310.0}, {"deals": 5, "amount": 235.0})
     assert [b["bucket"] for b in got["buckets"]] == list(BUCKETS)
+    csv_out = subprocess.run([sys.executable, "-m", "analytics.cli", "--db", str(ten.path), "waterfall", "--from",
+                              "2026-03-01", "--to", "2026-06-01", "--quarter", "2026Q2", "--csv"],
+                             capture_output=True, text=True, cwd=ROOT)
+    table = pd.read_csv(io.StringIO(csv_out.stdout), keep_default_na=False)
+    assert list(table.columns) == ["bucket", "deals", "amount", "more", "deal_ids"]
+    assert table.set_index("bucket").loc["pushed_out"].tolist() == [1, 90.0, 0, "H"]
+
+
+def test_the_waterfall_as_a_table(ten):
+    frame = compute_waterfall(ten, FROM, TO, "2026Q2").to_frame()
+    assert list(frame["bucket"]) == list(BUCKETS)
+    assert frame.set_index("bucket").loc["pulled_in", ["deals", "amount", "deal_ids"]].tolist() == [1, 25.0, "I"]
+    assert frame["deals"].sum() == 8  # the hand-worked buckets above: one deal each
 
 
 def test_the_identity_holds_for_twenty_random_date_pairs(store, tmp_path):

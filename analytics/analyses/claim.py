@@ -14,6 +14,7 @@ from analytics.domain import MISSING_VALUE, PREFERRED_SUPPLIER_STAGE
 from analytics.filters import DealFilter
 from analytics.stats import Interval, wilson_interval
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, INSUFFICIENT = "supported", "contradicted", "inconclusive", "insufficient"
 NOT_ESTIMABLE = "not_estimable"
@@ -55,6 +56,19 @@ class PreferredSupplierClaim:
     # evidence about stage 7 at all, and the verdict is NOT_ESTIMABLE whatever they say
     estimable: bool = True
     not_estimable_reason: str | None = None
+
+    def to_frame(self):
+        """All deals, then each segment tested, then the stage before for contrast: dimension ("all", a segment's
+        column, or "stage_before"), value, stage, won, resolved, open_excluded, p_hat, p_value, p_adjusted
+        (segments only), verdict, ci as _low and _high."""
+        named = [("all", "", self.overall, None)] + [(s.dimension, s.value, s.test, s.p_adjusted)
+                                                      for s in self.segments]
+        if self.comparison is not None:
+            named.append(("stage_before", "", self.comparison, None))
+        tests = [n[2] for n in named]
+        return records_frame(tests, ("stage", "won", "resolved", "open_excluded", "p_hat", "p_value", "verdict"),
+                             ("ci",), dimension=[n[0] for n in named], value=[n[1] for n in named],
+                             p_adjusted=[n[3] for n in named])
 
     def to_json(self) -> dict:
         out = asdict(self.overall)

@@ -14,6 +14,7 @@ from analytics.domain import STAGE_NUMBERS
 from analytics.filters import DealFilter
 from analytics.stats import Interval, wilson_interval
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class Conformance:
 
     def share(self, count: int) -> float | None:
         return count / self.with_history if self.with_history else None
+
+    def to_frame(self):
+        """One row per move between stages seen in the histories: source (a stage), target (a stage, or lost / open
+        where a history ends), deals."""
+        return records_frame(self.transitions, ("source", "target", "deals"))
 
     def to_json(self) -> dict:
         out = asdict(self)

@@ -20,6 +20,7 @@ from analytics.domain import (
 from analytics.filters import DealFilter
 from analytics.stats import Interval, product_limit, wilson_interval
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,20 @@ class Funnel:
 
     def stage(self, number: int) -> StageFunnel:
         return self.stages[number - 1]
+
+    def to_frame(self):
+        """One row per stage: stage, reached, amount, amount_known, advanced (None at stage 8), lost_here,
+        open_here, conversion, cumulative_conversion, win_rate, observed (False where no deal was recorded
+        entering it, or the data holds the current stage only: its conversion is then no evidence), and each
+        interval as _low and _high (conversion_ci, cumulative_ci, win_rate_ci)."""
+        unobserved = (set(self.estimability.unobserved_stages) if self.estimability.estimable
+                      else {s.stage for s in self.stages})
+        frame = records_frame(self.stages, ("stage", "reached", "amount", "amount_known", "advanced", "lost_here",
+                                            "open_here", "conversion", "cumulative_conversion", "win_rate"),
+                              ("conversion_ci", "cumulative_ci", "win_rate_ci"),
+                              observed=[s.stage not in unobserved for s in self.stages])
+        frame["advanced"] = frame["advanced"].astype("Int64")
+        return frame
 
     def to_json(self) -> dict:
         return {"stages": [{**asdict(s), "observed": s.stage not in self.estimability.unobserved_stages}

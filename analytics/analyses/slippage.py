@@ -15,6 +15,7 @@ from datetime import date
 from analytics.filters import DealFilter
 from analytics.stats import Interval, wilson_interval
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 PUSHES_AT_RISK = 3
 PUSH_COUNT_GROUPS = ("0", "1", "2", "3+")
@@ -93,6 +94,17 @@ class Slippage:
     win_rate_by_pushes: list[Share]  # won of closed, per push count
     at_risk: list[DealSlippage] = field(default_factory=list)  # open deals pushed PUSHES_AT_RISK times or more
     filters: DealFilter = DealFilter()
+
+    def to_frame(self):
+        """Every share, one row each: table (late_won, late_lost, late_by_owner, late_by_stage,
+        win_rate_by_pushes), group, k, n, share, ci as _low and _high."""
+        tables = [("late_won", [self.late_won]), ("late_lost", [self.late_lost]),
+                  ("late_by_owner", self.late_by_owner), ("late_by_stage", self.late_by_stage),
+                  ("win_rate_by_pushes", self.win_rate_by_pushes)]
+        rows = [(name, s) for name, shares in tables for s in shares]
+        frame = records_frame([s for _, s in rows], ("group", "k", "n", "share"), ("ci",))
+        frame.insert(0, "table", [name for name, _ in rows])
+        return frame
 
     def to_json(self) -> dict:
         out = asdict(self)

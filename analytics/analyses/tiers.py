@@ -16,6 +16,7 @@ from analytics.domain import MISSING_VALUE, STAGE_NUMBERS
 from analytics.filters import DealFilter
 from analytics.stats import Interval, wilson_interval
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ class TierMix:
     rule: TierRule
     filters: DealFilter
     as_of: date | None
+
+    def to_frame(self):
+        """The open deals whose tier differs from the one the rule recommends, largest first: deal_id, account,
+        owner, stage, amount, assigned_tier, recommended_tier, win_probability (the stage's rate), days_to_close."""
+        return records_frame(self.mismatches, ("deal_id", "account", "owner", "stage", "amount", "assigned_tier",
+                                               "recommended_tier", "win_probability", "days_to_close"))
+
+    def performance_frame(self):
+        """One row per tier: tier, won, resolved, win_rate, median_cycle_days, win_rate_ci as _low and _high."""
+        return records_frame(self.performance, ("tier", "won", "resolved", "win_rate", "median_cycle_days"),
+                             ("win_rate_ci",))
 
     def to_json(self) -> dict:
         out = asdict(self)

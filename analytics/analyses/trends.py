@@ -26,6 +26,7 @@ from analytics.analyses.funnel import compute_funnel, data_as_of
 from analytics.filters import DealFilter
 from analytics.stats import Interval, z_value
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 COHORTS = ("created", "closed")
 PERIODS = ("quarter", "month")
@@ -75,6 +76,15 @@ class Trends:
     periods: list[PeriodTrend]
     trend: TrendTest
     filters: DealFilter = field(default_factory=DealFilter)
+
+    def to_frame(self):
+        """One row per period: period, start, deals, resolved, won, win_rate, preferred_supplier,
+        median_cycle_days, created_deals, created_amount, mature (in the trend test), and the intervals
+        win_rate_ci and preferred_supplier_ci as _low and _high."""
+        return records_frame(self.periods, ("period", "start", "deals", "resolved", "won", "win_rate",
+                                            "preferred_supplier", "median_cycle_days", "created_deals",
+                                            "created_amount"), ("win_rate_ci", "preferred_supplier_ci"),
+                             mature=[p.mature for p in self.periods])
 
     def to_json(self) -> dict:
         out = asdict(self)

@@ -10,6 +10,7 @@ from analytics.domain import STAGE_NUMBERS
 from analytics.filters import DealFilter
 from analytics.store.connection import Store
 from analytics.store.facts import CYCLE_MEASURE
+from analytics.tables import records_frame
 
 QUANTILES = (0.25, 0.5, 0.75, 0.9)
 # stage_durations.measure: days in stages 1-7 (stage 8 is the signature: no time is spent in it), then the cycle
@@ -54,6 +55,18 @@ class Velocity:
     # closed deals whose close date is before their creation date (real exports have them): no cycle time, so
     # left out of the cycle figures above, and counted here
     closed_before_created: int = 0
+
+    def to_frame(self):
+        """One row per stage: days spent in it by the deals that went on to win (won_n, won_median, won_p25,
+        won_p75, won_p90) and by those lost there (lost_…)."""
+        parts = {f"{o}_{q}": [getattr(getattr(s, o), q) for s in self.stages]
+                 for o in ("won", "lost") for q in ("n", "median", "p25", "p75", "p90")}
+        return records_frame(self.stages, ("stage",), **parts)
+
+    def stalled_frame(self):
+        """The stalled open deals: deal_id, account, owner, stage, days_in_stage, threshold_days, amount."""
+        return records_frame(self.stalled, ("deal_id", "account", "owner", "stage", "days_in_stage", "threshold_days",
+                                            "amount"))
 
     def to_json(self) -> dict:
         return {"stages": [asdict(s) for s in self.stages], "cycle_time": {"won": asdict(self.cycle_won),

@@ -22,6 +22,7 @@ from datetime import date, datetime
 
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 # in the order a waterfall draws them; the last two do not change the total
 ENTERING = ("created", "pulled_in", "reopened")
@@ -55,6 +56,12 @@ class Waterfall:
 
     def bucket(self, name: str) -> Bucket:
         return next(b for b in self.buckets if b.bucket == name)
+
+    def to_frame(self):
+        """One row per bucket, in the order a waterfall draws them: bucket, deals, amount, more (deals beyond the
+        listed ids), deal_ids (comma-separated, the largest first)."""
+        return records_frame(self.buckets, ("bucket", "deals", "amount", "more"),
+                             deal_ids=[", ".join(b.deal_ids) for b in self.buckets])
 
     def to_json(self) -> dict:
         return {"from": self.from_date.isoformat(), "to": self.to_date.isoformat(), "quarter": self.quarter,

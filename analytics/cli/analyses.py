@@ -71,6 +71,12 @@ def cmd_winrates(args) -> int:
             return {"stages": [asdict(r) for r in self.rows], "filters": self.funnel.filters.to_json(),
                     "as_of": self.funnel.as_of}
 
+        def to_frame(self):
+            from analytics.tables import records_frame
+
+            return records_frame(self.rows, ("stage", "won_after", "closed_after", "open_after", "win_rate",
+                                             "salesforce_default", "hubspot_default"), ("win_rate_ci",))
+
     def compute(store):
         funnel = compute_funnel(store, filters_from_args(args), args.as_of)
         return Result(win_rates_by_stage(funnel), funnel)

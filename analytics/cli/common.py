@@ -9,6 +9,7 @@ import json
 from datetime import date, datetime
 
 from analytics import formatting
+from analytics.exceptions import KeyfunnelError
 
 
 def json_default(value):
@@ -99,7 +100,10 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--closed-to", type=iso_date, metavar="DATE")
     g.add_argument("--cohort", type=quarter_arg, metavar="QUARTER", help="deals created in a quarter, e.g. 2025Q3")
     p.add_argument("--as-of", type=iso_date, metavar="DATE", help="as-of date (default: the latest date in the data)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--csv", action="store_true", help="print the result's table as CSV (its to_frame(): "
+                                                       "intervals as _low and _high columns)")
 
 
 def filters_from_args(args):
@@ -137,6 +141,14 @@ def run_analysis(args, compute, render, *, rebuild_as_of: bool = False) -> int:
             result = compute(store)
     if args.json:
         print_json(result.to_json())
+    elif getattr(args, "csv", False):
+        import sys
+
+        from analytics.present.export import neutralise_frame
+
+        if not hasattr(result, "to_frame"):
+            raise KeyfunnelError(f"`{args.command}` has no single table: use --json")
+        neutralise_frame(result.to_frame()).to_csv(sys.stdout, index=False)
     else:
         render(result)
     return 0

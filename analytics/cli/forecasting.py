@@ -54,7 +54,7 @@ def cmd_model(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    from dataclasses import asdict
+    from dataclasses import asdict, fields
 
     from analytics.forecasting.forecast import forecast_quarter
     from analytics.forecasting.path import forecast_path
@@ -69,6 +69,13 @@ def cmd_forecast(args) -> int:
         def to_json(self):
             out = self.forecast.to_json()
             return out if self.weekly is None else {**out, "weekly": [asdict(w) for w in self.weekly]}
+
+        def to_frame(self):  # with --weekly, the path week by week; else the quarter by category
+            if self.weekly is None:
+                return self.forecast.to_frame()
+            from analytics.tables import records_frame
+
+            return records_frame(self.weekly, [f.name for f in fields(self.weekly[0])] if self.weekly else ["week"])
 
     def compute(store):
         f = persisted(store, forecast_quarter, args.quarter, args.as_of, target=args.target, draws=args.draws,
@@ -138,6 +145,13 @@ def cmd_deals(args) -> int:
     deals = deals[columns] if len(deals) else deals
     if args.json:
         print_json({"deals": deals.to_dict("records")})
+        return 0
+    if args.csv:  # every open deal, not the --top shown as text
+        import sys
+
+        from analytics.present.export import neutralise_frame
+
+        neutralise_frame(deals).to_csv(sys.stdout, index=False)
         return 0
     if len(deals) and deals["name"].isna().all():  # an export without deal names: no column of dashes
         deals = deals.drop(columns="name")

@@ -20,6 +20,7 @@ from analytics.filters import DealFilter, quarter_bounds
 from analytics.store.asof import open_deal_features
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 DRAWS = 10_000
 CATEGORIES = (("commit", 7, 8), ("best_case", 5, 6), ("pipeline", 1, 4))  # name, lowest and highest stage
@@ -67,6 +68,11 @@ class QuarterForecast:
     mode: str = "full"
     histogram: dict = field(default_factory=dict)
     amount_imputed: int = 0  # open deals without an amount, counted at their stage's median (see impute_amounts)
+
+    def to_frame(self, by: str = "category"):
+        """The quarter's bookings by `by` (category, owner, tier or region): key, won_to_date, expected, p10,
+        p90 (the units' own ranges, simulated with the team's)."""
+        return records_frame(getattr(self, f"by_{by}"), ("key", "won_to_date", "expected", "p10", "p90"))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -295,6 +301,12 @@ class Backtest:
         s = self.summary
         return len(self.quarters) >= REFUTING_QUARTERS and (
             (s.coverage is not None and s.coverage < REFUTING_COVERAGE) or (s.mape is not None and s.mape > REFUTING_MAPE))
+
+    def to_frame(self):
+        """One row per past quarter: quarter, forecast, p10, p90, actual, error (forecast − actual), inside
+        (actual within P10–P90), crm_default."""
+        return records_frame(self.quarters, ("quarter", "forecast", "p10", "p90", "actual", "error", "inside",
+                                             "crm_default"))
 
     def to_json(self) -> dict:
         return {**asdict(self), "refutes_range": self.refutes_range}

@@ -15,6 +15,7 @@ from analytics.stats import Interval
 from analytics.store.asof import MODEL_STAGES, training_rows, weighted_training_rows
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
+from analytics.tables import records_frame
 
 EVALUATION_ROWS_PER_STAGE = 100_000
 
@@ -92,6 +93,17 @@ class ModelReport:
         if self.pooled_brier_gain_ci is None:
             return "untested"
         return "better" if self.pooled_brier_gain_ci[0] > 0 else "no_better"
+
+    def to_frame(self):
+        """One row per stage: stage, n_train, n_test, mode, auc, brier, log_loss, ece, brier_stage_rate and
+        brier_crm_default (the baselines' Brier on the same test deals), brier_gain with its interval as _low and
+        _high, calibration_z, calibration_p."""
+        return records_frame(self.stages, ("stage", "n_train", "n_test", "mode", "auc", "brier", "log_loss", "ece"),
+                             ("brier_gain_ci",), brier_stage_rate=[s.baseline_stage_rate.brier for s in self.stages],
+                             brier_crm_default=[s.baseline_crm_default.brier for s in self.stages],
+                             brier_gain=[s.brier_gain for s in self.stages],
+                             calibration_z=[s.calibration_z for s in self.stages],
+                             calibration_p=[s.calibration_p for s in self.stages])
 
     def to_json(self) -> dict:
         return {**asdict(self), "verdict": self.verdict}
