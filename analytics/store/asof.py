@@ -16,6 +16,15 @@ from analytics.store.facts import left_truncated_sql
 
 MODEL_STAGES = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE)
 OWNER_PRIOR_DEALS = 10  # the owner's past win rate is shrunk toward the team's by this many pseudo-deals
+# The owner-win-rate feature, one rule for training rows and for open deals alike: the owner's wins and closed deals
+# before the moment, plus OWNER_PRIOR_DEALS pseudo-deals at the team's rate; with no deal resolved yet, the team's
+# rate is an even chance (docs/metrics.md). `resolved` names the resolved deals' CTE.
+TEAM_RATE_SQL = "SELECT coalesce(avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END), 0.5) AS rate FROM resolved"
+
+
+def owner_win_rate_sql(won: str, closed: str) -> str:
+    """The shrunk owner win rate from the owner's `won` and `closed` counts (SQL expressions; NULL: none)."""
+    return (f"(coalesce({won}, 0) + {OWNER_PRIOR_DEALS} * team.rate) / (coalesce({closed}, 0) + {OWNER_PRIOR_DEALS})")
 
 _FACTORS = ", ".join(f"d.{f}" for f in FACTOR_KEYS)
 _ENTRY = ",\n           ".join(f"min(entered_at) FILTER (WHERE stage >= {s}) AS entered_{s}" for s in STAGE_NUMBERS)
@@ -121,13 +130,12 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
                   FROM resolved WHERE owner IS NOT NULL GROUP BY ALL)
             WINDOW w AS (PARTITION BY owner ORDER BY closed_ts ROWS UNBOUNDED PRECEDING)
         ),
-        team AS (SELECT avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END) AS rate FROM resolved)
+        team AS ({TEAM_RATE_SQL})
         SELECT r.deal_id, r.stage, CASE WHEN r.outcome = 'won' THEN 1 ELSE 0 END AS won, r.closed_at,
                r.tier, r.region, r.industry, ln(1 + greatest(r.amount, 0)) AS log_amount,
                {', '.join(f'r.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(r.created_at AS TIMESTAMP), r.entered_stage_at) AS days_in_process,
-               (coalesce(o.won_before, 0) + {OWNER_PRIOR_DEALS} * team.rate)
-                   / (coalesce(o.closed_before, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate,
+               {owner_win_rate_sql("o.won_before", "o.closed_before")} AS owner_win_rate,
                r.entered_stage_at, r.left_stage_at
         FROM sampled r CROSS JOIN team
         ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
@@ -146,13 +154,12 @@ def open_deal_features(store: Store, when: date | datetime, filters: DealFilter 
         owner_rate AS (
             SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
             FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
-        team AS (SELECT coalesce(avg(CASE WHEN outcome = 'won' THEN 1.0 ELSE 0.0 END), 0.5) AS rate FROM resolved)
+        team AS ({TEAM_RATE_SQL})
         SELECT o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
                o.current_stage AS stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
                {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(o.created_at AS TIMESTAMP), o.current_stage_entered_at) AS days_in_process,
-               (coalesce(r.won_, 0) + {OWNER_PRIOR_DEALS} * team.rate)
-                   / (coalesce(r.closed_, 0) + {OWNER_PRIOR_DEALS}) AS owner_win_rate
+               {owner_win_rate_sql("r.won_", "r.closed_")} AS owner_win_rate
         FROM open_ o CROSS JOIN team LEFT JOIN owner_rate r ON r.owner = o.owner
         ORDER BY o.amount DESC NULLS LAST, o.deal_id""", {**params, "t": _ts(when)})
 
