@@ -42,78 +42,78 @@ def collect(store: Store, source: CsvSource, checks: list[tuple[str, str, str, s
             for r, c, v, code in rows]
 
 
+def _present(raw: str) -> str:
+    return f"{text_sql(raw)} IS NOT NULL"
+
+
+def amount_checks(f: str) -> list[tuple[str, str, str, str]]:
+    """An amount column's checks, in a deals file or a history: a number (a decimal comma must be declared),
+    not negative, not implausibly large. The typed value is tested first: DuckDB then trims only the rows whose
+    value did not convert."""
+    raw = f"raw_{f}"
+    return [(f, raw, f"{f} IS NULL AND {_present(raw)}",
+             f"CASE WHEN NOT $amount_pattern LIKE '%,[0-9]+)?%' AND contains({raw}, ',') "
+             "THEN 'not_an_amount_comma_undeclared' ELSE 'not_an_amount' END"),
+            (f, raw, f"{f} < 0", "'amount_negative'"),
+            (f, raw, f"{f} > $max_amount", "'amount_too_large'")]
+
+
+def date_checks(f: str, as_timestamp: bool = False) -> list[tuple[str, str, str, str]]:
+    """A date column's checks: a date, within DATE_RANGE (`as_timestamp`: the typed column is a DATE compared as
+    a timestamp)."""
+    raw = f"raw_{f}"
+    typed = f"CAST({f} AS TIMESTAMP)" if as_timestamp else f
+    return [(f, raw, f"{f} IS NULL AND {_present(raw)}", "'not_a_date'"),
+            (f, raw, f"{f} IS NOT NULL AND NOT ({typed} {IN_DATE_RANGE})", "'date_out_of_range'")]
+
+
+def required_checks(f: str, unless: str | None = None) -> list[tuple[str, str, str, str]]:
+    """A required column's check: a value on every row (`unless`: but for the rows this SQL condition admits)."""
+    raw = f"raw_{f}"
+    return [(f, raw, f"{f} IS NULL AND NOT ({_present(raw)})" + (f" AND NOT {unless}" if unless else ""),
+             "'required_missing'")]
+
+
 def deal_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
     checks = []
     for f in st.fields:
-        raw, typed = f"raw_{f}", f
-        present = f"{text_sql(raw)} IS NOT NULL"
-        # typed value first: DuckDB then trims only the rows whose value did not convert
+        raw = f"raw_{f}"
+        invalid = f"{f} IS NULL AND {_present(raw)}"  # given, but did not convert
         if f in REQUIRED_DEAL_COLUMNS:
-            checks.append((f, raw, f"{typed} IS NULL AND NOT ({present})", "'required_missing'"))
+            checks += required_checks(f)
         if f == "amount":
-            checks += [
-                (f, raw, f"{typed} IS NULL AND {present}",
-                 "CASE WHEN NOT $amount_pattern LIKE '%,[0-9]+)?%' AND contains(" + raw + ", ',') "
-                 "THEN 'not_an_amount_comma_undeclared' ELSE 'not_an_amount' END"),
-                (f, raw, f"{typed} < 0", "'amount_negative'"),
-                (f, raw, f"{typed} > $max_amount", "'amount_too_large'"),
-            ]
+            checks += amount_checks(f)
         elif f in ("created_at", "expected_close", "closed_at") or f in WIDE_STAGE_COLUMNS:
-            checks += [
-                (f, raw, f"{typed} IS NULL AND {present}",
-                 "'not_a_date'"),
-                (f, raw, f"{typed} IS NOT NULL AND NOT ({typed} {IN_DATE_RANGE})",
-                 "'date_out_of_range'"),
-            ]
+            checks += date_checks(f)
         elif f == "outcome":
-            checks.append((f, raw, f"{typed} IS NULL AND {present}",
-                           "'bad_outcome'"))
+            checks.append((f, raw, invalid, "'bad_outcome'"))
         elif f == "tier":
-            checks.append((f, raw, f"{typed} IS NULL AND {present}", "'bad_tier'"))
+            checks.append((f, raw, invalid, "'bad_tier'"))
         elif f in FACTOR_KEYS:
-            checks.append((f, raw, f"{typed} IS NULL AND {present}", "'bad_score'"))
+            checks.append((f, raw, invalid, "'bad_score'"))
         elif f == "history_truncated":
-            checks.append((f, raw, f"{typed} IS NULL", "'not_boolean'"))
+            checks.append((f, raw, f"{f} IS NULL", "'not_boolean'"))
         if f not in FACTOR_KEYS and f != "amount":
-            checks.append((f, f"left({raw}, 60) || '…'", f"length({raw}) > $max_text",
-                           "'too_long'"))
+            checks.append((f, f"left({raw}, 60) || '…'", f"length({raw}) > $max_text", "'too_long'"))
     return checks
 
 
 def history_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
     """The checks of a long stage history. Its stage may be empty on a row that records a change of the expected
     close or amount alone."""
-    # typed value first: DuckDB then trims only the rows whose value did not convert
-    present = text_sql("{0}") + " IS NOT NULL"
-    a_change = f"({present.format('raw_expected_close')} OR {present.format('raw_amount')})"
+    a_change = f"({_present('raw_expected_close')} OR {_present('raw_amount')})"
     optional = []
     if "expected_close" in st.fields:
-        optional += [
-            ("expected_close", "raw_expected_close",
-             f"expected_close IS NULL AND {present.format('raw_expected_close')}",
-             "'not_a_date'"),
-            ("expected_close", "raw_expected_close",
-             f"expected_close IS NOT NULL AND NOT (CAST(expected_close AS TIMESTAMP) {IN_DATE_RANGE})",
-             "'date_out_of_range'")]
+        optional += date_checks("expected_close", as_timestamp=True)
     if "amount" in st.fields:
-        optional += [
-            ("amount", "raw_amount", f"amount IS NULL AND {present.format('raw_amount')}", "'not_an_amount'"),
-            ("amount", "raw_amount", "amount < 0", "'amount_negative'"),
-            ("amount", "raw_amount", "amount > $max_amount", "'amount_too_large'")]
+        optional += amount_checks("amount")
     return [
-        ("deal_id", "raw_deal_id", f"deal_id IS NULL AND NOT ({present.format('raw_deal_id')})",
-         "'required_missing'"),
-        ("stage", "raw_stage", f"stage IS NULL AND NOT ({present.format('raw_stage')}) AND NOT {a_change}",
-         "'required_missing'"),
+        *required_checks("deal_id"),
+        *required_checks("stage", unless=a_change),
         *optional,
-        ("stage", "raw_stage", f"stage IS NULL AND {present.format('raw_stage')}",
-         "'unknown_stage'"),
-        ("entered_at", "raw_entered_at", f"entered_at IS NULL AND NOT ({present.format('raw_entered_at')})",
-         "'required_missing'"),
-        ("entered_at", "raw_entered_at", f"entered_at IS NULL AND {present.format('raw_entered_at')}",
-         "'not_a_date'"),
-        ("entered_at", "raw_entered_at", f"entered_at IS NOT NULL AND NOT (entered_at {IN_DATE_RANGE})",
-         "'date_out_of_range'"),
+        ("stage", "raw_stage", f"stage IS NULL AND {_present('raw_stage')}", "'unknown_stage'"),
+        *required_checks("entered_at"),
+        *date_checks("entered_at"),
         ("deal_id", "raw_deal_id",
          "deal_id IS NOT NULL AND deal_id NOT IN (SELECT deal_id FROM kf_in_deals) "
          "AND deal_id NOT IN (SELECT deal_id FROM deals)",
