@@ -193,8 +193,7 @@ def generate(params: SampleParameters):
     # deals closed before it are absent, and older deals open then were entered at their stage on that day.
     # A history shorter than the adoption period starts with the CRM: nothing before it to leave out (it put the
     # adoption after the as-of date, and `--years 0.5` wrote 92 deals instead of 300).
-    since_adoption = params.years - CRM_ADOPTION_YEARS if params.years > CRM_ADOPTION_YEARS else params.years
-    adoption = as_of - np.timedelta64(int(since_adoption * 365 * 86400), "s")
+    adoption = crm_adoption(params)
     migrated = created >= adoption - np.timedelta64(MIGRATED_DAYS * 86400, "s")
     in_export = np.zeros(n, dtype=bool)
     in_export[np.nonzero(migrated | (close_time >= adoption))[0][:params.deals]] = True  # the first N
@@ -246,6 +245,13 @@ def generate(params: SampleParameters):
                                              close_time, closed, adoption, expected_close, amount, as_of)
     history = pd.concat([history, changes], ignore_index=True).sort_values(["deal_id", "entered_at"], kind="stable")
     return deals, history.reset_index(drop=True)
+
+
+def crm_adoption(params: SampleParameters) -> np.datetime64:
+    """When the team adopted the CRM: the export's histories, and its recorded close-date and amount changes, start
+    then. A history shorter than the adoption period starts with the CRM."""
+    since_adoption = params.years - CRM_ADOPTION_YEARS if params.years > CRM_ADOPTION_YEARS else params.years
+    return np.datetime64(params.as_of, "s") - np.timedelta64(int(since_adoption * 365 * 86400), "s")
 
 
 def push_probability(fate: str, owner: int) -> float:
@@ -314,7 +320,10 @@ def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
                        "stage_median_days": list(STAGE_MEDIAN_DAYS), "skip_probability": SKIP_PROBABILITY,
                        "backward_probability": BACKWARD_PROBABILITY, "crm_adoption_years": CRM_ADOPTION_YEARS},
         "population": population_truth(params),
-        "changes": {"push_probability": PUSH_PROBABILITY, "owner_push_factors": list(OWNER_PUSH_FACTORS),
+        # a deal's pushes are recorded from the CRM's adoption on: one closed before it (migrated with its stage
+        # history) has none recorded, whatever push_probability says
+        "changes": {"recorded_from": str(crm_adoption(params)).replace("T", " "),
+                    "push_probability": PUSH_PROBABILITY, "owner_push_factors": list(OWNER_PUSH_FACTORS),
                     "extra_pushes_mean": EXTRA_PUSHES_MEAN, "push_days": list(PUSH_DAYS),
                     "amount_change_probability": AMOUNT_CHANGE_PROBABILITY,
                     "amount_change_sigma": AMOUNT_CHANGE_SIGMA},
