@@ -7,7 +7,8 @@ from analytics.forecasting.scoring import score_open_deals
 filters = ui.filters()
 lang = ui.lang()
 st.title(ui.T("page_deals"))
-deals = with_slippage(ui.cached(score_open_deals, filters=filters, lang=lang), ui.cached(deal_slippage, filters))
+deals = with_slippage(ui.cached(score_open_deals, filters=filters, lang=lang),
+                      ui.cached(deal_slippage, filters, open_only=True))  # the open deals' pushes only
 if ui.has_data(len(deals), filters):
     query = st.text_input(ui.T("search"), key="deal_search")
     if query:

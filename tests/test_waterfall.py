@@ -108,3 +108,30 @@ def test_the_waterfall_as_a_table(ten):
     assert list(frame["bucket"]) == list(BUCKETS)
     assert frame.set_index("bucket").loc["pulled_in", ["deals", "amount", "deal_ids"]].tolist() == [1, 25.0, "I"]
     assert frame["deals"].sum() == 8  # the hand-worked buckets above: one deal each
+
+
+def test_the_review_opens_with_the_deals_pushed_out_and_carries_the_path_and_trends(ten, tmp_path):
+    """H was expected to close on 05-30 and was pushed to 08-15 on 04-10: the 2026Q2 review names it among the deals
+    pushed out, with its one push; its HTML and workbook carry the path week by week and the trends."""
+    from dataclasses import replace
+
+    import openpyxl
+
+    from analytics.analyses.trends import compute_trends
+    from analytics.forecasting.path import forecast_path
+    from analytics.forecasting.review import quarterly_review
+    from analytics.present.report import render_html, write_xlsx
+
+    review = quarterly_review(ten, "2026Q2", TO - timedelta(days=1))
+    assert list(review.pushed_out["deal_id"]) == ["H"]
+    assert review.pushed_out.iloc[0][["push_count", "days_pushed"]].tolist() == [1, 77]  # 05-30 → 08-15
+    weeks = forecast_path(ten, "2026Q2", TO - timedelta(days=1), draws=300)
+    assert len(weeks) == 9  # the weeks beginning 04-01 … 05-27, each before the as-of date 05-31
+    review = replace(review, path=weeks, trends=compute_trends(ten, "quarter", "created"))
+    page = render_html(review)
+    assert "Pushed out of 2026Q2" in page and "Through the quarter" in page
+    assert "By the quarter deals were created in" in page
+    book = openpyxl.load_workbook(write_xlsx(review, tmp_path / "review.xlsx"))
+    assert book.sheetnames[:3] == ["what_changed", "pushed_out", "forecast"]
+    assert {"forecast_path", "trends"} <= set(book.sheetnames)
+    assert book["forecast_path"].max_row == 1 + len(weeks)

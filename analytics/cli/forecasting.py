@@ -138,7 +138,7 @@ def cmd_deals(args) -> int:
 
     with open_store(args, read_only=True) as store:
         deals = with_slippage(persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args)),
-                              deal_slippage(store, filters_from_args(args)))
+                              deal_slippage(store, filters_from_args(args), open_only=True))
     columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode", "push_count", "days_pushed",
                "first_expected_close"]
@@ -171,14 +171,20 @@ def cmd_report(args) -> int:
         raise KeyfunnelError("the report is written as .html or .xlsx", args.out)
     from dataclasses import replace
 
+    from analytics.analyses.trends import compute_trends
     from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.path import forecast_path
     from analytics.store.cache import persisted
 
     with open_store(args, read_only=True) as store:
         review = quarterly_review(store, args.quarter, args.as_of, target=args.target,
                                   filters=filters_from_args(args))
         # the backtest the Forecast page and `keyfunnel backtest` read: the review says when it refutes the range
-        review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)))
+        # and the forecast week by week and the funnel by quarter, as the Forecast and Funnel pages show them
+        review = replace(review, backtest=persisted(store, backtest, 8, args.as_of, filters=filters_from_args(args)),
+                         path=persisted(store, forecast_path, review.quarter, args.as_of,
+                                        filters=filters_from_args(args)),
+                         trends=compute_trends(store, "quarter", "created", filters_from_args(args)))
     path = write_report(review, args.out, args.lang)
     if args.json:
         from analytics.cli.common import print_json

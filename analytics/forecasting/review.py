@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from analytics.analyses.funnel import Funnel, compute_funnel, data_as_of, funnel_at
+from analytics.analyses.slippage import deal_slippage, with_slippage
+from analytics.analyses.trends import Trends
 from analytics.analyses.waterfall import Waterfall, compute_waterfall
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.forecasting.forecast import (
@@ -38,6 +40,11 @@ class QuarterlyReview:
     backtest: Backtest | None = None
     # what moved this quarter: the pipeline expected to close in it, from the quarter's start to the as-of date
     waterfall: Waterfall | None = None
+    pushed_out: object = None  # DataFrame: the open deals the waterfall counts as pushed out of the quarter
+    # the forecast week by week through the quarter (forecast_path) and the funnel quarter by quarter
+    # (compute_trends), when the caller has them (the page's cached ones, the CLI's persisted path)
+    path: list | None = None
+    trends: Trends | None = None
 
     @property
     def last_quarter_name(self) -> str:
@@ -61,7 +68,7 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     # the figures right after the deal, before the long names: a reader at 1400 px sees them without scrolling
     columns = ["deal_id", "name", "amount", "p_win", "expected_value", "expected_close", "predicted_close", "stage",
                "account", "owner", "tier", "recommended_tier"]
-    deals = deals[columns] if len(deals) else deals
+    deals = with_slippage(deals[columns] if len(deals) else deals, deal_slippage(store, filters, open_only=True))
     if "name" in deals and deals["name"].isna().all():  # an export without deal names: no empty column
         deals = deals.drop(columns="name")
     top = deals.sort_values("expected_value", ascending=False).head(TOP_DEALS) if len(deals) else deals
@@ -73,9 +80,11 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
         slipped = deals
     start, _ = quarter_bounds(quarter)
     moved = compute_waterfall(store, start, when, quarter, filters) if start < when else None
+    pushed = deals[deals["deal_id"].isin(moved.bucket("pushed_out").deal_ids)] if moved is not None and len(deals) \
+        else deals.head(0)
     return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
                            compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
-                           top, slipped, waterfall=moved)
+                           top, slipped, waterfall=moved, pushed_out=pushed)
 
 
 def funnel_change_rows(review: QuarterlyReview) -> list[dict]:

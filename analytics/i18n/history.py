@@ -12,6 +12,10 @@ HISTORY_TEXT: dict[str, tuple[str, str]] = {
                     "rate is changing).", "{n} 个季度的赢单率趋势:z = {z},p = {p}(加权斜率;低于 0.05 表示赢单率在变化)。"),
     "trends_untested": ("Too few quarters to test for a trend.", "季度太少,无法检验趋势。"),
     "forecast_path": ("Through the quarter", "本季度走势"),
+    "pushed_out_deals": ("Pushed out of {quarter}: open deals whose expected close moved past it",
+                         "推出 {quarter} 的商机:预计成交日期已移出本季度的在途商机"),
+    "sheet_pushed_out": ("pushed_out", "推出本季"), "sheet_forecast_path": ("forecast_path", "本季走势"),
+    "sheet_trends": ("trends", "趋势"),
     "forecast_path_note": ("The forecast as it stood at the start of each week, with the bookings won by then; one "
                            "win model, fitted at the quarter's start, serves every week.",
                            "每周初的预测及截至当时的已赢单金额;各周使用同一个在季度初拟合的赢单模型。"),

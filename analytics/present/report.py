@@ -63,6 +63,20 @@ def render_html(review: QuarterlyReview, lang: str = "en") -> str:
 
         moved = (f"<h2>{e(t('what_changed', lang, quarter=review.quarter))}</h2>"
                  + waterfall_figure(review.waterfall, lang).to_html(full_html=False, include_plotlyjs=True))
+    if review.pushed_out is not None and len(review.pushed_out):
+        moved += f"<h3>{e(t('pushed_out_deals', lang, quarter=review.quarter))}</h3>{_table(review.pushed_out, lang)}"
+    path = ""
+    if review.path:  # the forecast week by week, against the target
+        from analytics.present.forecast_figures import path_figure
+
+        path = (f"<h2>{e(t('forecast_path', lang))}</h2><p>{e(t('forecast_path_note', lang))}</p>"
+                + path_figure(review.path, f.target, lang).to_html(full_html=False, include_plotlyjs=not moved))
+    trends = ""
+    if review.trends is not None and review.trends.periods:
+        from analytics.present.figures import trends_figure
+
+        trends = (f"<h2>{e(t('trends_title', lang))}</h2><p>{e(t('trends_note', lang))}</p>"
+                  + trends_figure(review.trends, lang).to_html(full_html=False, include_plotlyjs=False))
     then, now = review.last_quarter_name, t("now", lang)
     funnel_table = _html_table(
         [t("stage", lang), then, now, f"{t('conversion', lang)} {then}", f"{t('conversion', lang)} {now}"],
@@ -81,13 +95,15 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border-bottom:1px solid #dd
 {"".join(f"<p><strong>{e(note)}</strong></p>" for note in coverage_notes(review, lang))}
 <p class="big">{e(t('expected', lang))} {_money(f.expected)} · P10 {_money(f.p10)} · P50 {_money(f.p50)} · P90 {_money(f.p90)}
 · {e(t('won_to_date', lang))} {_money(f.won_to_date)}</p>
-{dist.to_html(full_html=False, include_plotlyjs=not moved)}
+{path}
+{dist.to_html(full_html=False, include_plotlyjs=not (moved or path))}
 {categories}
 {owners}
 <h2>{e(t('last_quarter', lang))}</h2>{last_html}
 <h2>{e(t('funnel_change', lang))}</h2>
 {change.to_html(full_html=False, include_plotlyjs=False)}
 {funnel_table}
+{trends}
 <h2>{e(t('top_deals', lang))}</h2>{_table(review.top_deals, lang)}
 <h2>{e(t('slipped_deals', lang))}</h2>{_table(review.slipped_deals, lang)}
 </body></html>"""
@@ -158,7 +174,14 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
              *({"bucket": t(f"bucket_{b.bucket}", lang), "deals": b.deals, "amount": b.amount} for b in w.buckets),
              {"bucket": t("pipeline_on", lang, day=w.to_date.isoformat()), "deals": w.end_deals,
               "amount": w.end_amount}]), "what_changed"))
-    sheets += [sheet(summary, "forecast"), sheet(categories, "by_category"),
+    if review.pushed_out is not None and len(review.pushed_out):
+        sheets.append(sheet(review.pushed_out, "pushed_out"))
+    sheets.append(sheet(summary, "forecast"))
+    if review.path:
+        from dataclasses import asdict
+
+        sheets.append(sheet(pd.DataFrame([asdict(w) for w in review.path]), "forecast_path"))
+    sheets += [sheet(categories, "by_category"),
               sheet(breakdown(f.by_owner, "owner"), "by_owner"), sheet(breakdown(f.by_tier, "tier"), "by_tier"),
               sheet(funnel, "funnel_change", {
                   "reached_then": f"{t('reached', lang)} {last_q}", "reached_now": f"{t('reached', lang)} {now}",
@@ -168,6 +191,8 @@ def write_xlsx(review: QuarterlyReview, path: str | Path, lang: str = "en") -> P
         last = review.last_quarter
         sheets.append(sheet(pd.DataFrame([{"quarter": last.quarter, "forecast": last.forecast, "p10": last.p10,
                                            "p90": last.p90, "actual": last.actual}]), "last_quarter"))
+    if review.trends is not None and review.trends.periods:
+        sheets.append(sheet(review.trends.to_frame(), "trends"))
     sheets += [sheet(review.top_deals, "top_deals"), sheet(review.slipped_deals, "slipped_deals")]
     with pd.ExcelWriter(path, engine="xlsxwriter") as xl:
         number_formats = {f: xl.book.add_format({"num_format": f}) for f in ("#,##0", "0.0%")}
