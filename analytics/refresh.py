@@ -6,7 +6,8 @@ The one module allowed to import every layer: it names what is worth computing b
 from __future__ import annotations
 
 from analytics.analyses.funnel import data_as_of
-from analytics.forecasting.forecast import backtest, forecast_quarter, quarter_of
+from analytics.forecasting.backtest import backtest
+from analytics.forecasting.forecast import forecast_quarter, quarter_of
 from analytics.forecasting.path import forecast_path
 from analytics.forecasting.review import quarterly_review
 from analytics.forecasting.scoring import score_open_deals

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> None:
-    from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.backtest import backtest
     from analytics.ingest.canonical import import_files
     from analytics.sample import SampleParameters, write_sample
     from analytics.store.connection import Store

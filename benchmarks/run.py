@@ -162,7 +162,8 @@ def model_runs(store, repeats: int, backtest_quarters: int) -> dict:
     from datetime import timedelta
 
     from analytics.analyses.funnel import data_as_of
-    from analytics.forecasting.forecast import backtest, forecast_quarter
+    from analytics.forecasting.backtest import backtest
+    from analytics.forecasting.forecast import forecast_quarter
     from analytics.forecasting.winmodel import StageWinModel
     from analytics.store.asof import weighted_training_rows
 

@@ -4,12 +4,8 @@ import streamlit as st
 import ui
 from analytics.analyses.funnel import data_as_of
 from analytics.analyses.overview import count_deals
-from analytics.forecasting.forecast import (
-    backtest,
-    forecast_quarter,
-    quarter_of,
-    shift_quarter,
-)
+from analytics.forecasting.backtest import backtest
+from analytics.forecasting.forecast import forecast_quarter, quarter_of, shift_quarter
 from analytics.forecasting.path import forecast_path
 from analytics.i18n.labels import value_label
 from analytics.present.forecast_figures import (
@@ -71,3 +67,6 @@ if ui.has_data(ui.cached(count_deals, filters), filters):
             {"method": "keyfunnel", "mape": s.mape, "mase": s.mase, "bias": s.bias, "coverage": s.coverage},
             {"method": ui.T("crm_default_baseline"), "mape": c.mape, "mase": c.mase, "bias": c.bias}]),
             "accuracy_table")
+        if bt.by_week:
+            st.caption(ui.T("backtest_by_week"))
+            ui.table(bt.by_week_frame(), "accuracy_by_week_table")

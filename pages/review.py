@@ -6,7 +6,8 @@ import ui
 from analytics.analyses.funnel import data_as_of
 from analytics.analyses.overview import count_deals
 from analytics.analyses.trends import compute_trends
-from analytics.forecasting.forecast import backtest, quarter_of
+from analytics.forecasting.backtest import backtest
+from analytics.forecasting.forecast import quarter_of
 from analytics.forecasting.path import forecast_path
 from analytics.forecasting.review import quarterly_review
 from analytics.present.figures import trends_figure, waterfall_figure

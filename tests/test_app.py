@@ -428,7 +428,7 @@ def test_review_shows_last_quarters_miss_and_heads_the_funnel_chart_once(demo_db
 
 def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
     from analytics.filters import DealFilter
-    from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.backtest import backtest
 
     at = app(demo_db, "pages/forecast.py")
     at.multiselect(key="f_region").set_value(["East"]).run()
@@ -637,7 +637,7 @@ def test_keyfunnel_serve_has_the_demos_slow_results_computed_at_its_build(first_
     import threading
 
     from analytics.cli import main
-    from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.backtest import backtest
     from analytics.store.cache import result_key
 
     started = {}

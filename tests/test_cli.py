@@ -228,7 +228,8 @@ def test_model_forecast_backtest_deals_and_report_take_the_filters_the_pages_do(
     from datetime import date
 
     from analytics.filters import DealFilter
-    from analytics.forecasting.forecast import backtest, forecast_quarter
+    from analytics.forecasting.backtest import backtest
+    from analytics.forecasting.forecast import forecast_quarter
     from analytics.store.connection import Store
 
     deals, history = write_handworked(tmp_path)

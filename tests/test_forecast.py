@@ -3,12 +3,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from analytics.forecasting.forecast import (
-    backtest,
-    forecast_quarter,
-    quarter_of,
-    shift_quarter,
-)
+from analytics.forecasting.backtest import backtest
+from analytics.forecasting.forecast import forecast_quarter, quarter_of, shift_quarter
 from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
 from analytics.store.connection import Store
@@ -51,6 +47,13 @@ def test_backtest_beats_the_crm_default_and_does_not_leak(store, tmp_path):
     for q in bt.quarters:
         assert q.error == pytest.approx(q.forecast - q.actual) and q.inside == (q.p10 <= q.actual <= q.p90)
     first = bt.quarters[0]
+    # the forecast at weeks 1, 4, 8, 12 of each quarter: week 1's is the quarter's own, and its accuracy the summary's
+    assert [[p.week for p in q.weeks] for q in bt.quarters] == [[1, 4, 8, 12]] * 4
+    assert all(q.weeks[0].forecast == q.forecast for q in bt.quarters)
+    assert [w.week for w in bt.by_week] == [1, 4, 8, 12] and all(w.quarters == 4 for w in bt.by_week)
+    assert bt.by_week[0].mape == pytest.approx(bt.summary.mape) and bt.by_week[0].coverage == bt.summary.coverage
+    # later in the quarter more of it is booked and known: the forecast is no worse by week 12 than in week 1
+    assert bt.by_week[-1].mape <= bt.by_week[0].mape
 
     # Append deals created after 2025Q4: the 2025Q4 backtest must not change at all.
     extra = tmp_path / "later"
@@ -113,3 +116,18 @@ def test_normal_approximation_of_small_deals_matches_drawing_every_deal():
         # the exact mean is sum(a q); both agree with it and with each other at P10, P50 and P90
         assert np.percentile(a, [10, 50, 90]) == pytest.approx(np.percentile(b, [10, 50, 90]), rel=0.005)
     assert hybrid.sum(1).mean() == pytest.approx((amount * q).sum(), rel=0.002)
+
+
+def test_accuracy_by_week_by_hand():
+    from analytics.forecasting.backtest import BacktestQuarter, WeekForecastPoint, week_accuracy
+
+    def quarter(actual, week4):
+        return BacktestQuarter("2025Q1", actual, actual, actual, actual, 0, True, 0,
+                               [WeekForecastPoint(1, actual, actual, actual), WeekForecastPoint(4, *week4)])
+
+    # actuals 100 and 200; week 4 forecast 90 [80, 120] and 250 [210, 300]: errors 10% and 25%; 100 inside, 200 not
+    weeks = week_accuracy([quarter(100.0, (90.0, 80.0, 120.0)), quarter(200.0, (250.0, 210.0, 300.0))])
+    assert [(w.week, w.quarters) for w in weeks] == [(1, 2), (4, 2), (8, 0), (12, 0)]
+    assert weeks[1].mape == pytest.approx(0.175) and weeks[1].coverage == 0.5
+    assert (weeks[0].mape, weeks[0].coverage) == (0.0, 1.0)
+    assert (weeks[2].mape, weeks[2].coverage) == (None, None)

@@ -90,7 +90,7 @@ def test_a_deal_lost_after_signing_is_lost_at_7_in_the_funnel_and_the_claim_alik
 
 
 def test_a_backtest_that_refutes_its_range_is_said_above_it():
-    from analytics.forecasting.forecast import (
+    from analytics.forecasting.backtest import (
         AccuracySummary,
         Backtest,
         BacktestQuarter,

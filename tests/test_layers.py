@@ -139,7 +139,8 @@ def test_each_layer_imports_only_downward():
 def test_no_result_function_is_persisted_by_its_name():
     """ui.PERSISTED once listed "analytics.model.evaluate" and four more as strings: renaming one silently stopped
     the app keeping it. Functions carry analytics.results.persistable instead."""
-    from analytics.forecasting.forecast import backtest, forecast_quarter
+    from analytics.forecasting.backtest import backtest
+    from analytics.forecasting.forecast import forecast_quarter
     from analytics.forecasting.review import quarterly_review
     from analytics.forecasting.scoring import score_open_deals
     from analytics.forecasting.validation import evaluate

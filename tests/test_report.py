@@ -127,7 +127,7 @@ def test_a_filtered_review_compares_the_filtered_funnel_with_the_filtered_funnel
 
     from analytics.analyses.funnel import funnel_at
     from analytics.filters import DealFilter
-    from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.backtest import backtest
 
     load_handworked(store, tmp_path)
     bob = DealFilter(owner=("Bob",))

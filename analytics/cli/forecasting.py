@@ -99,7 +99,7 @@ def cmd_forecast(args) -> int:
     return run_analysis(args, compute, render)
 
 def cmd_backtest(args) -> int:
-    from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.backtest import backtest
     from analytics.store.cache import (
         persisted,  # read when `keyfunnel refresh` or the app computed it
     )
@@ -112,6 +112,8 @@ def cmd_backtest(args) -> int:
         fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
         print(f"model: MAPE {fmt(s.mape)}, MASE {fmt(s.mase)}, bias {fmt(s.bias)}, P10–P90 coverage {fmt(s.coverage)}")
         print(f"CRM default weighted pipeline: MAPE {fmt(c.mape)}, MASE {fmt(c.mase)}, bias {fmt(c.bias)}")
+        for w in b.by_week:
+            print(f"week {w.week:>2}: MAPE {fmt(w.mape)}, P10–P90 coverage {fmt(w.coverage)} ({w.quarters} quarters)")
 
     return run_analysis(args, lambda st: persisted(st, backtest, args.quarters, args.as_of,
                                            filters=filters_from_args(args)), render)
@@ -172,7 +174,7 @@ def cmd_report(args) -> int:
     from dataclasses import replace
 
     from analytics.analyses.trends import compute_trends
-    from analytics.forecasting.forecast import backtest
+    from analytics.forecasting.backtest import backtest
     from analytics.forecasting.path import forecast_path
     from analytics.store.cache import persisted
 

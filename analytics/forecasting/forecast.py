@@ -1,4 +1,4 @@
-"""Quarterly bookings forecast with ranges, and its backtest against what was actually won.
+"""Quarterly bookings forecast with ranges (its backtest is analytics.forecasting.backtest).
 
 Bookings in quarter Q = already won in Q + Σ over open deals of amount × [wins and closes inside Q] + deals not yet
 created that will be won inside Q. Each open deal wins with its model probability and closes inside Q with the
@@ -9,13 +9,12 @@ them. The distribution comes from a seeded, vectorised simulation (numpy).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
 
-from analytics.domain import MISSING_VALUE, SALESFORCE_DEFAULT_PROBABILITY
+from analytics.domain import MISSING_VALUE
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.store.asof import open_deal_features
 from analytics.store.cache import persistable
@@ -78,7 +77,7 @@ class QuarterForecast:
         return asdict(self)
 
 
-def _won_in(store: Store, start: date, end: date, before: date | None = None,
+def won_in(store: Store, start: date, end: date, before: date | None = None,
             filters: DealFilter = DealFilter()):
     """Won deals closed in [start, end) (and before `before`, when given)."""
     where, params = filters.where()
@@ -178,7 +177,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     when = as_of + timedelta(days=1)  # standing at the end of the as-of day
     model = model or team_model(store, when)
     deals = open_deal_features(store, when, filters) if open_deals is None else open_deals
-    won = _won_in(store, q_start, q_end, before=when, filters=filters)
+    won = won_in(store, q_start, q_end, before=when, filters=filters)
     won_to_date = float(won["amount"].sum())
 
     stage = deals["stage"].to_numpy()
@@ -259,135 +258,3 @@ def impute_amounts(amount: np.ndarray, stage: np.ndarray) -> tuple[np.ndarray, i
         known = amount[(stage == s) & ~unknown]
         filled[(stage == s) & unknown] = float(np.median(known)) if len(known) else overall
     return filled, int(unknown.sum())
-
-
-# Backtest --------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BacktestQuarter:
-    quarter: str
-    forecast: float
-    p10: float
-    p90: float
-    actual: float
-    error: float  # forecast − actual
-    inside: bool  # actual within P10–P90
-    crm_default: float  # Σ amount × Salesforce default probability, open deals expected to close in Q
-
-
-@dataclass(frozen=True)
-class AccuracySummary:
-    mape: float | None
-    mase: float | None
-    bias: float | None  # mean (forecast − actual) / actual
-    coverage: float | None  # share of quarters whose actual fell within P10–P90
-
-
-# The backtest refutes the forecast's range when, over at least this many quarters, fewer than half the actuals
-# fell inside P10–P90 (nominal 80%: with 8 quarters, 3 or fewer inside happens by chance about 1% of the time), or
-# the forecasts were off by more than half on average.
-REFUTING_QUARTERS, REFUTING_COVERAGE, REFUTING_MAPE = 4, 0.5, 0.5
-
-
-@dataclass(frozen=True)
-class Backtest:
-    quarters: list[BacktestQuarter]
-    summary: AccuracySummary
-    baseline_crm_default: AccuracySummary
-
-    @property
-    def refutes_range(self) -> bool:
-        """Whether the team's own past quarters refute the forecast's range (REFUTING_*): then the Forecast page
-        and the review say so above it."""
-        s = self.summary
-        return len(self.quarters) >= REFUTING_QUARTERS and (
-            (s.coverage is not None and s.coverage < REFUTING_COVERAGE) or (s.mape is not None and s.mape > REFUTING_MAPE))
-
-    def to_frame(self):
-        """One row per past quarter: quarter, forecast, p10, p90, actual, error (forecast − actual), inside
-        (actual within P10–P90), crm_default."""
-        return records_frame(self.quarters, ("quarter", "forecast", "p10", "p90", "actual", "error", "inside",
-                                             "crm_default"))
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "refutes_range": self.refutes_range}
-
-
-def _accuracy(forecasts, actuals, inside=None) -> AccuracySummary:
-    f, a = np.asarray(forecasts, float), np.asarray(actuals, float)
-    if not len(a):
-        return AccuracySummary(None, None, None, None)
-    ok = a > 0
-    mape = float(np.mean(np.abs(f[ok] - a[ok]) / a[ok])) if ok.any() else None
-    bias = float(np.mean((f[ok] - a[ok]) / a[ok])) if ok.any() else None
-    naive = np.abs(np.diff(a))  # last quarter's actual as the forecast
-    mase = float(np.mean(np.abs(f[1:] - a[1:])) / np.mean(naive)) if len(a) > 1 and naive.mean() > 0 else None
-    cov = float(np.mean(inside)) if inside is not None else None
-    return AccuracySummary(mape, mase, bias, cov)
-
-
-def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, open_deals=None) -> float:
-    """The CRM's default forecast: open deals whose expected close falls in the quarter, × the default stage
-    probability (Salesforce's, mapped as in analytics.domain). `open_deals`: open_deal_features(store, when), when
-    the caller has them already."""
-    deals = open_deal_features(store, when) if open_deals is None else open_deals
-    if deals.empty:
-        return 0.0
-    close = deals["expected_close"].astype("datetime64[ns]")
-    in_q = (close >= np.datetime64(q_start)) & (close < np.datetime64(q_end))
-    prob = deals["stage"].map(SALESFORCE_DEFAULT_PROBABILITY).fillna(1.0)
-    return float((deals["amount"] * prob)[in_q].sum())
-
-
-@persistable
-def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
-             seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
-    """For each of the last `quarters` full quarters: stand on its first day, train on what was known then,
-    forecast it, and compare with what was actually won. `filters` narrow the deals forecast and the bookings they
-    are compared with, as forecast_quarter's do; the win model is the team's either way."""
-    from analytics.analyses.funnel import data_as_of
-    from analytics.forecasting.winmodel import team_model
-
-    as_of = as_of or data_as_of(store) or date.today()
-    last_full = shift_quarter(quarter_of(as_of), -1)
-
-    def one(k: int) -> BacktestQuarter | None:
-        quarter = shift_quarter(last_full, -k)
-        q_start, q_end = quarter_bounds(quarter)
-        standing = q_start - timedelta(days=1)  # the end of the day before the quarter
-        model = team_model(store, q_start)
-        if not sum(model.n_train_.values()):  # nothing was known yet
-            return None
-        # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
-        # baseline see the same open deals, read once.
-        open_deals = open_deal_features(store, q_start, filters)
-        crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
-        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model, filters=filters,
-                             open_deals=open_deals)
-        actual = float(_won_in(store, q_start, q_end, filters=filters)["amount"].sum())
-        return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
-                               f.p10 <= actual <= f.p90, crm)
-
-    # Quarters are independent: two at a time, so one's SQL runs while the other's model fits (each thread has
-    # its own DuckDB cursor). Results are the same as one at a time. Plain threads, not an executor: an executor
-    # refuses work once the interpreter starts exiting, and a refresh may be finishing then (ui.refresh_in_background).
-    ks = list(range(quarters - 1, -1, -1))
-    done: list[BacktestQuarter | None | BaseException] = [None] * len(ks)
-
-    def work(first: int) -> None:
-        for i in range(first, len(ks), 2):
-            try:
-                done[i] = one(ks[i])
-            except BaseException as exc:  # re-raised below, in the caller's thread
-                done[i] = exc
-
-    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(ks)))]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    for result in done:
-        if isinstance(result, BaseException):
-            raise result
-    out = [q for q in done if q is not None]
-    return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
-                    _accuracy([q.crm_default for q in out], [q.actual for q in out]))

@@ -10,11 +10,9 @@ from analytics.analyses.slippage import deal_slippage, with_slippage
 from analytics.analyses.trends import Trends
 from analytics.analyses.waterfall import Waterfall, compute_waterfall
 from analytics.filters import DealFilter, quarter_bounds
+from analytics.forecasting.backtest import Backtest, BacktestQuarter, backtest
 from analytics.forecasting.forecast import (
-    Backtest,
-    BacktestQuarter,
     QuarterForecast,
-    backtest,
     forecast_quarter,
     quarter_of,
     shift_quarter,

@@ -41,6 +41,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "actual": ("Actual", "实际"), "method": ("Forecast", "预测方法"), "category": ("Category", "类别"), "p10": ("P10", "P10"), "p90": ("P90", "P90"),
     "mape": ("MAPE", "MAPE"), "mase": ("MASE", "MASE"), "bias": ("Bias", "偏差"),
     "coverage": ("P10–P90 coverage", "P10–P90 覆盖率"),
+    "week": ("Week of the quarter", "季度第几周"), "quarters": ("Quarters", "季度数"),
     "n_train": ("Training deals", "训练商机数"), "n_test": ("Test deals", "检验商机数"), "auc": ("AUC", "AUC"),
     "brier": ("keyfunnel", "keyfunnel"), "brier_stage_rate": ("Stage win rate", "阶段赢单率"),
     "brier_crm_default": ("CRM default", "CRM 默认"), "ece": ("ECE", "ECE"),

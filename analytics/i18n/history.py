@@ -16,6 +16,9 @@ HISTORY_TEXT: dict[str, tuple[str, str]] = {
                          "推出 {quarter} 的商机:预计成交日期已移出本季度的在途商机"),
     "sheet_pushed_out": ("pushed_out", "推出本季"), "sheet_forecast_path": ("forecast_path", "本季走势"),
     "sheet_trends": ("trends", "趋势"),
+    "backtest_by_week": ("The forecast as it stood in week 1, 4, 8 and 12 of each past quarter, against what was "
+                         "booked: a forecast to trust in week 4 is the one that matters.",
+                         "每个过往季度第 1、4、8、12 周时的预测与实际成交额对比:第 4 周就可信的预测才最有用。"),
     "forecast_path_note": ("The forecast as it stood at the start of each week, with the bookings won by then; one "
                            "win model, fitted at the quarter's start, serves every week.",
                            "每周初的预测及截至当时的已赢单金额;各周使用同一个在季度初拟合的赢单模型。"),

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from analytics import formatting
-from analytics.forecasting.forecast import Backtest, QuarterForecast
+from analytics.forecasting.backtest import Backtest
+from analytics.forecasting.forecast import QuarterForecast
 from analytics.forecasting.path import WeekForecast
 from analytics.forecasting.review import QuarterlyReview, funnel_change_rows
 from analytics.forecasting.validation import FactorEffect, ReliabilityBin
