@@ -315,3 +315,23 @@ def test_gbk_snapshot_with_chinese_headers_and_a_close_before_creation(store, tm
     # possible but suspicious: a warning at the source file's row and column, not an error
     assert [(w.file, w.row, w.column, w.reason) for w in r.warnings if w.column == "关闭日期"] == [
         ("快照.csv", 3, "关闭日期", "closed before it was created")]
+
+
+def test_a_snapshot_series_keeps_a_deal_lost_then_reopened(store, tmp_path):
+    """R is lost in the February snapshot and at stage 3 again in March: its outcome changes are kept (lost on
+    02-28, open on 03-31) and the waterfall between the two counts it as reopened; the other deals, never reopened,
+    record no outcome change."""
+    from analytics.analyses.waterfall import compute_waterfall
+
+    rows = [["R", "Rho", "500", "2025-01-02", "2", "2025-01-31"], ["S", "Sig", "50", "2025-01-03", "1", "2025-01-31"],
+            ["R", "Rho", "500", "2025-01-02", "lost", "2025-02-28"], ["S", "Sig", "50", "2025-01-03", "2", "2025-02-28"],
+            ["R", "Rho", "500", "2025-01-02", "3", "2025-03-31"], ["S", "Sig", "50", "2025-01-03", "lost", "2025-03-31"]]
+    path = crm_exports.write_csv(tmp_path / "snapshots.csv", [*crm_exports.SNAPSHOT_HEADER, "snapshot_date"], rows)
+    r = run(store, [path])
+    assert r.status == "imported", r.errors
+    assert store.fetchall("SELECT deal_id, outcome, CAST(changed_at AS DATE) FROM deal_changes WHERE field = 'outcome' "
+                          "ORDER BY changed_at") == [("R", "open", date(2025, 1, 31)), ("R", "lost", date(2025, 2, 28)),
+                                                     ("R", "open", date(2025, 3, 31))]
+    assert store.scalar("SELECT outcome FROM deals WHERE deal_id = 'R'") == "open"
+    w = compute_waterfall(store, date(2025, 3, 1), date(2025, 4, 1))
+    assert {b.bucket: b.deal_ids for b in w.buckets if b.deals} == {"reopened": ["R"], "lost": ["S"]}

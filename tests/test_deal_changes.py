@@ -78,11 +78,14 @@ def test_a_bad_change_is_rejected_with_its_cell(store, csv_writer):
 def test_the_history_templates_import_as_written(store, tmp_path):
     for lang in ("en", "zh"):
         rows = list(csv.reader(io.StringIO(history_template(lang).decode("utf-8-sig"))))
-        assert len(rows[0]) == 5 and ("预计成交日期" in rows[0]) == (lang == "zh")
-    (tmp_path / "d.csv").write_text("deal_id,account,outcome\nD-0001,A,open\n")
+        assert len(rows[0]) == 6 and ("预计成交日期" in rows[0] and "结果" in rows[0]) == (lang == "zh")
+    (tmp_path / "d.csv").write_text("deal_id,account,outcome\nD-0001,A,open\nD-0002,B,open\n")
     (tmp_path / "h.csv").write_bytes(history_template("zh"))
     r = import_files(store, tmp_path / "d.csv", tmp_path / "h.csv")
-    assert (r.status, r.stage_events, r.field_changes) == ("imported", 3, 4)
+    # D-0001: 3 stages, 2 close dates and 2 amounts; D-0002: 1 stage, a close date, an amount, lost, then open
+    assert (r.status, r.stage_events, r.field_changes) == ("imported", 4, 8)
+    assert store.fetchall("SELECT outcome, CAST(changed_at AS DATE) FROM deal_changes WHERE field = 'outcome' "
+                          "ORDER BY changed_at") == [("lost", date(2026, 3, 10)), ("open", date(2026, 5, 4))]
 
 
 def test_generated_close_dates_slip_at_the_rates_in_truth(store, tmp_path):

@@ -134,3 +134,38 @@ def test_the_review_opens_with_the_deals_pushed_out_and_carries_the_path_and_tre
     assert book.sheetnames[:3] == ["what_changed", "pushed_out", "forecast"]
     assert {"forecast_path", "trends"} <= set(book.sheetnames)
     assert book["forecast_path"].max_row == 1 + len(weeks)
+
+
+def test_a_deal_lost_then_reopened_counts_as_reopened(store, csv_writer):
+    """K was lost on 02-15 and reopened on 04-01 (the history's outcome column); L was lost on 02-20 and stays
+    lost. Between 03-01 and 06-01: K re-enters the pipeline (reopened, 60); L is in neither; M, open throughout,
+    is in both. 1 + 1 (reopened) = 2 deals; 30 + 60 = 90."""
+    deals = csv_writer("deals.csv", ["deal_id", "account", "outcome", "amount", "created_at", "closed_at"], [
+        ["K", "k", "open", "60", "2026-01-10", ""], ["L", "l", "lost", "40", "2026-01-11", "2026-02-20"],
+        ["M", "m", "open", "30", "2026-01-12", ""]])
+    history = csv_writer("history.csv", ["deal_id", "stage", "entered_at", "outcome"], [
+        ["K", "1", "2026-01-10", ""], ["K", "", "2026-02-15", "lost"], ["K", "", "2026-04-01", "open"],
+        ["L", "1", "2026-01-11", ""], ["M", "1", "2026-01-12", ""]])
+    r = import_files(store, deals, history)
+    assert (r.status, r.field_changes) == ("imported", 2), r.errors
+    w = compute_waterfall(store, FROM, TO)
+    assert (w.start_deals, w.start_amount, w.end_deals, w.end_amount) == (1, 30.0, 2, 90.0)
+    assert _buckets(w) == {"reopened": (1, 60.0, ["K"])} and identity_holds(w)
+    # on 03-01 and 03-31 K was lost: between them it is in neither pipeline
+    assert _buckets(compute_waterfall(store, FROM, date(2026, 3, 31))) == {}
+    # re-importing the same history adds no change; undoing the batch removes them
+    assert import_files(store, deals, history).status == "unchanged"
+    from analytics.ingest.batches import undo_batch
+
+    undo_batch(store, r.batch_id)
+    assert store.scalar("SELECT count(*) FROM deal_changes") == 0
+
+
+def test_a_bad_outcome_in_the_history_is_named(store, csv_writer):
+    deals = csv_writer("deals.csv", ["deal_id", "account", "outcome"], [["K", "k", "open"]])
+    history = csv_writer("history.csv", ["deal_id", "stage", "entered_at", "outcome"], [
+        ["K", "1", "2026-01-10", ""], ["K", "", "2026-02-15", "maybe"]])
+    r = import_files(store, deals, history)
+    assert r.status == "rejected"
+    assert [(e.file, e.row, e.column, e.value, e.code) for e in r.errors] == [
+        ("history.csv", 3, "outcome", "maybe", "bad_outcome")]

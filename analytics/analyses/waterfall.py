@@ -1,7 +1,8 @@
 """The pipeline waterfall between two dates: the open pipeline as it stood on `from`, what moved, and the pipeline on
 `to` (docs/metrics.md, "Pipeline changes").
 
-A deal is in the pipeline on a date D when it was created before D and had not closed before D; with a quarter, only
+A deal is in the pipeline on a date D when it was created before D and had not closed before D (by its outcome as the
+history records it, where it does: a deal lost, then reopened, is open again, and counts as `reopened`); with a quarter, only
 while its expected close on D (from deal_changes, docs/data-format.md) falls in that quarter, which is the
 forecast's scope. Its amount on D is the last amount recorded before D, else the first recorded after (a value the
 history holds before any change), else the deal's current amount; a deal with no amount counts in the deals and adds
@@ -85,7 +86,11 @@ changed AS (
                AS close_from,
            arg_max(expected_close, changed_at) FILTER (WHERE field = 'expected_close' AND changed_at < $to_t)
                AS close_to,
-           arg_min(expected_close, changed_at) FILTER (WHERE field = 'expected_close') AS close_first
+           arg_min(expected_close, changed_at) FILTER (WHERE field = 'expected_close') AS close_first,
+           -- the outcome as it changed (a deal lost, then reopened): where recorded, it says whether a deal was
+           -- open on each date; else its latest outcome and close date do
+           arg_max(outcome, changed_at) FILTER (WHERE field = 'outcome' AND changed_at < $from_t) AS outcome_from,
+           arg_max(outcome, changed_at) FILTER (WHERE field = 'outcome' AND changed_at < $to_t) AS outcome_to
     FROM deal_changes WHERE deal_id IN (SELECT deal_id FROM d) GROUP BY deal_id
 ),
 staged AS (
@@ -95,9 +100,11 @@ staged AS (
     FROM stage_events WHERE entered_at < $to_t AND deal_id IN (SELECT deal_id FROM d) GROUP BY deal_id
 ),
 state AS (
-    SELECT d.deal_id, d.outcome, d.closed_at, d.created_at,
-           d.created_at < $from_d AND (d.outcome = 'open' OR d.closed_at >= $from_d) AS open_from,
-           d.created_at < $to_d AND (d.outcome = 'open' OR d.closed_at >= $to_d) AS open_to,
+    SELECT d.deal_id, coalesce(c.outcome_to, d.outcome) AS outcome, d.closed_at, d.created_at,
+           d.created_at < $from_d AND coalesce(c.outcome_from = 'open', d.outcome = 'open' OR d.closed_at >= $from_d)
+               AS open_from,
+           d.created_at < $to_d AND coalesce(c.outcome_to = 'open', d.outcome = 'open' OR d.closed_at >= $to_d)
+               AS open_to,
            coalesce(c.amount_from, c.amount_first, d.amount) AS amount_from,
            coalesce(c.amount_to, c.amount_first, d.amount) AS amount_to,
            coalesce(c.close_from, c.close_first, d.expected_close) AS close_from,

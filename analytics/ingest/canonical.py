@@ -198,7 +198,7 @@ class Importer:
             SELECT c.* FROM kf_in_field_changes c ANTI JOIN deal_changes s
                 ON s.deal_id = c.deal_id AND s.field = c.field AND s.changed_at = c.changed_at
                 AND s.expected_close IS NOT DISTINCT FROM c.expected_close
-                AND s.amount IS NOT DISTINCT FROM c.amount""")
+                AND s.amount IS NOT DISTINCT FROM c.amount AND s.outcome IS NOT DISTINCT FROM c.outcome""")
         n_insert, n_update = s.fetchone("SELECT count(*) FILTER (WHERE action = 'insert'), "
                                         "count(*) FILTER (WHERE action = 'update') FROM kf_changes")
         n_events = s.scalar("SELECT count(*) FROM kf_new_events")
@@ -266,14 +266,17 @@ def incoming_history_events(store: Store, hist_st: StagedFile, params: dict, dec
     store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_events AS
         SELECT deal_id, stage, entered_at, min(src_row) AS src_row FROM kf_history_typed
         WHERE stage IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""", {"bad": bad_hist})
-    # each row's expected close and amount, one change per field stated (the values from that moment on)
+    # each row's expected close, amount and outcome, one change per field stated (the values from that moment on)
     store.execute("""CREATE OR REPLACE TEMP TABLE kf_in_field_changes AS
         SELECT deal_id, 'expected_close' AS field, entered_at AS changed_at, expected_close,
-               CAST(NULL AS DOUBLE) AS amount, min(src_row) AS src_row
+               CAST(NULL AS DOUBLE) AS amount, CAST(NULL AS VARCHAR) AS outcome, min(src_row) AS src_row
         FROM kf_history_typed WHERE expected_close IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL
         UNION ALL
-        SELECT deal_id, 'amount', entered_at, CAST(NULL AS DATE), amount, min(src_row)
-        FROM kf_history_typed WHERE amount IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""",
+        SELECT deal_id, 'amount', entered_at, CAST(NULL AS DATE), amount, NULL, min(src_row)
+        FROM kf_history_typed WHERE amount IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL
+        UNION ALL
+        SELECT deal_id, 'outcome', entered_at, CAST(NULL AS DATE), NULL, outcome, min(src_row)
+        FROM kf_history_typed WHERE outcome IS NOT NULL AND src_row NOT IN (SELECT unnest($bad)) GROUP BY ALL""",
                   {"bad": bad_hist})
     return issues + checked
 
@@ -298,8 +301,8 @@ def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_ro
             WHERE deal_id IN (SELECT deal_id FROM kf_changes)""", b)
         s.execute("INSERT INTO batch_deals SELECT $b, deal_id, action FROM kf_changes", b)
         s.execute("INSERT INTO stage_events SELECT deal_id, stage, entered_at, $b FROM kf_new_events", b)
-        s.execute("INSERT INTO deal_changes SELECT deal_id, field, changed_at, expected_close, amount, $b "
-                  "FROM kf_new_field_changes", b)
+        s.execute("INSERT INTO deal_changes (deal_id, field, changed_at, expected_close, amount, outcome, batch_id) "
+                  "SELECT deal_id, field, changed_at, expected_close, amount, outcome, $b FROM kf_new_field_changes", b)
         for table, issues in (("rejected_rows", errors), ("import_warnings", warnings)):
             if issues:
                 s.cursor.executemany(

@@ -101,12 +101,14 @@ def deal_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
 def history_checks(st: StagedFile) -> list[tuple[str, str, str, str]]:
     """The checks of a long stage history. Its stage may be empty on a row that records a change of the expected
     close or amount alone."""
-    a_change = f"({_present('raw_expected_close')} OR {_present('raw_amount')})"
+    a_change = f"({_present('raw_expected_close')} OR {_present('raw_amount')} OR {_present('raw_outcome')})"
     optional = []
     if "expected_close" in st.fields:
         optional += date_checks("expected_close", as_timestamp=True)
     if "amount" in st.fields:
         optional += amount_checks("amount")
+    if "outcome" in st.fields:
+        optional.append(("outcome", "raw_outcome", f"outcome IS NULL AND {_present('raw_outcome')}", "'bad_outcome'"))
     return [
         *required_checks("deal_id"),
         *required_checks("stage", unless=a_change),

@@ -17,11 +17,11 @@ DEAL_HEADERS_ZH = {
     "客户信誉": "credit", "产品": "product", "价格": "price", "技术方案": "solution", "售后服务": "service",
 }
 HISTORY_HEADERS_ZH = {"商机编号": "deal_id", "阶段": "stage", "进入日期": "entered_at", "预计成交日期": "expected_close",
-                      "金额": "amount"}
+                      "金额": "amount", "结果": "outcome"}
 HISTORY_COLUMNS = ("deal_id", "stage", "entered_at")
 # optional in a stage history: the deal's expected close and amount from that date on (a row whose stage is empty
 # records a change of these alone)
-HISTORY_CHANGE_COLUMNS = ("expected_close", "amount")
+HISTORY_CHANGE_COLUMNS = ("expected_close", "amount", "outcome")
 WIDE_STAGE_COLUMNS = tuple(f"stage_{n}_at" for n in STAGE_NUMBERS)
 WIDE_STAGE_HEADERS_ZH = {f"阶段{n}进入日期": f"stage_{n}_at" for n in STAGE_NUMBERS}
 # history_truncated (optional): true when the recorded history starts mid-way, so earlier stages are unobserved

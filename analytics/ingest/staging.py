@@ -173,15 +173,16 @@ def type_deals(store: Store, st: StagedFile, params: dict, decimal_comma: bool) 
 
 
 def type_history(store: Store, st: StagedFile, params: dict, decimal_comma: bool = False) -> None:
-    """kf_history_typed: each row's raw and typed deal_id, stage and entered_at, and its expected_close and amount
-    (NULL where the file has no such column)."""
+    """kf_history_typed: each row's raw and typed deal_id, stage and entered_at, and its expected_close, amount and
+    outcome (NULL where the file has no such column)."""
     p = params
     stage_map = {label: number for label, number in STAGE_ALIASES.items()}
     optional = []
-    for f, typed, empty in (("expected_close", date_sql, "DATE"), ("amount", None, "DOUBLE")):
+    for f, empty in (("expected_close", "DATE"), ("amount", "DOUBLE"), ("outcome", "VARCHAR")):
         if f in st.fields:
             x = st.col(f)
-            expr = amount_sql(x, decimal_comma) if f == "amount" else typed(x)
+            expr = (amount_sql(x, decimal_comma) if f == "amount" else
+                    case_map_sql(x, dict(OUTCOME_ALIASES), "hoc", p) if f == "outcome" else date_sql(x))
             optional.append(f"{x} AS raw_{f}, CAST({expr} AS {empty}) AS {f}")
         else:
             optional.append(f"CAST(NULL AS VARCHAR) AS raw_{f}, CAST(NULL AS {empty}) AS {f}")
@@ -237,4 +238,4 @@ def no_field_changes(store: Store) -> None:
     store.execute("CREATE OR REPLACE TEMP TABLE kf_in_field_changes AS SELECT CAST(NULL AS VARCHAR) AS deal_id, "
                   "CAST(NULL AS VARCHAR) AS field, CAST(NULL AS TIMESTAMP) AS changed_at, "
                   "CAST(NULL AS DATE) AS expected_close, CAST(NULL AS DOUBLE) AS amount, "
-                  "CAST(NULL AS BIGINT) AS src_row WHERE false")
+                  "CAST(NULL AS VARCHAR) AS outcome, CAST(NULL AS BIGINT) AS src_row WHERE false")

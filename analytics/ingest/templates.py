@@ -15,9 +15,15 @@ from analytics.store.schema import DEAL_COLUMNS
 
 _DEAL_EXAMPLE = ["D-0001", "华东电力集团", "A", "张伟", "East", "Energy", "1,250,000", "CNY", "2026-03-02",
                  "2026-09-30", "", "open", "", "4", "3", "4", "5", "4", "4", "3", "4", "4"]
-# the optional expected_close and amount: the values from that row's date on; a row without a stage changes them alone
-_HISTORY_EXAMPLE = [["D-0001", "1", "2026-03-02", "2026-09-30", "1,000,000"], ["D-0001", "2", "2026-03-20", "", ""],
-                    ["D-0001", "", "2026-04-02", "2026-12-15", ""], ["D-0001", "3", "2026-04-15", "", "1,250,000"]]
+# the optional expected_close, amount and outcome: the values from that row's date on; a row without a stage changes
+# them alone (here D-0002 was lost, then reopened)
+_HISTORY_EXAMPLE = [["D-0001", "1", "2026-03-02", "2026-09-30", "1,000,000", ""],
+                    ["D-0001", "2", "2026-03-20", "", "", ""],
+                    ["D-0001", "", "2026-04-02", "2026-12-15", "", ""],
+                    ["D-0001", "3", "2026-04-15", "", "1,250,000", ""],
+                    ["D-0002", "1", "2026-02-01", "2026-06-30", "400,000", ""],
+                    ["D-0002", "", "2026-03-10", "", "", "lost"],
+                    ["D-0002", "", "2026-05-04", "", "", "open"]]
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> bytes:

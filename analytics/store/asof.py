@@ -26,6 +26,15 @@ def owner_win_rate_sql(won: str, closed: str) -> str:
     """The shrunk owner win rate from the owner's `won` and `closed` counts (SQL expressions; NULL: none)."""
     return (f"(coalesce({won}, 0) + {OWNER_PRIOR_DEALS} * team.rate) / (coalesce({closed}, 0) + {OWNER_PRIOR_DEALS})")
 
+# Each push of a deal's expected close (a change to a later date) recorded before $t: its moment. The model's
+# push_count feature counts those before the moment a row stands on (docs/metrics.md).
+PUSHES_SQL = """
+    SELECT deal_id, changed_at FROM (
+        SELECT deal_id, changed_at, expected_close,
+               lag(expected_close) OVER (PARTITION BY deal_id ORDER BY changed_at) AS before
+        FROM deal_changes WHERE field = 'expected_close' AND changed_at < $t)
+    WHERE expected_close > before"""
+
 _FACTORS = ", ".join(f"d.{f}" for f in FACTOR_KEYS)
 _ENTRY = ",\n           ".join(f"min(entered_at) FILTER (WHERE stage >= {s}) AS entered_{s}" for s in STAGE_NUMBERS)
 
@@ -99,8 +108,8 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
 
     Columns: deal_id, stage, won (0/1), closed_at, tier, region, industry, log_amount, the nine scores,
     days_in_process (created → entered s), owner_win_rate (the owner's deals closed before entering s, shrunk
-    toward the team's rate by OWNER_PRIOR_DEALS), entered_stage_at, left_stage_at (entry into a later stage, or the
-    close).
+    toward the team's rate by OWNER_PRIOR_DEALS), push_count (the expected close's pushes recorded before entering
+    s), entered_stage_at, left_stage_at (entry into a later stage, or the close).
     """
     stage_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s}, CAST(closed_at AS TIMESTAMP))"
                            for s in MODEL_STAGES)
@@ -130,15 +139,21 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
                   FROM resolved WHERE owner IS NOT NULL GROUP BY ALL)
             WINDOW w AS (PARTITION BY owner ORDER BY closed_ts ROWS UNBOUNDED PRECEDING)
         ),
-        team AS ({TEAM_RATE_SQL})
+        team AS ({TEAM_RATE_SQL}),
+        pushes AS ({PUSHES_SQL}),
+        pushed AS (
+            SELECT r.deal_id, r.stage, count(p.deal_id) AS push_count
+            FROM sampled r JOIN pushes p ON p.deal_id = r.deal_id AND p.changed_at < r.entered_stage_at GROUP BY ALL)
         SELECT r.deal_id, r.stage, CASE WHEN r.outcome = 'won' THEN 1 ELSE 0 END AS won, r.closed_at,
                r.tier, r.region, r.industry, ln(1 + greatest(r.amount, 0)) AS log_amount,
                {', '.join(f'r.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(r.created_at AS TIMESTAMP), r.entered_stage_at) AS days_in_process,
                {owner_win_rate_sql("o.won_before", "o.closed_before")} AS owner_win_rate,
+               coalesce(pu.push_count, 0) AS push_count,
                r.entered_stage_at, r.left_stage_at
         FROM sampled r CROSS JOIN team
         ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
+        LEFT JOIN pushed pu ON pu.deal_id = r.deal_id AND pu.stage = r.stage
         ORDER BY r.stage, r.closed_at, r.deal_id""",
         {"t": _ts(when), "before": _ts(entered_before) if entered_before else datetime(9999, 1, 1),
          "per_stage": per_stage or 2**62})
@@ -154,13 +169,16 @@ def open_deal_features(store: Store, when: date | datetime, filters: DealFilter 
         owner_rate AS (
             SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
             FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
-        team AS ({TEAM_RATE_SQL})
+        team AS ({TEAM_RATE_SQL}),
+        pushed AS (SELECT deal_id, count(*) AS push_count FROM ({PUSHES_SQL}) GROUP BY deal_id)
         SELECT o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
                o.current_stage AS stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
                {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(o.created_at AS TIMESTAMP), o.current_stage_entered_at) AS days_in_process,
-               {owner_win_rate_sql("r.won_", "r.closed_")} AS owner_win_rate
+               {owner_win_rate_sql("r.won_", "r.closed_")} AS owner_win_rate,
+               coalesce(pu.push_count, 0) AS push_count
         FROM open_ o CROSS JOIN team LEFT JOIN owner_rate r ON r.owner = o.owner
+        LEFT JOIN pushed pu ON pu.deal_id = o.deal_id
         ORDER BY o.amount DESC NULLS LAST, o.deal_id""", {**params, "t": _ts(when)})
 
 

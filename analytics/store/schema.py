@@ -127,9 +127,29 @@ CREATE TABLE deal_changes (
 );
 ALTER TABLE import_batches ADD COLUMN changes_added INTEGER;
 """),
+    # ... and its outcome as it changed: a deal lost, then reopened (a stage history's optional outcome column, a
+    # snapshot series). deals keeps the latest outcome; the waterfall reads these to count a reopened deal.
+    ("011_outcome_changes", """
+CREATE TABLE deal_changes_011 (
+    deal_id VARCHAR NOT NULL,
+    field VARCHAR NOT NULL CHECK (field IN ('expected_close', 'amount', 'outcome')),
+    changed_at TIMESTAMP NOT NULL,
+    expected_close DATE,
+    amount DOUBLE CHECK (amount >= 0),
+    outcome VARCHAR CHECK (outcome IN ('won', 'lost', 'open')),
+    batch_id INTEGER NOT NULL,
+    CHECK ((field = 'expected_close') = (expected_close IS NOT NULL)),
+    CHECK ((field = 'amount') = (amount IS NOT NULL)),
+    CHECK ((field = 'outcome') = (outcome IS NOT NULL))
+);
+INSERT INTO deal_changes_011 (deal_id, field, changed_at, expected_close, amount, batch_id)
+    SELECT deal_id, field, changed_at, expected_close, amount, batch_id FROM deal_changes;
+DROP TABLE deal_changes;
+ALTER TABLE deal_changes_011 RENAME TO deal_changes;
+"""),
 )
-# the fields deal_changes records
-CHANGE_FIELDS = ("expected_close", "amount")
+# the fields deal_changes records, each in the column of its name
+CHANGE_FIELDS = ("expected_close", "amount", "outcome")
 # Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
 # keyfunnel then has both tables rebuilt once, on its first open for writing.
 DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7"

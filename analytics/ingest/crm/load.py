@@ -122,8 +122,8 @@ def import_export(store: Store, tables: list[SourceTable], read_errors: list[Row
         history = events[["deal_id", "stage", "entered_at"]]
         if conversion.changes is not None and len(conversion.changes):
             # rows without a stage: changes of the expected close and amount alone (docs/data-format.md)
-            history = pd.concat([history, conversion.changes[["deal_id", "entered_at", "expected_close", "amount"]]],
-                                ignore_index=True)
+            history = pd.concat([history, conversion.changes[["deal_id", "entered_at", "expected_close", "amount",
+                                                              "outcome"]]], ignore_index=True)
             history["stage"] = history["stage"].astype("Int64")  # whole stages, empty on a change row
             conversion.event_origin = conversion.event_origin + conversion.change_origin
         _write_canonical(history, events_path)

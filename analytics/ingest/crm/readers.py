@@ -140,14 +140,29 @@ def history_changes(c: Converter, h: SourceTable, deal_pos: int, at_pos: int) ->
 
 
 def _kept_changes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Of rows giving a deal's expected close and amount at moments (deal_id, entered_at, expected_close, amount,
-    file, row), the changes: each deal's first value of each, then each value that differs from the one before."""
+    """Of rows giving a deal's expected close, amount and (optionally) outcome at moments (deal_id, entered_at,
+    expected_close, amount, outcome, file, row), the changes: each deal's first value of each, then each value that
+    differs from the one before."""
     frame = frame[(frame["deal_id"] != "") & frame["entered_at"].notna()]
     frame = frame.sort_values(["deal_id", "entered_at"], kind="stable").copy()
-    for column in ("expected_close", "amount"):
+    if "outcome" not in frame:
+        frame["outcome"] = None
+    for column in ("expected_close", "amount", "outcome"):
         before = frame.groupby("deal_id", sort=False)[column].shift()
         frame[column] = frame[column].where(frame[column].notna() & (before.isna() | (frame[column] != before)))
-    return frame[frame["expected_close"].notna() | frame["amount"].notna()].reset_index(drop=True)
+    return frame[frame["expected_close"].notna() | frame["amount"].notna() | frame["outcome"].notna()].reset_index(
+        drop=True)
+
+
+def _reopened_outcomes(seen: pd.DataFrame, given: pd.Series) -> pd.Series:
+    """Each snapshot's outcome, kept only for the deals a later snapshot shows open again after one showed them
+    won or lost (a reopened deal): the others' outcome is their latest, and their close date says when."""
+    outcome = pd.Series(np.where(seen["target"] == WON, WON, np.where(seen["target"] == LOST, LOST,
+                                                                      given.fillna(OPEN))), index=seen.index)
+    closed_before = (outcome != OPEN).astype(int).groupby(seen["deal_id"], sort=False).cummax().shift().fillna(0)
+    same_deal = seen["deal_id"].eq(seen["deal_id"].shift())
+    reopened = seen.loc[(outcome == OPEN) & (closed_before == 1) & same_deal, "deal_id"].unique()
+    return outcome.where(seen["deal_id"].isin(reopened))
 
 
 def reconcile(c: Converter, t: SourceTable, stage: pd.Series, outcome: pd.Series, stage_pos: int,
@@ -329,10 +344,11 @@ def snapshots(c: Converter) -> tuple[pd.DataFrame, pd.DataFrame]:
     seen = seen[seen["deal_id"] != ""]
     steps = seen[["deal_id", "target", "file", "row"]].assign(at=seen["snapshot"])
     # each snapshot's close date and amount: the deal's expected close (while open) and amount on that date
+    given_seen = seen["given_outcome"] if "given_outcome" in seen else pd.Series(None, index=seen.index, dtype=object)
     c.changes = _kept_changes(pd.DataFrame({
         "deal_id": seen["deal_id"], "entered_at": seen["snapshot"],
         "expected_close": seen["close_date"].where(~seen["target"].isin([WON, LOST])), "amount": seen["amount"],
-        "file": seen["file"], "row": seen["row"]}))
+        "outcome": _reopened_outcomes(seen, given_seen), "file": seen["file"], "row": seen["row"]}))
     latest = seen.groupby("deal_id", sort=False).tail(1).copy()
     first_seen = seen.groupby("deal_id", sort=False)["snapshot"].min()
     latest["created_at"] = latest["created_at"].fillna(latest["deal_id"].map(first_seen))
