@@ -33,7 +33,16 @@ def signal(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def flat(tmp_path_factory):
-    store = generated_store(tmp_path_factory, "flat", deals=40_000, seed=21, factor_effect=0.0)
+    """No signal at all: no factor effect, and close dates pushed alike whatever the deal's fate (push count is a
+    feature: with the generator's default push rates it carries real signal)."""
+    import analytics.sample as sample
+
+    rates = sample.PUSH_PROBABILITY
+    sample.PUSH_PROBABILITY = {fate: 0.35 for fate in rates}
+    try:
+        store = generated_store(tmp_path_factory, "flat", deals=40_000, seed=21, factor_effect=0.0)
+    finally:
+        sample.PUSH_PROBABILITY = rates
     yield store
     store.close()
 

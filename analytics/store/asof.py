@@ -170,7 +170,11 @@ def open_deal_features(store: Store, when: date | datetime, filters: DealFilter 
             SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
             FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
         team AS ({TEAM_RATE_SQL}),
-        pushed AS (SELECT deal_id, count(*) AS push_count FROM ({PUSHES_SQL}) GROUP BY deal_id)
+        -- pushes before the deal entered its current stage, as a training row counts them at its stage's entry:
+        -- counting those made since would score a deal long in its stage on a feature the model never saw so
+        pushed AS (
+            SELECT o.deal_id, count(*) AS push_count FROM open_ o JOIN ({PUSHES_SQL}) p
+            ON p.deal_id = o.deal_id AND p.changed_at < o.current_stage_entered_at GROUP BY o.deal_id)
         SELECT o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
                o.current_stage AS stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
                {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
