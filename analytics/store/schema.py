@@ -130,7 +130,8 @@ ALTER TABLE import_batches ADD COLUMN changes_added INTEGER;
     # ... and its outcome as it changed: a deal lost, then reopened (a stage history's optional outcome column, a
     # snapshot series). deals keeps the latest outcome; the waterfall reads these to count a reopened deal.
     ("011_outcome_changes", """
-CREATE TABLE deal_changes_011 (
+ALTER TABLE deal_changes RENAME TO deal_changes_010;
+CREATE TABLE deal_changes (
     deal_id VARCHAR NOT NULL,
     field VARCHAR NOT NULL CHECK (field IN ('expected_close', 'amount', 'outcome')),
     changed_at TIMESTAMP NOT NULL,
@@ -142,10 +143,9 @@ CREATE TABLE deal_changes_011 (
     CHECK ((field = 'amount') = (amount IS NOT NULL)),
     CHECK ((field = 'outcome') = (outcome IS NOT NULL))
 );
-INSERT INTO deal_changes_011 (deal_id, field, changed_at, expected_close, amount, batch_id)
-    SELECT deal_id, field, changed_at, expected_close, amount, batch_id FROM deal_changes;
-DROP TABLE deal_changes;
-ALTER TABLE deal_changes_011 RENAME TO deal_changes;
+INSERT INTO deal_changes (deal_id, field, changed_at, expected_close, amount, batch_id)
+    SELECT deal_id, field, changed_at, expected_close, amount, batch_id FROM deal_changes_010;
+DROP TABLE deal_changes_010;
 """),
 )
 # the fields deal_changes records, each in the column of its name
