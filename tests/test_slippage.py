@@ -71,3 +71,21 @@ def test_as_of_a_date_the_pushes_made_after_it_are_not_counted(five):
     with five.as_of(date(2026, 3, 15)):
         per = {d.deal_id: d.push_count for d in deal_slippage(five)}
     assert per["N"] == 2 and five.scalar("SELECT count(*) FROM deal_changes WHERE deal_id = 'N'") == 4
+
+
+def test_a_later_history_with_one_more_push_updates_the_deal_and_undo_restores_it(five, csv_writer):
+    """A second export that adds only a change (M's close pushed from 03-31 to 04-15 on 02-01): the batch refreshes
+    M's pushes alone, and undoing it restores them."""
+    from analytics.ingest.batches import undo_batch
+
+    def pushes():
+        return {d.deal_id: (d.push_count, d.days_pushed) for d in deal_slippage(five)}
+
+    before = pushes()
+    assert before["M"] == (0, 0)
+    later = import_files(five, csv_writer("deals2.csv", DEALS, FIVE), csv_writer("history2.csv", HISTORY, [
+        *EVENTS, ["M", "", "2026-02-01", "2026-04-15", ""]]))
+    assert (later.status, later.deals, later.stage_events, later.field_changes) == ("imported", 0, 0, 1)
+    assert pushes() == {**before, "M": (1, 15)}
+    undo_batch(five, later.batch_id)
+    assert pushes() == before

@@ -20,24 +20,12 @@ from analytics.tables import records_frame
 PUSHES_AT_RISK = 3
 PUSH_COUNT_GROUPS = ("0", "1", "2", "3+")
 
-# One row per deal under the filter: its first expected close, pushes and days pushed.
+# One row per deal under the filter: its first expected close, pushes and days pushed, which deal_facts holds
+# (analytics.store.facts: computed with the facts at import, so that no analysis aggregates every change per call).
 _PER_DEAL_SQL = """
-WITH moves AS (
-    SELECT deal_id, changed_at, expected_close,
-           lag(expected_close) OVER (PARTITION BY deal_id ORDER BY changed_at) AS before
-    FROM deal_changes WHERE field = 'expected_close'
-),
-per AS (
-    SELECT deal_id, arg_min(expected_close, changed_at) AS first_close,
-           count(*) FILTER (WHERE expected_close > before) AS pushes,
-           coalesce(sum(date_diff('day', before, expected_close)) FILTER (WHERE expected_close > before), 0)
-               AS days_pushed
-    FROM moves GROUP BY deal_id
-)
 SELECT f.deal_id, f.outcome, f.owner, f.furthest_stage, f.closed_at, f.amount, f.expected_close,
-       coalesce(p.first_close, f.expected_close) AS first_expected_close,
-       coalesce(p.pushes, 0) AS push_count, coalesce(p.days_pushed, 0) AS days_pushed
-FROM deal_facts f LEFT JOIN per p USING (deal_id) WHERE {where}
+       f.first_expected_close, f.push_count, f.days_pushed
+FROM deal_facts f WHERE {where}
 ORDER BY f.deal_id
 """
 
@@ -117,20 +105,10 @@ class Slippage:
 
 
 def compute_slippage(store: Store, filters: DealFilter = DealFilter()) -> Slippage:
-    """Aggregated in SQL over the per-deal rows (100,000 deals' worth of dataclasses took 0.9 s in Python)."""
+    """Aggregated in SQL over deal_facts' per-deal pushes (100,000 deals' worth of dataclasses took 0.9 s in
+    Python; aggregating every change per call, 0.96 s at 1M deals)."""
     where, params = filters.where("f")
-    # the per-deal rows once, in a temp table of this thread's connection (as Store.as_of's are), read five times
-    store.execute("CREATE OR REPLACE TEMP TABLE kf_slippage AS "
-                  + _PER_DEAL_SQL.format(where=where).replace("ORDER BY f.deal_id", ""), params)
-    try:
-        return _summary(store, filters)
-    finally:
-        store.execute("DROP TABLE IF EXISTS temp.kf_slippage")
-
-
-def _summary(store: Store, filters: DealFilter) -> Slippage:
-    params: dict = {}
-    per_deal = "SELECT * FROM temp.kf_slippage"
+    per_deal = _PER_DEAL_SQL.format(where=where).replace("ORDER BY f.deal_id", "")
     closed = f"""WITH d AS ({per_deal}), c AS (
         SELECT *, closed_at > first_expected_close AS late, least(push_count, 3) AS pushes FROM d
         WHERE outcome <> 'open' AND closed_at IS NOT NULL AND first_expected_close IS NOT NULL)"""

@@ -152,14 +152,17 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
         # baseline see the same open deals, read once.
         open_deals = open_deal_features(store, q_start, filters)
         crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
-        f = forecast_quarter(store, quarter, standing, draws=draws, seed=seed, model=model, filters=filters,
-                             open_deals=open_deals)
+        # the pipeline at each scored week's start, scored by the quarter's one model in one call
+        days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
+        pipelines = {week: open_deals if week == 1 else open_deal_features(store, day + timedelta(days=1), filters)
+                     for week, day in days.items()}
+        scored = score_together(model, list(pipelines.values()))
+        forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,
+                                            filters=filters, open_deals=pipeline, p_win=p)
+                     for (week, pipeline), p in zip(pipelines.items(), scored)}
+        f = forecasts[1]
         actual = float(won_in(store, q_start, q_end, filters=filters)["amount"].sum())
-        weeks = [WeekForecastPoint(1, f.expected, f.p10, f.p90)]
-        for week in SCORED_WEEKS[1:]:  # the same model, as forecast_path uses it: the pipeline moved, not the model
-            later = forecast_quarter(store, quarter, standing + timedelta(days=7 * (week - 1)), draws=draws,
-                                     seed=seed, model=model, filters=filters)
-            weeks.append(WeekForecastPoint(week, later.expected, later.p10, later.p90))
+        weeks = [WeekForecastPoint(week, g.expected, g.p10, g.p90) for week, g in forecasts.items()]
         return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
                                f.p10 <= actual <= f.p90, crm, weeks)
 
@@ -187,6 +190,17 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
     out = [q for q in done if q is not None]
     return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
                     _accuracy([q.crm_default for q in out], [q.actual for q in out]), week_accuracy(out))
+
+
+def score_together(model, frames: list) -> list:
+    """`model`'s P(win) of each frame of deals, from one predict_proba over them all."""
+    import pandas as pd
+
+    sizes = [len(f) for f in frames]
+    if not sum(sizes):
+        return [np.array([]) for _ in frames]
+    p = model.predict_proba(pd.concat([f for f in frames if len(f)], ignore_index=True))
+    return list(np.split(p, np.cumsum(sizes)[:-1]))
 
 
 def week_accuracy(quarters: list[BacktestQuarter]) -> list[WeekAccuracy]:

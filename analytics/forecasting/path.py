@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from analytics.filters import DealFilter, quarter_bounds
+from analytics.forecasting.backtest import score_together
 from analytics.forecasting.forecast import forecast_quarter, quarter_of
+from analytics.store.asof import open_deal_features
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
 
@@ -41,10 +43,14 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
     quarter = quarter or quarter_of(as_of)
     q_start, q_end = quarter_bounds(quarter)
     model = team_model(store, q_start)
-    weeks, starts = [], q_start
-    while starts <= min(as_of, q_end - timedelta(days=1)):
-        f = forecast_quarter(store, quarter, starts - timedelta(days=1), model=model, filters=filters, draws=draws,
-                             seed=seed)
-        weeks.append(WeekForecast(len(weeks) + 1, starts, f.p10, f.p50, f.p90, f.won_to_date))
-        starts += timedelta(days=7)
+    starts = []
+    while q_start + timedelta(days=7 * len(starts)) <= min(as_of, q_end - timedelta(days=1)):
+        starts.append(q_start + timedelta(days=7 * len(starts)))
+    # each week's pipeline as it stood at the week's start, all scored by the one model in one call
+    pipelines = [open_deal_features(store, day, filters) for day in starts]
+    weeks = []
+    for day, pipeline, p in zip(starts, pipelines, score_together(model, pipelines)):
+        f = forecast_quarter(store, quarter, day - timedelta(days=1), model=model, filters=filters, draws=draws,
+                             seed=seed, open_deals=pipeline, p_win=p)
+        weeks.append(WeekForecast(len(weeks) + 1, day, f.p10, f.p50, f.p90, f.won_to_date))
     return weeks

@@ -67,9 +67,10 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
         raise UndoError(say("batch_blocked", batch=batch_id, later=names))
     with store.transaction():
         b = {"b": batch_id}
-        # the deals whose facts change: the batch's own, and those it only added stage events to
+        # the deals whose facts change: the batch's own, and those it only added stage events or changes to
         store.execute("CREATE OR REPLACE TEMP TABLE kf_undone AS SELECT deal_id FROM batch_deals WHERE batch_id = $b "
-                      "UNION SELECT deal_id FROM stage_events WHERE batch_id = $b", b)
+                      "UNION SELECT deal_id FROM stage_events WHERE batch_id = $b "
+                      "UNION SELECT deal_id FROM deal_changes WHERE batch_id = $b", b)
         store.execute("DELETE FROM stage_events WHERE batch_id = $b", b)
         store.execute("DELETE FROM deal_changes WHERE batch_id = $b", b)
         store.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b)", b)

@@ -317,9 +317,9 @@ def write_batch(s: Store, fmt: str, files: list[str], sha256: list[str], file_ro
                    "file_rows": file_rows, "field_changes": n_field_changes})
         progress(0.9, say("computing_facts"))
         affected = None
-        if s.facts_refresh_is_partial(n_insert + n_update + n_events):  # at most that many deals changed
-            s.execute("CREATE OR REPLACE TEMP TABLE kf_affected AS "
-                      "SELECT deal_id FROM kf_changes UNION SELECT deal_id FROM kf_new_events")
+        if s.facts_refresh_is_partial(n_insert + n_update + n_events + n_field_changes):  # at most that many deals
+            s.execute("CREATE OR REPLACE TEMP TABLE kf_affected AS SELECT deal_id FROM kf_changes "
+                      "UNION SELECT deal_id FROM kf_new_events UNION SELECT deal_id FROM kf_new_field_changes")
             affected = "kf_affected"
         s.refresh_deal_facts(affected)
     return batch_id

@@ -52,8 +52,21 @@ def deal_facts_query(affected: str | None = None) -> str:
     only = f"deal_id IN (SELECT deal_id FROM {affected})" if affected else None
     events_where = f"WHERE e.{only}" if only else ""
     deals_where = f"WHERE d.{only}" if only else ""
+    changes_where = f"AND c.{only}" if only else ""
     return f"""
-WITH ordered AS (
+WITH moves AS (  -- each expected-close change beside the one before it: a later date is a push
+    SELECT c.deal_id, c.changed_at, c.expected_close,
+           lag(c.expected_close) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at) AS before
+    FROM deal_changes c WHERE c.field = 'expected_close' {changes_where}
+),
+pushes AS (
+    SELECT deal_id, arg_min(expected_close, changed_at) AS first_expected_close,
+           count(*) FILTER (WHERE expected_close > before) AS push_count,
+           coalesce(sum(date_diff('day', before, expected_close)) FILTER (WHERE expected_close > before), 0)
+               AS days_pushed
+    FROM moves GROUP BY deal_id
+),
+ordered AS (
     SELECT e.deal_id, e.stage, e.entered_at,
            lag(e.stage) OVER w AS prev_stage,
            lead(e.entered_at) OVER w AS next_at,
@@ -112,11 +125,16 @@ SELECT d.deal_id, {_deal_cols}, d.history_truncated, d.created_at IS NOT NULL AS
             THEN date_diff('day', {_CREATED}, d.closed_at) END AS cycle_days,
        CASE WHEN d.outcome = 'won' AND NOT coalesce(p.has_last_stage, false) AND p.last_stage < {LAST_STAGE - 1}
             THEN list_concat(coalesce(p.gap_stages, []), range(p.last_stage + 1, {LAST_STAGE}))
-            ELSE coalesce(p.gap_stages, []) END AS gap_stages
+            ELSE coalesce(p.gap_stages, []) END AS gap_stages,
+       -- slippage: the first expected close recorded (else the current one), and how often and by how many days
+       -- it was pushed later (analytics.analyses.slippage)
+       coalesce(pu.first_expected_close, d.expected_close) AS first_expected_close,
+       coalesce(pu.push_count, 0) AS push_count, coalesce(pu.days_pushed, 0) AS days_pushed
 FROM deals d LEFT JOIN (
     SELECT *, CASE WHEN gap_mask = 0 THEN [] ELSE list_filter(range(1, {LAST_STAGE}), lambda s: (gap_mask >> s) & 1 = 1)
               END AS gap_stages
-    FROM per_deal) p USING (deal_id) {deals_where}
+    FROM per_deal) p USING (deal_id)
+LEFT JOIN pushes pu USING (deal_id) {deals_where}
 ),
 shaped AS (
 SELECT * EXCLUDE (gap_stages),

@@ -152,4 +152,5 @@ DROP TABLE deal_changes_010;
 CHANGE_FIELDS = ("expected_close", "amount", "outcome")
 # Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
 # keyfunnel then has both tables rebuilt once, on its first open for writing.
-DERIVED_VERSION = "2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7"
+DERIVED_VERSION = ("2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7; "
+                   "each deal's pushes")
