@@ -80,6 +80,9 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     moved = compute_waterfall(store, start, when, quarter, filters) if start < when else None
     pushed = deals[deals["deal_id"].isin(moved.bucket("pushed_out").deal_ids)] if moved is not None and len(deals) \
         else deals.head(0)
+    # what moved first: the close it now expects, how often and how far it was pushed, then the rest
+    first = ["deal_id", "amount", "expected_close", "push_count", "days_pushed", "first_expected_close"]
+    pushed = pushed[[c for c in first if c in pushed] + [c for c in pushed.columns if c not in first]]
     return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
                            compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
                            top, slipped, waterfall=moved, pushed_out=pushed)
