@@ -239,7 +239,10 @@ def _columns(frame) -> dict:
 def test_tables_show_money_percentages_dates_and_stages_in_the_chosen_language(demo_db):
     at = app(demo_db, "pages/review.py")
     at.radio(key="lang").set_value("zh").run()
-    top = at.dataframe[0]  # top deals, then slipped deals (AppTest keeps no dataframe keys)
+    # the deals pushed out of the quarter, then the top deals, then the slipped ones (AppTest keeps no dataframe keys)
+    pushed, top = at.dataframe[0], at.dataframe[1]
+    # what moved first: the close now expected, how often and how far it was pushed
+    assert list(pushed.value.columns[:5]) == ["deal_id", "amount", "expected_close", "push_count", "days_pushed"]
     columns = _columns(top)
     assert [columns[c]["label"] for c in ("deal_id", "amount", "p_win", "expected_value", "predicted_close")] == [
         "商机编号", "金额", "赢单概率", "期望金额", "预测成交日期"]
