@@ -22,7 +22,6 @@ from analytics.store.cache import persistable
 from analytics.store.connection import Store
 from analytics.tables import records_frame
 
-
 # The weeks of a quarter whose forecast the backtest also scores: a forecast a director can trust in week 4 is the
 # one that matters. Week 1's is the quarter's own forecast, standing on its first day.
 SCORED_WEEKS = (1, 4, 8, 12)
@@ -136,7 +135,7 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
     forecast it, and compare with what was actually won. `filters` narrow the deals forecast and the bookings they
     are compared with, as forecast_quarter's do; the win model is the team's either way."""
     from analytics.analyses.funnel import data_as_of
-    from analytics.forecasting.winmodel import team_model
+    from analytics.forecasting.winmodel import predict_each, team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     last_full = shift_quarter(quarter_of(as_of), -1)
@@ -156,7 +155,7 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
         days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
         pipelines = {week: open_deals if week == 1 else open_deal_features(store, day + timedelta(days=1), filters)
                      for week, day in days.items()}
-        scored = score_together(model, list(pipelines.values()))
+        scored = predict_each(model, list(pipelines.values()))
         forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,
                                             filters=filters, open_deals=pipeline, p_win=p)
                      for (week, pipeline), p in zip(pipelines.items(), scored)}
@@ -192,26 +191,13 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
                     _accuracy([q.crm_default for q in out], [q.actual for q in out]), week_accuracy(out))
 
 
-def score_together(model, frames: list) -> list:
-    """`model`'s P(win) of each frame of deals, from one predict_proba over them all."""
-    import pandas as pd
-
-    sizes = [len(f) for f in frames]
-    if not sum(sizes):
-        return [np.array([]) for _ in frames]
-    p = model.predict_proba(pd.concat([f for f in frames if len(f)], ignore_index=True))
-    return list(np.split(p, np.cumsum(sizes)[:-1]))
-
-
 def week_accuracy(quarters: list[BacktestQuarter]) -> list[WeekAccuracy]:
     """MAPE and P10–P90 coverage of the forecast at each of SCORED_WEEKS, over the quarters with an actual above 0
     (a percentage error of nothing booked is undefined)."""
     out = []
-    for week in SCORED_WEEKS:
+    for week in SCORED_WEEKS:  # scored as the quarters are (_accuracy), each week's forecasts against the actuals
         points = [(p, q.actual) for q in quarters for p in q.weeks if p.week == week]
-        scored = [(p, a) for p, a in points if a > 0]
-        out.append(WeekAccuracy(
-            week, len(points),
-            float(np.mean([abs(p.forecast - a) / a for p, a in scored])) if scored else None,
-            float(np.mean([p.p10 <= a <= p.p90 for p, a in points])) if points else None))
+        summary = _accuracy([p.forecast for p, _ in points], [a for _, a in points],
+                            [p.p10 <= a <= p.p90 for p, a in points])
+        out.append(WeekAccuracy(week, len(points), summary.mape, summary.coverage))
     return out

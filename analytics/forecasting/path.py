@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from analytics.filters import DealFilter, quarter_bounds
-from analytics.forecasting.backtest import score_together
 from analytics.forecasting.forecast import forecast_quarter, quarter_of
 from analytics.store.asof import open_deal_features
 from analytics.store.cache import persistable
@@ -37,7 +36,7 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
                   filters: DealFilter = DealFilter(), draws: int = PATH_DRAWS, seed: int = 0) -> list[WeekForecast]:
     """One forecast per week of `quarter` that had begun by the end of `as_of` (default: the data's as-of date)."""
     from analytics.analyses.funnel import data_as_of
-    from analytics.forecasting.winmodel import team_model
+    from analytics.forecasting.winmodel import predict_each, team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)
@@ -49,7 +48,7 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
     # each week's pipeline as it stood at the week's start, all scored by the one model in one call
     pipelines = [open_deal_features(store, day, filters) for day in starts]
     weeks = []
-    for day, pipeline, p in zip(starts, pipelines, score_together(model, pipelines)):
+    for day, pipeline, p in zip(starts, pipelines, predict_each(model, pipelines)):
         f = forecast_quarter(store, quarter, day - timedelta(days=1), model=model, filters=filters, draws=draws,
                              seed=seed, open_deals=pipeline, p_win=p)
         weeks.append(WeekForecast(len(weeks) + 1, day, f.p10, f.p50, f.p90, f.won_to_date))
