@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 MISSING = "–"
 PERCENT_DIGITS = 1
@@ -106,3 +107,8 @@ def parse_money(text: str) -> float | None:
     if not math.isfinite(value) or value < 0:
         raise ValueError(text)
     return value
+
+
+def natural_key(text: str) -> list:
+    """Sort key that puts "Owner 9" before "Owner 10"."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(text))]

@@ -215,6 +215,28 @@ ENGLISH: dict[str, Template] = {
                            + (f" in {counted(p['rows'], 'row')}" if p["rows"] else "")
                            + "; the database is unchanged"),
     "rejected_unmapped": "rejected: {n} unmapped stage names: {listed}; the database is unchanged",
+    # plans: targets, teams and forecast calls
+    "not_a_plans_file": "not a targets, teams or calls file: a targets file has period, owner (or team or region) "
+                        "and target columns; a teams file owner and team; a calls file period, owner, commit, "
+                        "best_case and called_at",
+    "bad_period": "not a period: use a quarter (2026Q4) or a month (2026-11)",
+    "plan_unit_missing": "each row needs one of {kinds}",
+    "plan_units_several": "one unit per row: this row also names a {first}",
+    "unknown_owner": "no deal has this owner",
+    "unknown_team": "no such team: name its owners in a teams file (or the team column) first",
+    "unknown_region": "no deal is in this region",
+    "unknown_owner_named": "no deal has the owner {name}",
+    "unknown_team_named": "there is no team {name}: import a teams file first",
+    "duplicate_target": "a second target for {period} and this unit (the first is on row {row})",
+    "team_conflict": "{owner} is already in team {team} ({file}, row {row})",
+    "best_below_commit": "best case is below the commit ({commit:,.0f})",
+    "call_not_quarter": "a call is for a quarter (2026Q4), not {period!r}",
+    "call_amount_invalid": "commit and best case must be amounts of at least 0",
+    "plans_imported": lambda p: (f"batch {p['batch']}: " + ", ".join(
+        counted(p[k], noun) for k, noun in (("targets", "target"), ("teams", "team membership"), ("calls", "call"))
+        if p[k]) + " added"),
+    "no_teams": "no teams yet: import a teams file (owner, team, manager) to see attainment by team",
+    "plans_nothing_new": "every target, team and call is already in the database: nothing changed",
     "rejected_every_row": "rejected: every row has a problem ({problems:~problem} in {rows:~row}): nothing to "
                           "import; the database is unchanged",
 }

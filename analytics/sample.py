@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +114,10 @@ def population_truth(params: SampleParameters) -> dict:
     }
 
 
-def generate(params: SampleParameters):
-    """Simulate the deals and their recorded stage history. Returns (deals DataFrame, history DataFrame)."""
+def generate(params: SampleParameters, *, with_fates: bool = False):
+    """Simulate the deals and their recorded stage history. Returns (deals DataFrame, history DataFrame), and with
+    `with_fates` a third: each exported deal's owner, amount, eventual close and whether it is won, open deals'
+    included (what the simulated sales team's calls and targets are drawn from: analytics.sample_plans)."""
     import pandas as pd
 
     rng = np.random.default_rng(params.seed)
@@ -244,7 +247,13 @@ def generate(params: SampleParameters):
     changes = _close_date_and_amount_changes(params, in_export, deal_ids, lost_stage, acc_owner[acc], created,
                                              close_time, closed, adoption, expected_close, amount, as_of)
     history = pd.concat([history, changes], ignore_index=True).sort_values(["deal_id", "entered_at"], kind="stable")
-    return deals, history.reset_index(drop=True)
+    history = history.reset_index(drop=True)
+    if not with_fates:
+        return deals, history
+    fates = pd.DataFrame({"owner": deals["owner"], "amount": amount[in_export],
+                          "closes": close_time[in_export].astype("datetime64[D]"),
+                          "won": (lost_stage == 0)[in_export]})
+    return deals, history, fates
 
 
 def crm_adoption(params: SampleParameters) -> np.datetime64:
@@ -305,7 +314,10 @@ def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    deals, history = generate(params)
+    from analytics.sample_plans import write_plans
+
+    deals, history, fates = generate(params, with_fates=True)
+    plans_truth = write_plans(out, params, fates, date.fromisoformat(str(crm_adoption(params))[:10]))
     con = duckdb.connect()
     con.register("deals_df", deals)
     con.register("history_df", history)
@@ -327,6 +339,7 @@ def write_sample(out_dir: str | Path, params: SampleParameters) -> dict:
                     "extra_pushes_mean": EXTRA_PUSHES_MEAN, "push_days": list(PUSH_DAYS),
                     "amount_change_probability": AMOUNT_CHANGE_PROBABILITY,
                     "amount_change_sigma": AMOUNT_CHANGE_SIGMA},
+        "plans": plans_truth,
         "counts": {"deals": int(len(deals)), "stage_events": int(history["stage"].notna().sum()),
                    "deal_changes": int(history["expected_close"].notna().sum() + history["amount"].notna().sum()),
                    **{o: int((deals["outcome"] == o).sum()) for o in ("won", "lost", "open")}},

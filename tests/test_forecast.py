@@ -119,7 +119,11 @@ def test_normal_approximation_of_small_deals_matches_drawing_every_deal():
 
 
 def test_accuracy_by_week_by_hand():
-    from analytics.forecasting.backtest import BacktestQuarter, WeekForecastPoint, week_accuracy
+    from analytics.forecasting.backtest import (
+        BacktestQuarter,
+        WeekForecastPoint,
+        week_accuracy,
+    )
 
     def quarter(actual, week4):
         return BacktestQuarter("2025Q1", actual, actual, actual, actual, 0, True, 0,

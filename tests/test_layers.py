@@ -102,7 +102,7 @@ def test_no_module_imports_one_that_imports_it_back():
 # summary and the translated messages format their counts and shares too).
 LAYERS = (
     ("analytics", "analytics.domain", "analytics.messages", "analytics.exceptions", "analytics.filters", "analytics.stats",
-     "analytics.formatting", "analytics.tables", "analytics.auth", "analytics.sample"),
+     "analytics.formatting", "analytics.tables", "analytics.auth", "analytics.sample", "analytics.sample_plans"),
     ("analytics.i18n",),
     ("analytics.store",),
     ("analytics.ingest",),

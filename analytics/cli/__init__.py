@@ -28,6 +28,7 @@ from analytics.cli.data import (
 def build_parser() -> argparse.ArgumentParser:
     from analytics.cli.analyses import add_analysis_commands
     from analytics.cli.common import at_least, iso_date, positive_number
+    from analytics.cli.plans import add_plans_commands
 
     parser = argparse.ArgumentParser(prog="keyfunnel", description="Pipeline analytics for key-account sales.")
     parser.add_argument("--db", metavar="PATH",
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_hash_password)
 
     add_analysis_commands(sub)
+    add_plans_commands(sub)
     return parser
 
 

@@ -88,7 +88,12 @@ def cmd_import(args) -> int:
             result = import_export(store, tables, read_errors, profile, skip_invalid=args.skip_invalid,
                                    progress=None if args.json else _progress_bar())
             _clear_demo_unless_kept(store, args, result)
-    if args.json:
+    return show_import_result(result, args.json)
+
+
+def show_import_result(result, as_json: bool) -> int:
+    """Print an import's outcome (one JSON object, or its message and every problem); the exit code."""
+    if as_json:
         print_json(result.to_json())
     else:
         print(result.message)

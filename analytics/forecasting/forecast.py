@@ -103,10 +103,22 @@ def new_deal_bookings(store: Store, quarter_start: date, quarters: int = NEW_DEA
     return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else 0.0), len(values)
 
 
+def category_index(stage: np.ndarray) -> np.ndarray:
+    """Each deal's forecast category (an index into CATEGORIES) from its stage."""
+    index = np.zeros(len(stage), dtype=int)
+    for i, (_, lo, hi) in enumerate(CATEGORIES):
+        index[(stage >= lo) & (stage <= hi)] = i
+    return index
+
+
 def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draws: int,
                       rng: np.random.Generator, simulated: int = SIMULATED_DEALS, *,
-                      p_win: np.ndarray | None = None, stage_sd: dict[int, float] | None = None) -> np.ndarray:
-    """Bookings per draw and forecast category from open deals that each book `amount` with probability `q`.
+                      p_win: np.ndarray | None = None, stage_sd: dict[int, float] | None = None,
+                      groups: np.ndarray | None = None, n_groups: int | None = None) -> np.ndarray:
+    """Bookings per draw and group from open deals that each book `amount` with probability `q`. The groups are
+    the forecast categories (CATEGORIES, by stage), unless `groups` gives each deal's group (0 … n_groups − 1):
+    analytics.forecasting.attainment groups by category and unit, so that each owner's bookings and the team's
+    come from one simulation.
 
     The `simulated` deals with the largest variance a²q(1−q) are drawn win or lose, one by one. The rest, many
     small independent terms, enter each category as a normal with their exact mean and variance (Lindeberg's
@@ -126,16 +138,17 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
         shock = rng.standard_normal((draws, len(stages))) * np.array([stage_sd[k] for k in stages])
         stage_col = np.searchsorted(stages, cats)
         pw = np.clip(p_win[live], 1e-9, 1 - 1e-9)
-    cat_index = np.zeros(len(a), dtype=int)
-    for i, (_, lo, hi) in enumerate(CATEGORIES):
-        cat_index[(cats >= lo) & (cats <= hi)] = i
-    by_cat = np.zeros((draws, len(CATEGORIES)))
+    if groups is None:
+        cat_index, n_groups = category_index(cats), len(CATEGORIES)
+    else:
+        cat_index = groups[live]
+    by_cat = np.zeros((draws, n_groups))
     variance = a * a * p * (1 - p)
     drawn = (np.argsort(-variance, kind="stable")[:simulated] if len(a) > simulated
              else np.arange(len(a)))
     rest = np.ones(len(a), dtype=bool)
     rest[drawn] = False
-    for i in range(len(CATEGORIES)):
+    for i in range(n_groups):
         mask = rest & (cat_index == i)
         if mask.any():
             mean, sd = float((a[mask] * p[mask]).sum()), float(np.sqrt(variance[mask].sum()))
@@ -146,7 +159,7 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
                 centre = mean + shock @ slope
             by_cat[:, i] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)
     a, p, cat_index = a[drawn], p[drawn].astype(np.float32), cat_index[drawn]
-    cat_amounts = np.zeros((len(a), len(CATEGORIES)))
+    cat_amounts = np.zeros((len(a), n_groups))
     cat_amounts[np.arange(len(a)), cat_index] = a
     chunk = max(1, min(draws, 20_000_000 // max(1, len(a))))
     if shock is not None:
@@ -160,17 +173,43 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
     return by_cat
 
 
-@persistable
-def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
-                     target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None,
-                     filters: DealFilter = DealFilter(), open_deals=None, p_win=None) -> QuarterForecast:
-    """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
-    `filters` restrict it to a segment's deals; the win model is always the team's. `open_deals`: the deals open at
-    the end of the as-of day, as open_deal_features(store, as_of + 1 day, filters) reads them, when the caller has
-    them already (the backtest); `p_win`: `model`'s P(win) of those, when the caller scored them already (one
-    predict_proba for several dates: each call costs 0.4 s of scikit-learn's own overhead, whatever the deals)."""
+@dataclass
+class QuarterInputs:
+    """What a quarter's simulation stands on: the open deals scored (p_win, and q = P(wins inside the quarter)),
+    their amounts (the unknown ones imputed), what is won to date, and the new deals' mean and spread."""
+
+    quarter: str
+    as_of: date
+    when: date
+    model: object
+    deals: object  # DataFrame: open_deal_features
+    won: object  # DataFrame: won_in
+    won_to_date: float
+    stage: np.ndarray
+    p_win: np.ndarray
+    p_in: np.ndarray
+    q: np.ndarray
+    amount: np.ndarray
+    imputed: int
+    mean_new: float
+    sd_new: float
+    n_new: int
+
+    def new_deal_draws(self, rng: np.random.Generator, draws: int) -> np.ndarray:
+        """The predictive distribution of a quarter's new-deal bookings from n past ones: Student's t with n − 1
+        degrees of freedom and scale sd·√(1 + 1/n), not a normal that takes four quarters' mean and spread for the
+        truth."""
+        n, mean, sd = self.n_new, self.mean_new, self.sd_new
+        return (np.maximum(0.0, mean + sd * np.sqrt(1 + 1 / n) * rng.standard_t(n - 1, draws))
+                if sd > 0 and n > 1 else np.full(draws, mean))
+
+
+def quarter_inputs(store: Store, quarter: str | None = None, as_of: date | None = None, *, model=None,
+                   filters: DealFilter = DealFilter(), open_deals=None, p_win=None) -> QuarterInputs:
+    """The open deals as they stood at the end of the as-of day, scored by the team's win model, and the rest of
+    what forecast_quarter simulates (its docstring says what each argument is)."""
     from analytics.analyses.funnel import data_as_of
-    from analytics.forecasting.winmodel import FULL, SMALL_DATA, team_model
+    from analytics.forecasting.winmodel import team_model
 
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)
@@ -179,7 +218,6 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     model = model or team_model(store, when)
     deals = open_deal_features(store, when, filters) if open_deals is None else open_deals
     won = won_in(store, q_start, q_end, before=when, filters=filters)
-    won_to_date = float(won["amount"].sum())
 
     stage = deals["stage"].to_numpy()
     entered = deals["current_stage_entered_at"].to_numpy().astype("datetime64[s]")
@@ -197,16 +235,30 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     # New deals: only the part of the quarter still ahead can bring them.
     mean_new, sd_new, n_new = new_deal_bookings(store, q_start, filters=filters)
     ahead = max(0.0, (q_end - max(when, q_start)).days / (q_end - q_start).days)
-    mean_new, sd_new = mean_new * ahead, sd_new * ahead
+    return QuarterInputs(quarter, as_of, when, model, deals, won, float(won["amount"].sum()), stage, p_win, p_in,
+                         q, amount, imputed, mean_new * ahead, sd_new * ahead, n_new)
+
+
+@persistable
+def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | None = None, *,
+                     target: float | None = None, draws: int = DRAWS, seed: int = 0, model=None,
+                     filters: DealFilter = DealFilter(), open_deals=None, p_win=None) -> QuarterForecast:
+    """The bookings forecast for `quarter` (default: the as-of date's), standing on `as_of` (default: the data's).
+    `filters` restrict it to a segment's deals; the win model is always the team's. `open_deals`: the deals open at
+    the end of the as-of day, as open_deal_features(store, as_of + 1 day, filters) reads them, when the caller has
+    them already (the backtest); `p_win`: `model`'s P(win) of those, when the caller scored them already (one
+    predict_proba for several dates: each call costs 0.4 s of scikit-learn's own overhead, whatever the deals)."""
+    from analytics.forecasting.winmodel import FULL, SMALL_DATA
+
+    inputs = quarter_inputs(store, quarter, as_of, model=model, filters=filters, open_deals=open_deals, p_win=p_win)
+    quarter, as_of, model, deals, won = inputs.quarter, inputs.as_of, inputs.model, inputs.deals, inputs.won
+    stage, q, p_in, amount, won_to_date = inputs.stage, inputs.q, inputs.p_in, inputs.amount, inputs.won_to_date
+    mean_new = inputs.mean_new
 
     rng = np.random.default_rng(seed)
-    by_cat = simulate_bookings(amount, q, stage, draws, rng, p_win=p_win, stage_sd=stage_log_odds_sd(model))
-    totals = by_cat.sum(axis=1)
-    # the predictive distribution of a quarter from n past ones: Student's t with n − 1 degrees of freedom and
-    # scale sd·√(1 + 1/n), not a normal that takes four quarters' mean and spread for the truth
-    new = (np.maximum(0.0, mean_new + sd_new * np.sqrt(1 + 1 / n_new) * rng.standard_t(n_new - 1, draws))
-           if sd_new > 0 and n_new > 1 else np.full(draws, mean_new))
-    totals = won_to_date + totals + new
+    by_cat = simulate_bookings(amount, q, stage, draws, rng, p_win=inputs.p_win, stage_sd=stage_log_odds_sd(model))
+    new = inputs.new_deal_draws(rng, draws)
+    totals = won_to_date + by_cat.sum(axis=1) + new
     p10, p50, p90 = (float(x) for x in np.percentile(totals, [10, 50, 90]))
 
     ev = amount * q
@@ -234,7 +286,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
         by_region=breakdown("region"), target=target,
         coverage=(in_quarter_amount / remaining if remaining and remaining > 0 else None),
         p_reach_target=(float((totals >= target).mean()) if target is not None else None), mode=mode,
-        histogram={"counts": hist.tolist(), "edges": edges.tolist()}, amount_imputed=imputed)
+        histogram={"counts": hist.tolist(), "edges": edges.tolist()}, amount_imputed=inputs.imputed)
 
 
 def stage_log_odds_sd(model) -> dict[int, float]:

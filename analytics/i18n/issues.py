@@ -158,6 +158,27 @@ CHINESE: dict[str, Template] = {
     "no_rows": "{file}:文件中没有数据行:没有任何变化",
     "rejected": _rejected,
     "rejected_unmapped": "已拒绝:有 {n} 个阶段名称尚未映射:{listed};数据库未作任何改动",
+    # plans: targets, teams and forecast calls
+    "not_a_plans_file": "不是目标、团队或预测提报文件:目标文件需有 期间、负责人(或 团队、区域)和 目标 列;团队文件需有 负责人 和 团队;"
+                        "提报文件需有 期间、负责人、承诺、最佳情况 和 填报日期",
+    "bad_period": "不是有效期间:请写季度(2026Q4)或月份(2026-11)",
+    "plan_unit_missing": "每一行需要填写以下之一:{kinds}",
+    "plan_units_several": "每行只能有一个对象:这一行还填写了 {first}",
+    "unknown_owner": "没有任何商机属于这个负责人",
+    "unknown_team": "没有这个团队:请先在团队文件(或 团队 列)中列出其成员",
+    "unknown_region": "没有任何商机属于这个区域",
+    "unknown_owner_named": "没有任何商机属于负责人 {name}",
+    "unknown_team_named": "没有团队 {name}:请先导入团队文件",
+    "duplicate_target": "{period} 对同一对象的第二个目标(第一个在第 {row} 行)",
+    "team_conflict": "{owner} 已属于团队 {team}({file} 第 {row} 行)",
+    "best_below_commit": "最佳情况低于承诺金额({commit:,.0f})",
+    "call_not_quarter": "预测提报针对季度(如 2026Q4),而不是 {period!r}",
+    "call_amount_invalid": "承诺和最佳情况必须是不小于 0 的金额",
+    "plans_imported": lambda p: (f"批次 {p['batch']}:新增" + "、".join(
+        f"{p[k]:,} {noun}" for k, noun in (("targets", "个目标"), ("teams", "条团队成员"), ("calls", "条预测提报"))
+        if p[k])),
+    "no_teams": "尚无团队:请导入团队文件(负责人、团队、经理)后再按团队查看达成",
+    "plans_nothing_new": "所有目标、团队和提报都已在数据库中:没有任何变化",
     "rejected_every_row": "已拒绝:每一行都有问题({rows:,} 行中共 {problems:,} 个问题):没有可导入的内容;数据库未作任何改动",
 }
 

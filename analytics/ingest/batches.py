@@ -73,6 +73,8 @@ def undo_batch(store: Store, batch_id: int) -> Batch:
                       "UNION SELECT deal_id FROM deal_changes WHERE batch_id = $b", b)
         store.execute("DELETE FROM stage_events WHERE batch_id = $b", b)
         store.execute("DELETE FROM deal_changes WHERE batch_id = $b", b)
+        for plans in ("targets", "team_members", "forecast_calls"):  # a plans batch: its rows (fixed names)
+            store.execute(f"DELETE FROM {plans} WHERE batch_id = $b", b)
         store.execute("DELETE FROM deals WHERE deal_id IN (SELECT deal_id FROM batch_deals WHERE batch_id = $b)", b)
         store.execute("INSERT INTO deals SELECT * EXCLUDE (overwritten_by) FROM deal_previous "
                       "WHERE overwritten_by = $b", b)

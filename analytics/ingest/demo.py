@@ -6,10 +6,13 @@ from pathlib import Path
 
 from analytics.ingest.canonical import import_files
 from analytics.ingest.issues import ImportResult
+from analytics.ingest.plans import import_plans
 from analytics.store.connection import Store
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "data" / "demo"  # the checkout's data/demo
 DEMO_SETTING = "demo_data"
+DEMO_PLANS_SETTING = "demo_plans"  # the batch of the demo's targets, teams and calls
+PLAN_FILES = ("teams.csv", "targets.csv", "calls.csv")
 
 
 def demo_batch(store: Store) -> int | None:
@@ -30,6 +33,9 @@ def ensure_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> ImportResult | 
     result = import_files(store, demo_dir / "deals.csv", demo_dir / "stage_history.csv")
     if result.status == "imported":
         store.set_setting(DEMO_SETTING, str(result.batch_id))
+        plans = [demo_dir / name for name in PLAN_FILES if (demo_dir / name).exists()]
+        if plans:
+            store.set_setting(DEMO_PLANS_SETTING, str(import_plans(store, plans).batch_id))
     return result
 
 
@@ -41,6 +47,11 @@ def clear_demo_data(store: Store) -> None:
     batch = demo_batch(store)
     if batch is None:
         return
+    plans = store.get_setting(DEMO_PLANS_SETTING)
+    if plans and plans.isdigit() and store.scalar("SELECT status FROM import_batches WHERE batch_id = ?",
+                                                  [int(plans)]) == "imported":
+        undo_batch(store, int(plans))
+    store.set_setting(DEMO_PLANS_SETTING, None)
     if store.scalar("SELECT status FROM import_batches WHERE batch_id = ?", [batch]) == "imported":
         undo_batch(store, batch)
     store.set_setting(DEMO_SETTING, None)

@@ -32,11 +32,11 @@ from analytics.store.schema import DEAL_COLUMNS
 # SQL lists of the domain's tier letters and factor scores (fixed values from analytics.domain, not input)
 _TIERS = "(" + ", ".join(f"'{k}'" for k in TIER_KEYS) + ")"
 _SCORES = "(" + ", ".join(f"'{n}'" for n in range(FACTOR_SCORE_RANGE[0], FACTOR_SCORE_RANGE[1] + 1)) + ")"
-_STAGING_VIEWS = ("kf_raw_deals_rows", "kf_raw_history_rows")
+_STAGING_VIEWS = ("kf_raw_deals_rows", "kf_raw_history_rows", "kf_raw_plans_rows")
 _STAGING_TABLES = ("kf_raw_deals", "kf_raw_history", "kf_deals_typed", "kf_history_typed", "kf_bad_rows",
                    "kf_in_deals", "kf_in_events", "kf_in_field_changes", "kf_new_field_changes", "kf_changes",
                    "kf_new_events", "kf_rejects", "kf_reject_scans",
-                   "kf_rownum", "kf_affected")
+                   "kf_rownum", "kf_affected", "kf_raw_plans")
 
 
 class StagedFile:

@@ -147,6 +147,34 @@ INSERT INTO deal_changes (deal_id, field, changed_at, expected_close, amount, ba
     SELECT deal_id, field, changed_at, expected_close, amount, batch_id FROM deal_changes_010;
 DROP TABLE deal_changes_010;
 """),
+    # Plans: each owner's, team's or region's target for a quarter or a month, which team an owner is in, and the
+    # forecast calls people make. A later batch's target for the same period and unit supersedes an earlier one,
+    # and undo removes a batch's rows (analytics.store.plans reads the latest). Calls are never edited: a later
+    # call for the same period and unit supersedes, and every call stays (a call typed in has no batch).
+    ("012_targets_teams_calls", """
+CREATE TABLE targets (
+    period VARCHAR NOT NULL,
+    unit_kind VARCHAR NOT NULL CHECK (unit_kind IN ('owner', 'team', 'region')),
+    unit VARCHAR NOT NULL,
+    target DOUBLE NOT NULL CHECK (target >= 0),
+    batch_id INTEGER NOT NULL
+);
+CREATE TABLE team_members (owner VARCHAR NOT NULL, team VARCHAR NOT NULL, manager VARCHAR, batch_id INTEGER NOT NULL);
+CREATE SEQUENCE call_id_seq START 1;
+CREATE TABLE forecast_calls (
+    call_id INTEGER PRIMARY KEY,
+    period VARCHAR NOT NULL,
+    unit_kind VARCHAR NOT NULL CHECK (unit_kind IN ('owner', 'team')),
+    unit VARCHAR NOT NULL,
+    commit_amount DOUBLE NOT NULL CHECK (commit_amount >= 0),
+    best_case DOUBLE NOT NULL CHECK (best_case >= commit_amount),
+    note VARCHAR,
+    entered_by VARCHAR,
+    called_at TIMESTAMP NOT NULL,
+    entered_at TIMESTAMP NOT NULL,
+    batch_id INTEGER
+);
+"""),
 )
 # the fields deal_changes records, each in the column of its name
 CHANGE_FIELDS = ("expected_close", "amount", "outcome")

@@ -1,0 +1,192 @@
+"""The human call against the model: for each closed quarter, each owner's last call before the quarter began and
+before each scored week (SCORED_WEEKS), keyfunnel's P50 for that owner standing on the same day, and what the
+quarter booked (docs/metrics.md, "Forecast calls").
+
+- accuracy = max(0, 1 − |actual − forecast| / actual), HubSpot's formula, for the commit and for the P50 alike;
+- bias = (forecast − actual) / actual: above 0 over-calls, below 0 sandbags. An owner's verdict comes from the
+  mean of their quarters' biases (each quarter's weeks averaged first: they share one actual) and its Student-t 95%
+  interval: "over-calls" or "sandbags" only when the interval excludes 0;
+- in range: the actual fell between the commit and the best case.
+The team's row adds, at each point, the calls of the owners who called and their actuals, and takes the P50 of
+their simulated bookings added draw by draw. A quarter whose actual is 0 scores no accuracy (it divides by 0)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+import numpy as np
+
+from analytics.filters import quarter_bounds
+from analytics.forecasting.attainment import UnitDraws, simulate_units
+from analytics.forecasting.backtest import SCORED_WEEKS
+from analytics.forecasting.forecast import quarter_inputs, won_in
+from analytics.formatting import natural_key
+from analytics.stats import Interval, wilson_interval
+from analytics.store.asof import open_deal_features
+from analytics.store.cache import persistable
+from analytics.store.connection import Store
+from analytics.store.plans import forecast_calls, last_calls
+from analytics.tables import records_frame
+
+CALL_DRAWS = 2_000  # per point: a P50's Monte Carlo error well under the calls' own spread
+TEAM = "all"
+
+
+def standing_day(quarter: str, week: int) -> date:
+    """The day whose end a week's call and forecast stand on: the day before the week begins."""
+    return quarter_bounds(quarter)[0] - timedelta(days=1) + timedelta(days=7 * (week - 1))
+
+
+@persistable
+def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAWS,
+                 seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
+    """(quarter, week) → each owner's simulated bookings standing at that week, for each of `quarters`, with the
+    quarter's one win model (fitted at its start, as the backtest's weeks are)."""
+    from analytics.forecasting.winmodel import predict_each, team_model
+
+    out = {}
+    for quarter in quarters:
+        q_start = quarter_bounds(quarter)[0]
+        model = team_model(store, q_start)
+        if not sum(model.n_train_.values()):
+            continue
+        days = {week: standing_day(quarter, week) for week in SCORED_WEEKS}
+        pipelines = [open_deal_features(store, day + timedelta(days=1)) for day in days.values()]
+        for (week, day), pipeline, p in zip(days.items(), pipelines, predict_each(model, pipelines)):
+            inputs = quarter_inputs(store, quarter, day, model=model, open_deals=pipeline, p_win=p)
+            out[(quarter, week)] = simulate_units(store, inputs, "owner", draws, seed)
+    return out
+
+
+@dataclass(frozen=True)
+class CallPoint:
+    quarter: str
+    week: int  # 1: the last call before the quarter began
+    standing: date
+    unit: str
+    unit_kind: str  # owner, team (a team's own call) or all (the owners who called, added)
+    commit: float
+    best_case: float
+    model_p50: float
+    actual: float
+    call_accuracy: float | None
+    model_accuracy: float | None
+    call_bias: float | None
+    model_bias: float | None
+    in_range: bool
+
+
+@dataclass(frozen=True)
+class CallerAccuracy:
+    unit: str
+    unit_kind: str
+    quarters: int
+    points: int
+    call_accuracy: float | None  # mean over the points
+    model_accuracy: float | None
+    call_bias: float | None  # mean over the quarters of each quarter's mean bias
+    call_bias_ci: Interval | None
+    bias_verdict: str  # over-calls, sandbags, balanced, or too-few (fewer than 2 quarters)
+    model_bias: float | None
+    in_range_share: float | None
+    in_range_ci: Interval | None
+
+
+@dataclass(frozen=True)
+class CallAccuracy:
+    points: list[CallPoint]
+    by_unit: list[CallerAccuracy]  # each owner, each team that called, and the team as a whole (unit "all")
+
+    def to_frame(self, which: str = "by_unit"):
+        rows = getattr(self, which)
+        kind = CallPoint if which == "points" else CallerAccuracy
+        return records_frame(rows, tuple(kind.__dataclass_fields__))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _scores(forecast: float, actual: float) -> tuple[float | None, float | None]:
+    if actual <= 0:
+        return None, None
+    return max(0.0, 1 - abs(actual - forecast) / actual), (forecast - actual) / actual
+
+
+def _point(quarter, week, unit, kind, commit, best, p50, actual) -> CallPoint:
+    call_acc, call_bias = _scores(commit, actual)
+    model_acc, model_bias = _scores(p50, actual)
+    return CallPoint(quarter, week, standing_day(quarter, week), unit, kind, commit, best, p50, actual, call_acc,
+                     model_acc, call_bias, model_bias, commit <= actual <= best)
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def summarise(unit: str, kind: str, points: list[CallPoint]) -> CallerAccuracy:
+    from scipy.stats import t
+
+    by_quarter: dict[str, list[float]] = {}
+    for p in points:
+        if p.call_bias is not None:
+            by_quarter.setdefault(p.quarter, []).append(p.call_bias)
+    biases = [float(np.mean(v)) for v in by_quarter.values()]
+    ci, verdict = None, "too-few"
+    if len(biases) >= 2:
+        half = float(t.ppf(0.975, len(biases) - 1) * np.std(biases, ddof=1) / np.sqrt(len(biases)))
+        ci = (float(np.mean(biases)) - half, float(np.mean(biases)) + half)
+        verdict = "over-calls" if ci[0] > 0 else "sandbags" if ci[1] < 0 else "balanced"
+    inside = sum(p.in_range for p in points)
+    return CallerAccuracy(unit, kind, len({p.quarter for p in points}), len(points),
+                          _mean(p.call_accuracy for p in points), _mean(p.model_accuracy for p in points),
+                          float(np.mean(biases)) if biases else None, ci, verdict,
+                          _mean(p.model_bias for p in points),
+                          inside / len(points) if points else None, wilson_interval(inside, len(points)))
+
+
+def closed_quarters_with_calls(store: Store, as_of: date) -> tuple[str, ...]:
+    """The quarters that ended by `as_of` and have a call."""
+    periods = {c.period for c in forecast_calls(store)}
+    return tuple(sorted(q for q in periods if "Q" in q and quarter_bounds(q)[1] <= as_of + timedelta(days=1)))
+
+
+def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
+    """Every closed quarter's calls scored against the actual, beside keyfunnel's P50 on the same days."""
+    from analytics.analyses.funnel import data_as_of
+    from analytics.store.plans import teams
+
+    as_of = as_of or data_as_of(store) or date.today()
+    quarters = closed_quarters_with_calls(store, as_of)
+    simulated = model_points(store, quarters) if quarters else {}
+    calls = forecast_calls(store)
+    team_of = {owner: team for owner, (team, _) in teams(store).items()}
+    points: list[CallPoint] = []
+    for quarter in quarters:
+        won = won_in(store, *quarter_bounds(quarter))
+        actual = won.groupby(won["owner"].fillna(""))["amount"].sum().to_dict()
+        for week in SCORED_WEEKS:
+            sim = simulated.get((quarter, week))
+            if sim is None:
+                continue
+            made = last_calls(calls, quarter, standing_day(quarter, week) + timedelta(days=1))
+            owners = {unit: c for (kind, unit), c in made.items() if kind == "owner"}
+            for unit, c in sorted(owners.items()):
+                points.append(_point(quarter, week, unit, "owner", c.commit, c.best_case,
+                                     float(np.median(sim.column(unit))), float(actual.get(unit, 0.0))))
+            for (kind, unit), c in sorted(made.items()):
+                if kind == "team":
+                    members = [o for o, t in team_of.items() if t == unit]
+                    points.append(_point(quarter, week, unit, "team", c.commit, c.best_case,
+                                         float(np.median(sum(sim.column(o) for o in members))) if members else 0.0,
+                                         float(sum(actual.get(o, 0.0) for o in members))))
+            if owners:
+                together = sum(sim.column(o) for o in owners)
+                points.append(_point(quarter, week, TEAM, "all", sum(c.commit for c in owners.values()),
+                                     sum(c.best_case for c in owners.values()), float(np.median(together)),
+                                     float(sum(actual.get(o, 0.0) for o in owners))))
+    units = sorted({(p.unit_kind, p.unit) for p in points}, key=lambda k: ({"owner": 0, "team": 1, "all": 2}[k[0]],
+                                                                            natural_key(k[1])))
+    return CallAccuracy(points, [summarise(unit, kind, [p for p in points if (p.unit_kind, p.unit) == (kind, unit)])
+                                 for kind, unit in units])
