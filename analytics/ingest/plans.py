@@ -104,9 +104,9 @@ class _Checker:
         self.teams = {r[0] for r in store.fetchall(f"SELECT DISTINCT team FROM ({ACTIVE_TEAMS_SQL})")}
         self.errors: list[RowIssue] = []
 
-    def issue(self, rows: _Rows, row: dict, column: str, code: str, **params) -> None:
-        self.errors.append(RowIssue(rows.source.name, int(row["src_row"]), column,
-                                    clip_value(row.get(f"raw_{column}")), say(code, **params)))
+    def issue(self, rows: _Rows, record: dict, column: str, code: str, /, **params) -> None:
+        self.errors.append(RowIssue(rows.source.name, int(record["src_row"]), column,
+                                    clip_value(record.get(f"raw_{column}")), say(code, **params)))
 
     def required(self, rows: _Rows, row: dict, column: str) -> bool:
         if row.get(f"raw_{column}") is None:
