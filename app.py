@@ -18,6 +18,7 @@ pages = [
     st.Page("pages/model.py", title=t("page_model", lang), icon=":material/insights:", url_path="model"),
     st.Page("pages/forecast.py", title=t("page_forecast", lang), icon=":material/trending_up:", url_path="forecast"),
     st.Page("pages/changes.py", title=t("page_changes", lang), icon=":material/waterfall_chart:", url_path="changes"),
+    st.Page("pages/calls.py", title=t("page_calls", lang), icon=":material/flag:", url_path="calls"),
     st.Page("pages/review.py", title=t("page_review", lang), icon=":material/summarize:", url_path="review"),
     st.Page("pages/deals.py", title=t("page_deals", lang), icon=":material/table_rows:", url_path="deals"),
     # the default page lives at "/" (reserving "home"); its own address, /overview, opened "Page not found". It is

@@ -290,7 +290,7 @@ def has_data(deals: int, filters: DealFilter) -> bool:
 # How a column is shown wherever it appears, by its name: money (analytics.i18n.MONEY_COLUMNS) in whole units with
 # thousands separators, probabilities and shares (SHARE_COLUMNS) as percentages, dates without a time, day counts and
 # ratios rounded.
-DATE_COLUMNS = frozenset({"expected_close", "predicted_close"})
+DATE_COLUMNS = frozenset({"expected_close", "predicted_close", "called_at", "standing"})
 WHOLE_COLUMNS = frozenset({"days_in_stage", "threshold_days", "days_to_close"})
 SCORE_COLUMNS = frozenset({"auc", "brier", "brier_stage_rate", "brier_crm_default", "ece", "mase"})
 

@@ -17,8 +17,15 @@ from analytics.ingest.crm.profiles import (
     save_profile,
 )
 from analytics.ingest.csvsource import open_csv, preview
+from analytics.ingest.plans import import_plans
 from analytics.ingest.router import file_kind, route
-from analytics.ingest.templates import deals_template, history_template
+from analytics.ingest.templates import (
+    calls_template,
+    deals_template,
+    history_template,
+    targets_template,
+    teams_template,
+)
 
 ui.filters()
 st.title(ui.T("page_import"))
@@ -86,6 +93,11 @@ if crm_paths:
             ui.run_import(lambda progress: import_export(ui.store(), tables, read_errors, profile,
                                                          skip_invalid=skip_invalid, progress=progress,
                                                          conversion=conversion), clear_demo)
+elif routed.plans:  # targets, teams and calls: on their own, as one batch
+    if st.button(ui.T("import_button"), key="run_import", type="primary",
+                 disabled=len(routed.plans) < len(uploaded)):
+        ui.run_import(lambda progress: import_plans(ui.store(), [Path(f) for f in routed.plans],
+                                                    names=[Path(f).name for f in routed.plans]))
 elif st.button(ui.T("import_button"), key="run_import", disabled=routed.deals is None, type="primary"):
     ui.run_import(lambda progress: import_files(ui.store(), routed.deals, routed.history,
                                                 skip_invalid=skip_invalid, decimal_comma=decimal_comma,
@@ -102,3 +114,10 @@ c1.download_button(f"{ui.T('template_en')} · {history}", history_template("en")
 c2.download_button(ui.T("template_zh"), deals_template("zh"), "商机模板.csv", "text/csv", key="tpl_zh")
 c2.download_button(f"{ui.T('template_zh')} · {history}", history_template("zh"), "阶段历史模板.csv", "text/csv",
                    key="tpl_hist_zh")
+for name, template, files in (("template_targets", targets_template, ("targets_template.csv", "目标模板.csv")),
+                              ("template_teams", teams_template, ("teams_template.csv", "团队模板.csv")),
+                              ("template_calls", calls_template, ("calls_template.csv", "预测提报模板.csv"))):
+    c1.download_button(f"{ui.T('template_en')} · {ui.T(name)}", template("en"), files[0], "text/csv",
+                       key=f"tpl_{name}_en")
+    c2.download_button(f"{ui.T('template_zh')} · {ui.T(name)}", template("zh"), files[1], "text/csv",
+                       key=f"tpl_{name}_zh")

@@ -17,7 +17,7 @@ from analytics.store.connection import Store
 from .conftest import ROOT
 
 PAGES = ["pages/overview.py", "pages/import.py", "pages/funnel.py", "pages/velocity.py", "pages/tiers.py",
-         "pages/model.py", "pages/forecast.py", "pages/review.py",
+         "pages/model.py", "pages/forecast.py", "pages/review.py", "pages/calls.py",
          "pages/claim.py", "pages/deals.py", "pages/changes.py"]
 
 
@@ -109,6 +109,8 @@ def test_a_filter_matching_nothing_says_so(demo_db, page):
     assert at.multiselect(key="f_tier").value == ["A", "B"]
     if page == "pages/claim.py":
         assert "No resolved deal has reached stage 7" in texts(at) or "No deals match" in texts(at)
+    elif page == "pages/calls.py":  # targets are set for units, not for a filtered slice: it says it shows them all
+        assert "this page shows them all, whatever the sidebar's filters" in texts(at)
     else:
         assert "No deals match these filters" in texts(at)
 
@@ -508,16 +510,65 @@ def test_the_model_page_says_whose_model_a_filtered_view_shows(demo_db):
     assert not at.exception and any(c.value.startswith(note) for c in at.caption)
 
 
-def test_the_overviews_win_rate_says_what_it_counts(demo_db):
-    from analytics.analyses.overview import pipeline_summary
+def test_the_overview_runs_the_week_from_one_screen(demo_db):
+    """The quarter's range against the target, attainment, the last seven days, the deals that need attention and
+    the claim, each with a link to the page behind it; the figures are the analyses' own."""
+    from analytics.forecasting.attainment import attainment
+    from analytics.forecasting.attention import deals_needing_attention
+    from analytics.forecasting.forecast import forecast_quarter
 
     at = app(demo_db, "pages/overview.py")
-    tile = next(m for m in at.metric if m.label == "Win rate")
     with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
-        s = pipeline_summary(store)
-    assert tile.value == f"{s.won / s.resolved:.1%}"
-    lo, hi = s.win_rate_ci
-    assert tile.proto.help == f"{s.won:,} / {s.resolved:,} · 95% interval: {lo:.1%} – {hi:.1%}"
+        whole, forecast = attainment(store, by="team").whole, forecast_quarter(store)
+        attention = deals_needing_attention(store)
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles == {f"{forecast.quarter} P50": f"{forecast.p50 / 1e6:.1f}M CNY", "Attainment":
+                     f"{whole.won / whole.target:.1%}", "P(reach target)": f"{whole.p_reach_target:.1%}"}
+    assert len(at.get("plotly_chart")) == 3  # the range against the target, attainment by team, the week's waterfall
+    shown = at.dataframe[0].value
+    assert shown["deal_id"].tolist() == [d.deal_id for d in attention.deals] and len(shown) == 8
+    assert set(shown.columns) == {"deal_id", "reasons", "p_win", "p_win_change", "amount", "owner"}
+    links = [link.proto.page for link in at.get("page_link")]
+    assert [link.rsplit("/", 1)[-1] for link in links] == ["forecast.py", "calls.py", "changes.py", "deals.py",
+                                                            "claim.py"]
+    assert any(m.value.startswith("Once preferred supplier: won ") for m in at.markdown)
+    # filtered, the slice has no target of its own: the tiles say what it has won and has open
+    at.multiselect(key="f_region").set_value(["East"]).run()
+    assert not at.exception and "Attainment" not in {m.label for m in at.metric}
+    assert {"Won to date", "Open pipeline"} <= {m.label for m in at.metric}
+
+
+def test_the_targets_and_calls_page_records_a_call(demo_db):
+    from analytics.forecasting.attainment import attainment
+    from analytics.store.plans import forecast_calls
+
+    at = app(demo_db, "pages/calls.py")
+    with Store(str(demo_db)) as store:
+        plan = attainment(store, by="team")
+        before = len(forecast_calls(store))
+    table = next(d.value for d in at.dataframe if "p_reach_target" in d.value.columns)
+    assert table["target"].tolist() == [r.target for r in plan.rows]
+    assert table["unit"].tolist()[-1] == "whole team"
+    accuracy = next(d.value for d in at.dataframe if "bias_verdict" in d.value.columns)
+    assert accuracy["unit"].tolist()[:2] == ["Owner 1", "Owner 2"] and accuracy["bias_verdict"].iloc[0] == "sandbags"
+    at.selectbox(key="call_unit").set_value(("owner", "Owner 3"))
+    at.number_input(key="call_commit").set_value(2_000_000)
+    at.number_input(key="call_best_case").set_value(2_500_000)
+    at.text_input(key="call_note").input("two deals in legal")
+    next(b for b in at.button if b.proto.is_form_submitter).click().run()
+    assert not at.exception and [s.value for s in at.success][-1].startswith("Call ")
+    with Store(str(demo_db)) as store:
+        calls = forecast_calls(store)
+    assert len(calls) == before + 1 and (calls[-1].unit, calls[-1].commit, calls[-1].note) == (
+        "Owner 3", 2_000_000, "two deals in legal")
+    # a best case below the commit is said, in words, and nothing is recorded
+    at.selectbox(key="call_unit").set_value(("owner", "Owner 3"))
+    at.number_input(key="call_commit").set_value(3_000_000)
+    at.number_input(key="call_best_case").set_value(1_000_000)
+    next(b for b in at.button if b.proto.is_form_submitter).click().run()
+    assert [e.value for e in at.error] == ["best case is below the commit (3,000,000)"]
+    with Store(str(demo_db)) as store:
+        assert len(forecast_calls(store)) == before + 1
 
 
 def test_import_page_maps_a_generic_export_and_unmaps_a_column(empty_db, tmp_path):

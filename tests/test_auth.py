@@ -49,6 +49,13 @@ def test_a_viewer_cannot_import(monkeypatch, tmp_path):
     assert not at.get("file_uploader") and not [b for b in at.button if b.key in ("run_import", "undo")]
 
 
+def test_a_viewer_reads_the_calls_but_cannot_record_one(monkeypatch, tmp_path):
+    at = _login(monkeypatch, tmp_path, "viewer-pw")
+    at.switch_page("pages/calls.py").run()
+    assert not at.exception and "Analysts record calls; you can read them." in [c.value for c in at.caption]
+    assert not [b for b in at.button if b.proto.is_form_submitter] and not at.number_input
+
+
 def test_an_analyst_can(monkeypatch, tmp_path):
     at = _login(monkeypatch, tmp_path, "analyst-pw")
     at.switch_page("pages/import.py").run()

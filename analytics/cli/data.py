@@ -61,6 +61,15 @@ def cmd_import(args) -> int:
 
     files = list(args.files)
     routed = route({f: read_header(f, args.sheet) for f in files}, profile_named=args.profile is not None)
+    if routed.plans:
+        if len(routed.plans) < len(files) or args.history:
+            print("keyfunnel: import targets, teams or calls files on their own (`keyfunnel targets import FILE`)",
+                  file=sys.stderr)
+            return 2
+        from analytics.ingest.plans import import_plans
+
+        with open_store(args) as store:
+            return show_import_result(import_plans(store, files, sheet=args.sheet), args.json)
     if not routed.crm:
         from analytics.ingest.canonical import import_files
 

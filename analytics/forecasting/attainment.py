@@ -31,7 +31,7 @@ from analytics.forecasting.forecast import (
 )
 from analytics.formatting import natural_key
 from analytics.messages import say
-from analytics.store.cache import persistable
+from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.store.plans import quarter_targets, teams
 from analytics.tables import records_frame
@@ -159,7 +159,8 @@ def attainment(store: Store, quarter: str | None = None, as_of: date | None = No
         raise ValueError("by must be owner, team or region")
     if filters != DealFilter():
         raise ValueError("attainment is computed for the whole team: pick units with `by`, not a filter")
-    sim = unit_draws(store, quarter, as_of, by="region" if by == "region" else "owner", draws=draws, seed=seed)
+    sim = persisted(store, unit_draws, quarter, as_of, by="region" if by == "region" else "owner", draws=draws,
+                    seed=seed)  # as analytics.refresh keeps it
     kind = "region" if by == "region" else "owner"
     targets = quarter_targets(store, sim.quarter, kind)
     team_of = {owner: team for owner, (team, _) in teams(store).items()} if by != "region" else {}

@@ -24,7 +24,7 @@ from analytics.forecasting.forecast import quarter_inputs, won_in
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
 from analytics.store.asof import open_deal_features
-from analytics.store.cache import persistable
+from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.store.plans import forecast_calls, last_calls
 from analytics.tables import records_frame
@@ -159,7 +159,7 @@ def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
 
     as_of = as_of or data_as_of(store) or date.today()
     quarters = closed_quarters_with_calls(store, as_of)
-    simulated = model_points(store, quarters) if quarters else {}
+    simulated = persisted(store, model_points, quarters) if quarters else {}
     calls = forecast_calls(store)
     team_of = {owner: team for owner, (team, _) in teams(store).items()}
     points: list[CallPoint] = []

@@ -4,13 +4,17 @@ shares (ui.table formats them by kind)."""
 from __future__ import annotations
 
 from analytics.domain import FACTORS
+from analytics.i18n.plans import PLANS_COLUMNS
 from analytics.i18n.text import TEXT
 
 # Column names of the tables the app shows, in both languages. Deal columns take the import format's headers.
 # How a column's figures are shown, by its name, in the app's tables and the review's HTML and workbook.
-MONEY_COLUMNS = frozenset({"amount", "expected_value", "expected", "won_to_date", "p10", "p90", "forecast", "actual"})
+MONEY_COLUMNS = frozenset({"amount", "expected_value", "expected", "won_to_date", "p10", "p90", "forecast", "actual",
+                           "target", "won", "open_pipeline", "weighted_pipeline", "p50", "commit", "best_case",
+                           "model_p50"})
 SHARE_COLUMNS = frozenset({"p_win", "win_probability", "mape", "bias", "coverage", "conversion_then",
-                           "conversion_now"})
+                           "conversion_now", "attainment", "p_reach_target", "call_accuracy", "model_accuracy",
+                           "call_bias", "model_bias", "in_range_share", "p_win_week_ago", "p_win_change"})
 
 COLUMNS: dict[str, tuple[str, str]] = {
     "deal_id": ("Deal ID", "商机编号"), "name": ("Deal", "商机名称"), "account": ("Account", "客户"),
@@ -51,6 +55,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "stage_events_added": ("Stage events added", "新增阶段记录"), "rows_rejected": ("Rows rejected", "拒绝行数"),
     "warnings": ("Warnings", "警告"), "started_at": ("Started", "开始时间"), "finished_at": ("Finished", "完成时间"),
     "undone_at": ("Undone", "撤销时间"),
+    **PLANS_COLUMNS,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from analytics import formatting
 from analytics.i18n.history import HISTORY_TEXT
+from analytics.i18n.plans import PLANS_TEXT
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 
@@ -376,6 +377,7 @@ TEXT: dict[str, tuple[str, str]] = {
                       "“{value}”不是金额:请写成 30000000、30,000,000、30M 或 3000万。"),
 }
 TEXT |= HISTORY_TEXT  # the pipeline-history pages' words (analytics.i18n.history)
+TEXT |= PLANS_TEXT  # targets, attainment and calls (analytics.i18n.plans)
 
 
 def amount_coverage(funnel, lang: str = "en") -> str | None:

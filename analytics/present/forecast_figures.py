@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 
 from analytics import formatting
+from analytics.forecasting.attainment import Attainment
 from analytics.forecasting.backtest import Backtest
 from analytics.forecasting.forecast import QuarterForecast
 from analytics.forecasting.path import WeekForecast
@@ -113,4 +114,44 @@ def factor_figure(effects: Sequence[FactorEffect], names: dict[str, str], lang: 
                      arrayminus=[f.odds_ratio - f.ci[0] for f in effects])))
     fig.add_vline(x=1, line_dash="dash")
     fig.update_layout(height=360, xaxis_type="log", margin=dict(t=10), xaxis_title=t("odds_ratio", lang))
+    return fig
+
+
+def target_figure(quarter: str, won: float, p10: float, p50: float, p90: float, target: float | None,
+                  lang: str = "en", height: int = 150) -> go.Figure:
+    """A bullet chart of the quarter: won to date (dark), the forecast's P10–P90 (light) with its P50, and the
+    target (red)."""
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=[quarter], x=[p90 - p10], base=[p10], orientation="h", marker_color="#c6dbf7",
+                         name="P10–P90", hovertemplate="P10–P90<extra></extra>", width=0.6))
+    fig.add_trace(go.Bar(y=[quarter], x=[won], orientation="h", marker_color=NOW_COLOUR, width=0.3,
+                         name=t("won_to_date", lang), hovertemplate=t("won_to_date", lang) + "<extra></extra>"))
+    fig.add_trace(go.Scatter(y=[quarter], x=[p50], mode="markers", marker=dict(symbol="line-ns", size=28,
+                             line=dict(width=3, color="#0b3d91")), name="P50", hoverinfo="skip"))
+    high = max(p90, target or 0.0, won, 1.0) * 1.08
+    if target:
+        fig.add_vline(x=target, line_color="red", line_width=3, annotation_text=t("target", lang),
+                      annotation_position="bottom right")
+    values, labels = formatting.money_ticks(0, high, lang)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), barmode="overlay", showlegend=True,
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), xaxis=dict(range=[0, high], tickvals=values,
+                                                                              ticktext=labels))
+    return fig
+
+
+def attainment_figure(result: Attainment, lang: str = "en", height: int = 260) -> go.Figure:
+    """Each unit's attainment so far (won ÷ target) and where its P50 would take it, against 100%."""
+    rows = [r for r in result.rows if not r.rollup and r.target]
+    names = [r.unit for r in rows][::-1]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(y=names, x=[r.p50 / r.target for r in rows][::-1], orientation="h",
+                         marker_color="#c6dbf7", name=t("attainment_p50", lang),
+                         text=[f"{t('p_reach_short', lang)} {formatting.percent(r.p_reach_target)}" for r in rows][::-1],
+                         textposition="outside", cliponaxis=False, hovertemplate="%{x:.0%}<extra></extra>"))
+    fig.add_trace(go.Bar(y=names, x=[r.attainment for r in rows][::-1], orientation="h", marker_color=NOW_COLOUR,
+                         width=0.4, name=t("attainment_won", lang), hovertemplate="%{x:.0%}<extra></extra>"))
+    fig.add_vline(x=1.0, line_color="red", line_width=2)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), barmode="overlay",
+                      legend=dict(orientation="h", y=-0.2, x=0, font=dict(size=10)),
+                      xaxis=dict(tickformat=".0%", range=[0, max([1.0, *(r.p50 / r.target for r in rows)]) * 1.75]))
     return fig
