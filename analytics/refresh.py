@@ -29,9 +29,10 @@ def refresh_results(store: Store) -> None:
         return
     persisted(store, forecast_quarter)  # the Overview's
     persisted(store, forecast_quarter, quarter_of(as_of))  # the Forecast page's, for the current quarter
-    persisted(store, score_open_deals)
-    persisted(store, score_open_deals, as_of - timedelta(days=7))  # the Overview's "P(win) fell" compares them
-    persisted(store, unit_draws)  # the Overview's attainment, by owner and team
+    persisted(store, score_open_deals)  # the Deals page's
+    for day in (as_of, as_of - timedelta(days=7)):  # the Overview's "P(win) fell" compares them
+        persisted(store, score_open_deals, day)
+    persisted(store, unit_draws, quarter_of(as_of), as_of)  # the Overview's attainment, by owner and team
     persisted(store, quarterly_review, quarter_of(as_of))
     persisted(store, evaluate)
     persisted(store, backtest, 8)

@@ -17,7 +17,7 @@ def sample_dir(n: int, seed: int = 7) -> Path:
     from analytics.sample import GENERATOR_VERSION, SampleParameters, write_sample
 
     out = DATA / f"n{n}-s{seed}-v{GENERATOR_VERSION}"  # a cached sample from an older generator is not reused
-    if not (out / "truth.json").exists():
+    if not (out / "truth.json").exists() or not (out / "calls.csv").exists():  # the plans came later
         write_sample(out, SampleParameters(deals=n, seed=seed, as_of="2026-11-27"))
     return out
 

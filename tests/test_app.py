@@ -529,8 +529,7 @@ def test_the_overview_runs_the_week_from_one_screen(demo_db):
     assert shown["deal_id"].tolist() == [d.deal_id for d in attention.deals] and len(shown) == 8
     assert set(shown.columns) == {"deal_id", "reasons", "p_win", "p_win_change", "amount", "owner"}
     links = [link.proto.page for link in at.get("page_link")]
-    assert [link.rsplit("/", 1)[-1] for link in links] == ["forecast.py", "calls.py", "changes.py", "deals.py",
-                                                            "claim.py"]
+    assert [link.rsplit("/", 1)[-1] for link in links] == ["forecast", "calls", "changes", "deals", "claim"]
     assert any(m.value.startswith("Once preferred supplier: won ") for m in at.markdown)
     # filtered, the slice has no target of its own: the tiles say what it has won and has open
     at.multiselect(key="f_region").set_value(["East"]).run()
@@ -772,3 +771,20 @@ def test_the_import_page_converts_an_export_once_per_run(empty_db, tmp_path, mon
     assert not at.exception, [e.value for e in at.exception]
     assert re.search(r"batch \d+: 4 deals added", texts(at))
     assert len(calls) == 2  # the run of the click: its mapping step, and the import reuses that conversion
+
+
+def test_the_import_page_takes_a_targets_file(demo_db):
+    from analytics.store.plans import quarter_targets
+
+    at = app(demo_db, "pages/import.py")
+    body = "期间,负责人,目标\n2026Q4,Owner 1,\"5,000,000\"\n2026Q4,Owner 2,-1\n".encode("utf-8")
+    at.file_uploader[0].set_value(("目标.csv", body, "text/csv")).run()
+    at.button(key="run_import").click().run()
+    assert not at.exception and [e.value for e in at.error][0].startswith("Rejected: 1 problem in 1 row")
+    body = "期间,负责人,目标\n2026Q4,Owner 1,\"5,000,000\"\n".encode("utf-8")
+    at.run()  # the ended import's uploader is replaced by a fresh one in the next run
+    at.file_uploader[0].set_value(("目标.csv", body, "text/csv")).run()
+    at.button(key="run_import").click().run()
+    assert not at.exception and any(s.value.endswith(": 1 target added") for s in at.success)
+    with Store(str(demo_db)) as store:
+        assert quarter_targets(store, "2026Q4", "owner")["Owner 1"] == 5_000_000

@@ -123,10 +123,35 @@ def test_upload_funnel_language_and_screenshots(page, server, tmp_path):
     assert "lang=zh" in page.url
     page.screenshot(path=str(ARTIFACTS / "browser-funnel-zh.png"), full_page=True)
 
-    for path in ("overview", "import", "velocity", "tiers", "claim", "model", "forecast", "review", "deals"):
+    for path in ("overview", "import", "velocity", "tiers", "claim", "model", "forecast", "calls", "review", "deals"):
         _open(page, server, f"{path}?lang=zh")
         assert not page.locator("[data-testid='stException']").count(), path
         page.screenshot(path=str(ARTIFACTS / f"browser-{path}-zh.png"), full_page=True)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_overview_fits_one_screen_at_1400_by_900(page, server, lang):
+    """A director on Monday: the range against the target, attainment, the week, the deals that need attention and
+    the claim, without scrolling."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    try:
+        _open(page, server, f"overview?lang={lang}")
+        page.locator(".js-plotly-plot").nth(2).wait_for()  # the target, attainment and the week's waterfall
+        page.wait_for_timeout(1500)  # plotly lays the charts out after they attach
+        scroll, client = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                                       " return [m.scrollHeight, m.clientHeight]; }")
+        page.screenshot(path=str(ARTIFACTS / f"browser-overview-1400x900-{lang}.png"))
+        assert scroll <= client, (scroll, client)
+        assert page.locator(".js-plotly-plot").count() == 3
+        claim = {"en": "Once preferred supplier", "zh": "成为首选供应商后"}[lang]
+        assert page.get_by_text(claim).first.is_visible()
+        links = {"en": ["Forecast", "Targets & calls", "Pipeline changes", "Deals", "The claim"],
+                 "zh": ["预测", "目标与预测提报", "管道变化", "商机", "论断"]}[lang]
+        main = page.locator("[data-testid='stMain']")
+        for name in links:  # each tile's link, in the main area (the menu has the same names)
+            assert main.get_by_role("link", name=name, exact=True).is_visible(), name
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 2000})
 
 
 def test_download_the_quarterly_review(page, server, tmp_path):

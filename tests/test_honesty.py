@@ -203,9 +203,12 @@ def test_clearing_the_demo_keeps_the_users_own_batch(store, csv_writer, tmp_path
     clear_demo_data(store)
     assert not is_demo(store)
     assert store.fetchall("SELECT deal_id FROM deals") == [("MY1",)]
+    # the demo's deals and its plans (targets, teams, calls: the batch after it) are undone; the user's stays
     assert store.fetchall("SELECT batch_id, status FROM import_batches ORDER BY 1") == [
-        (demo.batch_id, "undone"), (mine.batch_id, "imported")]
+        (demo.batch_id, "undone"), (demo.batch_id + 1, "undone"), (mine.batch_id, "imported")]
     assert store.scalar("SELECT count(*) FROM deal_facts") == 1
+    assert [store.scalar(f"SELECT count(*) FROM {t}") for t in ("targets", "team_members", "forecast_calls")] == \
+        [0, 0, 0]
 
 
 def test_the_cli_clears_the_demo_before_a_users_import_unless_kept(tmp_path, capsys):

@@ -327,3 +327,36 @@ def test_the_generators_over_callers_and_sandbaggers_are_found(generated):
     # eleven closed quarters with calls; an owner who booked nothing in a quarter made no call for it
     assert {r.quarters for r in result.by_unit if r.unit_kind == "owner"} <= {9, 10, 11}
     assert max(r.quarters for r in result.by_unit) == 11
+
+
+def test_a_targets_workbook_imports_as_its_csv_would(store, tmp_path):
+    import openpyxl
+
+    load_deals(store, tmp_path)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Q4 targets"])  # a title above the table, as people write them
+    sheet.append([])
+    sheet.append(TARGET_HEADER)
+    sheet.append(["2026Q4", "Ann", "North", None, 800])
+    sheet.append(["2026Q4", "Bob", "North", None, "lots"])
+    book.save(tmp_path / "targets.xlsx")
+    result = import_plans(store, [tmp_path / "targets.xlsx"])
+    assert [(e.file, e.row, e.column, e.value) for e in result.errors] == [("targets.xlsx", 5, "target", "lots")]
+    sheet.delete_rows(5)
+    book.save(tmp_path / "targets.xlsx")
+    assert import_plans(store, [tmp_path / "targets.xlsx"]).status == "imported"
+    assert quarter_targets(store, "2026Q4", "owner") == {"Ann": 800} and teams(store) == {"Ann": ("North", None)}
+
+
+def test_attainment_under_the_sidebars_as_of_date_is_that_days(planned):
+    """The sidebar's as-of date views the data as it stood (Store.as_of): attainment then is that day's, not the
+    simulation kept for today."""
+    from datetime import date
+
+    today = {r.unit: r.won for r in attainment(planned).rows}
+    assert today["Ann"] == 500
+    with planned.as_of(date(2026, 10, 16)):  # W1 (10-10) was won by then; W2, W3 and W4 were not
+        then = attainment(planned)
+    assert then.as_of == date(2026, 10, 10) and {r.unit: r.won for r in then.rows}["Ann"] == 300
+    assert {r.unit: r.won for r in then.rows}["Cy"] == 0

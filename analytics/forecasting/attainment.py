@@ -159,8 +159,14 @@ def attainment(store: Store, quarter: str | None = None, as_of: date | None = No
         raise ValueError("by must be owner, team or region")
     if filters != DealFilter():
         raise ValueError("attainment is computed for the whole team: pick units with `by`, not a filter")
+    from analytics.analyses.funnel import data_as_of
+
+    # explicit dates in the key, as analytics.refresh keeps it: under the sidebar's as-of view (Store.as_of) a
+    # default date would read today's simulation
+    as_of = as_of or data_as_of(store) or date.today()
+    quarter = quarter or quarter_of(as_of)
     sim = persisted(store, unit_draws, quarter, as_of, by="region" if by == "region" else "owner", draws=draws,
-                    seed=seed)  # as analytics.refresh keeps it
+                    seed=seed)
     kind = "region" if by == "region" else "owner"
     targets = quarter_targets(store, sim.quarter, kind)
     team_of = {owner: team for owner, (team, _) in teams(store).items()} if by != "region" else {}

@@ -60,8 +60,9 @@ def deals_needing_attention(store: Store, as_of: date | None = None, *, limit: i
     from analytics.analyses.slippage import deal_slippage
     from analytics.analyses.velocity import compute_velocity
 
-    given, as_of = as_of, as_of or data_as_of(store) or date.today()
-    now = persisted(store, score_open_deals, given, filters=filters)  # as analytics.refresh keeps it
+    # explicit dates in the keys: under the sidebar's as-of view (Store.as_of) a default date would read today's
+    as_of = as_of or data_as_of(store) or date.today()
+    now = persisted(store, score_open_deals, as_of, filters=filters)  # as analytics.refresh keeps them
     before = persisted(store, score_open_deals, as_of - timedelta(days=7), filters=filters)
     earlier = dict(zip(before["deal_id"], before["p_win"]))
     pushes = {d.deal_id: d.push_count for d in deal_slippage(store, filters, open_only=True)}
