@@ -5,10 +5,9 @@ The one module allowed to import every layer: it names what is worth computing b
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from analytics.analyses.funnel import data_as_of
 from analytics.forecasting.attainment import unit_draws
+from analytics.forecasting.attention import deals_needing_attention
 from analytics.forecasting.backtest import backtest
 from analytics.forecasting.calls import closed_quarters_with_calls, model_points
 from analytics.forecasting.forecast import forecast_quarter, quarter_of
@@ -29,10 +28,9 @@ def refresh_results(store: Store) -> None:
         return
     persisted(store, forecast_quarter)  # the Overview's
     persisted(store, forecast_quarter, quarter_of(as_of))  # the Forecast page's, for the current quarter
-    persisted(store, score_open_deals)  # the Deals page's
-    for day in (as_of, as_of - timedelta(days=7)):  # the Overview's "P(win) fell" compares them
-        persisted(store, score_open_deals, day)
+    persisted(store, score_open_deals, as_of)  # the Deals page's (an explicit date: the sidebar's as-of view)
     persisted(store, unit_draws, quarter_of(as_of), as_of)  # the Overview's attainment, by owner and team
+    persisted(store, deals_needing_attention)  # the Overview's
     persisted(store, quarterly_review, quarter_of(as_of))
     persisted(store, evaluate)
     persisted(store, backtest, 8)

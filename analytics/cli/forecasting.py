@@ -131,6 +131,7 @@ def _as_text(deals):
 
 
 def cmd_deals(args) -> int:
+    from analytics.analyses.funnel import data_as_of
     from analytics.analyses.slippage import deal_slippage, with_slippage
     from analytics.cli.common import open_store, print_json
     from analytics.forecasting.scoring import score_open_deals
@@ -139,7 +140,8 @@ def cmd_deals(args) -> int:
     )
 
     with open_store(args, read_only=True) as store:
-        deals = with_slippage(persisted(store, score_open_deals, args.as_of, filters=filters_from_args(args)),
+        as_of = args.as_of or data_as_of(store)  # an explicit date: the key analytics.refresh keeps it under
+        deals = with_slippage(persisted(store, score_open_deals, as_of, filters=filters_from_args(args)),
                               deal_slippage(store, filters_from_args(args), open_only=True))
     columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode", "push_count", "days_pushed",

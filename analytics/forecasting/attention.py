@@ -4,8 +4,8 @@ fell since a week ago (docs/metrics.md, "Deals that need attention").
 - large: in the top LARGE_SHARE of the open deals by amount;
 - slipping: its expected close pushed later at least SLIPPING_PUSHES times;
 - stalled: longer in its stage than the stage's stall threshold (analytics.analyses.velocity);
-- P(win) fell: the win model's P(win) today is at least P_WIN_DROP below the P(win) it had standing a week ago
-  (each day scored by the model as fitted then: both are what the Deals page showed on that day).
+- P(win) fell: the win model's P(win) today is at least P_WIN_DROP below the P(win) the same model gives the deal
+  as it stood a week ago (its stage, days and pushes then).
 Ordered by how many of these a deal has, a fallen P(win) first among equals, then by amount."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from analytics.filters import DealFilter
 from analytics.forecasting.scoring import score_open_deals
-from analytics.store.cache import persisted
+from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.tables import records_frame
 
@@ -54,17 +54,23 @@ class Attention:
         return asdict(self)
 
 
+@persistable
 def deals_needing_attention(store: Store, as_of: date | None = None, *, limit: int = 8,
                             filters: DealFilter = DealFilter()) -> Attention:
     from analytics.analyses.funnel import data_as_of
     from analytics.analyses.slippage import deal_slippage
     from analytics.analyses.velocity import compute_velocity
+    from analytics.forecasting.winmodel import team_model
+    from analytics.store.asof import open_deal_features
 
-    # explicit dates in the keys: under the sidebar's as-of view (Store.as_of) a default date would read today's
+    # an explicit date in the key: under the sidebar's as-of view (Store.as_of) a default date would read today's
     as_of = as_of or data_as_of(store) or date.today()
-    now = persisted(store, score_open_deals, as_of, filters=filters)  # as analytics.refresh keeps them
-    before = persisted(store, score_open_deals, as_of - timedelta(days=7), filters=filters)
-    earlier = dict(zip(before["deal_id"], before["p_win"]))
+    now = persisted(store, score_open_deals, as_of, filters=filters)  # as analytics.refresh keeps it
+    # a week ago's pipeline scored by today's model: what moved is the deal (a stage lost, time passed), not the
+    # model (a refit a week earlier would move every P(win) a little, and cost a fit)
+    before = open_deal_features(store, as_of - timedelta(days=6), filters)
+    p_before = team_model(store, as_of + timedelta(days=1)).predict_proba(before) if len(before) else []
+    earlier = dict(zip(before["deal_id"], p_before))
     pushes = {d.deal_id: d.push_count for d in deal_slippage(store, filters, open_only=True)}
     stalled = {d.deal_id for d in compute_velocity(store, filters, as_of).stalled}
     amounts = now["amount"].to_numpy(float)

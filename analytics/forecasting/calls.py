@@ -30,6 +30,9 @@ from analytics.store.plans import forecast_calls, last_calls
 from analytics.tables import records_frame
 
 CALL_DRAWS = 2_000  # per point: a P50's Monte Carlo error well under the calls' own spread
+# the closed quarters scored: the backtest's eight, whose win models (fitted at each quarter's start) both then use
+# (a model fit is 10 s at 100,000 deals)
+CALL_QUARTERS = 8
 TEAM = "all"
 
 
@@ -146,10 +149,11 @@ def summarise(unit: str, kind: str, points: list[CallPoint]) -> CallerAccuracy:
                           inside / len(points) if points else None, wilson_interval(inside, len(points)))
 
 
-def closed_quarters_with_calls(store: Store, as_of: date) -> tuple[str, ...]:
-    """The quarters that ended by `as_of` and have a call."""
+def closed_quarters_with_calls(store: Store, as_of: date, last: int = CALL_QUARTERS) -> tuple[str, ...]:
+    """The `last` quarters that ended by `as_of` and have a call."""
     periods = {c.period for c in forecast_calls(store)}
-    return tuple(sorted(q for q in periods if "Q" in q and quarter_bounds(q)[1] <= as_of + timedelta(days=1)))
+    closed = sorted(q for q in periods if "Q" in q and quarter_bounds(q)[1] <= as_of + timedelta(days=1))
+    return tuple(closed[-last:])
 
 
 def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
