@@ -64,6 +64,7 @@ def write_plans(out: Path, params, fates, adoption: date) -> dict:
                for p in periods for o in owners]
     teams = [(o, f"Team {chr(65 + i // TEAM_SIZE)}", f"Manager {chr(65 + i // TEAM_SIZE)}")
              for i, o in enumerate(owners)]
+    manager_of = {owner: manager for owner, _, manager in teams}
     calls = []
     for (y, k), period in zip(quarters, periods):
         start = _quarter_start(y, k)
@@ -76,8 +77,7 @@ def write_plans(out: Path, params, fates, adoption: date) -> dict:
                     continue
                 commit = float(np.round(actual * np.exp(bias + noise * rng.standard_normal()), -4))
                 best = float(np.round(commit * rng.uniform(*BEST_CASE_UPLIFT), -4))
-                calls.append((period, o, commit, best, f"week {week}", f"Manager {chr(65 + owners.index(o) // TEAM_SIZE)}",
-                              day.isoformat()))
+                calls.append((period, o, commit, best, f"week {week}", manager_of[o], day.isoformat()))
     pd.DataFrame(targets, columns=["period", "owner", "target"]).to_csv(out / "targets.csv", index=False)
     pd.DataFrame(teams, columns=["owner", "team", "manager"]).to_csv(out / "teams.csv", index=False)
     pd.DataFrame(calls, columns=["period", "owner", "commit", "best_case", "note", "entered_by", "called_at"]).to_csv(

@@ -3,7 +3,6 @@
 
 PLANS_TEXT: dict[str, tuple[str, str]] = {
     "page_calls": ("Targets & calls", "目标与预测提报"),
-    "overview_forecast": ("{quarter}: the forecast against the target", "{quarter}:预测与目标"),
     "overview_no_target": ("No target for {quarter} yet: import a targets file on the Import page.",
                            "{quarter} 尚无目标:请在“导入”页面导入目标文件。"),
     "attainment": ("Attainment", "达成率"),
@@ -67,7 +66,6 @@ PLANS_TEXT: dict[str, tuple[str, str]] = {
     "unit_kind_team": ("team", "团队"),
     "unit_kind_region": ("region", "区域"),
     "unit_kind_all": ("whole team", "全队"),
-    "no_teams_yet": ("No teams yet: import a teams file to see attainment by team.", "尚无团队:导入团队文件后可按团队查看达成。"),
 }
 
 PLANS_COLUMNS: dict[str, tuple[str, str]] = {

@@ -10,9 +10,7 @@ from datetime import date, datetime
 
 from analytics.store.connection import Store
 
-UNIT_KINDS = ("owner", "team", "region")
 QUARTER_PATTERN = re.compile(r"^(\d{4})Q([1-4])$")
-MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def normalise_period(text: str | None) -> str | None:
@@ -115,9 +113,3 @@ def last_calls(calls: list[ForecastCall], period: str, before: date | datetime) 
             out[(c.unit_kind, c.unit)] = c
     return out
 
-
-def plans_version(store: Store) -> tuple:
-    """What the plans read here depend on: a cached result built from them is kept while this is unchanged."""
-    return store.fetchone("""SELECT (SELECT count(*) FROM targets), (SELECT max(batch_id) FROM targets),
-        (SELECT count(*) FROM team_members), (SELECT max(batch_id) FROM team_members),
-        (SELECT count(*) FROM forecast_calls), (SELECT max(call_id) FROM forecast_calls)""")
