@@ -31,9 +31,9 @@ def refresh_results(store: Store) -> None:
     persisted(store, score_open_deals, as_of)  # the Deals page's (an explicit date: the sidebar's as-of view)
     persisted(store, unit_draws, quarter_of(as_of), as_of)  # the Overview's attainment, by owner and team
     persisted(store, deals_needing_attention)  # the Overview's
+    persisted(store, backtest, 8)  # before the review, which reads its last quarter
     persisted(store, quarterly_review, quarter_of(as_of))
     persisted(store, evaluate)
-    persisted(store, backtest, 8)
     persisted(store, forecast_path, quarter_of(as_of))  # the Forecast page's path through the quarter
     quarters = closed_quarters_with_calls(store, as_of)
     if quarters:

@@ -18,7 +18,7 @@ from analytics.forecasting.forecast import (
     won_in,
 )
 from analytics.store.asof import open_deal_features
-from analytics.store.cache import persistable
+from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.tables import records_frame
 
@@ -129,56 +129,64 @@ def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, 
 
 
 @persistable
-def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
-             seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
-    """For each of the last `quarters` full quarters: stand on its first day, train on what was known then,
-    forecast it, and compare with what was actually won. `filters` narrow the deals forecast and the bookings they
-    are compared with, as forecast_quarter's do; the win model is the team's either way."""
-    from analytics.analyses.funnel import data_as_of
+def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 0,
+                     filters: DealFilter = DealFilter()) -> BacktestQuarter | None:
+    """One past quarter of the backtest: stand on its first day, train on what was known then, forecast it (and at
+    each of SCORED_WEEKS), and compare with what was actually won; None when nothing was known yet. Kept per
+    quarter, so that the review's last quarter is the backtest's, not a second computation of it."""
     from analytics.forecasting.winmodel import predict_each, team_model
 
-    as_of = as_of or data_as_of(store) or date.today()
-    last_full = shift_quarter(quarter_of(as_of), -1)
+    q_start, q_end = quarter_bounds(quarter)
+    standing = q_start - timedelta(days=1)  # the end of the day before the quarter
+    model = team_model(store, q_start)
+    if not sum(model.n_train_.values()):  # nothing was known yet
+        return None
+    # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
+    # baseline see the same open deals, read once.
+    open_deals = open_deal_features(store, q_start, filters)
+    crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
+    # the pipeline at each scored week's start, scored by the quarter's one model in one call
+    days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
+    pipelines = {week: open_deals if week == 1 else open_deal_features(store, day + timedelta(days=1), filters)
+                 for week, day in days.items()}
+    scored = predict_each(model, list(pipelines.values()))
+    forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,
+                                        filters=filters, open_deals=pipeline, p_win=p)
+                 for (week, pipeline), p in zip(pipelines.items(), scored)}
+    f = forecasts[1]
+    actual = float(won_in(store, q_start, q_end, filters=filters)["amount"].sum())
+    weeks = [WeekForecastPoint(week, g.expected, g.p10, g.p90) for week, g in forecasts.items()]
+    return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
+                           f.p10 <= actual <= f.p90, crm, weeks)
 
-    def one(k: int) -> BacktestQuarter | None:
-        quarter = shift_quarter(last_full, -k)
-        q_start, q_end = quarter_bounds(quarter)
-        standing = q_start - timedelta(days=1)  # the end of the day before the quarter
-        model = team_model(store, q_start)
-        if not sum(model.n_train_.values()):  # nothing was known yet
-            return None
-        # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
-        # baseline see the same open deals, read once.
-        open_deals = open_deal_features(store, q_start, filters)
-        crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
-        # the pipeline at each scored week's start, scored by the quarter's one model in one call
-        days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
-        pipelines = {week: open_deals if week == 1 else open_deal_features(store, day + timedelta(days=1), filters)
-                     for week, day in days.items()}
-        scored = predict_each(model, list(pipelines.values()))
-        forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,
-                                            filters=filters, open_deals=pipeline, p_win=p)
-                     for (week, pipeline), p in zip(pipelines.items(), scored)}
-        f = forecasts[1]
-        actual = float(won_in(store, q_start, q_end, filters=filters)["amount"].sum())
-        weeks = [WeekForecastPoint(week, g.expected, g.p10, g.p90) for week, g in forecasts.items()]
-        return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
-                               f.p10 <= actual <= f.p90, crm, weeks)
+
+def last_full_quarter(store: Store, as_of: date | None = None) -> str:
+    """The last quarter that had ended by the as-of date (default: the data's): the backtest's most recent."""
+    from analytics.analyses.funnel import data_as_of
+
+    return shift_quarter(quarter_of(as_of or data_as_of(store) or date.today()), -1)
+
+
+@persistable
+def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
+             seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
+    """For each of the last `quarters` full quarters, backtest_quarter. `filters` narrow the deals forecast and the
+    bookings they are compared with, as forecast_quarter's do; the win model is the team's either way."""
+    last_full = last_full_quarter(store, as_of)
+    names = [shift_quarter(last_full, -k) for k in range(quarters - 1, -1, -1)]
+    done: list[BacktestQuarter | None | BaseException] = [None] * len(names)
 
     # Quarters are independent: two at a time, so one's SQL runs while the other's model fits (each thread has
     # its own DuckDB cursor). Results are the same as one at a time. Plain threads, not an executor: an executor
     # refuses work once the interpreter starts exiting, and a refresh may be finishing then (ui.refresh_in_background).
-    ks = list(range(quarters - 1, -1, -1))
-    done: list[BacktestQuarter | None | BaseException] = [None] * len(ks)
-
     def work(first: int) -> None:
-        for i in range(first, len(ks), 2):
+        for i in range(first, len(names), 2):
             try:
-                done[i] = one(ks[i])
+                done[i] = persisted(store, backtest_quarter, names[i], draws, seed, filters)
             except BaseException as exc:  # re-raised below, in the caller's thread
                 done[i] = exc
 
-    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(ks)))]
+    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(names)))]
     for w in workers:
         w.start()
     for w in workers:

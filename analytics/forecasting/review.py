@@ -10,14 +10,19 @@ from analytics.analyses.slippage import deal_slippage, with_slippage
 from analytics.analyses.trends import Trends
 from analytics.analyses.waterfall import Waterfall, compute_waterfall
 from analytics.filters import DealFilter, quarter_bounds
-from analytics.forecasting.backtest import Backtest, BacktestQuarter, backtest
+from analytics.forecasting.backtest import (
+    Backtest,
+    BacktestQuarter,
+    backtest_quarter,
+    last_full_quarter,
+)
 from analytics.forecasting.forecast import (
     QuarterForecast,
     forecast_quarter,
     quarter_of,
     shift_quarter,
 )
-from analytics.store.cache import persistable
+from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 
 TOP_DEALS = 15
@@ -60,7 +65,8 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     when = as_of + timedelta(days=1)
     model = team_model(store, when)
     forecast = forecast_quarter(store, quarter, as_of, target=target, model=model, filters=filters)
-    previous = backtest(store, 1, as_of, filters=filters)
+    # the backtest's own last quarter, kept once for both (analytics.refresh computes the backtest first)
+    previous = persisted(store, backtest_quarter, last_full_quarter(store, as_of), filters=filters)
     last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
     deals = score_open_deals(store, as_of, model=model, filters=filters)
     # the figures right after the deal, before the long names: a reader at 1400 px sees them without scrolling
@@ -83,7 +89,7 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     # what moved first: the close it now expects, how often and how far it was pushed, then the rest
     first = ["deal_id", "amount", "expected_close", "push_count", "days_pushed", "first_expected_close"]
     pushed = pushed[[c for c in first if c in pushed] + [c for c in pushed.columns if c not in first]]
-    return QuarterlyReview(quarter, as_of, forecast, previous.quarters[0] if previous.quarters else None,
+    return QuarterlyReview(quarter, as_of, forecast, previous,
                            compute_funnel(store, filters, as_of), funnel_at(store, last_start, filters),
                            top, slipped, waterfall=moved, pushed_out=pushed)
 
