@@ -158,19 +158,61 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
                                     minlength=shock.shape[1])
                 centre = mean + shock @ slope
             by_cat[:, i] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)
-    a, p, cat_index = a[drawn], p[drawn].astype(np.float32), cat_index[drawn]
-    cat_amounts = np.zeros((len(a), n_groups))
-    cat_amounts[np.arange(len(a)), cat_index] = a
-    chunk = max(1, min(draws, 20_000_000 // max(1, len(a))))
-    if shock is not None:
-        logit, in_quarter, columns = (np.log(pw[drawn] / (1 - pw[drawn])), p / pw[drawn].astype(np.float32),
-                                      stage_col[drawn])
-    for lo in range(0, draws, chunk):
-        hi = min(draws, lo + chunk)
-        block = p if shock is None else (
-            in_quarter / (1 + np.exp(-(logit[None, :] + shock[lo:hi][:, columns])))).astype(np.float32)
-        by_cat[lo:hi] += (rng.random((hi - lo, len(a)), dtype=np.float32) < block) @ cat_amounts
+    if shock is None:
+        by_cat += _draw_one_by_one(a[drawn], p[drawn], cat_index[drawn], n_groups, draws, rng)
+    else:
+        by_cat += _draw_one_by_one(a[drawn], p[drawn], cat_index[drawn], n_groups, draws, rng,
+                                   logit=np.log(pw[drawn] / (1 - pw[drawn])), in_quarter=p[drawn] / pw[drawn],
+                                   stage_col=stage_col[drawn], shock=shock)
     return by_cat
+
+
+DRAW_BLOCK = 2_000_000  # (draws × deals) drawn at a time: 8 MB float32 buffers, reused, stay in cache
+
+
+def _draw_one_by_one(a: np.ndarray, p: np.ndarray, group: np.ndarray, n_groups: int, draws: int,
+                     rng: np.random.Generator, *, logit=None, in_quarter=None, stage_col=None, shock=None):
+    """Bookings per draw and group of deals each drawn won or lost: deal i books a[i] when a uniform falls below
+    its probability, p[i], or with the stage shocks in_quarter[i] × σ(logit[i] + δ[stage_col[i]]).
+
+    The deals are taken in stage order, so that each stage's shock is one broadcast add over a contiguous block of
+    columns instead of a gather, and the sigmoid runs in place in float32 in buffers reused from block to block: 4×
+    faster than the float64 temporaries it replaced (docs/performance-misses.md). The amounts are summed in
+    float64."""
+    out = np.zeros((draws, n_groups))
+    if not len(a):
+        return out
+    order = np.argsort(stage_col, kind="stable") if shock is not None else np.arange(len(a))
+    a, p, group = a[order], p[order].astype(np.float32), group[order]
+    amounts = np.zeros((len(a), n_groups))
+    amounts[np.arange(len(a)), group] = a
+    rows = max(1, min(draws, DRAW_BLOCK // len(a)))
+    chance, uniform = np.empty((rows, len(a)), np.float32), np.empty((rows, len(a)), np.float32)
+    hit, hits = np.empty((rows, len(a)), bool), np.empty((rows, len(a)))
+    if shock is not None:
+        logit, in_quarter = logit[order].astype(np.float32), in_quarter[order].astype(np.float32)
+        stage_col = stage_col[order]
+        edges = np.searchsorted(stage_col, np.arange(shock.shape[1] + 1))
+        shock = shock.astype(np.float32)
+    else:
+        chance[:] = p
+    for lo in range(0, draws, rows):
+        m = min(draws, lo + rows) - lo
+        x = chance[:m]
+        if shock is not None:
+            for k in range(shock.shape[1]):
+                b0, b1 = edges[k], edges[k + 1]
+                if b1 > b0:
+                    np.add(logit[b0:b1], shock[lo:lo + m, k:k + 1], out=x[:, b0:b1])
+            np.negative(x, out=x)
+            np.exp(x, out=x)
+            x += 1
+            np.divide(in_quarter, x, out=x)
+        rng.random(out=uniform[:m], dtype=np.float32)
+        np.less(uniform[:m], x, out=hit[:m])
+        np.copyto(hits[:m], hit[:m])
+        out[lo:lo + m] = hits[:m] @ amounts
+    return out
 
 
 @dataclass
