@@ -5,6 +5,10 @@ The one module allowed to import every layer: it names what is worth computing b
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from analytics.analyses.funnel import data_as_of
 from analytics.forecasting.attainment import unit_draws
 from analytics.forecasting.attention import deals_needing_attention
@@ -19,22 +23,44 @@ from analytics.store.cache import persisted
 from analytics.store.connection import Store
 
 
-def refresh_results(store: Store) -> None:
+@dataclass(frozen=True)
+class RefreshStep:
+    name: str  # what a person reads in `keyfunnel refresh`'s progress
+    seconds: float
+
+
+def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], None] | None = None
+                    ) -> list[RefreshStep]:
     """Compute what the pages show by default, for the current data: the win model and its validation, this
-    quarter's forecast, its path week by week and the review, the backtest, the scored open deals (today's and a
-    week ago's), the quarter simulated by owner, and keyfunnel's P50 beside each closed quarter's calls."""
+    quarter's forecast, its path week by week and the review, the backtest, the scored open deals, the quarter
+    simulated by owner, the deals that need attention, and keyfunnel's P50 beside each closed quarter's calls.
+
+    `progress(done, total, step)` is called after each step; the steps are returned with their times."""
     as_of = data_as_of(store)
     if as_of is None:
-        return
-    persisted(store, forecast_quarter)  # the Overview's
-    persisted(store, forecast_quarter, quarter_of(as_of))  # the Forecast page's, for the current quarter
-    persisted(store, score_open_deals, as_of)  # the Deals page's (an explicit date: the sidebar's as-of view)
-    persisted(store, unit_draws, quarter_of(as_of), as_of)  # the Overview's attainment, by owner and team
-    persisted(store, deals_needing_attention)  # the Overview's
-    persisted(store, backtest, 8)  # before the review, which reads its last quarter
-    persisted(store, quarterly_review, quarter_of(as_of))
-    persisted(store, evaluate)
-    persisted(store, forecast_path, quarter_of(as_of))  # the Forecast page's path through the quarter
+        return []
+    quarter = quarter_of(as_of)
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("the win model and this quarter's forecast", lambda: persisted(store, forecast_quarter)),  # the Overview's
+        # the Forecast page's, for the current quarter
+        ("the Forecast page's forecast", lambda: persisted(store, forecast_quarter, quarter)),
+        # the Deals page's (an explicit date: the sidebar's as-of view)
+        ("the open deals scored", lambda: persisted(store, score_open_deals, as_of)),
+        ("the quarter by owner", lambda: persisted(store, unit_draws, quarter, as_of)),  # the Overview's attainment
+        ("the deals that need attention", lambda: persisted(store, deals_needing_attention)),
+        ("the backtest over 8 quarters", lambda: persisted(store, backtest, 8)),  # before the review: it reads it
+        ("the quarterly review", lambda: persisted(store, quarterly_review, quarter)),
+        ("the win model's validation", lambda: persisted(store, evaluate)),
+        ("the forecast week by week", lambda: persisted(store, forecast_path, quarter)),
+    ]
     quarters = closed_quarters_with_calls(store, as_of)
-    if quarters:
-        persisted(store, model_points, quarters)  # the Forecast calls page's P50 beside each call
+    if quarters:  # the Forecast calls page's P50 beside each call
+        steps.append(("keyfunnel's P50 beside the calls", lambda: persisted(store, model_points, quarters)))
+    done = []
+    for name, compute in steps:
+        start = time.perf_counter()
+        compute()
+        done.append(RefreshStep(name, time.perf_counter() - start))
+        if progress is not None:
+            progress(len(done), len(steps), done[-1])
+    return done

@@ -316,3 +316,25 @@ def test_as_of_rebuilds_the_data_as_it_stood_then(tmp_path, capsys, command):
     assert json.loads(as_of_full) == json.loads(on_then)
     _, today, _ = run(capsys, "--db", full_db, command, "--json")
     assert json.loads(today) != json.loads(on_then)  # the as-of date changed the answer, not only its label
+
+
+def test_refresh_prints_a_line_per_result_and_its_total_time(capsys, tmp_path, db):
+    code, out, err = run(capsys, "--db", db, "refresh")
+    assert code == 0 and out.strip() == "no deals yet: nothing to compute" and err == ""
+    deals, history = write_handworked(tmp_path)
+    run(capsys, "--db", db, "import", str(deals), "--history", str(history))
+    code, out, err = run(capsys, "--db", db, "refresh")
+    lines = err.strip().splitlines()
+    # no calls in the hand-worked data: nine results, the calls' P50 not among them
+    assert code == 0 and len(lines) == 9 and lines[0].startswith("[1/9] the win model and this quarter's forecast: ")
+    assert lines[5].startswith("[6/9] the backtest over 8 quarters: ") and all(line.endswith(" s") for line in lines)
+    assert out.startswith("win model, forecast, backtest and open-deal scores computed for the current data in ")
+    from analytics.store.connection import Store
+
+    def kept():
+        with Store(db) as store:
+            return store.fetchall("SELECT key, data_version, created_at FROM result_cache ORDER BY key")
+
+    before = kept()
+    code, out, err = run(capsys, "--db", db, "refresh")  # every step reads what the first computed: none written
+    assert code == 0 and len(err.strip().splitlines()) == 9 and kept() == before and len(before) >= 9

@@ -10,12 +10,23 @@ from analytics.exceptions import KeyfunnelError
 
 
 def cmd_refresh(args) -> int:
+    import sys
+    import time
+
     from analytics.cli.common import open_store
     from analytics.refresh import refresh_results
 
+    def progress(done: int, total: int, step) -> None:  # on stderr: stdout keeps the one line a script reads
+        print(f"[{done}/{total}] {step.name}: {step.seconds:.1f} s", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
     with open_store(args) as store:
-        refresh_results(store)
-    print("win model, forecast, backtest and open-deal scores computed for the current data")
+        steps = refresh_results(store, progress)
+    if not steps:
+        print("no deals yet: nothing to compute")
+        return 0
+    print(f"win model, forecast, backtest and open-deal scores computed for the current data in "
+          f"{time.perf_counter() - start:.1f} s")
     return 0
 
 

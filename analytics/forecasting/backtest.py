@@ -17,7 +17,7 @@ from analytics.forecasting.forecast import (
     shift_quarter,
     won_in,
 )
-from analytics.store.asof import open_deal_features
+from analytics.store.asof import open_deal_features, open_deal_features_at
 from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.tables import records_frame
@@ -143,12 +143,11 @@ def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 
         return None
     # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
     # baseline see the same open deals, read once.
-    open_deals = open_deal_features(store, q_start, filters)
-    crm = crm_weighted_pipeline(store, q_start, q_start, q_end, open_deals)
-    # the pipeline at each scored week's start, scored by the quarter's one model in one call
+    # the pipeline at each scored week's start, read in one query and scored by the quarter's one model in one call
     days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
-    pipelines = {week: open_deals if week == 1 else open_deal_features(store, day + timedelta(days=1), filters)
-                 for week, day in days.items()}
+    pipelines = dict(zip(days, open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
+                                                      filters)))
+    crm = crm_weighted_pipeline(store, q_start, q_start, q_end, pipelines[1])
     scored = predict_each(model, list(pipelines.values()))
     forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,
                                         filters=filters, open_deals=pipeline, p_win=p)

@@ -23,7 +23,7 @@ from analytics.forecasting.backtest import SCORED_WEEKS
 from analytics.forecasting.forecast import quarter_inputs, won_in
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
-from analytics.store.asof import open_deal_features
+from analytics.store.asof import open_deal_features_at
 from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.store.plans import forecast_calls, last_calls
@@ -55,7 +55,7 @@ def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAW
         if not sum(model.n_train_.values()):
             continue
         days = {week: standing_day(quarter, week) for week in SCORED_WEEKS}
-        pipelines = [open_deal_features(store, day + timedelta(days=1)) for day in days.values()]
+        pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()])
         for (week, day), pipeline, p in zip(days.items(), pipelines, predict_each(model, pipelines)):
             inputs = quarter_inputs(store, quarter, day, model=model, open_deals=pipeline, p_win=p)
             out[(quarter, week)] = simulate_units(store, inputs, "owner", draws, seed)

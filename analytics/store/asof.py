@@ -161,29 +161,79 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
 
 def open_deal_features(store: Store, when: date | datetime, filters: DealFilter = DealFilter()):
     """The deals open at `when`, with the model's features as they stood then (stage = current stage)."""
+    return open_deal_features_at(store, [when], filters)[0]
+
+
+def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealFilter()) -> list:
+    """open_deal_features at each of `whens`, from one query: the deals open at each moment, their stage then, and
+    the owner's record then. The state of _STATE_SQL, restricted to what an open deal needs, so that a backtest's
+    32 standing moments read the history once (docs/performance-misses.md): a deal is open at t when it was created
+    before t's date and had not closed before it; its stage is its last entered before t; its owner's record counts
+    the deals known resolved before t's date (closed, and created, before it)."""
+    import numpy as np
+
+    if not whens:
+        return []
     where, params = filters.where()
-    return store.fetch_df(f"""
-        WITH state AS ({_STATE_SQL}),
-        resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
-        open_ AS (SELECT * FROM state WHERE outcome = 'open' AND {where}),
-        owner_rate AS (
-            SELECT owner, sum(CASE WHEN outcome = 'won' THEN 1 ELSE 0 END) AS won_, count(*) AS closed_
-            FROM resolved WHERE owner IS NOT NULL GROUP BY owner),
-        team AS ({TEAM_RATE_SQL}),
+    moments = sorted({_ts(w) for w in whens})
+    frame = store.fetch_df(f"""
+        WITH times AS (SELECT unnest($moments) AS t),
+        firsts AS (SELECT deal_id, min(entered_at) AS first_at FROM stage_events GROUP BY deal_id),
+        deals_ AS (SELECT d.*, coalesce(d.created_at, CAST(f.first_at AS DATE)) AS created_eff
+                   FROM deals d LEFT JOIN firsts f USING (deal_id)),
+        pairs AS (
+            SELECT x.t, d.deal_id, d.name, d.account, d.owner, d.tier, d.region, d.industry, d.amount,
+                   d.expected_close, {_FACTORS}, d.created_eff AS created_at, CAST(NULL AS DATE) AS closed_at
+            FROM deals_ d JOIN times x ON d.created_eff < CAST(x.t AS DATE)
+            WHERE NOT coalesce(d.outcome <> 'open' AND d.closed_at < CAST(x.t AS DATE), false)),
+        open_ AS (SELECT * FROM pairs WHERE {where}),
+        stage_then AS (
+            SELECT o.deal_id, o.t, arg_max(e.stage, e.entered_at) AS cur_stage, max(e.entered_at) AS cur_entered
+            FROM open_ o JOIN stage_events e ON e.deal_id = o.deal_id AND e.entered_at < o.t GROUP BY ALL),
+        cur AS (
+            SELECT o.*, coalesce(s.cur_stage, 1) AS stage,
+                   coalesce(s.cur_entered, CAST(o.created_at AS TIMESTAMP)) AS current_stage_entered_at
+            FROM open_ o LEFT JOIN stage_then s ON s.deal_id = o.deal_id AND s.t = o.t),
+        -- a resolved deal is known resolved from the day after both its close and its creation
+        resolved AS (
+            SELECT owner, outcome, greatest(closed_at, created_eff) AS known_on FROM deals_
+            WHERE outcome <> 'open' AND closed_at IS NOT NULL AND created_eff IS NOT NULL),
+        owner_days AS (
+            SELECT owner, known_on, count(*) FILTER (WHERE outcome = 'won') AS won_, count(*) AS closed_
+            FROM resolved WHERE owner IS NOT NULL GROUP BY ALL),
+        owner_hist AS (
+            SELECT owner, known_on, sum(won_) OVER w AS won_before, sum(closed_) OVER w AS closed_before
+            FROM owner_days WINDOW w AS (PARTITION BY owner ORDER BY known_on ROWS UNBOUNDED PRECEDING)),
+        team_days AS (
+            SELECT known_on, count(*) FILTER (WHERE outcome = 'won') AS won_, count(*) AS closed_
+            FROM resolved GROUP BY ALL),
+        team_hist AS (
+            SELECT known_on, sum(won_) OVER w AS won_before, sum(closed_) OVER w AS closed_before
+            FROM team_days WINDOW w AS (ORDER BY known_on ROWS UNBOUNDED PRECEDING)),
+        team AS (  -- TEAM_RATE_SQL at each moment
+            SELECT x.t, coalesce(CAST(h.won_before AS DOUBLE) / h.closed_before, 0.5) AS rate
+            FROM times x ASOF LEFT JOIN team_hist h ON CAST(x.t AS DATE) > h.known_on),
         -- pushes before the deal entered its current stage, as a training row counts them at its stage's entry:
         -- counting those made since would score a deal long in its stage on a feature the model never saw so
         pushed AS (
-            SELECT o.deal_id, count(*) AS push_count FROM open_ o JOIN ({PUSHES_SQL}) p
-            ON p.deal_id = o.deal_id AND p.changed_at < o.current_stage_entered_at GROUP BY o.deal_id)
-        SELECT o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
-               o.current_stage AS stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
+            SELECT o.deal_id, o.t, count(*) AS push_count FROM cur o JOIN ({PUSHES_SQL}) p
+            ON p.deal_id = o.deal_id AND p.changed_at < o.current_stage_entered_at GROUP BY ALL)
+        SELECT o.t, o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
+               o.stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
                {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(o.created_at AS TIMESTAMP), o.current_stage_entered_at) AS days_in_process,
-               {owner_win_rate_sql("r.won_", "r.closed_")} AS owner_win_rate,
+               {owner_win_rate_sql("r.won_before", "r.closed_before")} AS owner_win_rate,
                coalesce(pu.push_count, 0) AS push_count
-        FROM open_ o CROSS JOIN team LEFT JOIN owner_rate r ON r.owner = o.owner
-        LEFT JOIN pushed pu ON pu.deal_id = o.deal_id
-        ORDER BY o.amount DESC NULLS LAST, o.deal_id""", {**params, "t": _ts(when)})
+        FROM cur o JOIN team ON team.t = o.t
+        ASOF LEFT JOIN owner_hist r ON r.owner = o.owner AND CAST(o.t AS DATE) > r.known_on
+        LEFT JOIN pushed pu ON pu.deal_id = o.deal_id AND pu.t = o.t
+        ORDER BY o.t, o.amount DESC NULLS LAST, o.deal_id""",
+        {**params, "moments": moments, "t": moments[-1]})
+    at = frame.pop("t").to_numpy().astype("datetime64[us]")
+    bounds = np.searchsorted(at, np.array(moments, dtype="datetime64[us]"))
+    parts = {m: frame.iloc[lo:hi].reset_index(drop=True)
+             for m, lo, hi in zip(moments, bounds, [*bounds[1:], len(frame)])}
+    return [parts[_ts(w)] for w in whens]
 
 
 MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
