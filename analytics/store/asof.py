@@ -213,6 +213,11 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
         team AS (  -- TEAM_RATE_SQL at each moment
             SELECT x.t, coalesce(CAST(h.won_before AS DOUBLE) / h.closed_before, 0.5) AS rate
             FROM times x ASOF LEFT JOIN team_hist h ON CAST(x.t AS DATE) > h.known_on),
+        -- each owner's record at each moment: moments × owners rows, joined to the deals by (owner, moment)
+        owner_then AS (
+            SELECT x.t, o.owner, h.won_before, h.closed_before
+            FROM times x CROSS JOIN (SELECT DISTINCT owner FROM owner_days) o
+            ASOF LEFT JOIN owner_hist h ON h.owner = o.owner AND CAST(x.t AS DATE) > h.known_on),
         -- pushes before the deal entered its current stage, as a training row counts them at its stage's entry:
         -- counting those made since would score a deal long in its stage on a feature the model never saw so
         pushed AS (
@@ -225,7 +230,7 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
                {owner_win_rate_sql("r.won_before", "r.closed_before")} AS owner_win_rate,
                coalesce(pu.push_count, 0) AS push_count
         FROM cur o JOIN team ON team.t = o.t
-        ASOF LEFT JOIN owner_hist r ON r.owner = o.owner AND CAST(o.t AS DATE) > r.known_on
+        LEFT JOIN owner_then r ON r.owner = o.owner AND r.t = o.t
         LEFT JOIN pushed pu ON pu.deal_id = o.deal_id AND pu.t = o.t
         ORDER BY o.t, o.amount DESC NULLS LAST, o.deal_id""",
         {**params, "moments": moments, "t": moments[-1]})
