@@ -78,6 +78,7 @@ def analyses(store) -> dict:
     from analytics.analyses.funnel import compute_funnel, win_rates_by_stage
     from analytics.analyses.slippage import compute_slippage
     from analytics.analyses.tiers import compute_tiers
+    from analytics.analyses.trends import compute_trends
     from analytics.analyses.velocity import compute_velocity
     from analytics.analyses.waterfall import compute_waterfall
 
@@ -91,6 +92,7 @@ def analyses(store) -> dict:
         # the quarter's waterfall (the review's): the pipeline on Oct 1 against the as-of date
         "waterfall": lambda: compute_waterfall(store, date(2026, 10, 1), date(2026, 11, 28), "2026Q4"),
         "slippage": lambda: compute_slippage(store),
+        "trends": lambda: compute_trends(store),  # the Funnel page's chart, by quarter
     }
 
 

@@ -4,8 +4,10 @@ weeks 4, 8 and 12) against what was actually won, beside the CRM's default-weigh
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from typing import TypeVar
 
 import numpy as np
 
@@ -21,6 +23,8 @@ from analytics.store.asof import open_deal_features, open_deal_features_at
 from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.tables import records_frame
+
+A, B = TypeVar("A"), TypeVar("B")
 
 # The weeks of a quarter whose forecast the backtest also scores: a forecast a director can trust in week 4 is the
 # one that matters. Week 1's is the quarter's own forecast, standing on its first day.
@@ -166,26 +170,22 @@ def last_full_quarter(store: Store, as_of: date | None = None) -> str:
     return shift_quarter(quarter_of(as_of or data_as_of(store) or date.today()), -1)
 
 
-@persistable
-def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
-             seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
-    """For each of the last `quarters` full quarters, backtest_quarter. `filters` narrow the deals forecast and the
-    bookings they are compared with, as forecast_quarter's do; the win model is the team's either way."""
-    last_full = last_full_quarter(store, as_of)
-    names = [shift_quarter(last_full, -k) for k in range(quarters - 1, -1, -1)]
-    done: list[BacktestQuarter | None | BaseException] = [None] * len(names)
+def two_at_a_time(compute: Callable[[A], B], items: list[A]) -> list[B]:
+    """[compute(item) for item in items], two at a time: past quarters are independent, so one's SQL and numpy
+    run while the other's model fits (each thread has its own DuckDB cursor). Results are the same as one at a
+    time, in the items' order; an exception in either thread is raised here. Plain threads, not an executor: an
+    executor refuses work once the interpreter starts exiting, and a refresh may be finishing then
+    (ui.refresh_in_background)."""
+    done: list = [None] * len(items)
 
-    # Quarters are independent: two at a time, so one's SQL runs while the other's model fits (each thread has
-    # its own DuckDB cursor). Results are the same as one at a time. Plain threads, not an executor: an executor
-    # refuses work once the interpreter starts exiting, and a refresh may be finishing then (ui.refresh_in_background).
     def work(first: int) -> None:
-        for i in range(first, len(names), 2):
+        for i in range(first, len(items), 2):
             try:
-                done[i] = persisted(store, backtest_quarter, names[i], draws, seed, filters)
+                done[i] = compute(items[i])
             except BaseException as exc:  # re-raised below, in the caller's thread
                 done[i] = exc
 
-    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(names)))]
+    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(items)))]
     for w in workers:
         w.start()
     for w in workers:
@@ -193,6 +193,17 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
     for result in done:
         if isinstance(result, BaseException):
             raise result
+    return done
+
+
+@persistable
+def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
+             seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
+    """For each of the last `quarters` full quarters, backtest_quarter. `filters` narrow the deals forecast and the
+    bookings they are compared with, as forecast_quarter's do; the win model is the team's either way."""
+    last_full = last_full_quarter(store, as_of)
+    names = [shift_quarter(last_full, -k) for k in range(quarters - 1, -1, -1)]
+    done = two_at_a_time(lambda quarter: persisted(store, backtest_quarter, quarter, draws, seed, filters), names)
     out = [q for q in done if q is not None]
     return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
                     _accuracy([q.crm_default for q in out], [q.actual for q in out]), week_accuracy(out))

@@ -19,7 +19,7 @@ import numpy as np
 
 from analytics.filters import quarter_bounds
 from analytics.forecasting.attainment import UnitDraws, simulate_units
-from analytics.forecasting.backtest import SCORED_WEEKS
+from analytics.forecasting.backtest import SCORED_WEEKS, two_at_a_time
 from analytics.forecasting.forecast import quarter_inputs, won_in
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
@@ -48,18 +48,18 @@ def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAW
     quarter's one win model (fitted at its start, as the backtest's weeks are)."""
     from analytics.forecasting.winmodel import predict_each, team_model
 
-    out = {}
-    for quarter in quarters:
-        q_start = quarter_bounds(quarter)[0]
-        model = team_model(store, q_start)
+    def one(quarter: str) -> dict[tuple[str, int], UnitDraws]:
+        model = team_model(store, quarter_bounds(quarter)[0])
         if not sum(model.n_train_.values()):
-            continue
+            return {}
         days = {week: standing_day(quarter, week) for week in SCORED_WEEKS}
         pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()])
-        for (week, day), pipeline, p in zip(days.items(), pipelines, predict_each(model, pipelines)):
-            inputs = quarter_inputs(store, quarter, day, model=model, open_deals=pipeline, p_win=p)
-            out[(quarter, week)] = simulate_units(store, inputs, "owner", draws, seed)
-    return out
+        return {(quarter, week): simulate_units(store, quarter_inputs(store, quarter, day, model=model,
+                                                                      open_deals=pipeline, p_win=p),
+                                                "owner", draws, seed)
+                for (week, day), pipeline, p in zip(days.items(), pipelines, predict_each(model, pipelines))}
+
+    return {key: value for part in two_at_a_time(one, list(quarters)) for key, value in part.items()}
 
 
 @dataclass(frozen=True)

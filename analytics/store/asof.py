@@ -125,11 +125,13 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
             FROM resolved r, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
             WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage
         ),
-        -- sampled before the owner's record is joined on: the join is the costly part
-        sampled AS (
-            SELECT * FROM rows_ WHERE entered_stage_at < $before
+        -- sampled before the owner's record is joined on: the join is the costly part. The sample is chosen on
+        -- (stage, deal id) alone and joined back: sorting the whole rows took half the query at 1M deals
+        chosen AS (
+            SELECT stage, deal_id FROM rows_ WHERE entered_stage_at < $before
             QUALIFY row_number() OVER (PARTITION BY stage ORDER BY hash(deal_id), deal_id) <= $per_stage
         ),
+        sampled AS (SELECT r.* FROM rows_ r SEMI JOIN chosen c ON c.stage = r.stage AND c.deal_id = r.deal_id),
         -- the owner's record at the end of each day they closed deals: one row per (owner, day), so the as-of join
         -- below has no ties to choose between
         owner_hist AS (
