@@ -53,6 +53,15 @@ def _map_duckdb_error(exc: duckdb.Error, path: Path) -> Exception:
     return StoreError(say("store_failed", detail=text.splitlines()[0]), str(path))
 
 
+def _duckdb_config() -> dict:
+    """DuckDB would take up to 80% of the machine's memory; with a limit it spills large sorts to <db>.tmp instead:
+    1 GB keeps a 1M-deal import under 1.5 GB resident at the same speed. asof_loop_join_threshold 0: an ASOF join
+    whose left side DuckDB under-estimates (a CTE after a filter: 21 rows estimated for 220,000) ran as a nested
+    loop, 48M pairs and 11 s for the training rows of 100k deals; as the ASOF join it is, 0.5 s
+    (docs/performance-misses.md)."""
+    return {"memory_limit": os.environ.get("KEYFUNNEL_MEMORY_LIMIT", "1GB"), "asof_loop_join_threshold": 0}
+
+
 class Store:
     """A DuckDB deal store. Cursors are per thread: Streamlit sessions are threads."""
 
@@ -62,14 +71,7 @@ class Store:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # DuckDB would take up to 80% of the machine's memory; with a limit it spills large sorts to
-            # <db>.tmp instead. 1 GB keeps a 1M-deal import under 1.5 GB resident at the same speed.
-            # asof_loop_join_threshold 0: an ASOF join whose left side DuckDB under-estimates (a CTE after a
-            # filter: 21 rows estimated for 220,000) ran as a nested loop, 48M pairs and 11 s for the training
-            # rows of 100k deals; as the ASOF join it is, 0.5 s (docs/performance-misses.md).
-            self._con = duckdb.connect(str(self.path), read_only=read_only,
-                                       config={"memory_limit": os.environ.get("KEYFUNNEL_MEMORY_LIMIT", "1GB"),
-                                               "asof_loop_join_threshold": 0})
+            self._con = duckdb.connect(str(self.path), read_only=read_only, config=_duckdb_config())
         except duckdb.Error as exc:
             raise _map_duckdb_error(exc, self.path) from None
         self._local = threading.local()
