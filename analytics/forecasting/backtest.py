@@ -3,11 +3,8 @@ weeks 4, 8 and 12) against what was actually won, beside the CRM's default-weigh
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import TypeVar
 
 import numpy as np
 
@@ -23,8 +20,6 @@ from analytics.store.asof import open_deal_features, open_deal_features_at
 from analytics.store.cache import persistable, persisted
 from analytics.store.connection import Store
 from analytics.tables import records_frame
-
-A, B = TypeVar("A"), TypeVar("B")
 
 # The weeks of a quarter whose forecast the backtest also scores: a forecast a director can trust in week 4 is the
 # one that matters. Week 1's is the quarter's own forecast, standing on its first day.
@@ -170,32 +165,6 @@ def last_full_quarter(store: Store, as_of: date | None = None) -> str:
     return shift_quarter(quarter_of(as_of or data_as_of(store) or date.today()), -1)
 
 
-def two_at_a_time(compute: Callable[[A], B], items: list[A]) -> list[B]:
-    """[compute(item) for item in items], two at a time: past quarters are independent, so one's SQL and numpy
-    run while the other's model fits (each thread has its own DuckDB cursor). Results are the same as one at a
-    time, in the items' order; an exception in either thread is raised here. Plain threads, not an executor: an
-    executor refuses work once the interpreter starts exiting, and a refresh may be finishing then
-    (ui.refresh_in_background)."""
-    done: list = [None] * len(items)
-
-    def work(first: int) -> None:
-        for i in range(first, len(items), 2):
-            try:
-                done[i] = compute(items[i])
-            except BaseException as exc:  # re-raised below, in the caller's thread
-                done[i] = exc
-
-    workers = [threading.Thread(target=work, args=(first,), daemon=False) for first in range(min(2, len(items)))]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    for result in done:
-        if isinstance(result, BaseException):
-            raise result
-    return done
-
-
 @persistable
 def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
              seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
@@ -203,7 +172,9 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
     bookings they are compared with, as forecast_quarter's do; the win model is the team's either way."""
     last_full = last_full_quarter(store, as_of)
     names = [shift_quarter(last_full, -k) for k in range(quarters - 1, -1, -1)]
-    done = two_at_a_time(lambda quarter: persisted(store, backtest_quarter, quarter, draws, seed, filters), names)
+    # One quarter after another: two threads were 7% faster at 100k deals and no faster at 1M (the fits hold the
+    # GIL), and at 1M they took the peak from 1.26 GB to 1.5–1.7 GB (docs/performance-misses.md).
+    done = [persisted(store, backtest_quarter, quarter, draws, seed, filters) for quarter in names]
     out = [q for q in done if q is not None]
     return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
                     _accuracy([q.crm_default for q in out], [q.actual for q in out]), week_accuracy(out))

@@ -19,7 +19,7 @@ import numpy as np
 
 from analytics.filters import quarter_bounds
 from analytics.forecasting.attainment import UnitDraws, simulate_units
-from analytics.forecasting.backtest import SCORED_WEEKS, two_at_a_time
+from analytics.forecasting.backtest import SCORED_WEEKS
 from analytics.forecasting.forecast import quarter_inputs, won_in
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
@@ -59,7 +59,7 @@ def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAW
                                                 "owner", draws, seed)
                 for (week, day), pipeline, p in zip(days.items(), pipelines, predict_each(model, pipelines))}
 
-    return {key: value for part in two_at_a_time(one, list(quarters)) for key, value in part.items()}
+    return {key: value for quarter in quarters for key, value in one(quarter).items()}
 
 
 @dataclass(frozen=True)

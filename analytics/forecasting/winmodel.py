@@ -169,5 +169,6 @@ def predict_each(model: StageWinModel, frames: list) -> list:
     sizes = [len(f) for f in frames]
     if not sum(sizes):
         return [np.array([]) for _ in frames]
-    p = model.predict_proba(pd.concat([f for f in frames if len(f)], ignore_index=True))
+    columns = ["stage", *CATEGORICAL, *NUMERIC]  # only what the model reads: the names and accounts stay put
+    p = model.predict_proba(pd.concat([f[columns] for f in frames if len(f)], ignore_index=True))
     return list(np.split(p, np.cumsum(sizes)[:-1]))
