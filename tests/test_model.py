@@ -49,7 +49,7 @@ def flat(tmp_path_factory):
 
 def test_estimator_conventions(signal):
     model = StageWinModel(min_train=150, C=0.5)
-    assert vars(model) == {"min_train": 150, "min_class": 20, "max_train": 50_000, "C": 0.5, "calibrate": False,
+    assert vars(model) == {"min_train": 150, "min_class": 20, "max_train": 50_000, "C": 0.5, "calibrate_below": 10_000,
                            "random_state": 0}  # the constructor stores its arguments, nothing else
     rows = training_rows(signal, date(2026, 11, 28))
     assert model.fit(rows) is model

@@ -53,9 +53,11 @@ def cmd_model(args) -> int:
             print(f"{st.stage:>5} {st.n_train:>7,} {st.n_test:>6,} {f(st.auc):>6} {f(st.brier, 4):>7} {f(st.ece):>6} "
                   f"{f(st.baseline_stage_rate.brier, 4):>10} {f(st.baseline_crm_default.brier, 4):>10} "
                   f"{f(st.calibration_p):>9}")
+        p = r.pooled_calibration_p  # a verdict, not the rule: "p 0.427: below 0.05, …" read as a rejection
+        verdict = ("untested" if p is None else "below 0.05: the probabilities are not calibrated" if p < 0.05
+                   else "calibration not rejected at 0.05")
         print(f"pooled over {r.pooled_n_test:,} test deals: ECE {f(r.pooled_ece)}; "
-              f"Spiegelhalter z {f(r.pooled_calibration_z, 2)} (p {f(r.pooled_calibration_p)}: below 0.05, the "
-              f"probabilities are not calibrated)")
+              f"Spiegelhalter z {f(r.pooled_calibration_z, 2)} (p {f(p)}: {verdict})")
         print("factor scorecard (odds ratio per score point, 95% interval, p adjusted for the nine factors, Holm):")
         for fe in r.factors:
             ci = "–" if fe.ci is None else f"[{fe.ci[0]:.2f}, {fe.ci[1]:.2f}]"

@@ -1,9 +1,10 @@
 """P(win | the deal has reached stage s, and what was known then), one model per stage s = 1..7.
 
-Each stage's model is a scikit-learn Pipeline (a ColumnTransformer, then a regularised LogisticRegression). It is
-not Platt-scaled afterwards: on a logistic regression's own score that step learnt the identity plus noise, and
-without it the held-out Brier score and log loss were lower on all six generated datasets measured
-(benchmarks/calibration_step.py), at a third of the fit's time.
+Each stage's model is a scikit-learn Pipeline (a ColumnTransformer, then a regularised LogisticRegression),
+Platt-scaled with CalibratedClassifierCV while the stage has fewer than `calibrate_below` training rows. With more,
+the scaling learnt the identity within noise (slopes 0.86–1.07 at 100k deals) and cost two thirds of the fit's time;
+with fewer, it shrinks a fit from a few thousand rows, and the backtests were a little better with it
+(benchmarks/calibration_step.py, benchmarks/backtest_accuracy.py; docs/metrics.md).
 
 With few resolved deals at a stage it runs in small-data mode: a strongly
 regularised fit shrunk toward the stage's empirical rate (a Beta prior worth `min_train` deals), or the rate alone.
@@ -29,6 +30,7 @@ CATEGORICAL = ("tier", "region", "industry")
 # raise it without (−0.0006): benchmarks/push_feature.py, docs/metrics.md.
 NUMERIC = ("log_amount", "days_in_process", "owner_win_rate", "push_count", *FACTOR_KEYS)
 FULL, SMALL_DATA = "full", "small-data"
+CALIBRATE_BELOW = 10_000  # training rows of a stage, beyond which its fit is not Platt-scaled (module docstring)
 # CalibratedClassifierCV warns that a Pipeline cannot take sample_weight, so that only the calibration would use
 # them; StageWinModel.fit hands the Pipeline's logistic step its own (logistic__sample_weight), so both use them.
 # Set once here, not with catch_warnings around the fit: that is not thread-safe, and backtests fit in two threads.
@@ -43,12 +45,12 @@ class StageWinModel:
     """
 
     def __init__(self, min_train: int = 200, min_class: int = 20, max_train: int = 50_000, C: float = 1.0,
-                 calibrate: bool = False, random_state: int = 0):
+                 calibrate_below: int = CALIBRATE_BELOW, random_state: int = 0):
         self.min_train = min_train
         self.min_class = min_class
         self.max_train = max_train
         self.C = C
-        self.calibrate = calibrate
+        self.calibrate_below = calibrate_below
         self.random_state = random_state
 
     def _pipeline(self, C: float, pooled: bool = False):
@@ -70,7 +72,7 @@ class StageWinModel:
 
     def fit(self, rows) -> StageWinModel:
         """Learn from snapshot training rows; a `weight` column (snapshot.censoring_weights) weights every estimate:
-        the stage rates, the fits (and their calibration, with calibrate=True) and the time to signing."""
+        the stage rates, the fits, their calibration and the time to signing."""
         from sklearn.calibration import CalibratedClassifierCV
 
         rng = np.random.default_rng(self.random_state)
@@ -92,7 +94,7 @@ class StageWinModel:
             minority = min(won, n - won)
             if n >= self.min_train and minority >= self.min_class:
                 model = self._pipeline(self.C)
-                if self.calibrate:
+                if n < self.calibrate_below:
                     model = CalibratedClassifierCV(model, method="sigmoid", cv=3)
                     self.models_[s] = model.fit(X, y, sample_weight=w, logistic__sample_weight=w)
                 else:
