@@ -139,3 +139,52 @@ def test_small_data_mode(tmp_path, closed):
         scored = score_open_deals(store)
         assert len(scored) == 5 and scored["p_win"].between(0.01, 0.99).all()
         assert set(scored["mode"]) == {"small-data"}
+
+
+def test_a_past_quarters_model_is_not_fitted_again_when_its_training_rows_are_unchanged(tmp_path, monkeypatch):
+    """A weekly re-export changes the open deals; a past quarter's training rows (deals resolved before it) stay
+    as they were, and so does its fitted model, read back across the new data version. A change to a deal resolved
+    before that quarter changes its rows, and the model is fitted again."""
+    import csv
+
+    from analytics.forecasting.winmodel import StageWinModel, team_model
+    from analytics.ingest.canonical import import_files
+    from analytics.sample import SampleParameters, write_sample
+
+    write_sample(tmp_path, SampleParameters(deals=1500, seed=5, as_of="2026-11-27"))
+    fits = []
+    fit = StageWinModel.fit
+    monkeypatch.setattr(StageWinModel, "fit", lambda self, rows: fits.append(len(rows)) or fit(self, rows))
+    with open(tmp_path / "deals.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    past = date(2026, 1, 1)
+
+    def reexport(change) -> None:
+        for row in rows:
+            change(row)
+        with open(tmp_path / "deals.csv", "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    with Store(tmp_path / "kf.duckdb") as store:
+        import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
+        first = team_model(store, past)
+        version = store.data_version()
+        assert len(fits) == 1
+        # the re-export: every open deal's amount raised by 1
+        reexport(lambda r: r.update(amount=str(float(r["amount"]) + 1)) if r["outcome"] == "open" and r["amount"]
+                 else None)
+        import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
+        assert store.data_version() != version
+        again = team_model(store, past)
+        assert len(fits) == 1  # read back, not fitted
+        sample_rows = training_rows(store, past).head(300)
+        assert (again.predict_proba(sample_rows) == first.predict_proba(sample_rows)).all()
+        # a deal won in 2025 changes: the quarter's rows change, and its model is fitted again
+        won_early = next(r for r in rows if r["outcome"] == "won" and r["closed_at"] < "2025-12-01" and r["amount"])
+        won_early["amount"] = str(float(won_early["amount"]) * 2)
+        reexport(lambda r: None)
+        import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
+        team_model(store, past)
+        assert len(fits) == 2

@@ -13,6 +13,7 @@ Definitions and validation: docs/metrics.md.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from datetime import date, datetime
 
@@ -21,7 +22,7 @@ import numpy as np
 from analytics.domain import FACTOR_KEYS
 from analytics.forecasting.timing import RemainingTime
 from analytics.store.asof import MODEL_STAGES, weighted_training_rows
-from analytics.store.cache import persisted
+from analytics.store.cache import frame_fingerprint, kept_by_content, persisted
 from analytics.store.connection import Store
 
 CATEGORICAL = ("tier", "region", "industry")
@@ -154,8 +155,27 @@ class StageWinModel:
 
 
 def fit_team_model(store: Store, when: date | datetime) -> StageWinModel:
-    """The team's win model as it could have been fitted at `when`, from what was known then."""
-    return StageWinModel().fit(weighted_training_rows(store, when))
+    """The team's win model as it could have been fitted at `when`, from what was known then. A fit is a function of
+    its training rows (and this code): from the same rows, after a re-export that changed none of them (most past
+    quarters' after a weekly one), the model fitted last time is read back instead of fitted again."""
+    rows = weighted_training_rows(store, when)
+    model = StageWinModel()
+    name = f"win model {_code_fingerprint()} {sorted(vars(model).items())}"
+    return kept_by_content(store, name, frame_fingerprint(rows), lambda: model.fit(rows))
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """What a fit also depends on: this module's and its encoder's source, and scikit-learn's version."""
+    import hashlib
+    from pathlib import Path
+
+    import sklearn
+
+    here = Path(__file__).parent
+    sources = b"".join((here / name).read_bytes() for name in ("winmodel.py", "encoding.py", "timing.py"))
+    return hashlib.sha256(sources + sklearn.__version__.encode()).hexdigest()[:16]
+
 
 
 def team_model(store: Store, when: date | datetime) -> StageWinModel:

@@ -6,6 +6,10 @@ recomputed: every import, undo and demo removal), so every later session, page a
 Which functions are kept is marked on them (`persistable`); after an import, analytics.refresh computes the default
 ones ahead of the first viewer. The database is the user's own file: unpickling from it trusts nothing that was not
 already trusted.
+
+A few results depend on far less than the whole data: a past quarter's win model on the training rows known at its
+start, which a weekly re-export rarely changes. Those are kept by what they were computed from (`kept_by_content`),
+across data versions, the KEPT_BY_CONTENT most recently used of them.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ T = TypeVar("T")
 
 # Part of every key: changed whenever what a persisted function computes changes, so that a database keeps no result
 # (or pickled object) an older keyfunnel computed.
-RESULTS_VERSION = "2026-12-01 the review's waterfall"
+RESULTS_VERSION = "2026-12-02 Platt scaling below 10,000 rows a stage; the backtest kept per quarter"
 
 
 def persistable(compute: Callable[..., T]) -> Callable[..., T]:
@@ -60,3 +64,39 @@ def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
         except StoreError:  # another writer got there first, or the file is busy: the result is still right
             pass
     return value
+
+
+CONTENT = "content"  # the data_version of a result kept by what it was computed from (kept_by_content)
+KEPT_BY_CONTENT = 64  # such results kept, the most recently used: a refresh uses nine win models
+
+
+def kept_by_content(store: Store, name: str, content: bytes, compute: Callable[[], T]) -> T:
+    """compute(), read from result_cache when `name` was computed from the same `content` (a fingerprint of its
+    inputs, which must determine the result), whatever the data version: Store.refresh_deal_facts keeps these."""
+    key = hashlib.sha256(repr((RESULTS_VERSION, name)).encode() + content).hexdigest()
+    row = store.fetchone("SELECT value FROM result_cache WHERE key = ? AND data_version = ?", [key, CONTENT])
+    if row is not None:
+        value = pickle.loads(row[0])
+    else:
+        value = compute()
+    if not store.read_only:
+        try:
+            if row is not None:  # used: the last to be pruned
+                store.execute("UPDATE result_cache SET created_at = now() WHERE key = ?", [key])
+            else:
+                store.execute("INSERT OR REPLACE INTO result_cache VALUES (?, ?, now(), ?)",
+                              [key, CONTENT, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)])
+                store.execute("""DELETE FROM result_cache WHERE data_version = $c AND key NOT IN (
+                                     SELECT key FROM result_cache WHERE data_version = $c
+                                     ORDER BY created_at DESC LIMIT $n)""", {"c": CONTENT, "n": KEPT_BY_CONTENT})
+        except StoreError:  # another writer got there first, or the file is busy: the result is still right
+            pass
+    return value
+
+
+def frame_fingerprint(frame) -> bytes:
+    """A digest of a DataFrame's columns, types and every value, in order."""
+    import pandas as pd
+
+    head = repr((list(frame.columns), [str(t) for t in frame.dtypes])).encode()
+    return hashlib.sha256(head + pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).digest()

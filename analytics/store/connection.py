@@ -205,9 +205,10 @@ class Store:
             self.execute(DEAL_FACTS_SQL)
             self.execute(STAGE_DURATIONS_SQL)
             self.set_setting("facts_appended", "0")
-        # a new data version: results computed from the old data (analytics.results) no longer apply
+        # a new data version: results computed from the old data (analytics.store.cache) no longer apply; those kept
+        # by what they were computed from (data_version 'content') still do
         version = uuid.uuid4().hex
-        self.execute("DELETE FROM result_cache")
+        self.execute("DELETE FROM result_cache WHERE data_version <> 'content'")
         self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [version])
 
     @contextmanager
