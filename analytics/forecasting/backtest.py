@@ -140,9 +140,8 @@ def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 
     model = team_model(store, q_start)
     if not sum(model.n_train_.values()):  # nothing was known yet
         return None
-    # Standing at the end of the day before the quarter is standing at its start: the forecast and the CRM
-    # baseline see the same open deals, read once.
-    # the pipeline at each scored week's start, read in one query and scored by the quarter's one model in one call
+    # the pipeline at each scored week's start, read in one query and scored by the quarter's one model in one call;
+    # standing at the end of the day before the quarter is standing at its start, so the CRM baseline reads week 1's
     days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
     pipelines = dict(zip(days, open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
                                                       filters)))

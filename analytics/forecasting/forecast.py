@@ -159,12 +159,9 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
                                     minlength=shock.shape[1])
                 centre = mean + shock @ slope
             by_cat[:, i] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)
-    if shock is None:
-        by_cat += _draw_one_by_one(a[drawn], p[drawn], cat_index[drawn], n_groups, draws, rng)
-    else:
-        by_cat += _draw_one_by_one(a[drawn], p[drawn], cat_index[drawn], n_groups, draws, rng,
-                                   logit=np.log(pw[drawn] / (1 - pw[drawn])), in_quarter=p[drawn] / pw[drawn],
-                                   stage_col=stage_col[drawn], shock=shock)
+    shocked = {} if shock is None else {"logit": np.log(pw[drawn] / (1 - pw[drawn])), "shock": shock,
+                                        "in_quarter": p[drawn] / pw[drawn], "stage_col": stage_col[drawn]}
+    by_cat += _draw_one_by_one(a[drawn], p[drawn], cat_index[drawn], n_groups, draws, rng, **shocked)
     return by_cat
 
 

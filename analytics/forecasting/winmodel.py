@@ -6,8 +6,8 @@ the scaling learnt the identity within noise (slopes 0.86–1.07 at 100k deals) 
 with fewer, it shrinks a fit from a few thousand rows, and the backtests were a little better with it
 (benchmarks/calibration_step.py, benchmarks/backtest_accuracy.py; docs/metrics.md).
 
-With few resolved deals at a stage it runs in small-data mode: a strongly
-regularised fit shrunk toward the stage's empirical rate (a Beta prior worth `min_train` deals), or the rate alone.
+With few resolved deals at a stage it runs in small-data mode: a strongly regularised fit shrunk toward the stage's
+empirical rate (a Beta prior worth `min_train` deals), or the rate alone.
 Definitions and validation: docs/metrics.md.
 """
 
@@ -34,7 +34,8 @@ FULL, SMALL_DATA = "full", "small-data"
 CALIBRATE_BELOW = 10_000  # training rows of a stage, beyond which its fit is not Platt-scaled (module docstring)
 # CalibratedClassifierCV warns that a Pipeline cannot take sample_weight, so that only the calibration would use
 # them; StageWinModel.fit hands the Pipeline's logistic step its own (logistic__sample_weight), so both use them.
-# Set once here, not with catch_warnings around the fit: that is not thread-safe, and backtests fit in two threads.
+# Set once here, not with catch_warnings around the fit: that is not thread-safe, and the app fits in its sessions'
+# threads and in the background refresh's.
 warnings.filterwarnings("ignore", message="Since Pipeline does not appear to accept sample_weight",
                         category=UserWarning)
 
@@ -175,7 +176,6 @@ def _code_fingerprint() -> str:
     here = Path(__file__).parent
     sources = b"".join((here / name).read_bytes() for name in ("winmodel.py", "encoding.py", "timing.py"))
     return hashlib.sha256(sources + sklearn.__version__.encode()).hexdigest()[:16]
-
 
 
 def team_model(store: Store, when: date | datetime) -> StageWinModel:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from analytics.exceptions import StoreError
-from analytics.store.connection import Store
+from analytics.store.connection import CONTENT_VERSION, Store
 
 T = TypeVar("T")
 
@@ -57,41 +57,43 @@ def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
     if row is not None:
         return pickle.loads(row[0])
     value = compute(store, *args, **kwargs)
-    if not store.read_only:
-        try:
-            store.execute("INSERT OR REPLACE INTO result_cache VALUES (?, ?, now(), ?)",
-                          [key, version, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)])
-        except StoreError:  # another writer got there first, or the file is busy: the result is still right
-            pass
+    _keep(store, key, version, value)
     return value
 
 
-CONTENT = "content"  # the data_version of a result kept by what it was computed from (kept_by_content)
-KEPT_BY_CONTENT = 64  # such results kept, the most recently used: a refresh uses nine win models
+def _keep(store: Store, key: str, version: str, value: object) -> None:
+    _quietly(store, "INSERT OR REPLACE INTO result_cache VALUES (?, ?, now(), ?)",
+             [key, version, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)])
+
+
+def _quietly(store: Store, sql: str, params) -> None:
+    """A write to result_cache, unless the store is read-only; a failed one is let go: another writer got there
+    first, or the file is busy, and the result is still right."""
+    if store.read_only:
+        return
+    try:
+        store.execute(sql, params)
+    except StoreError:
+        pass
+
+
+KEPT_BY_CONTENT = 64  # results kept by content, the most recently used: a refresh uses nine win models
 
 
 def kept_by_content(store: Store, name: str, content: bytes, compute: Callable[[], T]) -> T:
     """compute(), read from result_cache when `name` was computed from the same `content` (a fingerprint of its
     inputs, which must determine the result), whatever the data version: Store.refresh_deal_facts keeps these."""
     key = hashlib.sha256(repr((RESULTS_VERSION, name)).encode() + content).hexdigest()
-    row = store.fetchone("SELECT value FROM result_cache WHERE key = ? AND data_version = ?", [key, CONTENT])
-    if row is not None:
-        value = pickle.loads(row[0])
-    else:
+    row = store.fetchone("SELECT value FROM result_cache WHERE key = ? AND data_version = ?", [key, CONTENT_VERSION])
+    if row is None:
         value = compute()
-    if not store.read_only:
-        try:
-            if row is not None:  # used: the last to be pruned
-                store.execute("UPDATE result_cache SET created_at = now() WHERE key = ?", [key])
-            else:
-                store.execute("INSERT OR REPLACE INTO result_cache VALUES (?, ?, now(), ?)",
-                              [key, CONTENT, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)])
-                store.execute("""DELETE FROM result_cache WHERE data_version = $c AND key NOT IN (
-                                     SELECT key FROM result_cache WHERE data_version = $c
-                                     ORDER BY created_at DESC LIMIT $n)""", {"c": CONTENT, "n": KEPT_BY_CONTENT})
-        except StoreError:  # another writer got there first, or the file is busy: the result is still right
-            pass
-    return value
+        _keep(store, key, CONTENT_VERSION, value)
+        _quietly(store, """DELETE FROM result_cache WHERE data_version = $c AND key NOT IN (
+                               SELECT key FROM result_cache WHERE data_version = $c
+                               ORDER BY created_at DESC LIMIT $n)""", {"c": CONTENT_VERSION, "n": KEPT_BY_CONTENT})
+        return value
+    _quietly(store, "UPDATE result_cache SET created_at = now() WHERE key = ?", [key])  # used: the last pruned
+    return pickle.loads(row[0])
 
 
 def frame_fingerprint(frame) -> bytes:

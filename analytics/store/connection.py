@@ -53,6 +53,11 @@ def _map_duckdb_error(exc: duckdb.Error, path: Path) -> Exception:
     return StoreError(say("store_failed", detail=text.splitlines()[0]), str(path))
 
 
+# The data_version of the results kept by what they were computed from, not by the data (cache.kept_by_content):
+# a new data version keeps them.
+CONTENT_VERSION = "content"
+
+
 def _duckdb_config() -> dict:
     """DuckDB would take up to 80% of the machine's memory; with a limit it spills large sorts to <db>.tmp instead:
     1 GB keeps a 1M-deal import under 1.5 GB resident at the same speed. asof_loop_join_threshold 0: an ASOF join
@@ -206,9 +211,9 @@ class Store:
             self.execute(STAGE_DURATIONS_SQL)
             self.set_setting("facts_appended", "0")
         # a new data version: results computed from the old data (analytics.store.cache) no longer apply; those kept
-        # by what they were computed from (data_version 'content') still do
+        # by what they were computed from (CONTENT_VERSION) still do
         version = uuid.uuid4().hex
-        self.execute("DELETE FROM result_cache WHERE data_version <> 'content'")
+        self.execute("DELETE FROM result_cache WHERE data_version <> ?", [CONTENT_VERSION])
         self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [version])
 
     @contextmanager
