@@ -234,7 +234,10 @@ def test_no_traceback_for_a_bad_upload(page, server, tmp_path):
 
 def test_a_rejected_gbk_upload_is_explained_in_chinese(page, server, tmp_path):
     _open(page, server, "import?lang=zh")
-    # Streamlit's uploader has no text to set: its English button and limits line are redrawn in Chinese (CSS)
+    # Streamlit's uploader has no text to set: its English button and limits line are redrawn in Chinese (CSS).
+    # Drawn once its instructions are: with the suite on two workers, the page can be idle a moment before that.
+    page.wait_for_selector('[data-testid="stFileUploaderDropzone"] [data-testid="stFileUploaderDropzoneInstructions"]'
+                           ' span')
     drawn = page.evaluate("""() => ['button [data-testid="stMarkdownContainer"] p',
                                      '[data-testid="stFileUploaderDropzoneInstructions"] span'].map(s => {
         const e = document.querySelector('[data-testid="stFileUploaderDropzone"] ' + s);
