@@ -28,6 +28,7 @@ pages = [
 try:
     if ui.authenticate() is None:
         st.stop()
+    ui.begin_run()  # this run reads the database as it stands now, and only that (ui.store)
     navigation = st.navigation(pages)
     ui.sidebar()
     ui.page_not_found_text()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from analytics.analyses.overview import FILTER_COLUMNS as FILTER_KEYS
 from analytics.filters import DealFilter
 from analytics.i18n.columns import MONEY_COLUMNS, SHARE_COLUMNS
 from analytics.i18n.text import LANGUAGES, TEXT, t
-from analytics.ingest.demo import clear_demo_data, ensure_demo_data, is_demo
+from analytics.ingest.demo import clear_demo_data, is_demo
 from analytics.present.export import safe_csv_bytes
 from analytics.store.connection import Store, resolve_db_path
 
@@ -29,24 +31,88 @@ APP_PATH = Path(__file__).resolve().parent / "app.py"
 PRECOMPUTE_ENV = "KEYFUNNEL_PRECOMPUTE"  # set by `keyfunnel serve`: compute the demo's slow results at its build
 
 
-@st.cache_resource(show_spinner="Opening the database (the first start builds the demo data: about 10 s) · "
-                                 "正在打开数据库(首次启动会生成演示数据,约 10 秒)")
-def _store(path: str) -> Store:
-    from analytics.ingest.uploads import clear_uploads, uploads_dir
+# The database as this process reads it: one read-only snapshot per database file, shared by every session, opened
+# again once a writer (this app's Import page, a scheduled `keyfunnel import`) has replaced the file. Each script run
+# pins the snapshot current at its start (begin_run): the data version is checked once per run, and a run never reads
+# two versions. No run holds the file locked for a writer: writers write a draft and rename it in
+# (analytics.store.turns). A snapshot no run uses any more is closed when the last reference to it goes.
+_SNAPSHOTS: dict[str, Store] = {}
+_SNAPSHOTS_LOCK = threading.Lock()
+_OPENING_TEXT = ("Opening the database (the first start builds the demo data: about 10 s) · "
+                 "正在打开数据库(首次启动会生成演示数据,约 10 秒)")
 
-    store = Store(path)
-    built = ensure_demo_data(store)
-    clear_uploads(uploads_dir(path))  # left by an app that stopped mid-import: customer data, not kept
-    if built is not None and os.environ.get(PRECOMPUTE_ENV) == "1":
-        # `keyfunnel serve` asks for it: the demo's slow results (the win model, forecast, eight-quarter backtest)
-        # are computed now, so that the first visit of the Forecast page does not wait 30-70 s for its backtest.
-        # Not under AppTest, whose every test builds its own demo database.
-        _refresh_thread(store)
-    return store
+
+def _current(path: str) -> Store:
+    from analytics.store.turns import is_current
+
+    with _SNAPSHOTS_LOCK:
+        held = _SNAPSHOTS.get(path)
+        if held is not None and is_current(held):
+            return held
+        if held is None:
+            with st.spinner(_OPENING_TEXT):
+                fresh = _open(path, first=True)
+        else:
+            fresh = _open(path, first=False)
+        _SNAPSHOTS[path] = fresh
+    return fresh
+
+
+def _open(path: str, first: bool) -> Store:
+    from analytics.ingest.demo import ensure_demo_data, wants_demo_data
+    from analytics.ingest.uploads import clear_uploads, uploads_dir
+    from analytics.store.turns import reading, writing
+
+    snapshot = reading(path)
+    if first:
+        clear_uploads(uploads_dir(path))  # left by an app that stopped mid-import: customer data, not kept
+    if wants_demo_data(snapshot):
+        with writing(path, what="the app (building the demo data)") as draft:
+            ensure_demo_data(draft)
+        snapshot = reading(path)
+    if os.environ.get(PRECOMPUTE_ENV) == "1":
+        # `keyfunnel serve` asks for it: the slow results (the win model, forecast, eight-quarter backtest) of each
+        # new version of the data, whoever wrote it, are computed now, and a refresh a killed app left unfinished
+        # is finished, so that the first visit of the Forecast page does not wait for its backtest. Not under
+        # AppTest, whose every test builds its own demo database.
+        _refresh_thread(snapshot)
+    return snapshot
+
+
+def begin_run() -> Store:
+    """Pin, for this script run, the snapshot current at its start (the router calls it first)."""
+    snapshot = st.session_state["_kf_store"] = _current(str(resolve_db_path()))
+    return snapshot
 
 
 def store() -> Store:
-    return _store(str(resolve_db_path()))
+    """This run's snapshot of the database (read-only: writes go through `writing`)."""
+    pinned = st.session_state.get("_kf_store")
+    return pinned if pinned is not None and pinned.path == resolve_db_path() else begin_run()
+
+
+@contextmanager
+def writing(what: str):
+    """This session's turn to write the database: a draft, published when the block ends without an error. While
+    another writer (a CLI import, another session's) holds the turn, it waits up to a minute, saying who; past that,
+    StoreBusy, which the router shows. After the write this run reads the new snapshot."""
+    from analytics.messages import say
+    from analytics.store.turns import writing as turn
+
+    slot = st.empty()
+
+    def waiting(holder, seconds: float) -> None:
+        who = holder.describe() if holder is not None else "another keyfunnel"
+        slot.info(import_text(say("store_waiting", holder=who, seconds=int(seconds))), icon=":material/hourglass_top:")
+
+    try:
+        with turn(resolve_db_path(), what=f"the app's {what}", on_wait=waiting) as draft:
+            slot.empty()
+            yield draft
+    finally:
+        slot.empty()
+    data_changed()
+    begin_run()
 
 
 def lang() -> str:
@@ -76,7 +142,8 @@ def clear_demo() -> None:
     from analytics.exceptions import KeyfunnelError
 
     try:
-        clear_demo_data(store())
+        with writing("demo removal") as draft:
+            clear_demo_data(draft)
     except KeyfunnelError as exc:
         st.error(import_text(exc))
         return
@@ -91,17 +158,18 @@ def data_changed() -> None:
 
 
 @st.cache_data(show_spinner=False)
-def _filter_options(path: str) -> dict[str, list[str]]:
+def _filter_options(_snapshot: Store, identity: tuple) -> dict[str, list[str]]:
     from analytics.analyses.overview import filter_options
 
-    return filter_options(_store(path))
+    return filter_options(_snapshot)
 
 
 def cached(compute, *args, **kwargs):
-    """Run an analytics function on the store, cached per database, function, arguments and the sidebar's as-of
-    date (a view of the data as it stood then: Store.as_of)."""
-    return _cached(str(resolve_db_path()), compute.__module__, compute.__name__, args, tuple(sorted(kwargs.items())),
-                   as_of())
+    """Run an analytics function on this run's snapshot, cached per version of the database file, function,
+    arguments and the sidebar's as-of date (a view of the data as it stood then: Store.as_of)."""
+    snapshot = store()
+    return _cached(snapshot, str(snapshot.path), snapshot.identity, compute.__module__, compute.__name__, args,
+                   tuple(sorted(kwargs.items())), as_of())
 
 
 def is_demo_database() -> bool:
@@ -114,7 +182,7 @@ def as_of() -> date | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached(path, module, name, args, kwargs, as_of_day=None):
+def _cached(_snapshot, path, identity, module, name, args, kwargs, as_of_day=None):
     import importlib
     from datetime import timedelta
 
@@ -122,11 +190,11 @@ def _cached(path, module, name, args, kwargs, as_of_day=None):
 
     compute = getattr(importlib.import_module(module), name)
     if as_of_day is not None:  # the data as it stood at the end of that day; never persisted as today's result
-        with _store(path).as_of(as_of_day + timedelta(days=1)) as store:
-            return compute(store, *args, **dict(kwargs))
+        with _snapshot.as_of(as_of_day + timedelta(days=1)) as then:
+            return compute(then, *args, **dict(kwargs))
     if is_persistable(compute):  # slow results (model fits, forecasts, backtests), kept for every session and process
-        return persisted(_store(path), compute, *args, **dict(kwargs))
-    return compute(_store(path), *args, **dict(kwargs))
+        return persisted(_snapshot, compute, *args, **dict(kwargs))
+    return compute(_snapshot, *args, **dict(kwargs))
 
 
 def refresh_in_background() -> None:
@@ -135,13 +203,15 @@ def refresh_in_background() -> None:
 
 
 def _refresh_thread(on: Store) -> None:
-    import threading
+    from analytics.refresh import refresh_if_due
+    from analytics.store.turns import is_current
 
-    from analytics.refresh import refresh_results
-
-    # Not a daemon (said explicitly: a thread inherits its creator's flag, and Streamlit's script threads are
-    # daemons): an exiting process waits for it instead of unwinding DuckDB under a running query, which aborts.
-    threading.Thread(target=refresh_results, args=(on,), name="keyfunnel-refresh", daemon=False).start()
+    # refresh_if_due: unless it has finished, or another live process runs it; it stops between steps once a writer
+    # has replaced the file it reads. Not a daemon (said explicitly: a thread inherits its creator's flag, and
+    # Streamlit's script threads are daemons): an exiting process waits for it instead of unwinding DuckDB under a
+    # running query, which aborts.
+    threading.Thread(target=refresh_if_due, args=(on,), kwargs={"keep_going": lambda: is_current(on)},
+                     name="keyfunnel-refresh", daemon=False).start()
 
 
 def _from_query(key: str) -> list[str]:
@@ -222,7 +292,7 @@ def sidebar() -> DealFilter:
         st.radio(t("language", lang()), list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
         st.query_params["lang"] = st.session_state["lang"]
         st.subheader(T("filters"))
-        options = _filter_options(str(resolve_db_path()))
+        options = _filter_options(store(), store().identity)
         chosen = {}
         for key in FILTER_KEYS:
             widget = f"f_{key}"
@@ -481,26 +551,30 @@ def crm_mapping(tables, base, choice: str, decimal_comma: bool):
 
 
 def run_import(start_import, clear_demo_first: bool = False) -> None:
-    """Run `start_import(progress)` under a progress bar (its steps in the chosen language), then show its result.
-    `clear_demo_first`: once the import has landed, undo the demo's batch, so that the user's deals and generated
-    ones never mix."""
+    """Run `start_import(store, progress)` in this session's turn to write, under a progress bar (its steps in the
+    chosen language), then show its result. `clear_demo_first`: once the import has landed, undo the demo's batch
+    in the same write, so that the user's deals and generated ones never mix, and no reader sees them mixed."""
+    from analytics.exceptions import KeyfunnelError
+
     bar = st.progress(0.0)
+    kept_demo = cleared = None
     try:
-        result = start_import(lambda fraction, step: bar.progress(min(fraction, 1.0), text=import_text(step)))
+        with writing("Import page") as draft:
+            result = start_import(draft, lambda fraction, step: bar.progress(min(fraction, 1.0),
+                                                                             text=import_text(step)))
+            if clear_demo_first and result.status == "imported" and is_demo(draft):
+                try:
+                    clear_demo_data(draft)
+                    cleared = True
+                except KeyfunnelError as exc:  # the import changed demo deals: both stay, and the user is told why
+                    kept_demo = exc
     finally:
         _end_uploads()  # the import has ended: its files leave the disk (the batch keeps names and SHA-256)
     bar.empty()
     show_import_result(result)
-    # once the user's own data has landed (a rejected import leaves the demo as it was)
-    if clear_demo_first and result.status == "imported" and is_demo(store()):
-        from analytics.exceptions import KeyfunnelError
-
-        try:
-            clear_demo_data(store())
-        except KeyfunnelError as exc:  # the import changed demo deals: both stay, and the user is told why
-            st.error(import_text(exc))
-            return
-        data_changed()
+    if kept_demo is not None:
+        st.error(import_text(kept_demo))
+    elif cleared:
         st.session_state.pop("_kf_demo_slot", st.empty()).empty()  # the sidebar's banner goes in this run too
         st.info(T("demo_cleared"))
 
@@ -580,7 +654,8 @@ def batch_history() -> None:
         sure = st.checkbox(T("undo_confirm", batch=chosen), key="undo_confirm")
         if st.button(T("undo"), key="undo", disabled=not sure):  # one click no longer removes a batch
             try:
-                done = undo_batch(store(), chosen)
+                with writing("Import page (undo)") as draft:
+                    done = undo_batch(draft, chosen)
             except KeyfunnelError as exc:
                 st.error(import_text(exc))
             else:

@@ -194,6 +194,9 @@ ENGLISH: dict[str, Template] = {
                      "those first",
     # the store
     "store_busy": "database busy, try again: {path} is in use by another keyfunnel process",
+    "store_busy_writer": "database busy: waited {seconds} s for {holder} to finish writing {path}; try again once "
+                         "it has (`keyfunnel batches` lists what landed), or wait longer with --wait SECONDS",
+    "store_waiting": "waiting for {holder} to finish writing the database ({seconds} s)",
     "store_failed": "{detail}",  # DuckDB's own first line
     "backup_path": "a backup folder's path may not contain quotes or line breaks",
     "not_a_backup": "not a keyfunnel backup (no load.sql): write one with `keyfunnel export-db`",

@@ -19,7 +19,12 @@ from analytics.forecasting.path import forecast_path
 from analytics.forecasting.review import quarterly_review
 from analytics.forecasting.scoring import score_open_deals
 from analytics.forecasting.validation import evaluate
-from analytics.store.cache import persisted
+from analytics.store.cache import (
+    claim_refresh,
+    finish_refresh,
+    persisted,
+    release_refresh,
+)
 from analytics.store.connection import Store
 
 
@@ -29,13 +34,14 @@ class RefreshStep:
     seconds: float
 
 
-def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], None] | None = None
-                    ) -> list[RefreshStep]:
+def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], None] | None = None,
+                    keep_going: Callable[[], bool] | None = None) -> list[RefreshStep]:
     """Compute what the pages show by default, for the current data: the win model and its validation, this
     quarter's forecast, its path week by week and the review, the backtest, the scored open deals, the quarter
     simulated by owner, the deals that need attention, and keyfunnel's P50 beside each closed quarter's calls.
 
-    `progress(done, total, step)` is called after each step; the steps are returned with their times."""
+    `progress(done, total, step)` is called after each step; the steps are returned with their times. Before each
+    step `keep_going()`, if given, may stop it (the data it reads was replaced: its results would serve no one)."""
     as_of = data_as_of(store)
     if as_of is None:
         return []
@@ -58,9 +64,31 @@ def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], No
         steps.append(("keyfunnel's P50 beside the calls", lambda: persisted(store, model_points, quarters)))
     done = []
     for name, compute in steps:
+        if keep_going is not None and not keep_going():
+            break
         start = time.perf_counter()
         compute()
         done.append(RefreshStep(name, time.perf_counter() - start))
         if progress is not None:
             progress(len(done), len(steps), done[-1])
     return done
+
+
+def refresh_if_due(store: Store, progress: Callable[[int, int, RefreshStep], None] | None = None,
+                   keep_going: Callable[[], bool] | None = None) -> list[RefreshStep] | None:
+    """The refresh of the store's data version, unless it has finished or a live process is running it: claimed,
+    computed and marked finished, so that a process killed mid-way leaves it due, and the next one to open the
+    database finishes it (every step already kept is read back, not computed again). None when it was not due; a
+    refresh stopped by `keep_going` gives its claim back."""
+    if not claim_refresh(store):
+        return None
+    try:
+        steps = refresh_results(store, progress, keep_going)
+    except BaseException:
+        release_refresh(store)
+        raise
+    if keep_going is not None and not keep_going():
+        release_refresh(store)
+    else:
+        finish_refresh(store)
+    return steps

@@ -64,9 +64,9 @@ if ui.has_data(0 if as_of is None else 1, filters):
             day = g2.date_input(ui.T("as_of"), value=date.today(), key="call_day", format="YYYY-MM-DD")
             if st.form_submit_button(ui.T("call_submit"), type="primary"):
                 try:
-                    call_id = add_call(ui.store(), quarter, unit[0], unit[1], commit, best, note=note,
-                                       entered_by=st.session_state.get("user") or ui.role(), called_at=day)
-                    ui.data_changed()
+                    with ui.writing("Targets & calls page") as draft:
+                        call_id = add_call(draft, quarter, unit[0], unit[1], commit, best, note=note,
+                                           entered_by=st.session_state.get("user") or ui.role(), called_at=day)
                     st.success(ui.T("call_recorded", call_id=call_id))
                 except KeyfunnelError as exc:
                     st.error(ui.import_text(exc))

@@ -90,16 +90,16 @@ if crm_paths:
         if blocked:
             st.caption(ui.T("mapping_blocks", n=len(conversion.mapping_errors)))
         if st.button(ui.T("import_button"), key="run_import", disabled=blocked, type="primary"):
-            ui.run_import(lambda progress: import_export(ui.store(), tables, read_errors, profile,
+            ui.run_import(lambda store, progress: import_export(store, tables, read_errors, profile,
                                                          skip_invalid=skip_invalid, progress=progress,
                                                          conversion=conversion), clear_demo)
 elif routed.plans:  # targets, teams and calls: on their own, as one batch
     if st.button(ui.T("import_button"), key="run_import", type="primary",
                  disabled=len(routed.plans) < len(uploaded)):
-        ui.run_import(lambda progress: import_plans(ui.store(), [Path(f) for f in routed.plans],
+        ui.run_import(lambda store, progress: import_plans(store, [Path(f) for f in routed.plans],
                                                     names=[Path(f).name for f in routed.plans]))
 elif st.button(ui.T("import_button"), key="run_import", disabled=routed.deals is None, type="primary"):
-    ui.run_import(lambda progress: import_files(ui.store(), routed.deals, routed.history,
+    ui.run_import(lambda store, progress: import_files(store, routed.deals, routed.history,
                                                 skip_invalid=skip_invalid, decimal_comma=decimal_comma,
                                                 progress=progress), clear_demo)
 

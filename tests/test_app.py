@@ -49,8 +49,11 @@ def demo_template(tmp_path_factory):
 def demo_db(tmp_path, monkeypatch, demo_template):
     import shutil
 
+    from analytics.store.cache import results_path
+
     path = tmp_path / "demo.duckdb"
     shutil.copyfile(demo_template, path)
+    shutil.copyfile(results_path(demo_template), results_path(path))  # the slow results, kept beside it
     monkeypatch.setenv("KEYFUNNEL_DB", str(path))
     return path
 
@@ -691,7 +694,8 @@ def test_keyfunnel_serve_has_the_demos_slow_results_computed_at_its_build(first_
 
     from analytics.cli import main
     from analytics.forecasting.backtest import backtest
-    from analytics.store.cache import result_key
+    from analytics.store.cache import refresh_state, result_key, results_file
+    from analytics.store.turns import reading
 
     started = {}
     monkeypatch.setattr("os.execve", lambda path, argv, env: started.update(env))
@@ -702,10 +706,10 @@ def test_keyfunnel_serve_has_the_demos_slow_results_computed_at_its_build(first_
     for thread in threading.enumerate():
         if thread.name == "keyfunnel-refresh":
             thread.join(timeout=300)
-    with Store(str(first_start_db)) as store:  # the app's configuration: this process holds its connection
-        kept = store.scalar("SELECT count(*) FROM result_cache WHERE key = ? AND data_version = ?",
-                            [result_key(backtest, (8,), {}), store.data_version()])
-    assert kept == 1
+    with reading(first_start_db) as store, results_file(first_start_db) as con:
+        kept = con.execute("SELECT count(*) FROM results WHERE key = ? AND data_version = ?",
+                           [result_key(backtest, (8,), {}), store.data_version()]).fetchone()[0]
+        assert kept == 1 and refresh_state(store) == "finished"
 
 
 def test_the_pipeline_changes_page_draws_the_waterfall_the_analysis_computes(demo_db):

@@ -329,11 +329,15 @@ def test_refresh_prints_a_line_per_result_and_its_total_time(capsys, tmp_path, d
     assert code == 0 and len(lines) == 9 and lines[0].startswith("[1/9] the win model and this quarter's forecast: ")
     assert lines[5].startswith("[6/9] the backtest over 8 quarters: ") and all(line.endswith(" s") for line in lines)
     assert out.startswith("win model, forecast, backtest and open-deal scores computed for the current data in ")
-    from analytics.store.connection import Store
+    from analytics.store.cache import refresh_state, results_file
+    from analytics.store.turns import reading
 
     def kept():
-        with Store(db) as store:
-            return store.fetchall("SELECT key, data_version, created_at FROM result_cache ORDER BY key")
+        with results_file(db) as con:
+            return con.execute("SELECT key, data_version, used_at FROM results ORDER BY key").fetchall()
+
+    with reading(db) as store:
+        assert refresh_state(store) == "finished"  # an app started now does not compute it again
 
     before = kept()
     code, out, err = run(capsys, "--db", db, "refresh")  # every step reads what the first computed: none written

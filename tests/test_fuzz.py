@@ -106,3 +106,77 @@ def test_each_problem_names_the_row_a_spreadsheet_shows_it_on(tmp_path_factory, 
             assert shown[e.row - 1] == ["too", "short"], e
     n_cell_problems = sum(1 for cells in lines if cells and len(cells) == len(HEADER) and cells[0].startswith("B"))
     assert sum(1 for e in result.errors if e.column in HEADER and e.value is not None) >= n_cell_problems
+
+
+def _workbook(path, header, rows) -> None:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False})
+    sheet = book.add_worksheet("Deals")
+    for r, cells in enumerate([header, *rows]):
+        for c, value in enumerate(cells):
+            sheet.write_string(r, c, value.replace("\x00", "")) if isinstance(value, str) else sheet.write(r, c, value)
+    book.close()
+
+
+workbook_cell = st.one_of(cell.map(lambda v: v[:1000]), st.floats(allow_nan=False, allow_infinity=False),
+                          st.integers(-10**12, 10**12), st.dates())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(workbook_cell, max_size=len(HEADER) + 2), max_size=6))
+def test_any_workbook_ends_cleanly_through_the_write_turn(tmp_path_factory, rows):
+    """A workbook's cells are typed (numbers, dates, text): whatever they hold, the import ends cleanly, and a
+    rejected one publishes a database equal to the one before it."""
+    from analytics.store.turns import reading, writing
+
+    folder = tmp_path_factory.mktemp("fuzz_xlsx")
+    path = folder / "deals.xlsx"
+    _workbook(path, HEADER, rows)
+    db = folder / "kf.duckdb"
+    with reading(db) as store:
+        before = store.table_checksums()
+    with writing(db, what="test") as store:
+        result = import_files(store, path)
+    assert result.status in ("imported", "unchanged", "rejected")
+    with reading(db) as store:
+        if result.status == "rejected":
+            assert result.errors and all(e.reason and e.file == "deals.xlsx" for e in result.errors)
+            assert store.table_checksums() == before
+        else:
+            assert store.scalar("SELECT count(*) FROM deals") == result.deals_inserted
+
+
+PLAN_HEADERS = [["period", "owner", "target"], ["period", "team", "target", "region"],
+                ["period", "owner", "commit", "best_case", "note", "called_at"], ["owner", "team", "manager"],
+                ["期间", "负责人", "目标"], ["期间", "负责人", "承诺", "最佳情况"]]
+plan_cell = st.one_of(st.sampled_from(NASTY + ["2026Q4", "2026-q4", "2026-11", "2026年11月", "Ann", "Bob", "North",
+                                               "100", "-1", "1e400"]), st.text(max_size=20))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=st.sampled_from(PLAN_HEADERS), rows=st.lists(st.lists(plan_cell, min_size=0, max_size=7), max_size=6),
+       encoding=st.sampled_from(["utf-8", "gb18030"]))
+def test_any_targets_teams_or_calls_file_ends_cleanly(tmp_path_factory, header, rows, encoding):
+    """Targets, teams and calls files: imported or rejected with every problem named, never an exception; a
+    rejected batch leaves every table as it was."""
+    from analytics.ingest.plans import import_plans
+
+    folder = tmp_path_factory.mktemp("fuzz_plans")
+    deals = folder / "deals.csv"
+    deals.write_bytes(encode([["D1", "Acme", "A", "100", "2026-01-01", "", "open", "3"]], "utf-8", ","))
+    buf = io.StringIO()
+    csv.writer(buf).writerows([header, *rows])
+    path = folder / "plans.csv"
+    path.write_bytes(buf.getvalue().encode(encoding, errors="replace"))
+    with Store(folder / "kf.duckdb") as store:
+        assert import_files(store, deals).status == "imported"
+        before = store.table_checksums(("deals", "import_batches", "settings"))
+        plans_before = store.fetchall("SELECT count(*), coalesce(sum(hash(t)), 0) FROM targets t")
+        result = import_plans(store, [path])
+        assert result.status in ("imported", "unchanged", "rejected")
+        if result.status == "rejected":
+            assert result.errors and all(e.reason for e in result.errors)
+            assert store.table_checksums(("deals", "import_batches", "settings")) == before
+            assert store.fetchall("SELECT count(*), coalesce(sum(hash(t)), 0) FROM targets t") == plans_before
+            assert store.scalar("SELECT count(*) FROM forecast_calls") == 0

@@ -1,10 +1,11 @@
-"""Slow results are kept in the database for the data version they were computed from, and only for it."""
+"""Slow results are kept beside the database for the data version they were computed from, and only for it."""
 
 from analytics.forecasting.forecast import forecast_quarter
 from analytics.ingest.batches import undo_batch
 from analytics.ingest.canonical import import_files
-from analytics.store.cache import persisted, result_key
+from analytics.store.cache import persisted, result_key, results_file
 from analytics.store.connection import Store
+from analytics.store.turns import reading, writing
 
 from .handworked import write_handworked
 
@@ -26,10 +27,12 @@ def test_kept_across_processes_until_the_data_changes(tmp_path):
         assert calls == ["2026Q1"]  # the second call, spelled differently, read the stored result
     with Store(db, read_only=True) as s:  # another process, read-only: it reads what the first stored
         assert persisted(s, counted, "2026Q1") == 9 and calls == ["2026Q1"]
-    with Store(db) as s:
+    with writing(db, what="test") as s:
         undo_batch(s, batch)  # the data changed: the stored result no longer applies
+    with reading(db) as s:
         assert persisted(s, counted, "2026Q1") == 0 and calls == ["2026Q1", "2026Q1"]
-        assert s.scalar("SELECT count(*) FROM result_cache") == 1
+    with results_file(db) as con:  # the writer's publish removed the earlier version's result
+        assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 1
 
 
 def test_key_binds_arguments_to_the_signature():

@@ -27,7 +27,7 @@ from analytics.cli.data import (
 
 def build_parser() -> argparse.ArgumentParser:
     from analytics.cli.analyses import add_analysis_commands
-    from analytics.cli.common import at_least, iso_date, positive_number
+    from analytics.cli.common import add_wait, at_least, iso_date, positive_number
     from analytics.cli.plans import add_plans_commands
 
     parser = argparse.ArgumentParser(prog="keyfunnel", description="Pipeline analytics for key-account sales.")
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-demo", action="store_true",
                    help="importing into the demo database: keep the demo deals (default: clear them first)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_wait(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("inspect", help="show how a CRM export maps: preset, columns, every stage name and count")
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("undo", help="remove exactly what a batch added or changed")
     p.add_argument("batch_id", type=int, metavar="BATCH_ID")
+    add_wait(p)
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("serve", help="run the app on 127.0.0.1 (usage statistics off)")

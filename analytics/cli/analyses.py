@@ -6,6 +6,7 @@ from __future__ import annotations
 from analytics import formatting
 from analytics.cli.common import (
     add_filter_options,
+    add_wait,
     at_least,
     ci_cell,
     filters_from_args,
@@ -279,4 +280,5 @@ def add_analysis_commands(sub) -> None:
     p.set_defaults(func=cmd_waterfall)
     p = sub.add_parser("refresh", help="fit the win model and compute the forecast, backtest and deal scores for "
                                        "the current data, so that pages and commands read them at once")
+    add_wait(p)
     p.set_defaults(func=cmd_refresh)

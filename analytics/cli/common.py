@@ -27,16 +27,37 @@ def print_json(obj) -> None:
 
 
 def open_store(args, read_only: bool = False):
-    from analytics.store.connection import Store, resolve_db_path
+    """A read-only snapshot of the database (a reader never waits: analytics.store.turns), or, for a command that
+    writes, a draft in this process's turn, published when the command's `with` block ends without an error. A
+    writer waits for another one (the app's Import page, a scheduled import) up to --wait seconds, saying who."""
+    import sys
 
-    if read_only and not resolve_db_path(args.db).exists():
-        Store(args.db).close()  # a first run: create the empty, migrated database
-    store = Store(args.db, read_only=read_only)
-    if read_only and store.needs_migration():  # written by an older keyfunnel: migrate once, as a writer, then read
-        store.close()
-        Store(args.db).close()
-        store = Store(args.db, read_only=True)
-    return store
+    from analytics.store.turns import DEFAULT_WAIT, reading, writing
+
+    wait = getattr(args, "wait", None)
+    wait = DEFAULT_WAIT if wait is None else wait
+    if read_only:
+        return reading(args.db, wait=wait)
+
+    def waiting(holder, seconds: float) -> None:
+        who = holder.describe() if holder is not None else "another keyfunnel"
+        print(f"keyfunnel: waiting for {who} to finish writing the database ({seconds:.0f} s of {wait:.0f})",
+              file=sys.stderr, flush=True)
+
+    return writing(args.db, what=f"keyfunnel {' '.join(_command_words(args))}", wait=wait, on_wait=waiting)
+
+
+def _command_words(args) -> list[str]:
+    words = [args.command]
+    action = getattr(args, "action", None)
+    return words + [action] if isinstance(action, str) else words
+
+
+def add_wait(parser: argparse.ArgumentParser) -> None:
+    """--wait SECONDS, on every command that writes the database."""
+    parser.add_argument("--wait", type=non_negative_number, default=None, metavar="SECONDS",
+                        help="wait this long for another writer (the app's import, a scheduled import) to finish "
+                             "(default 60)")
 
 
 def iso_date(text: str) -> date:
@@ -67,6 +88,13 @@ def number_within(text: str, low: float, high: float, requirement: str) -> float
     if not low < value < high:  # NaN fails too
         raise argparse.ArgumentTypeError(f"{requirement}: {text}")
     return value
+
+
+def non_negative_number(text: str) -> float:
+    """An argparse type: a finite number of at least 0 (seconds to wait)."""
+    if text.strip() in ("0", "0.0"):
+        return 0.0
+    return number_within(text, 0, float("inf"), "must be a number of at least 0")
 
 
 def positive_number(text: str) -> float:

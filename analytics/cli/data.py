@@ -176,7 +176,7 @@ def cmd_sample(args) -> int:
 def cmd_batches(args) -> int:
     from analytics.ingest.batches import list_batches
 
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:
         batches = list_batches(store)
     if args.json:
         print_json({"batches": [b.to_json() for b in batches]})

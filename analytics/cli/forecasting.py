@@ -15,13 +15,15 @@ def cmd_refresh(args) -> int:
 
     from analytics.cli.common import open_store
     from analytics.refresh import refresh_results
+    from analytics.store.cache import finish_refresh
 
     def progress(done: int, total: int, step) -> None:  # on stderr: stdout keeps the one line a script reads
         print(f"[{done}/{total}] {step.name}: {step.seconds:.1f} s", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
-    with open_store(args) as store:
+    with open_store(args, read_only=True) as store:  # results are kept beside the database, not in it
         steps = refresh_results(store, progress)
+        finish_refresh(store)
     if not steps:
         print("no deals yet: nothing to compute")
         return 0

@@ -6,6 +6,7 @@ import getpass
 
 from analytics import formatting
 from analytics.cli.common import (
+    add_wait,
     iso_date,
     open_store,
     pct_cell,
@@ -116,6 +117,7 @@ def add_plans_commands(sub) -> None:
     i.add_argument("files", nargs="+", metavar="FILE")
     i.add_argument("--sheet", metavar="NAME", help="the sheet to read in a workbook")
     i.add_argument("--json", action="store_true")
+    add_wait(i)
     p.set_defaults(func=cmd_targets)
 
     p = sub.add_parser("attainment", help="won, pipeline, coverage and P(reach target) per owner, team or region")
@@ -139,6 +141,7 @@ def add_plans_commands(sub) -> None:
     a.add_argument("--note", metavar="TEXT")
     a.add_argument("--at", type=iso_date, metavar="DATE", help="when the call was made (default: now)")
     a.add_argument("--by", metavar="NAME", help="who entered it (default: your user name)")
+    add_wait(a)
     p.set_defaults(func=cmd_call_add)
 
     p = sub.add_parser("calls", help="list forecast calls; `calls accuracy` scores them against the actuals")

@@ -139,6 +139,9 @@ CHINESE: dict[str, Template] = {
     "batch_blocked": "批次 {batch} 无法撤销:之后的批次({later})修改了相同的商机,请先撤销它们",
     # the store
     "store_busy": "数据库正忙,请稍后再试:{path} 正被另一个 keyfunnel 进程使用(例如命令行导入)",
+    "store_busy_writer": "数据库正忙:已等待 {seconds} 秒,{holder} 仍在写入 {path};请在它完成后重试"
+                         "(`keyfunnel batches` 列出已导入的批次),或用 --wait 秒数 等待更久",
+    "store_waiting": "正在等待 {holder} 写完数据库({seconds} 秒)",
     "store_failed": "无法打开或查询数据库({detail})",
     "backup_path": "备份文件夹的路径不能包含引号或换行符",
     "not_a_backup": "这不是 keyfunnel 备份(没有 load.sql):请用 `keyfunnel export-db` 生成备份",

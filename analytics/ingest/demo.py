@@ -26,9 +26,14 @@ def is_demo(store: Store) -> bool:
     return demo_batch(store) is not None
 
 
+def wants_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> bool:
+    """A first run: no batch ever imported, and the checkout ships the sample."""
+    return not store.scalar("SELECT count(*) FROM import_batches") and (demo_dir / "deals.csv").exists()
+
+
 def ensure_demo_data(store: Store, demo_dir: Path = DEMO_DIR) -> ImportResult | None:
     """On first run (no batch ever imported), import the shipped sample and mark the database as demo data."""
-    if store.scalar("SELECT count(*) FROM import_batches") or not (demo_dir / "deals.csv").exists():
+    if not wants_demo_data(store, demo_dir):
         return None
     result = import_files(store, demo_dir / "deals.csv", demo_dir / "stage_history.csv")
     if result.status == "imported":

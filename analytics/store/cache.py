@@ -1,11 +1,16 @@
-"""Results kept in the database until the data changes: fitted models, forecasts, backtests.
+"""Results kept until the data changes: fitted models, forecasts, backtests.
 
-Fitting the win model and backtesting take seconds to minutes at a million deals. Their results are pickled into
-`result_cache` with the data version they were computed from (analytics.store bumps it whenever deal_facts is
-recomputed: every import, undo and demo removal), so every later session, page and process reads them instead.
-Which functions are kept is marked on them (`persistable`); after an import, analytics.refresh computes the default
-ones ahead of the first viewer. The database is the user's own file: unpickling from it trusts nothing that was not
-already trusted.
+Fitting the win model and backtesting take seconds to minutes at a million deals. Their results are pickled, with
+the data version they were computed from (analytics.store bumps it whenever deal_facts is recomputed: every import,
+undo and demo removal), so every later session, page and process reads them instead. Which functions are kept is
+marked on them (`persistable`); after an import, analytics.refresh computes the default ones ahead of the first
+viewer. The database is the user's own file: unpickling from it trusts nothing that was not already trusted.
+
+They are kept beside the database, in `<db>.results.sqlite`, not in it: a reader computes them, and readers never
+write the database (analytics.store.turns). SQLite, in write-ahead-log mode, lets many processes read it and one
+write it at a time, each write a few milliseconds; a result that cannot be written (a read-only folder, a
+writer holding the file past the timeout) is computed again next time, never wrong. Rows of data versions no longer
+current are removed when a writer replaces the database (`forget_other_versions`).
 
 A few results depend on far less than the whole data: a past quarter's win model on the training rows known at its
 start, which a weekly re-export rarely changes. Those are kept by what they were computed from (`kept_by_content`),
@@ -16,14 +21,23 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import pickle
-from collections.abc import Callable
+import socket
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
-from analytics.exceptions import StoreError
-from analytics.store.connection import CONTENT_VERSION, Store
+from analytics.store.connection import Store
 
 T = TypeVar("T")
+
+# The data_version of the results kept by what they were computed from, not by the data (kept_by_content): a new
+# data version keeps them.
+CONTENT_VERSION = "content"
 
 # Part of every key: changed whenever what a persisted function computes changes, so that a database keeps no result
 # (or pickled object) an older keyfunnel computed.
@@ -50,50 +64,165 @@ def result_key(compute: Callable, args: tuple, kwargs: dict) -> str:
     return hashlib.sha256(repr((RESULTS_VERSION, compute.__module__, compute.__qualname__, named)).encode()).hexdigest()
 
 
-def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
-    """compute(store, *args, **kwargs), read from result_cache when this data version already computed it."""
-    key, version = result_key(compute, args, kwargs), store.data_version()
-    row = store.fetchone("SELECT value FROM result_cache WHERE key = ? AND data_version = ?", [key, version])
-    if row is not None:
-        return pickle.loads(row[0])
-    value = compute(store, *args, **kwargs)
-    _keep(store, key, version, value)
-    return value
+def results_path(db_path: str | os.PathLike) -> Path:
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".results.sqlite")
 
 
-def _keep(store: Store, key: str, version: str, value: object) -> None:
-    _quietly(store, "INSERT OR REPLACE INTO result_cache VALUES (?, ?, now(), ?)",
-             [key, version, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)])
+_RESULTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (key TEXT NOT NULL, data_version TEXT NOT NULL, used_at TEXT NOT NULL,
+                                    value BLOB NOT NULL, PRIMARY KEY (key, data_version));
+CREATE TABLE IF NOT EXISTS refreshes (data_version TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,
+                                      started_at TEXT NOT NULL, finished_at TEXT);
+"""
+_READY: set[Path] = set()  # results files this process has given their schema
+
+
+@contextmanager
+def results_file(db_path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
+    """A connection to the database's results file, in autocommit; closed on leaving. One per use: SQLite
+    connections belong to the thread that opened them, and Streamlit's sessions are threads."""
+    path = results_path(db_path)
+    con = sqlite3.connect(path, timeout=20, isolation_level=None)
+    try:
+        if path not in _READY:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_RESULTS_SCHEMA)
+            _READY.add(path)
+        yield con
+    finally:
+        con.close()
+
+
+def _read(store: Store, key: str, version: str) -> bytes | None:
+    try:
+        with results_file(store.path) as con:
+            row = con.execute("SELECT value FROM results WHERE key = ? AND data_version = ?", [key, version]).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else row[0]
 
 
 def _quietly(store: Store, sql: str, params) -> None:
-    """A write to result_cache, unless the store is read-only; a failed one is let go: another writer got there
-    first, or the file is busy, and the result is still right."""
-    if store.read_only:
-        return
+    """A write to the results file; a failed one is let go (a read-only folder, a file busy past the timeout): the
+    result is still right, and is computed again next time."""
     try:
-        store.execute(sql, params)
-    except StoreError:
+        with results_file(store.path) as con:
+            con.execute(sql, params)
+    except sqlite3.Error:
         pass
+
+
+def _keep(store: Store, key: str, version: str, value: object) -> None:
+    _quietly(store, "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+             [key, version, _now(), pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)])
+
+
+def _now() -> str:
+    return datetime.now().isoformat(timespec="microseconds")
+
+
+def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
+    """compute(store, *args, **kwargs), read from the results file when this data version already computed it."""
+    key, version = result_key(compute, args, kwargs), store.data_version()
+    kept = _read(store, key, version)
+    if kept is not None:
+        return pickle.loads(kept)
+    value = compute(store, *args, **kwargs)
+    _keep(store, key, version, value)
+    return value
 
 
 KEPT_BY_CONTENT = 64  # results kept by content, the most recently used: a refresh uses nine win models
 
 
 def kept_by_content(store: Store, name: str, content: bytes, compute: Callable[[], T]) -> T:
-    """compute(), read from result_cache when `name` was computed from the same `content` (a fingerprint of its
-    inputs, which must determine the result), whatever the data version: Store.refresh_deal_facts keeps these."""
+    """compute(), read from the results file when `name` was computed from the same `content` (a fingerprint of its
+    inputs, which must determine the result), whatever the data version: forget_other_versions keeps these."""
     key = hashlib.sha256(repr((RESULTS_VERSION, name)).encode() + content).hexdigest()
-    row = store.fetchone("SELECT value FROM result_cache WHERE key = ? AND data_version = ?", [key, CONTENT_VERSION])
-    if row is None:
+    kept = _read(store, key, CONTENT_VERSION)
+    if kept is None:
         value = compute()
         _keep(store, key, CONTENT_VERSION, value)
-        _quietly(store, """DELETE FROM result_cache WHERE data_version = $c AND key NOT IN (
-                               SELECT key FROM result_cache WHERE data_version = $c
-                               ORDER BY created_at DESC LIMIT $n)""", {"c": CONTENT_VERSION, "n": KEPT_BY_CONTENT})
+        _quietly(store, """DELETE FROM results WHERE data_version = :c AND key NOT IN (
+                               SELECT key FROM results WHERE data_version = :c ORDER BY used_at DESC LIMIT :n)""",
+                 {"c": CONTENT_VERSION, "n": KEPT_BY_CONTENT})
         return value
-    _quietly(store, "UPDATE result_cache SET created_at = now() WHERE key = ?", [key])  # used: the last pruned
-    return pickle.loads(row[0])
+    _quietly(store, "UPDATE results SET used_at = ? WHERE key = ? AND data_version = ?",
+             [_now(), key, CONTENT_VERSION])  # used: the last pruned
+    return pickle.loads(kept)
+
+
+def forget_other_versions(db_path: str | os.PathLike, version: str) -> None:
+    """Called once a writer has replaced the database with data version `version`: the results (and refresh
+    records) of every other version go, but for those kept by content. A reader still on an earlier file computes
+    its own again."""
+    try:
+        with results_file(db_path) as con:
+            con.execute("DELETE FROM results WHERE data_version NOT IN (?, ?)", [version, CONTENT_VERSION])
+            con.execute("DELETE FROM refreshes WHERE data_version <> ?", [version])
+    except sqlite3.Error:
+        pass
+
+
+# The refresh of each data version (analytics.refresh): claimed by one process at a time, and marked finished, so
+# that a process started after one was killed mid-way finishes it, and no two processes compute it side by side.
+
+def claim_refresh(store: Store) -> bool:
+    """Claim this data version's refresh for this process: False when it is finished, or running in a live
+    process (on this host; a claim from another host stands)."""
+    version, host = store.data_version(), socket.gethostname()
+    try:
+        with results_file(store.path) as con:
+            con.execute("BEGIN IMMEDIATE")
+            row = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
+                              [version]).fetchone()
+            free = row is None or (row[2] is None and row[1] == host and not process_alive(row[0]))
+            if free:
+                con.execute("INSERT OR REPLACE INTO refreshes VALUES (?, ?, ?, ?, NULL)",
+                            [version, os.getpid(), host, _now()])
+            con.execute("COMMIT")
+    except sqlite3.Error:
+        return False
+    return free
+
+
+def finish_refresh(store: Store) -> None:
+    """This data version's refresh has finished (claimed or not: `keyfunnel refresh` computes without a claim)."""
+    _quietly(store, """INSERT INTO refreshes VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (data_version) DO UPDATE SET finished_at = excluded.finished_at""",
+             [store.data_version(), os.getpid(), socket.gethostname(), _now(), _now()])
+
+
+def release_refresh(store: Store) -> None:
+    """A refresh that stopped before it finished (its data replaced meanwhile): the claim goes."""
+    _quietly(store, "DELETE FROM refreshes WHERE data_version = ? AND pid = ? AND finished_at IS NULL",
+             [store.data_version(), os.getpid()])
+
+
+def refresh_state(store: Store) -> str:
+    """'finished', 'running' (claimed by a live process), or 'due'."""
+    try:
+        with results_file(store.path) as con:
+            row = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
+                              [store.data_version()]).fetchone()
+    except sqlite3.Error:
+        return "due"
+    if row is None:
+        return "due"
+    if row[2] is not None:
+        return "finished"
+    return "running" if row[1] != socket.gethostname() or process_alive(row[0]) else "due"
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def frame_fingerprint(frame) -> bytes:

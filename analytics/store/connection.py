@@ -53,11 +53,6 @@ def _map_duckdb_error(exc: duckdb.Error, path: Path) -> Exception:
     return StoreError(say("store_failed", detail=text.splitlines()[0]), str(path))
 
 
-# The data_version of the results kept by what they were computed from, not by the data (cache.kept_by_content):
-# a new data version keeps them.
-CONTENT_VERSION = "content"
-
-
 def _duckdb_config() -> dict:
     """DuckDB would take up to 80% of the machine's memory; with a limit it spills large sorts to <db>.tmp instead:
     1 GB keeps a 1M-deal import under 1.5 GB resident at the same speed. asof_loop_join_threshold 0: an ASOF join
@@ -210,11 +205,8 @@ class Store:
             self.execute(DEAL_FACTS_SQL)
             self.execute(STAGE_DURATIONS_SQL)
             self.set_setting("facts_appended", "0")
-        # a new data version: results computed from the old data (analytics.store.cache) no longer apply; those kept
-        # by what they were computed from (CONTENT_VERSION) still do
-        version = uuid.uuid4().hex
-        self.execute("DELETE FROM result_cache WHERE data_version <> ?", [CONTENT_VERSION])
-        self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [version])
+        # a new data version: results computed from the old data (analytics.store.cache) no longer apply
+        self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [uuid.uuid4().hex])
 
     @contextmanager
     def as_of(self, when: date | datetime) -> Iterator[Store]:

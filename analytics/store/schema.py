@@ -175,6 +175,9 @@ CREATE TABLE forecast_calls (
     batch_id INTEGER
 );
 """),
+    # Results live beside the database now, in <db>.results.sqlite (analytics.store.cache): readers compute them,
+    # and readers never write the database (analytics.store.turns).
+    ("013_results_beside_the_database", "DROP TABLE IF EXISTS result_cache;"),
 )
 # the fields deal_changes records, each in the column of its name
 CHANGE_FIELDS = ("expected_close", "amount", "outcome")
