@@ -81,7 +81,11 @@ def _open(path: str, first: bool) -> Store:
 
 def begin_run() -> Store:
     """Pin, for this script run, the snapshot current at its start (the router calls it first)."""
+    from analytics.store.cache import refresh_state
+
     snapshot = st.session_state["_kf_store"] = _current(str(resolve_db_path()))
+    # a refresh running in another process: this run shows what it has not reached yet as computed before
+    st.session_state["_kf_refreshing"] = refresh_state(snapshot) == "running"
     return snapshot
 
 
@@ -111,7 +115,6 @@ def writing(what: str):
             yield draft
     finally:
         slot.empty()
-    data_changed()
     begin_run()
 
 
@@ -147,14 +150,8 @@ def clear_demo() -> None:
     except KeyfunnelError as exc:
         st.error(import_text(exc))
         return
-    data_changed()
     st.session_state["_kf_demo_cleared"] = True
     st.rerun()
-
-
-def data_changed() -> None:
-    """After an import, undo or clearing: every cached result is stale."""
-    st.cache_data.clear()
 
 
 @st.cache_data(show_spinner=False)
@@ -166,10 +163,19 @@ def _filter_options(_snapshot: Store, identity: tuple) -> dict[str, list[str]]:
 
 def cached(compute, *args, **kwargs):
     """Run an analytics function on this run's snapshot, cached per version of the database file, function,
-    arguments and the sidebar's as-of date (a view of the data as it stood then: Store.as_of)."""
+    arguments and the sidebar's as-of date (a view of the data as it stood then: Store.as_of). A slow result the
+    background refresh has not reached yet is the one computed before the latest import, said so once a session
+    and version."""
     snapshot = store()
-    return _cached(snapshot, str(snapshot.path), snapshot.identity, compute.__module__, compute.__name__, args,
-                   tuple(sorted(kwargs.items())), as_of())
+    refreshing = as_of() is None and st.session_state.get("_kf_refreshing", False)
+    value, earlier = _cached(snapshot, str(snapshot.path), snapshot.identity, compute.__module__, compute.__name__,
+                             args, tuple(sorted(kwargs.items())), as_of(), refreshing)
+    if earlier is not None and st.session_state.get("_kf_earlier_said") != snapshot.identity:
+        # once a session and version of the data, in a toast: a line in the page would push the Overview past one
+        # screen
+        st.session_state["_kf_earlier_said"] = snapshot.identity
+        st.toast(T("results_earlier", at=earlier[:16].replace("T", " ")), icon=":material/history:")
+    return value
 
 
 def is_demo_database() -> bool:
@@ -182,19 +188,29 @@ def as_of() -> date | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached(_snapshot, path, identity, module, name, args, kwargs, as_of_day=None):
+def _cached(_snapshot, path, identity, module, name, args, kwargs, as_of_day=None, refreshing=False):
+    """(the result, None), or (an earlier version's result, when it was computed) while `refreshing`: the key
+    changes once the refresh has finished, and this version's own result is read then."""
     import importlib
+    from contextlib import nullcontext
     from datetime import timedelta
 
-    from analytics.store.cache import is_persistable, persisted
+    from analytics.store.cache import (
+        earlier_while_refreshing,
+        is_persistable,
+        persisted,
+    )
 
     compute = getattr(importlib.import_module(module), name)
     if as_of_day is not None:  # the data as it stood at the end of that day; never persisted as today's result
         with _snapshot.as_of(as_of_day + timedelta(days=1)) as then:
-            return compute(then, *args, **dict(kwargs))
-    if is_persistable(compute):  # slow results (model fits, forecasts, backtests), kept for every session and process
-        return persisted(_snapshot, compute, *args, **dict(kwargs))
-    return compute(_snapshot, *args, **dict(kwargs))
+            return compute(then, *args, **dict(kwargs)), None
+    with earlier_while_refreshing() if refreshing else nullcontext([]) as earlier:
+        if is_persistable(compute):  # slow results (model fits, forecasts, backtests), kept for every session and
+            value = persisted(_snapshot, compute, *args, **dict(kwargs))  # process
+        else:
+            value = compute(_snapshot, *args, **dict(kwargs))
+    return value, max(earlier) if earlier else None
 
 
 def refresh_in_background() -> None:
@@ -203,15 +219,22 @@ def refresh_in_background() -> None:
 
 
 def _refresh_thread(on: Store) -> None:
-    from analytics.refresh import refresh_if_due
-    from analytics.store.turns import is_current
+    """The refresh of the snapshot's data version, unless it has finished or another live process runs it, in a
+    process of its own (analytics.refresh's main: at a lower priority, and off this interpreter, whose sessions it
+    would otherwise slow); a thread waits for it, so that it leaves no zombie behind."""
+    import subprocess
+    import sys
 
-    # refresh_if_due: unless it has finished, or another live process runs it; it stops between steps once a writer
-    # has replaced the file it reads. Not a daemon (said explicitly: a thread inherits its creator's flag, and
-    # Streamlit's script threads are daemons): an exiting process waits for it instead of unwinding DuckDB under a
-    # running query, which aborts.
-    threading.Thread(target=refresh_if_due, args=(on,), kwargs={"keep_going": lambda: is_current(on)},
-                     name="keyfunnel-refresh", daemon=False).start()
+    from analytics.store.cache import claim_refresh, refresh_state
+
+    if refresh_state(on) != "due":
+        return
+    child = subprocess.Popen([sys.executable, "-m", "analytics.refresh", str(on.path)], cwd=APP_PATH.parent,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # claimed for it at once, so that no page computes what it is about to (a claim another process made
+    # meanwhile stands, and the child, finding it, ends)
+    claim_refresh(on, child.pid)
+    threading.Thread(target=child.wait, name="keyfunnel-refresh", daemon=True).start()
 
 
 def _from_query(key: str) -> list[str]:
@@ -396,7 +419,11 @@ def table(df, key: str, *, rows: int | None = None, pinned: tuple[str, ...] = ()
     money = [c for c in df.columns if c in MONEY_COLUMNS]
     shares = [c for c in df.columns if c in SHARE_COLUMNS or c in also_shares]
     if money or shares:
-        df = df.assign(**{c: df[c].round() for c in money}, **{c: df[c] * 100 for c in shares})
+        import pandas as pd
+
+        # a column whose cells are all blank (no target set: every attainment None) is of object dtype: as numbers
+        df = df.assign(**{c: pd.to_numeric(df[c]).round() for c in money},
+                       **{c: pd.to_numeric(df[c]) * 100 for c in shares})
     config = {c: _column_config(c, "share" if c in shares else df[c].dtype) for c in df.columns}
     for c in pinned:
         config[c] = {**config[c], "pinned": True}
@@ -587,7 +614,6 @@ def show_import_result(result) -> None:
     computed in the background."""
     import pandas as pd
 
-    data_changed()
     if result.status == "imported":
         refresh_in_background()
     message = import_text(result.outcome)
@@ -659,7 +685,6 @@ def batch_history() -> None:
             except KeyfunnelError as exc:
                 st.error(import_text(exc))
             else:
-                data_changed()
                 st.session_state["_kf_undone"] = T(
                     "undo_done", batch=done.batch_id, added=done.deals_inserted, updated=done.deals_updated,
                     events=done.stage_events_added)

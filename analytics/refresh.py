@@ -92,3 +92,23 @@ def refresh_if_due(store: Store, progress: Callable[[int, int, RefreshStep], Non
     else:
         finish_refresh(store)
     return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m analytics.refresh DB`: the app's background refresh, in a process of its own at a lower priority
+    (nice 10), so that it neither holds the app's interpreter nor outruns the pages directors are waiting for; it
+    stops once a writer has replaced the file it reads (the refresh of the new version is started then)."""
+    import os
+    import sys
+
+    from analytics.store.turns import is_current, reading
+
+    (path,) = sys.argv[1:] if argv is None else argv
+    os.nice(10)
+    with reading(path) as store:
+        refresh_if_due(store, keep_going=lambda: is_current(store))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -315,7 +315,9 @@ def markdown(results: dict) -> str:
                       ("training rows + fit", lambda r: r["fit_s"]), ("forecast", lambda r: r["forecast_s"]),
                       ("backtest", lambda r: r["backtest_s"])]:
         lines.append(f"| {name} | {scaling(results, key)} |")
-    return "\n".join(lines) + "\n"
+    from benchmarks.shared_load import shared_section
+
+    return "\n".join(lines + shared_section()) + "\n"
 
 
 def main() -> None:

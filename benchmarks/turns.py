@@ -71,6 +71,9 @@ def main() -> None:
     out = HERE / "results" / f"turns-{args.size}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine(), "size": args.size, **results}, indent=2))
+    from benchmarks.shared_load import write_section
+
+    write_section()
 
 
 if __name__ == "__main__":

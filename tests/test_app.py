@@ -92,6 +92,31 @@ def test_every_page_renders_on_demo_data(demo_db, page):
         assert "demo data" in texts(at)  # the sidebar says so, visibly
 
 
+@pytest.fixture(scope="module")
+def no_plans_template(tmp_path_factory):
+    """A team's own export and nothing else: no targets, teams or calls (the Targets & calls page raised on it)."""
+    from analytics.ingest.canonical import import_files
+
+    from .handworked import write_handworked
+
+    folder = tmp_path_factory.mktemp("no-plans")
+    deals, history = write_handworked(folder)
+    with Store(folder / "kf.duckdb") as s:
+        assert import_files(s, deals, history).status == "imported"
+    return folder / "kf.duckdb"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_export_without_targets_or_calls(no_plans_template, tmp_path, monkeypatch, page):
+    import shutil
+
+    db = tmp_path / "kf.duckdb"
+    shutil.copyfile(no_plans_template, db)
+    monkeypatch.setenv("KEYFUNNEL_DB", str(db))
+    at = app(db, page)  # asserts no exception
+    assert at.title[0].value and not at.error
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_on_an_empty_database(empty_db, page):
     at = app(empty_db, page)

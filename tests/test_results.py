@@ -3,7 +3,7 @@
 from analytics.forecasting.forecast import forecast_quarter
 from analytics.ingest.batches import undo_batch
 from analytics.ingest.canonical import import_files
-from analytics.store.cache import persisted, result_key, results_file
+from analytics.store.cache import finish_refresh, persisted, result_key, results_file
 from analytics.store.connection import Store
 from analytics.store.turns import reading, writing
 
@@ -31,10 +31,49 @@ def test_kept_across_processes_until_the_data_changes(tmp_path):
         undo_batch(s, batch)  # the data changed: the stored result no longer applies
     with reading(db) as s:
         assert persisted(s, counted, "2026Q1") == 0 and calls == ["2026Q1", "2026Q1"]
-    with results_file(db) as con:  # the writer's publish removed the earlier version's result
+    with results_file(db) as con:  # the earlier version's result stays until the new version's refresh is done
+        assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 2
+    with reading(db) as s:
+        finish_refresh(s)
+    with results_file(db) as con:
         assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 1
 
 
 def test_key_binds_arguments_to_the_signature():
     assert result_key(forecast_quarter, (), {}) == result_key(forecast_quarter, (None, None), {"draws": 10_000})
     assert result_key(forecast_quarter, ("2026Q1",), {}) != result_key(forecast_quarter, ("2026Q2",), {})
+
+
+def test_while_another_process_refreshes_the_app_reads_the_earlier_versions_result(tmp_path):
+    """Within earlier_while_refreshing, a result the running refresh has not reached yet is the last refreshed
+    version's, and its time is reported; outside it (the refresh itself, the CLI), it is computed."""
+    import subprocess
+    import sys
+
+    from analytics.store.cache import claim_refresh, earlier_while_refreshing
+
+    deals, history = write_handworked(tmp_path)
+    db = tmp_path / "r.duckdb"
+    calls.clear()
+    with writing(db, what="test") as s:
+        batch = import_files(s, deals, history).batch_id
+    with reading(db) as s:
+        assert persisted(s, counted, "2026Q2") == 9
+        finish_refresh(s)  # the nine-deal version is fully refreshed
+    with writing(db, what="test") as s:
+        undo_batch(s, batch)
+    refresher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with reading(db) as s:
+            assert claim_refresh(s, refresher.pid)  # a live process refreshes the new, empty version
+            with earlier_while_refreshing() as earlier:
+                assert persisted(s, counted, "2026Q2") == 9 and len(earlier) == 1  # the earlier version's count
+            assert calls == ["2026Q2"]
+            assert persisted(s, counted, "2026Q2") == 0 and calls == ["2026Q2", "2026Q2"]  # computed
+            with earlier_while_refreshing() as earlier:  # now this version has its own
+                assert persisted(s, counted, "2026Q2") == 0 and earlier == []
+    finally:
+        refresher.kill()
+        refresher.wait()
+    with reading(db) as s, earlier_while_refreshing() as earlier:  # the refresher is gone: nothing earlier is read
+        assert persisted(s, counted, "2026Q3") == 0 and earlier == []

@@ -27,6 +27,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "demo_cleared": ("Demo data cleared. Import your CRM export on the Import page.",
                      "演示数据已清除。请在“导入”页面导入 CRM 导出文件。"),
     "no_data": ("No deals yet. Import a CSV export on the Import page.", "暂无商机数据。请在“导入”页面导入 CSV 文件。"),
+    "results_earlier": ("Model figures computed before the latest import (at {at}): the new ones are being computed "
+                        "in the background and appear at your next click once ready.",
+                        "模型数据为最近一次导入之前计算的结果(计算于 {at}):新结果正在后台计算,完成后下次点击即显示。"),
     "no_match": ("No deals match these filters. Widen or clear the filters in the sidebar.",
                  "没有符合筛选条件的商机。请在侧边栏放宽或清除筛选。"),
     # pages

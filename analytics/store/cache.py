@@ -9,8 +9,9 @@ viewer. The database is the user's own file: unpickling from it trusts nothing t
 They are kept beside the database, in `<db>.results.sqlite`, not in it: a reader computes them, and readers never
 write the database (analytics.store.turns). SQLite, in write-ahead-log mode, lets many processes read it and one
 write it at a time, each write a few milliseconds; a result that cannot be written (a read-only folder, a
-writer holding the file past the timeout) is computed again next time, never wrong. Rows of data versions no longer
-current are removed when a writer replaces the database (`forget_other_versions`).
+writer holding the file past the timeout) is computed again next time, never wrong. A writer that replaces the
+database keeps the results of the version before it, which pages show, said to be earlier, while the new version's
+refresh runs (`earlier_while_refreshing`); that refresh, finished, removes them (`forget_other_versions`).
 
 A few results depend on far less than the whole data: a past quarter's win model on the training rows known at its
 start, which a weekly re-export rarely changes. Those are kept by what they were computed from (`kept_by_content`),
@@ -27,6 +28,7 @@ import socket
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -123,14 +125,66 @@ def _now() -> str:
 
 
 def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
-    """compute(store, *args, **kwargs), read from the results file when this data version already computed it."""
+    """compute(store, *args, **kwargs), read from the results file when this data version already computed it
+    (within `earlier_while_refreshing`, perhaps the version before's)."""
     key, version = result_key(compute, args, kwargs), store.data_version()
     kept = _read(store, key, version)
     if kept is not None:
         return pickle.loads(kept)
+    used = _EARLIER.get()
+    if used is not None:
+        earlier = _earlier(store, key, version)
+        if earlier is not None:
+            used.append(earlier[1])
+            return pickle.loads(earlier[0])
     value = compute(store, *args, **kwargs)
     _keep(store, key, version, value)
     return value
+
+
+_EARLIER: ContextVar[list[str] | None] = ContextVar("earlier_results", default=None)
+
+
+@contextmanager
+def earlier_while_refreshing() -> Iterator[list[str]]:
+    """Within it, while another process refreshes this data version, a result it has not reached yet is the one an
+    earlier version computed (the last fully refreshed one first), and the time each was computed is added to the
+    list yielded: the app shows earlier figures, said to be earlier, instead of each page computing what the refresh
+    is computing. The refresh itself, and the CLI, compute."""
+    used: list[str] = []
+    token = _EARLIER.set(used)
+    try:
+        yield used
+    finally:
+        _EARLIER.reset(token)
+
+
+def _earlier(store: Store, key: str, version: str) -> tuple[bytes, str] | None:
+    try:
+        with results_file(store.path) as con:
+            claim = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
+                                [version]).fetchone()
+            if claim is None or claim[2] is not None or claim[0] == os.getpid() or \
+                    (claim[1] == socket.gethostname() and not process_alive(claim[0])):
+                return None  # no refresh running elsewhere: this process computes
+            return con.execute("""
+                SELECT value, used_at FROM results WHERE key = ? AND data_version NOT IN (?, ?)
+                ORDER BY data_version = (SELECT data_version FROM refreshes WHERE finished_at IS NOT NULL
+                                         ORDER BY finished_at DESC LIMIT 1) DESC, used_at DESC
+                LIMIT 1""", [key, version, CONTENT_VERSION]).fetchone()
+    except sqlite3.Error:
+        return None
+
+
+def last_refreshed_version(db_path: str | os.PathLike) -> str | None:
+    """The data version whose refresh finished last (a writer keeps its results: pages show them meanwhile)."""
+    try:
+        with results_file(db_path) as con:
+            row = con.execute("SELECT data_version FROM refreshes WHERE finished_at IS NOT NULL "
+                              "ORDER BY finished_at DESC LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else row[0]
 
 
 KEPT_BY_CONTENT = 64  # results kept by content, the most recently used: a refresh uses nine win models
@@ -153,14 +207,17 @@ def kept_by_content(store: Store, name: str, content: bytes, compute: Callable[[
     return pickle.loads(kept)
 
 
-def forget_other_versions(db_path: str | os.PathLike, version: str) -> None:
-    """Called once a writer has replaced the database with data version `version`: the results (and refresh
-    records) of every other version go, but for those kept by content. A reader still on an earlier file computes
-    its own again."""
+def forget_other_versions(db_path: str | os.PathLike, *keep: str) -> None:
+    """The results (and refresh records) of every data version but `keep` go, but for those kept by content. A
+    writer that publishes a new version keeps the one before and the last fully refreshed one, whose results pages
+    show while the new version's refresh runs (earlier_while_refreshing); that refresh, once finished, keeps its own
+    alone. A reader still on an earlier file computes its own again."""
+    versions = [*keep, CONTENT_VERSION]
+    marks = ", ".join("?" * len(versions))
     try:
         with results_file(db_path) as con:
-            con.execute("DELETE FROM results WHERE data_version NOT IN (?, ?)", [version, CONTENT_VERSION])
-            con.execute("DELETE FROM refreshes WHERE data_version <> ?", [version])
+            con.execute(f"DELETE FROM results WHERE data_version NOT IN ({marks})", versions)  # marks: ?, ?, …
+            con.execute(f"DELETE FROM refreshes WHERE data_version NOT IN ({marks})", versions)
     except sqlite3.Error:
         pass
 
@@ -168,19 +225,19 @@ def forget_other_versions(db_path: str | os.PathLike, version: str) -> None:
 # The refresh of each data version (analytics.refresh): claimed by one process at a time, and marked finished, so
 # that a process started after one was killed mid-way finishes it, and no two processes compute it side by side.
 
-def claim_refresh(store: Store) -> bool:
-    """Claim this data version's refresh for this process: False when it is finished, or running in a live
+def claim_refresh(store: Store, pid: int | None = None) -> bool:
+    """Claim this data version's refresh for process `pid` (this one by default; the app claims for the process it
+    starts, so that pages wait for none of its start-up): False when it is finished, or claimed by another live
     process (on this host; a claim from another host stands)."""
-    version, host = store.data_version(), socket.gethostname()
+    version, host, pid = store.data_version(), socket.gethostname(), pid or os.getpid()
     try:
         with results_file(store.path) as con:
             con.execute("BEGIN IMMEDIATE")
             row = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
                               [version]).fetchone()
-            free = row is None or (row[2] is None and row[1] == host and not process_alive(row[0]))
+            free = row is None or (row[2] is None and row[1] == host and (row[0] == pid or not process_alive(row[0])))
             if free:
-                con.execute("INSERT OR REPLACE INTO refreshes VALUES (?, ?, ?, ?, NULL)",
-                            [version, os.getpid(), host, _now()])
+                con.execute("INSERT OR REPLACE INTO refreshes VALUES (?, ?, ?, ?, NULL)", [version, pid, host, _now()])
             con.execute("COMMIT")
     except sqlite3.Error:
         return False
@@ -188,10 +245,12 @@ def claim_refresh(store: Store) -> bool:
 
 
 def finish_refresh(store: Store) -> None:
-    """This data version's refresh has finished (claimed or not: `keyfunnel refresh` computes without a claim)."""
+    """This data version's refresh has finished (claimed or not: `keyfunnel refresh` computes without a claim):
+    the results of earlier versions, shown while it ran, go."""
     _quietly(store, """INSERT INTO refreshes VALUES (?, ?, ?, ?, ?)
                        ON CONFLICT (data_version) DO UPDATE SET finished_at = excluded.finished_at""",
              [store.data_version(), os.getpid(), socket.gethostname(), _now(), _now()])
+    forget_other_versions(store.path, store.data_version())
 
 
 def release_refresh(store: Store) -> None:
@@ -216,13 +275,17 @@ def refresh_state(store: Store) -> str:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a zombie, killed and not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): os.kill said it exists
+        return True
 
 
 def frame_fingerprint(frame) -> bytes:

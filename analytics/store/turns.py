@@ -34,7 +34,11 @@ from pathlib import Path
 
 from analytics.exceptions import StoreBusy, StoreError
 from analytics.messages import say
-from analytics.store.cache import forget_other_versions, process_alive
+from analytics.store.cache import (
+    forget_other_versions,
+    last_refreshed_version,
+    process_alive,
+)
 from analytics.store.connection import Store, resolve_db_path
 
 DEFAULT_WAIT = 60.0  # seconds a writer waits for its turn before it says the database is busy
@@ -147,6 +151,7 @@ def writing(path: str | os.PathLike | None = None, *, what: str, wait: float = D
             _remove_database(draft)
             raise
         store.path = path  # what messages and the results' file name
+        previous = store.data_version()
         try:
             yield store
         except BaseException:
@@ -159,7 +164,7 @@ def writing(path: str | os.PathLike | None = None, *, what: str, wait: float = D
             _remove_database(draft)
             raise StoreError(say("store_failed", detail="the draft kept a write-ahead log"), str(path))
         _publish(draft, path)
-        forget_other_versions(path, version)
+        forget_other_versions(path, version, previous, last_refreshed_version(path) or previous)
 
 
 def _publish(draft: Path, path: Path) -> None:
