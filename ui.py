@@ -107,7 +107,8 @@ def writing(what: str):
 
     def waiting(holder, seconds: float) -> None:
         who = holder.describe() if holder is not None else "another keyfunnel"
-        slot.info(import_text(say("store_waiting", holder=who, seconds=int(seconds))), icon=":material/hourglass_top:")
+        text = import_text(say("store_waiting", holder=who, seconds=int(seconds)))
+        slot.info(text[:1].upper() + text[1:], icon=":material/hourglass_top:")
 
     try:
         with turn(resolve_db_path(), what=f"the app's {what}", on_wait=waiting) as draft:
