@@ -1,0 +1,97 @@
+"""The weekly habit: a full re-export of the CRM, with a few percent of the deals changed (issue 22).
+
+    python benchmarks/reexport.py --size 1m [--share 0.02] [--repeats 3]
+
+On a database holding the generated sample (benchmarks/turns.py's, imported once), each run in a fresh process on a
+fresh copy of it: DuckDB's plain typed read_csv of the re-export's files (the baseline, in the same run), then
+keyfunnel's import of the same files through the write turn (the lock, the copy, the import, the rename). The
+re-export is every deal and every stage event again, with the amounts of `share` of the deals changed (spread over
+the file, not the first rows). Counted in the database afterwards: the deals the batch updated and the rows it wrote
+for undo (deal_previous, batch_deals), which must be the changed deals only: unchanged deals cost no writes.
+Written to benchmarks/results/reexport-<size>.json. Target: ≤ 1.5× the read_csv baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import HERE, SIZES, child, machine, sample_dir  # noqa: E402
+from benchmarks.run import FLOOR  # noqa: E402
+from benchmarks.turns import database  # noqa: E402
+
+IMPORT = """
+import time
+from analytics.ingest.canonical import import_files
+from analytics.store.turns import writing
+start = time.perf_counter()
+with writing({db!r}, what="benchmarks/reexport.py") as store:
+    r = import_files(store, {deals!r}, {history!r})
+    counts = {{"updated": r.deals_updated, "inserted": r.deals_inserted,
+               "deal_previous": store.scalar("SELECT count(*) FROM deal_previous WHERE overwritten_by = ?",
+                                           [r.batch_id]),
+               "batch_deals": store.scalar("SELECT count(*) FROM batch_deals WHERE batch_id = ?", [r.batch_id])}}
+assert r.status == "imported", r.message
+result = {{"seconds": time.perf_counter() - start, **counts}}
+"""
+
+
+def write_reexport(folder: Path, out: Path, share: float) -> int:
+    """Every deal again, one in every 1/share with its amount raised by 1."""
+    step = round(1 / share)
+    with open(folder / "deals.csv", encoding="utf-8", newline="") as f, \
+            open(out / "deals.csv", "w", encoding="utf-8", newline="") as g:
+        reader, writer = csv.reader(f), csv.writer(g)
+        header = next(reader)
+        writer.writerow(header)
+        amount, changed = header.index("amount"), 0
+        for i, row in enumerate(reader):
+            if i % step == 0 and row[amount]:
+                row[amount] = str(float(row[amount]) + 1)
+                changed += 1
+            writer.writerow(row)
+    shutil.copyfile(folder / "stage_history.csv", out / "stage_history.csv")
+    return changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=SIZES, default="1m")
+    parser.add_argument("--share", type=float, default=0.02)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    loaded = database(args.size)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        changed = write_reexport(sample_dir(SIZES[args.size]), tmp, args.share)
+        deals, history = str(tmp / "deals.csv"), str(tmp / "stage_history.csv")
+        floors, runs = [], []
+        for k in range(args.repeats):
+            floor_db = tmp / f"floor{k}.duckdb"
+            floors.append(child(FLOOR.format(db=str(floor_db), deals=deals, history=history))["seconds"])
+            floor_db.unlink()
+            db = tmp / f"kf{k}.duckdb"
+            shutil.copyfile(loaded, db)
+            runs.append(child(IMPORT.format(db=str(db), deals=deals, history=history)))
+            db.unlink()
+    floor, seconds = statistics.median(floors), statistics.median(r["seconds"] for r in runs)
+    result = {"machine": machine(), "size": args.size, "share": args.share, "deals_changed": changed,
+              "read_csv_s": floor, "import_s": seconds, "ratio": seconds / floor, "runs": runs,
+              "peak_mib": max(r["peak_mib"] for r in runs)}
+    print(f"{args.size}, {changed:,} deals changed: read_csv {floor:.2f} s, import {seconds:.2f} s "
+          f"({result['ratio']:.1f}×; target ≤ 1.5×); updated {runs[0]['updated']:,}, undo rows "
+          f"{runs[0]['deal_previous']:,} + {runs[0]['batch_deals']:,}; peak {result['peak_mib']:.0f} MiB")
+    out = HERE / "results" / f"reexport-{args.size}.json"
+    out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
