@@ -313,3 +313,51 @@ def test_the_refresh_of_an_app_killed_mid_way_is_finished_by_its_next_start(expo
     after = kept()
     assert len(after) > len(before) >= 2
     assert all(after[key] == used for key, used in before.items())  # read back, not computed again
+
+
+def test_while_the_refresh_runs_elsewhere_a_page_shows_the_earlier_figures_and_says_so(tmp_path, monkeypatch):
+    """After an import, until the background refresh (another process) reaches them, the Overview and the Forecast
+    page show the figures the last refreshed version computed, with a toast saying when they were computed; they fit
+    no model and run no backtest themselves meanwhile."""
+    from streamlit.testing.v1 import AppTest
+
+    from analytics.analyses.funnel import data_as_of
+    from analytics.forecasting.forecast import forecast_quarter, quarter_of
+    from analytics.ingest.canonical import import_files
+    from analytics.refresh import refresh_results
+    from analytics.store.cache import claim_refresh, finish_refresh, result_key
+
+    from .handworked import write_handworked
+
+    deals, history = write_handworked(tmp_path)
+    db = tmp_path / "kf.duckdb"
+    with writing(db, what="test") as s:
+        import_files(s, deals, history)
+    with reading(db) as s:
+        refresh_results(s)  # the default results, the Forecast page's among them, for the nine deals
+        finish_refresh(s)
+        quarter = quarter_of(data_as_of(s))
+    later = tmp_path / "later.csv"
+    later.write_text("deal_id,account,amount,created_at,outcome\nL1,Later Co,5000,2026-03-01,open\n")
+    with writing(db, what="test") as s:
+        assert import_files(s, later).status == "imported"
+    refresher = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        with reading(db) as s:
+            assert claim_refresh(s, refresher.pid)  # another process is refreshing the new version
+            version = s.data_version()
+        monkeypatch.setenv("KEYFUNNEL_DB", str(db))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()  # the Overview: its forecast is an earlier one, said once for the session and this version
+        assert any(str(t.value).startswith("Model figures computed before the latest import (at ")
+                   for t in at.toast), [t.value for t in at.toast]
+        at.switch_page("pages/forecast.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.toast  # said once
+        with results_file(db) as con:  # the page computed none of the model's results for the new version
+            assert con.execute("SELECT count(*) FROM results WHERE key = ? AND data_version = ?",
+                               [result_key(forecast_quarter, (quarter,), {}), version]).fetchone()[0] == 0
+            assert con.execute("SELECT count(*) FROM results WHERE data_version = ?", [version]).fetchone()[0] == 0
+    finally:
+        refresher.kill()
+        refresher.wait()
