@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from analytics.i18n.text import t
 from analytics.ingest.demo import clear_demo_data
 from analytics.store.connection import Store
+from analytics.store.turns import reading
 
 from .conftest import ROOT
 
@@ -169,7 +170,7 @@ def test_uploading_a_valid_csv_imports_it(empty_db):
     at.button(key="run_import").click().run()
     assert not at.exception
     assert "2 deals added" in texts(at)
-    with Store(empty_db) as s:  # the same configuration as the app's connection in this process
+    with reading(empty_db) as s:  # a snapshot, as the app reads
         assert s.scalar("SELECT count(*) FROM deals") == 2
 
 
@@ -178,7 +179,7 @@ def test_undoing_a_batch_from_the_import_page(empty_db):
     csv = b"deal_id,account,amount,created_at,outcome\nU1,Upload Co,100,2026-01-01,open\n"
     at.file_uploader(key="uploads_0").set_value([("deals.csv", csv, "text/csv")]).run()
     at.button(key="run_import").click().run()
-    with Store(empty_db) as s:
+    with reading(empty_db) as s:
         batch = s.scalar("SELECT max(batch_id) FROM import_batches WHERE status = 'imported'")
     assert at.selectbox(key="undo_batch").value == batch
     # the choice names the batch's files, time and counts; the button waits for a confirmation
@@ -199,7 +200,7 @@ def test_undoing_a_batch_from_the_import_page(empty_db):
     at.radio(key="lang").set_value("zh").run()
     batches = next(d.value for d in at.dataframe if "status" in d.value.columns).set_index("batch_id")
     assert (batches.loc[batch, "status"], batches.loc[batch, "format"]) == ("已撤销", "商机")
-    with Store(empty_db) as s:
+    with reading(empty_db) as s:
         assert s.scalar("SELECT count(*) FROM deals WHERE deal_id = 'U1'") == 0
 
 
@@ -336,7 +337,7 @@ def test_import_page_maps_a_crm_export_saves_the_profile_and_imports(empty_db, t
     at.button(key="run_import").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert re.search(r"batch \d+: 5 deals added", texts(at)) and not at.error
-    with Store(empty_db) as s:  # the app holds the file open in this process, read-write
+    with reading(empty_db) as s:  # a snapshot, as the app reads
         assert s.fetchall("SELECT deal_id, account, amount FROM deals WHERE deal_id IN ('E1', 'E2') ORDER BY 1") == [
             ("E1", "Cía Ñandú", 1000.5), ("E2", "Açores SA", 1800.0)]
 
@@ -409,7 +410,7 @@ def test_velocity_names_both_win_rates_it_compares(demo_db):
     from analytics.analyses.conformance import compute_conformance
 
     at = app(demo_db, "pages/velocity.py")
-    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+    with reading(demo_db) as store:  # a snapshot, as the app reads
         flow = compute_conformance(store)
     caption = next(c.value for c in at.caption if c.value.startswith("Win rate"))
     # the second rate was shown unlabelled: "Win rate · In order: 20.4% (…); 47.3% (…)"
@@ -467,7 +468,7 @@ def test_the_forecast_pages_backtest_follows_the_filters(demo_db):
     at.multiselect(key="f_region").set_value(["East"]).run()
     assert not at.exception
     accuracy = next(d.value for d in at.dataframe if "mape" in d.value.columns).set_index("method")
-    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+    with reading(demo_db) as store:  # a snapshot, as the app reads
         east, everyone = backtest(store, 8, filters=DealFilter(region=("East",))), backtest(store, 8)
     assert accuracy.loc["keyfunnel", "mape"] == pytest.approx(100 * east.summary.mape)  # shares are shown ×100
     assert east.summary.mape != pytest.approx(everyone.summary.mape)  # the filter makes a difference here
@@ -481,7 +482,7 @@ def test_the_overviews_forecast_tile_follows_the_filters(demo_db):
     at = app(demo_db, "pages/overview.py")
     at.multiselect(key="f_region").set_value(["East"]).run()
     tile = next(m for m in at.metric if m.label.endswith(" P50"))
-    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+    with reading(demo_db) as store:  # a snapshot, as the app reads
         east, everyone = forecast_quarter(store, filters=DealFilter(region=("East",))), forecast_quarter(store)
     assert tile.value == f"{east.p50 / 1e6:.1f}M CNY" != f"{everyone.p50 / 1e6:.1f}M CNY"
 
@@ -512,7 +513,7 @@ def test_the_claim_page_gives_each_segment_its_adjusted_p_value(demo_db):
 
     at = app(demo_db, "pages/claim.py")
     table = at.dataframe[0].value
-    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+    with reading(demo_db) as store:  # a snapshot, as the app reads
         claim = test_claim(store)
     shown = dict(zip(table["value"], table["p_adjusted"]))
     tier_a = next(s for s in claim.segments if (s.dimension, s.value) == ("tier", "A"))
@@ -546,7 +547,7 @@ def test_the_overview_runs_the_week_from_one_screen(demo_db):
     from analytics.forecasting.forecast import forecast_quarter
 
     at = app(demo_db, "pages/overview.py")
-    with Store(str(demo_db)) as store:  # the app's configuration: this process holds its connection
+    with reading(demo_db) as store:  # a snapshot, as the app reads
         whole, forecast = attainment(store, by="team").whole, forecast_quarter(store)
         attention = deals_needing_attention(store)
     tiles = {m.label: m.value for m in at.metric}
@@ -570,7 +571,7 @@ def test_the_targets_and_calls_page_records_a_call(demo_db):
     from analytics.store.plans import forecast_calls
 
     at = app(demo_db, "pages/calls.py")
-    with Store(str(demo_db)) as store:
+    with reading(demo_db) as store:
         plan = attainment(store, by="team")
         before = len(forecast_calls(store))
     table = next(d.value for d in at.dataframe if "p_reach_target" in d.value.columns)
@@ -584,7 +585,7 @@ def test_the_targets_and_calls_page_records_a_call(demo_db):
     at.text_input(key="call_note").input("two deals in legal")
     next(b for b in at.button if b.proto.is_form_submitter).click().run()
     assert not at.exception and [s.value for s in at.success][-1].startswith("Call ")
-    with Store(str(demo_db)) as store:
+    with reading(demo_db) as store:
         calls = forecast_calls(store)
     assert len(calls) == before + 1 and (calls[-1].unit, calls[-1].commit, calls[-1].note) == (
         "Owner 3", 2_000_000, "two deals in legal")
@@ -594,7 +595,7 @@ def test_the_targets_and_calls_page_records_a_call(demo_db):
     at.number_input(key="call_best_case").set_value(1_000_000)
     next(b for b in at.button if b.proto.is_form_submitter).click().run()
     assert [e.value for e in at.error] == ["best case is below the commit (3,000,000)"]
-    with Store(str(demo_db)) as store:
+    with reading(demo_db) as store:
         assert len(forecast_calls(store)) == before + 1
 
 
@@ -618,7 +619,7 @@ def test_import_page_maps_a_generic_export_and_unmaps_a_column(empty_db, tmp_pat
     assert not at.button(key="run_import").disabled
     at.button(key="run_import").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    with Store(empty_db) as s:
+    with reading(empty_db) as s:
         assert s.fetchall("SELECT deal_id, account, outcome FROM deals ORDER BY 1") == [
             ("A1", None, "won"), ("A2", None, "open"), ("A3", None, "lost")]
         assert s.scalar("SELECT furthest_stage FROM deal_facts WHERE deal_id = 'A2'") == 3
@@ -634,7 +635,7 @@ def test_the_sidebar_as_of_date_shows_every_page_as_the_data_stood_then(demo_db)
     at.date_input(key="f_as_of").set_value(date(2025, 6, 30)).run()
     assert not at.exception, [e.value for e in at.exception]
     then = at.dataframe[0].value.iloc[0, 1]
-    with Store(demo_db) as s, s.as_of(date(2025, 6, 30) + timedelta(days=1)):
+    with reading(demo_db) as s, s.as_of(date(2025, 6, 30) + timedelta(days=1)):
         expected = compute_funnel(s).deals
     assert then == expected and 0 < then < today
     assert at.query_params["as_of"] in ("2025-06-30", ["2025-06-30"])
@@ -647,7 +648,7 @@ def test_a_first_own_import_clears_the_demo_first_and_clearing_keeps_own_batches
     assert at.checkbox(key="clear_demo_first").value is True  # the default: real and generated deals never mix
     at.button(key="run_import").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    with Store(demo_db) as s:
+    with reading(demo_db) as s:
         assert s.fetchall("SELECT deal_id FROM deals") == [("MY1",)]
     assert not any("demo" in str(i.value).lower() and "generated" in str(i.value) for i in at.sidebar.info)
 
@@ -679,7 +680,7 @@ def test_uploads_are_private_and_deleted_when_their_import_ends(empty_db):
     assert list(folder.rglob("*")) == []  # gone with its import; the batch keeps its name and SHA-256
     at.run()
     assert list(folder.rglob("*")) == []  # and the next rerun does not write it again
-    with Store(empty_db) as s:
+    with reading(empty_db) as s:
         assert s.scalar("SELECT files FROM import_batches WHERE status = 'imported'") == ["p.csv"]
 
 
@@ -745,7 +746,7 @@ def test_the_pipeline_changes_page_draws_the_waterfall_the_analysis_computes(dem
     from analytics.filters import quarter_bounds
     from analytics.forecasting.forecast import quarter_of
 
-    with Store(demo_db, read_only=True) as s:
+    with reading(demo_db) as s:
         as_of = data_as_of(s)
         w = compute_waterfall(s, quarter_bounds(quarter_of(as_of))[0], as_of + timedelta(days=1))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
@@ -766,7 +767,7 @@ def test_the_pipeline_changes_page_draws_the_waterfall_the_analysis_computes(dem
 def test_the_funnel_page_draws_the_win_rate_by_creation_quarter(demo_db):
     from analytics.analyses.trends import compute_trends
 
-    with Store(demo_db, read_only=True) as s:
+    with reading(demo_db) as s:
         tr = compute_trends(s, "quarter", "created")
     at = app(demo_db, "pages/funnel.py")
     chart = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
@@ -815,5 +816,5 @@ def test_the_import_page_takes_a_targets_file(demo_db):
     at.file_uploader[0].set_value(("目标.csv", body, "text/csv")).run()
     at.button(key="run_import").click().run()
     assert not at.exception and any(s.value.endswith(": 1 target added") for s in at.success)
-    with Store(str(demo_db)) as store:
+    with reading(demo_db) as store:
         assert quarter_targets(store, "2026Q4", "owner")["Owner 1"] == 5_000_000
