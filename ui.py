@@ -75,7 +75,7 @@ def _open(path: str, first: bool) -> Store:
         # new version of the data, whoever wrote it, are computed now, and a refresh a killed app left unfinished
         # is finished, so that the first visit of the Forecast page does not wait for its backtest. Not under
         # AppTest, whose every test builds its own demo database.
-        _refresh_thread(snapshot)
+        _start_refresh(snapshot)
     return snapshot
 
 
@@ -169,8 +169,8 @@ def cached(compute, *args, **kwargs):
     and version."""
     snapshot = store()
     refreshing = as_of() is None and st.session_state.get("_kf_refreshing", False)
-    value, earlier = _cached(snapshot, str(snapshot.path), snapshot.identity, compute.__module__, compute.__name__,
-                             args, tuple(sorted(kwargs.items())), as_of(), refreshing)
+    value, earlier = _cached(snapshot, snapshot.identity, compute.__module__, compute.__name__, args,
+                             tuple(sorted(kwargs.items())), as_of(), refreshing)
     if earlier is not None and st.session_state.get("_kf_earlier_said") != snapshot.identity:
         # once a session and version of the data, in a toast: a line in the page would push the Overview past one
         # screen
@@ -189,7 +189,7 @@ def as_of() -> date | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _cached(_snapshot, path, identity, module, name, args, kwargs, as_of_day=None, refreshing=False):
+def _cached(_snapshot, identity, module, name, args, kwargs, as_of_day=None, refreshing=False):
     """(the result, None), or (an earlier version's result, when it was computed) while `refreshing`: the key
     changes once the refresh has finished, and this version's own result is read then."""
     import importlib
@@ -216,10 +216,10 @@ def _cached(_snapshot, path, identity, module, name, args, kwargs, as_of_day=Non
 
 def refresh_in_background() -> None:
     """After an import: compute the slow default results in a thread, ahead of the first viewer."""
-    _refresh_thread(store())
+    _start_refresh(store())
 
 
-def _refresh_thread(on: Store) -> None:
+def _start_refresh(on: Store) -> None:
     """The refresh of the snapshot's data version, unless it has finished or another live process runs it, in a
     process of its own (analytics.refresh's main: at a lower priority, and off this interpreter, whose sessions it
     would otherwise slow); a thread waits for it, so that it leaves no zombie behind."""

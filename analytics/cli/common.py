@@ -92,9 +92,11 @@ def number_within(text: str, low: float, high: float, requirement: str) -> float
 
 def non_negative_number(text: str) -> float:
     """An argparse type: a finite number of at least 0 (seconds to wait)."""
-    if text.strip() in ("0", "0.0"):
-        return 0.0
-    return number_within(text, 0, float("inf"), "must be a number of at least 0")
+    requirement = "must be a number of at least 0"
+    value = number_within(text, float("-inf"), float("inf"), requirement)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{requirement}: {text}")
+    return value
 
 
 def positive_number(text: str) -> float:

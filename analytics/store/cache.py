@@ -162,26 +162,26 @@ def earlier_while_refreshing() -> Iterator[list[str]]:
 def _earlier(store: Store, key: str, version: str) -> tuple[bytes, str] | None:
     try:
         with results_file(store.path) as con:
-            claim = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
-                                [version]).fetchone()
-            if claim is None or claim[2] is not None or claim[0] == os.getpid() or \
-                    (claim[1] == socket.gethostname() and not process_alive(claim[0])):
+            claim = _claim(con, version)
+            if _claim_state(claim) != "running" or claim[0] == os.getpid():
                 return None  # no refresh running elsewhere: this process computes
-            return con.execute("""
+            return con.execute(f"""
                 SELECT value, used_at FROM results WHERE key = ? AND data_version NOT IN (?, ?)
-                ORDER BY data_version = (SELECT data_version FROM refreshes WHERE finished_at IS NOT NULL
-                                         ORDER BY finished_at DESC LIMIT 1) DESC, used_at DESC
-                LIMIT 1""", [key, version, CONTENT_VERSION]).fetchone()
+                ORDER BY data_version = ({_LAST_REFRESHED_SQL}) DESC, used_at DESC
+                LIMIT 1""", [key, version, CONTENT_VERSION]).fetchone()  # a fixed statement formatted in
     except sqlite3.Error:
         return None
+
+
+_LAST_REFRESHED_SQL = ("SELECT data_version FROM refreshes WHERE finished_at IS NOT NULL "
+                       "ORDER BY finished_at DESC LIMIT 1")
 
 
 def last_refreshed_version(db_path: str | os.PathLike) -> str | None:
     """The data version whose refresh finished last (a writer keeps its results: pages show them meanwhile)."""
     try:
         with results_file(db_path) as con:
-            row = con.execute("SELECT data_version FROM refreshes WHERE finished_at IS NOT NULL "
-                              "ORDER BY finished_at DESC LIMIT 1").fetchone()
+            row = con.execute(_LAST_REFRESHED_SQL).fetchone()
     except sqlite3.Error:
         return None
     return None if row is None else row[0]
@@ -233,9 +233,8 @@ def claim_refresh(store: Store, pid: int | None = None) -> bool:
     try:
         with results_file(store.path) as con:
             con.execute("BEGIN IMMEDIATE")
-            row = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
-                              [version]).fetchone()
-            free = row is None or (row[2] is None and row[1] == host and (row[0] == pid or not process_alive(row[0])))
+            row = _claim(con, version)
+            free = _claim_state(row) == "due" or (_claim_state(row) == "running" and (row[0], row[1]) == (pid, host))
             if free:
                 con.execute("INSERT OR REPLACE INTO refreshes VALUES (?, ?, ?, ?, NULL)", [version, pid, host, _now()])
             con.execute("COMMIT")
@@ -263,15 +262,28 @@ def refresh_state(store: Store) -> str:
     """'finished', 'running' (claimed by a live process), or 'due'."""
     try:
         with results_file(store.path) as con:
-            row = con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?",
-                              [store.data_version()]).fetchone()
+            return _claim_state(_claim(con, store.data_version()))
     except sqlite3.Error:
         return "due"
-    if row is None:
+
+
+def _claim(con: sqlite3.Connection, version: str) -> tuple | None:
+    return con.execute("SELECT pid, host, finished_at FROM refreshes WHERE data_version = ?", [version]).fetchone()
+
+
+def _claim_state(claim: tuple | None) -> str:
+    """A refresh claim (pid, host, finished_at), or None: 'finished', 'running' or 'due'."""
+    if claim is None:
         return "due"
-    if row[2] is not None:
+    if claim[2] is not None:
         return "finished"
-    return "running" if row[1] != socket.gethostname() or process_alive(row[0]) else "due"
+    return "running" if process_holds(claim[0], claim[1]) else "due"
+
+
+def process_holds(pid: int, host: str) -> bool:
+    """Whether what process `pid` on `host` claimed (a refresh, the turn to write) still stands: its process runs,
+    or it runs on another host, which this one cannot tell."""
+    return host != socket.gethostname() or process_alive(pid)
 
 
 def process_alive(pid: int) -> bool:

@@ -37,7 +37,7 @@ from analytics.messages import say
 from analytics.store.cache import (
     forget_other_versions,
     last_refreshed_version,
-    process_alive,
+    process_holds,
 )
 from analytics.store.connection import Store, resolve_db_path
 
@@ -86,7 +86,7 @@ def holder(path: str | os.PathLike | None = None) -> Holder | None:
     if not data:
         return None
     found = Holder(int(data["pid"]), str(data["what"]), datetime.fromisoformat(data["since"]), str(data["host"]))
-    return found if found.host != socket.gethostname() or process_alive(found.pid) else None
+    return found if process_holds(found.pid, found.host) else None
 
 
 WaitReport = Callable[[Holder | None, float], None]  # (who holds the turn, seconds waited so far)
