@@ -28,12 +28,18 @@ def owner_win_rate_sql(won: str, closed: str) -> str:
 
 # Each push of a deal's expected close (a change to a later date) recorded before $t: its moment. The model's
 # push_count feature counts those before the moment a row stands on (docs/metrics.md).
-PUSHES_SQL = """
+def pushes_sql(deals: str = "") -> str:
+    """PUSHES_SQL, of the deals `deals` selects (a query of deal_ids; default: every deal)."""
+    only = f"AND deal_id IN ({deals})" if deals else ""
+    return f"""
     SELECT deal_id, changed_at FROM (
         SELECT deal_id, changed_at, expected_close,
                lag(expected_close) OVER (PARTITION BY deal_id ORDER BY changed_at) AS before
-        FROM deal_changes WHERE field = 'expected_close' AND changed_at < $t)
+        FROM deal_changes WHERE field = 'expected_close' AND changed_at < $t {only})
     WHERE expected_close > before"""
+
+
+PUSHES_SQL = pushes_sql()
 
 _FACTORS = ", ".join(f"d.{f}" for f in FACTOR_KEYS)
 _ENTRY = ",\n           ".join(f"min(entered_at) FILTER (WHERE stage >= {s}) AS entered_{s}" for s in STAGE_NUMBERS)
@@ -189,21 +195,27 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
     where, params = filters.where()
     frame = store.fetch_df(f"""
         WITH times AS (SELECT unnest($moments) AS t),
-        firsts AS (SELECT deal_id, min(entered_at) AS first_at FROM stage_events GROUP BY deal_id),
-        deals_ AS (SELECT d.*, coalesce(d.created_at, CAST(f.first_at AS DATE)) AS created_eff
-                   FROM deals d LEFT JOIN firsts f USING (deal_id)),
+        -- deal_facts dates a deal as the importer does: created_at, else its first stage entry's day
+        deals_ AS (SELECT *, created_at AS created_eff FROM deal_facts),
         pairs AS (
             SELECT x.t, d.deal_id, d.name, d.account, d.owner, d.tier, d.region, d.industry, d.amount,
-                   d.expected_close, {_FACTORS}, d.created_eff AS created_at, CAST(NULL AS DATE) AS closed_at
+                   d.expected_close, {_FACTORS}, d.created_eff AS created_at, CAST(NULL AS DATE) AS closed_at,
+                   d.last_recorded_stage, d.last_stage_at, d.push_count AS pushes_ever
             FROM deals_ d JOIN times x ON d.created_eff < CAST(x.t AS DATE)
             WHERE NOT coalesce(d.outcome <> 'open' AND d.closed_at < CAST(x.t AS DATE), false)),
         open_ AS (SELECT * FROM pairs WHERE {where}),
+        -- a deal whose last stage entry came before t was in that stage at t (deal_facts has it); only the others'
+        -- stage then is read from their events. (A won deal's last_stage_at may be its close, which is after t.)
         stage_then AS (
             SELECT o.deal_id, o.t, arg_max(e.stage, e.entered_at) AS cur_stage, max(e.entered_at) AS cur_entered
-            FROM open_ o JOIN stage_events e ON e.deal_id = o.deal_id AND e.entered_at < o.t GROUP BY ALL),
+            FROM open_ o JOIN stage_events e ON e.deal_id = o.deal_id AND e.entered_at < o.t
+            WHERE o.last_stage_at >= o.t GROUP BY ALL),
         cur AS (
-            SELECT o.*, coalesce(s.cur_stage, 1) AS stage,
-                   coalesce(s.cur_entered, CAST(o.created_at AS TIMESTAMP)) AS current_stage_entered_at
+            SELECT o.* EXCLUDE (last_recorded_stage, last_stage_at, pushes_ever), o.pushes_ever,
+                   CASE WHEN o.last_stage_at >= o.t THEN coalesce(s.cur_stage, 1)
+                        ELSE coalesce(o.last_recorded_stage, 1) END AS stage,
+                   coalesce(CASE WHEN o.last_stage_at >= o.t THEN s.cur_entered ELSE o.last_stage_at END,
+                            CAST(o.created_at AS TIMESTAMP)) AS current_stage_entered_at
             FROM open_ o LEFT JOIN stage_then s ON s.deal_id = o.deal_id AND s.t = o.t),
         -- a resolved deal is known resolved from the day after both its close and its creation
         resolved AS (
@@ -232,7 +244,8 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
         -- pushes before the deal entered its current stage, as a training row counts them at its stage's entry:
         -- counting those made since would score a deal long in its stage on a feature the model never saw so
         pushed AS (
-            SELECT o.deal_id, o.t, count(*) AS push_count FROM cur o JOIN ({PUSHES_SQL}) p
+            SELECT o.deal_id, o.t, count(*) AS push_count
+            FROM cur o JOIN ({pushes_sql("SELECT deal_id FROM open_ WHERE pushes_ever > 0")}) p
             ON p.deal_id = o.deal_id AND p.changed_at < o.current_stage_entered_at GROUP BY ALL)
         SELECT o.t, o.deal_id, o.name, o.account, o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
                o.stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
