@@ -5,8 +5,9 @@
 On a database holding the generated sample (benchmarks/turns.py's, imported once), each run in a fresh process on a
 fresh copy of it: DuckDB's plain typed read_csv of the re-export's files (the baseline, in the same run), then
 keyfunnel's import of the same files through the write turn (the lock, the copy, the import, the rename). The
-re-export is every deal and every stage event again, with the amounts of `share` of the deals changed (spread over
-the file, not the first rows). Counted in the database afterwards: the deals the batch updated and the rows it wrote
+re-export is every deal and every stage event again, with `share` of the deals changed (spread over the file, not
+the first rows): amount, expected close and, for open deals, a stage further (write_reexport). Counted in the
+database afterwards: the deals the batch updated, the stage events and field changes it added, and the rows it wrote
 for undo (deal_previous, batch_deals), which must be the changed deals only: unchanged deals cost no writes.
 Written to benchmarks/results/reexport-<size>.json. Target: ≤ 1.5× the read_csv baseline.
 """
@@ -20,6 +21,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,7 +37,8 @@ from analytics.store.turns import writing
 start = time.perf_counter()
 with writing({db!r}, what="benchmarks/reexport.py") as store:
     r = import_files(store, {deals!r}, {history!r})
-    counts = {{"updated": r.deals_updated, "inserted": r.deals_inserted,
+    counts = {{"updated": r.deals_updated, "inserted": r.deals_inserted, "stage_events": r.stage_events,
+               "field_changes": r.field_changes,
                "deal_previous": store.scalar("SELECT count(*) FROM deal_previous WHERE overwritten_by = ?",
                                            [r.batch_id]),
                "batch_deals": store.scalar("SELECT count(*) FROM batch_deals WHERE batch_id = ?", [r.batch_id])}}
@@ -45,20 +48,43 @@ result = {{"seconds": time.perf_counter() - start, **counts}}
 
 
 def write_reexport(folder: Path, out: Path, share: float) -> int:
-    """Every deal again, one in every 1/share with its amount raised by 1."""
+    """Every deal and stage event again; one deal in every 1/share changed as a week in a CRM changes it: its amount
+    raised by 1, its expected close a fortnight later; an open deal's history records both (a change row an hour after
+    its last stage entry) and, short of stage 7, one stage further at that moment. Returns how many deals changed."""
     step = round(1 / share)
     with open(folder / "deals.csv", encoding="utf-8", newline="") as f, \
             open(out / "deals.csv", "w", encoding="utf-8", newline="") as g:
         reader, writer = csv.reader(f), csv.writer(g)
         header = next(reader)
         writer.writerow(header)
-        amount, changed = header.index("amount"), 0
+        amount, close, outcome = header.index("amount"), header.index("expected_close"), header.index("outcome")
+        advanced, changed = {}, 0  # the open deals changed: their new close and amount
         for i, row in enumerate(reader):
-            if i % step == 0 and row[amount]:
-                row[amount] = str(float(row[amount]) + 1)
+            if i % step == 0:
                 changed += 1
+                if row[amount]:
+                    row[amount] = str(float(row[amount]) + 1)
+                if row[close]:
+                    row[close] = (date.fromisoformat(row[close]) + timedelta(days=14)).isoformat()
+                if row[outcome] == "open":
+                    advanced[row[0]] = (row[close], row[amount])
             writer.writerow(row)
+    last: dict[str, tuple[int, str]] = {}  # the advanced deals' furthest stage and last entry
+    with open(folder / "stage_history.csv", encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for deal_id, stage, entered_at, *_ in reader:
+            if deal_id in advanced and stage:
+                furthest, latest = last.get(deal_id, (0, ""))
+                last[deal_id] = (max(furthest, int(stage)), max(latest, entered_at))
     shutil.copyfile(folder / "stage_history.csv", out / "stage_history.csv")
+    with open(out / "stage_history.csv", "a", encoding="utf-8", newline="") as g:
+        writer = csv.writer(g, lineterminator="\n")  # as the generator ends its lines
+        for deal_id, (stage, entered_at) in last.items():
+            moved = (datetime.fromisoformat(entered_at) + timedelta(hours=1)).isoformat(sep=" ")
+            writer.writerow([deal_id, "", moved, *advanced[deal_id]])  # the history records the new values
+            if stage < 7:
+                writer.writerow([deal_id, stage + 1, moved, "", ""])
     return changed
 
 
@@ -87,7 +113,8 @@ def main() -> None:
               "read_csv_s": floor, "import_s": seconds, "ratio": seconds / floor, "runs": runs,
               "peak_mib": max(r["peak_mib"] for r in runs)}
     print(f"{args.size}, {changed:,} deals changed: read_csv {floor:.2f} s, import {seconds:.2f} s "
-          f"({result['ratio']:.1f}×; target ≤ 1.5×); updated {runs[0]['updated']:,}, undo rows "
+          f"({result['ratio']:.1f}×; target ≤ 1.5×); updated {runs[0]['updated']:,}, stage events "
+          f"added {runs[0]['stage_events']:,}, field changes {runs[0]['field_changes']:,}, undo rows "
           f"{runs[0]['deal_previous']:,} + {runs[0]['batch_deals']:,}; peak {result['peak_mib']:.0f} MiB")
     out = HERE / "results" / f"reexport-{args.size}.json"
     out.write_text(json.dumps(result, indent=2))

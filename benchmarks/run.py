@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,12 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import HERE, SIZES, child, machine, sample_dir, timed  # noqa: E402
+from benchmarks.waits import wait_runs, waits_section  # noqa: E402
 
 ROOT = HERE.parent
 PYTHON = sys.executable
-TARGETS = {"import_over_floor": 2.0, "analysis_ms": 100, "pandas_speedup": 3.0, "cold_cli_ratio": 3.0,
-           "fit_s": 10.0, "forecast_s": 3.0, "backtest_s": 60.0, "peak_mib": 1536, "page_s_100k": 1.0,
-           "page_s_1m": 3.0}
+TARGETS = {"import_over_derived_floor": 1.5, "import_over_floor": 3.0, "analysis_ms": 100, "pandas_speedup": 3.0,
+           "cold_cli_ratio": 3.0, "fit_s": 10.0, "forecast_s": 3.0, "backtest_s_100k": 5.0, "backtest_s_1m": 15.0,
+           "peak_mib": 1536, "page_s_100k": 1.0, "page_s_1m": 3.0}
 
 
 # Import ------------------------------------------------------------------------------------------------------------
@@ -39,6 +41,30 @@ start = time.perf_counter()
 con = duckdb.connect({db!r})
 con.execute("CREATE TABLE d AS SELECT * FROM read_csv(?)", [{deals!r}])
 con.execute("CREATE TABLE h AS SELECT * FROM read_csv(?)", [{history!r}])
+con.close()
+result = {{"seconds": time.perf_counter() - start}}
+"""
+
+# The floor of the work an import requires (issue 22): the same read_csv, then plain CREATE TABLE AS of the tables
+# keyfunnel derives from the loaded files, with keyfunnel's own statements for the per-deal facts: the stage events
+# and the close-date and amount changes split from the history, deal_facts and stage_durations. No checks, no
+# batch, no deduplication, no undo records.
+FLOOR_DERIVED = """
+import duckdb, time
+from analytics.store.facts import DEAL_FACTS_SQL, STAGE_DURATIONS_SQL
+start = time.perf_counter()
+con = duckdb.connect({db!r})
+con.execute("CREATE TABLE deals AS SELECT *, CAST(NULL AS VARCHAR) AS name, false AS history_truncated "
+            "FROM read_csv(?)", [{deals!r}])
+con.execute("CREATE TABLE h AS SELECT * FROM read_csv(?)", [{history!r}])
+con.execute("CREATE TABLE stage_events AS SELECT deal_id, CAST(stage AS TINYINT) AS stage, entered_at FROM h "
+            "WHERE stage IS NOT NULL")
+con.execute("CREATE TABLE deal_changes AS "
+            "SELECT deal_id, 'expected_close' AS field, entered_at AS changed_at, expected_close, "
+            "CAST(NULL AS DOUBLE) AS amount, CAST(NULL AS VARCHAR) AS outcome FROM h WHERE expected_close IS NOT NULL "
+            "UNION ALL SELECT deal_id, 'amount', entered_at, NULL, amount, NULL FROM h WHERE amount IS NOT NULL")
+con.execute(DEAL_FACTS_SQL)
+con.execute(STAGE_DURATIONS_SQL)
 con.close()
 result = {{"seconds": time.perf_counter() - start}}
 """
@@ -56,9 +82,9 @@ result = {{"seconds": time.perf_counter() - start}}
 
 
 def import_runs(folder: Path, repeats: int) -> dict:
-    floors, imports, peaks = [], [], []
+    floors, derived, imports, peaks = [], [], [], []
     for _ in range(repeats):
-        for code, times in ((FLOOR, floors), (IMPORT, imports)):
+        for code, times in ((FLOOR, floors), (FLOOR_DERIVED, derived), (IMPORT, imports)):
             tmp = Path(tempfile.mkdtemp())
             r = child(code.format(db=str(tmp / "b.duckdb"), deals=str(folder / "deals.csv"),
                                   history=str(folder / "stage_history.csv")))
@@ -66,9 +92,12 @@ def import_runs(folder: Path, repeats: int) -> dict:
             if code is IMPORT:
                 peaks.append(r["peak_mib"])
             shutil.rmtree(tmp)
-    floor, imp = sorted(floors)[len(floors) // 2], sorted(imports)[len(imports) // 2]
-    return {"read_csv_floor_s": floor, "import_s": imp, "import_over_floor": imp / floor,
-            "import_peak_mib": max(peaks), "runs": {"read_csv_floor": floors, "import": imports}}
+    floor, imp = statistics.median(floors), statistics.median(imports)
+    derived_floor = statistics.median(derived)
+    return {"read_csv_floor_s": floor, "derived_floor_s": derived_floor, "import_s": imp,
+            "import_over_floor": imp / floor, "import_over_derived_floor": imp / derived_floor,
+            "import_peak_mib": max(peaks),
+            "runs": {"read_csv_floor": floors, "derived_floor": derived, "import": imports}}
 
 
 # Analyses, and the pandas baseline --------------------------------------------------------------------------------
@@ -177,7 +206,20 @@ def model_runs(store, repeats: int, backtest_quarters: int) -> dict:
     forecast_s, _ = timed(lambda: forecast_quarter(store, model=model), repeats)
     backtest_s, _ = timed(lambda: backtest(store, backtest_quarters), 1)
     return {"training_rows_s": rows_s, "model_fit_s": fit_s, "fit_s": rows_s + fit_s, "forecast_s": forecast_s,
-            "backtest_s": backtest_s, "backtest_quarters": backtest_quarters}
+            "backtest_s": backtest_s, "backtest_quarters": backtest_quarters, **plan_runs(store, repeats)}
+
+
+def plan_runs(store, repeats: int) -> dict:
+    """Attainment by owner and the calls' accuracy: the first call simulates and keeps its result (as the refresh
+    does); later calls, as every page load after it, read what was kept (guard: ≤ 100 ms)."""
+    from analytics.forecasting.attainment import attainment
+    from analytics.forecasting.calls import call_accuracy
+
+    out = {}
+    for name, fn in (("attainment", lambda: attainment(store)), ("calls", lambda: call_accuracy(store))):
+        out[f"{name}_first_s"], _ = timed(fn, 1)
+        out[f"{name}_kept_ms"] = timed(fn, max(repeats, 5))[0] * 1000
+    return out
 
 
 # Pages ------------------------------------------------------------------------------------------------------------
@@ -189,6 +231,7 @@ def page_runs(label: str, repeats: int) -> dict:
 
 def run_size(label: str, repeats: int, pages: bool) -> dict:
     from analytics.ingest.canonical import import_files
+    from analytics.ingest.plans import import_plans
     from analytics.store.connection import Store
 
     n = SIZES[label]
@@ -201,6 +244,8 @@ def run_size(label: str, repeats: int, pages: bool) -> dict:
     db = tmp / "kf.duckdb"
     with Store(db) as store:
         import_files(store, folder / "deals.csv", folder / "stage_history.csv")
+        plans = [folder / name for name in ("teams.csv", "targets.csv", "calls.csv")]
+        import_plans(store, plans, [path.name for path in plans])
         out |= analysis_runs(store, repeats)
         print(f"{label}: analyses ms " + ", ".join(f"{k} {v:.0f}" for k, v in out["analysis_ms"].items())
               + "; pandas ms " + ", ".join(f"{k} {v:.0f}" for k, v in out["pandas_ms"].items()), flush=True)
@@ -210,6 +255,9 @@ def run_size(label: str, repeats: int, pages: bool) -> dict:
     out |= cold_cli(db, repeats)
     print(f"{label}: cold CLI {out['cli_s']:.2f}s vs bare {out['bare_s']:.2f}s", flush=True)
     shutil.rmtree(tmp)
+    out["waits"] = wait_runs(label, repeats)
+    print(f"{label}: upload to every page fresh {out['waits']['refresh']['upload_to_every_page_fresh_s']:.1f}s",
+          flush=True)
     if pages:
         out["pages"] = page_runs(label, max(1, repeats - 1))
         print(f"{label}: pages done, app peak {out['pages']['peak_mib']:.0f} MiB", flush=True)
@@ -238,16 +286,23 @@ def markdown(results: dict) -> str:
              f"Measured by `python benchmarks/run.py --sizes {','.join(sizes)}` on {m['cores']} cores and "
              f"{m['memory_gib']} GiB ({m.get('cpu', 'cpu unknown')}); medians of {results['repeats']} runs "
              "(analyses: at least 5, in a running process, after one warm-up call). Each ratio is against a "
-             "baseline measured in the same run. ✓/✗: issue 7's target at 1M deals (2 cores). The machine is shared:"
-             " figures move by ±20% between runs. The targets still missed are profiled in"
-             " [performance-misses.md](performance-misses.md).", "",
-             "## Import against DuckDB's plain typed read_csv of the same files (target ≤ 2×)", "",
-             "| deals | stage events | read_csv (floor) | keyfunnel import | ratio | peak memory |",
-             "|---:|---:|---:|---:|---:|---:|"]
+             "baseline measured in the same run. ✓/✗: the target named in each section's title (issues 7, 18 and "
+             "22), on 2 cores. The machine is shared: figures move by ±20% between runs. The targets still missed "
+             "are profiled in [performance-misses.md](performance-misses.md).", "",
+             "## First import, against DuckDB's typed read_csv and against the floor of the work required", "",
+             "The floor: the same read_csv, then a plain CREATE TABLE AS of each table keyfunnel derives from the "
+             "files (stage events and close-date and amount changes split from the history; deal_facts and "
+             "stage_durations by keyfunnel's own statements), with no checks, batch, deduplication or undo records. "
+             "Targets (issue 22): ≤ 1.5× that floor; against read_csv alone, aim ≤ 3×.", "",
+             "| deals | stage events | read_csv | read_csv + derived tables (floor) | keyfunnel import "
+             "| over the floor | over read_csv | peak memory |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label in sizes:
         r = by[label]
         lines.append(f"| {r['deals']:,} | {r['stage_events']:,} | {r['read_csv_floor_s']:.2f} s | "
-                     f"{r['import_s']:.2f} s | {r['import_over_floor']:.2f}× {_ok(r['import_over_floor'], 2)} | "
+                     f"{r['derived_floor_s']:.2f} s | {r['import_s']:.2f} s | {r['import_over_derived_floor']:.2f}× "
+                     f"{_ok(r['import_over_derived_floor'], t['import_over_derived_floor'])} | "
+                     f"{r['import_over_floor']:.2f}× {_ok(r['import_over_floor'], t['import_over_floor'])} | "
                      f"{r['import_peak_mib']:.0f} MiB {_ok(r['import_peak_mib'], t['peak_mib'])} |")
     names = list(by[sizes[0]]["analysis_ms"])
     lines += ["", "## Analyses in a running process, ms (target ≤ 100 ms)", "",
@@ -271,15 +326,27 @@ def markdown(results: dict) -> str:
         r = by[label]
         lines.append(f"| {r['deals']:,} | {r['bare_s']:.2f} s | {r['cli_s']:.2f} s | {r['cold_cli_ratio']:.2f}× "
                      f"{_ok(r['cold_cli_ratio'], t['cold_cli_ratio'])} |")
-    lines += ["", "## Model, forecast and backtest (targets: fit ≤ 10 s, forecast ≤ 3 s, 8-quarter backtest ≤ 60 s)",
-              "", "| deals | training rows | fit | rows + fit | forecast (fitted model) | 8-quarter backtest |",
+    lines += ["", "## Model, forecast and backtest (targets: fit ≤ 10 s, forecast ≤ 3 s, 8-quarter backtest ≤ 5 s at "
+              "100k and ≤ 15 s at 1M)", "",
+              "| deals | training rows | fit | rows + fit | forecast (fitted model) | 8-quarter backtest |",
               "|---:|---:|---:|---:|---:|---:|"]
     for label in sizes:
         r = by[label]
+        backtest_target = t["backtest_s_1m"] if r["deals"] >= 1_000_000 else t["backtest_s_100k"]
         lines.append(f"| {r['deals']:,} | {r['training_rows_s']:.2f} s | {r['model_fit_s']:.2f} s | "
                      f"{r['fit_s']:.2f} s {_ok(r['fit_s'], t['fit_s'])} | {r['forecast_s']:.2f} s "
                      f"{_ok(r['forecast_s'], t['forecast_s'])} | {r['backtest_s']:.1f} s "
-                     f"{_ok(r['backtest_s'], t['backtest_s'])} |")
+                     f"{_ok(r['backtest_s'], backtest_target)} |")
+    lines += ["", "## Attainment and the calls' accuracy (guard: ≤ 100 ms once kept)", "",
+              "The first call simulates and keeps its result, as the refresh does after an import; every later call "
+              "(each page load) reads what was kept.", "",
+              "| deals | attainment, first | kept | calls' accuracy, first | kept |", "|---:|---:|---:|---:|---:|"]
+    for label in sizes:
+        r = by[label]
+        lines.append(f"| {r['deals']:,} | {r['attainment_first_s']:.1f} s | {r['attainment_kept_ms']:.0f} ms "
+                     f"{_ok(r['attainment_kept_ms'], t['analysis_ms'])} | {r['calls_first_s']:.1f} s | "
+                     f"{r['calls_kept_ms']:.0f} ms {_ok(r['calls_kept_ms'], t['analysis_ms'])} |")
+    lines += waits_section(by, sizes)
     paged = [label for label in sizes if "pages" in by[label]]
     if paged:
         pages = list(by[paged[0]]["pages"]["pages"])
