@@ -22,7 +22,7 @@ from analytics.store.turns import draft_path, holder, reading, writing
 
 from .conftest import ROOT
 
-CONTENT = ("deals", "stage_events", "deal_changes", "deal_facts", "stage_durations")
+CONTENT = ("deals", "stage_events", "deal_changes", "deal_facts", "stage_durations", "deal_spans")
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_re
     write_sample(tmp_path, SampleParameters(deals=2_000, seed=5, as_of="2026-11-27"))
     assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
     assert store.get_setting("facts_appended") == "0"  # the first import builds the table whole
-    tables = ("deal_facts", "stage_durations")
+    tables = ("deal_facts", "stage_durations", "deal_spans")
     first = store.table_checksums(tables)
 
     deals = pd.read_csv(tmp_path / "deals.csv", dtype=str, keep_default_na=False)
@@ -129,6 +129,9 @@ def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_re
     later = pd.concat([open_, lost, new])
     later_history = pd.concat([
         pd.DataFrame({"deal_id": open_["deal_id"], "stage": "8", "entered_at": "2026-11-26 10:00:00"}),
+        # close-date and amount changes: each deal's spans of its values are recomputed too
+        pd.DataFrame({"deal_id": open_["deal_id"].head(3), "stage": "", "entered_at": "2026-11-25 10:00:00",
+                      "expected_close": "2026-11-26", "amount": "12345"}),
         pd.DataFrame({"deal_id": [f"N{i}" for i in range(5)] * 2, "stage": ["1"] * 5 + ["2"] * 5,
                       "entered_at": ["2026-11-01 09:00:00"] * 5 + ["2026-11-20 09:00:00"] * 5})])
     later.to_csv(tmp_path / "later.csv", index=False)

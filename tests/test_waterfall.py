@@ -82,6 +82,20 @@ def test_the_quarter_pulls_in_and_pushes_out_by_hand(ten):
     assert identity_holds(w)
 
 
+def test_as_the_data_stood_on_a_date_what_came_after_it_did_not_happen(ten):
+    """As the data stood on 04-05 (Store.as_of: the sidebar's as-of view), B and C were still open, E's cut (05-01),
+    H's push (04-10), I's pull-in (05-05) and J's move (04-15) not yet recorded; A's raise (04-01) was. Open on 06-01
+    as then known: A B C D E H I J, 100 + 50 + 30 + 70 + 60 + 90 + 25 + 0 = 425 = 335 + 70 (D) + 20 (A); B, not
+    yet won, counts as advanced (stage 1 → 7 on 03-20), where the stored data counts it won."""
+    with ten.as_of(date(2026, 4, 5)):
+        w = compute_waterfall(ten, FROM, TO)
+        assert ten.scalar("SELECT count(*) FROM deal_spans WHERE valid_from >= TIMESTAMP '2026-04-05'") == 0
+    assert (w.start_deals, w.start_amount, w.end_deals, w.end_amount) == (7, 335.0, 8, 425.0)
+    assert _buckets(w) == {"created": (1, 70.0, ["D"]), "amount_up": (1, 20.0, ["A"]), "advanced": (1, 50.0, ["B"])}
+    assert identity_holds(w)
+    assert _buckets(compute_waterfall(ten, FROM, TO))["amount_down"] == (1, 20.0, ["E"])  # the stored data, after
+
+
 def test_filters_and_the_command_line(ten):
     w = compute_waterfall(ten, FROM, TO, "2026Q2", DealFilter(tier=("A",)))  # A, D, H
     assert (w.start_deals, w.end_deals, _buckets(w)) == (2, 2, {

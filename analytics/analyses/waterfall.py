@@ -23,6 +23,7 @@ from datetime import date, datetime
 
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.store.connection import Store
+from analytics.store.facts import SPAN_FIELDS
 from analytics.tables import records_frame
 
 # in the order a waterfall draws them; the last two do not change the total
@@ -77,27 +78,24 @@ WITH d AS (  -- only a deal open at some moment between the dates can be in eith
     SELECT deal_id, outcome, closed_at, created_at, amount, expected_close FROM deal_facts
     WHERE {where} AND created_at < $to_d AND (outcome = 'open' OR closed_at >= $from_d)
 ),
-changed AS (
+-- each deal's recorded values as of either date (docs/data-format.md, deal_spans: the span of time each held)
+at_ AS (
     SELECT deal_id,
-           arg_max(amount, changed_at) FILTER (WHERE field = 'amount' AND changed_at < $from_t) AS amount_from,
-           arg_max(amount, changed_at) FILTER (WHERE field = 'amount' AND changed_at < $to_t) AS amount_to,
-           arg_min(amount, changed_at) FILTER (WHERE field = 'amount') AS amount_first,
-           arg_max(expected_close, changed_at) FILTER (WHERE field = 'expected_close' AND changed_at < $from_t)
+           max(amount) FILTER (WHERE field = {amount} AND valid_from < $from_t AND $from_t <= valid_to) AS amount_from,
+           max(amount) FILTER (WHERE field = {amount} AND valid_from < $to_t AND $to_t <= valid_to) AS amount_to,
+           max(expected_close) FILTER (WHERE field = {close} AND valid_from < $from_t AND $from_t <= valid_to)
                AS close_from,
-           arg_max(expected_close, changed_at) FILTER (WHERE field = 'expected_close' AND changed_at < $to_t)
-               AS close_to,
-           arg_min(expected_close, changed_at) FILTER (WHERE field = 'expected_close') AS close_first,
+           max(expected_close) FILTER (WHERE field = {close} AND valid_from < $to_t AND $to_t <= valid_to) AS close_to,
            -- the outcome as it changed (a deal lost, then reopened): where recorded, it says whether a deal was
            -- open on each date; else its latest outcome and close date do
-           arg_max(outcome, changed_at) FILTER (WHERE field = 'outcome' AND changed_at < $from_t) AS outcome_from,
-           arg_max(outcome, changed_at) FILTER (WHERE field = 'outcome' AND changed_at < $to_t) AS outcome_to
-    FROM deal_changes WHERE deal_id IN (SELECT deal_id FROM d) GROUP BY deal_id
-),
-staged AS (
-    SELECT deal_id,
-           arg_max(stage, entered_at) FILTER (WHERE entered_at < $from_t) AS stage_from,
-           arg_max(stage, entered_at) FILTER (WHERE entered_at < $to_t) AS stage_to
-    FROM stage_events WHERE entered_at < $to_t AND deal_id IN (SELECT deal_id FROM d) GROUP BY deal_id
+           max(outcome) FILTER (WHERE field = {outcome} AND valid_from < $from_t AND $from_t <= valid_to)
+               AS outcome_from,
+           max(outcome) FILTER (WHERE field = {outcome} AND valid_from < $to_t AND $to_t <= valid_to) AS outcome_to,
+           max(stage) FILTER (WHERE field = {stage} AND valid_from < $from_t AND $from_t <= valid_to) AS stage_from,
+           max(stage) FILTER (WHERE field = {stage} AND valid_from < $to_t AND $to_t <= valid_to) AS stage_to
+    FROM deal_spans
+    WHERE valid_to >= $from_t AND valid_from < $to_t AND deal_id IN (SELECT deal_id FROM d)
+    GROUP BY deal_id
 ),
 state AS (
     SELECT d.deal_id, coalesce(c.outcome_to, d.outcome) AS outcome, d.closed_at, d.created_at,
@@ -105,12 +103,10 @@ state AS (
                AS open_from,
            d.created_at < $to_d AND coalesce(c.outcome_to = 'open', d.outcome = 'open' OR d.closed_at >= $to_d)
                AS open_to,
-           coalesce(c.amount_from, c.amount_first, d.amount) AS amount_from,
-           coalesce(c.amount_to, c.amount_first, d.amount) AS amount_to,
-           coalesce(c.close_from, c.close_first, d.expected_close) AS close_from,
-           coalesce(c.close_to, c.close_first, d.expected_close) AS close_to,
-           s.stage_from, s.stage_to
-    FROM d LEFT JOIN changed c USING (deal_id) LEFT JOIN staged s USING (deal_id)
+           coalesce(c.amount_from, d.amount) AS amount_from, coalesce(c.amount_to, d.amount) AS amount_to,
+           coalesce(c.close_from, d.expected_close) AS close_from, coalesce(c.close_to, d.expected_close) AS close_to,
+           c.stage_from, c.stage_to
+    FROM d LEFT JOIN at_ c USING (deal_id)
 ),
 scoped AS (
     SELECT *,
@@ -158,7 +154,9 @@ def compute_waterfall(store: Store, from_date: date, to_date: date, quarter: str
         raise ValueError(f"--to {to_date} is before --from {from_date}")
     where, params = filters.where()
     q_start, q_end = quarter_bounds(quarter) if quarter else (None, None)
-    store.execute("CREATE OR REPLACE TEMP TABLE kf_waterfall AS " + _WATERFALL_SQL.format(where=where), {
+    sql = _WATERFALL_SQL.format(where=where, stage=SPAN_FIELDS["stage"], amount=SPAN_FIELDS["amount"],
+                                close=SPAN_FIELDS["expected_close"], outcome=SPAN_FIELDS["outcome"])
+    store.execute("CREATE OR REPLACE TEMP TABLE kf_waterfall AS " + sql, {
         **params, "from_d": from_date, "to_d": to_date, "q_start": q_start, "q_end": q_end,
         "from_t": datetime(from_date.year, from_date.month, from_date.day),
         "to_t": datetime(to_date.year, to_date.month, to_date.day)})

@@ -25,10 +25,13 @@ from analytics.exceptions import StoreBusy, StoreError
 from analytics.messages import say
 from analytics.store.facts import (
     DEAL_FACTS_SQL,
+    DEAL_SPANS_SQL,
     FACTS_RESORT_SHARE,
     STAGE_DURATIONS_SQL,
     deal_facts_query,
     deal_facts_sql,
+    deal_spans_query,
+    deal_spans_sql,
     durations_query,
     stage_durations_sql,
 )
@@ -178,7 +181,8 @@ class Store:
 
     # Per-deal facts ------------------------------------------------------------------------------
     def refresh_deal_facts(self, affected: str | None = None) -> None:
-        """Recompute deal_facts: one row per deal with what every analysis needs; then stage_durations.
+        """Recompute deal_facts: one row per deal with what every analysis needs; then stage_durations and
+        deal_spans (each recorded value's span of time, for the waterfall).
 
         Done once per import or undo, never per query. Days in the current stage of an open deal depend on the
         as-of date, so they are computed at query time from current_stage_entered_at.
@@ -200,10 +204,13 @@ class Store:
             self.execute("DELETE FROM stage_durations WHERE deal_key IN (SELECT deal_key FROM kf_duration_keys)")
             self.execute("INSERT INTO stage_durations BY NAME " + durations_query("kf_duration_keys"))
             self.execute("DROP TABLE kf_duration_keys")
+            self.execute(f"DELETE FROM deal_spans WHERE deal_id IN (SELECT deal_id FROM {affected})")
+            self.execute("INSERT INTO deal_spans BY NAME " + deal_spans_query(affected))
             self.set_setting("facts_appended", str(int(self.get_setting("facts_appended") or 0) + changed))
         else:
             self.execute(DEAL_FACTS_SQL)
             self.execute(STAGE_DURATIONS_SQL)
+            self.execute(DEAL_SPANS_SQL)
             self.set_setting("facts_appended", "0")
         # a new data version: results computed from the old data (analytics.store.cache) no longer apply
         self.execute("INSERT OR REPLACE INTO settings VALUES ('data_version', ?)", [uuid.uuid4().hex])
@@ -212,9 +219,9 @@ class Store:
     def as_of(self, when: date | datetime) -> Iterator[Store]:
         """Within it, this thread's queries see the data as it stood at the start of `when`: the deals created
         before it (closed only if they closed before it), the stage events and close-date and amount changes before
-        it, and deal_facts and stage_durations rebuilt from those: temp tables of this thread's connection, which
-        shadow the stored ones for it alone (a read-only store allows them), dropped on leaving. Every analysis that
-        reads those tables then answers as of that date, unchanged."""
+        it, and deal_facts, stage_durations and deal_spans rebuilt from those: temp tables of this thread's
+        connection, which shadow the stored ones for it alone (a read-only store allows them), dropped on leaving.
+        Every analysis that reads those tables then answers as of that date, unchanged."""
         t = when if isinstance(when, datetime) else datetime(when.year, when.month, when.day)
         try:
             for table, moment in (("stage_events", "entered_at"), ("deal_changes", "changed_at")):  # fixed names
@@ -231,6 +238,7 @@ class Store:
                 WHERE coalesce(d.created_at, CAST(f.first_at AS DATE)) < CAST($t AS DATE)""", {"t": t})
             self.execute(deal_facts_sql(temp=True))
             self.execute(stage_durations_sql(temp=True))
+            self.execute(deal_spans_sql(temp=True))
             yield self
         finally:
             for table in _AS_OF_TABLES:
@@ -260,9 +268,10 @@ class Store:
 
 
 # Store.as_of's temp tables, dropped on leaving
-_AS_OF_TABLES = ("stage_durations", "deal_facts", "deals", "stage_events", "deal_changes")
+_AS_OF_TABLES = ("deal_spans", "stage_durations", "deal_facts", "deals", "stage_events", "deal_changes")
 _TEMP_TABLE = re.compile(r"kf_[a-z_]+")
 
 _CHECKSUM_TABLES = frozenset({"deals", "stage_events", "deal_changes", "import_batches", "deal_previous",
                               "batch_deals", "rejected_rows", "import_warnings", "deal_facts", "stage_durations",
+                              "deal_spans",
                               "settings", "schema_migrations"})

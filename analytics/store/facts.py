@@ -193,3 +193,60 @@ ORDER BY won, measure, days
 
 
 STAGE_DURATIONS_SQL = stage_durations_sql()
+
+
+# Each recorded value with the span of time it held, for the values "as of any date" that the waterfall reads at two
+# dates (analytics.analyses.waterfall): one row per stage event (field 0) and per change of a deal's amount (1),
+# expected close (2) or outcome (3). The value at the start of t is the one whose span has valid_from < t <=
+# valid_to: the last recorded before t. An amount's or close's first value also stands before it was recorded (the
+# value the history holds before any change); a stage has none before the first event. A deal whose outcome never
+# changed is in no pipeline after the day it closed, so its spans end then (those of a closed deal without a close
+# date, never begin); a deal whose outcome changed keeps its last values' spans open. Stored sorted by valid_to: a
+# waterfall between two recent dates reads the row groups whose spans end after the first (at 1M deals 0.64M of
+# the 7.1M rows for a quarter), where aggregating every change and event of the deals took 0.4-0.9 s.
+SPAN_FIELDS = {"stage": 0, "amount": 1, "expected_close": 2, "outcome": 3}
+
+
+def deal_spans_query(affected: str | None = None) -> str:
+    """The spans of every deal's recorded values, or (`affected`: a temp table with a deal_id column) of those
+    deals only."""
+    only = f"AND deal_id IN (SELECT deal_id FROM {affected})" if affected else ""
+    return f"""
+WITH ends AS (
+    SELECT deal_id, CASE WHEN outcome = 'open' OR deal_id IN (SELECT deal_id FROM deal_changes WHERE field = 'outcome')
+                         THEN TIMESTAMP 'infinity'
+                         WHEN closed_at IS NULL THEN TIMESTAMP '-infinity'
+                         ELSE CAST(closed_at AS TIMESTAMP) + INTERVAL 1 DAY END AS until
+    FROM deals WHERE true {only}
+),
+recorded AS (
+    SELECT deal_id, {SPAN_FIELDS['stage']} AS field, entered_at AS moment, stage, CAST(NULL AS DOUBLE) AS amount,
+           CAST(NULL AS DATE) AS expected_close, CAST(NULL AS VARCHAR) AS outcome
+    FROM stage_events WHERE true {only}
+    UNION ALL
+    SELECT deal_id, CASE field WHEN 'amount' THEN {SPAN_FIELDS['amount']}
+                               WHEN 'expected_close' THEN {SPAN_FIELDS['expected_close']}
+                               ELSE {SPAN_FIELDS['outcome']} END,
+           changed_at, NULL, amount, expected_close, outcome
+    FROM deal_changes WHERE true {only}
+),
+spans AS (
+    SELECT deal_id, field,
+           CASE WHEN field IN ({SPAN_FIELDS['amount']}, {SPAN_FIELDS['expected_close']}) AND row_number() OVER w = 1
+                THEN TIMESTAMP '-infinity' ELSE moment END AS valid_from,
+           coalesce(lead(moment) OVER w, TIMESTAMP 'infinity') AS valid_to, stage, amount, expected_close, outcome
+    FROM recorded WINDOW w AS (PARTITION BY deal_id, field ORDER BY moment, stage, amount, expected_close, outcome)
+)
+SELECT s.deal_id, CAST(s.field AS TINYINT) AS field, s.valid_from, least(s.valid_to, e.until) AS valid_to,
+       s.stage, s.amount, s.expected_close, s.outcome
+FROM spans s JOIN ends e USING (deal_id)
+WHERE s.valid_from < least(s.valid_to, e.until)
+"""
+
+
+def deal_spans_sql(temp: bool = False) -> str:
+    """The statement that (re)builds deal_spans; `temp` as deal_facts_sql's."""
+    return f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE deal_spans AS {deal_spans_query()} ORDER BY valid_to"
+
+
+DEAL_SPANS_SQL = deal_spans_sql()

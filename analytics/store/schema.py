@@ -181,7 +181,7 @@ CREATE TABLE forecast_calls (
 )
 # the fields deal_changes records, each in the column of its name
 CHANGE_FIELDS = ("expected_close", "amount", "outcome")
-# Bumped whenever DEAL_FACTS_SQL or STAGE_DURATIONS_SQL changes what they compute: a database built by an older
-# keyfunnel then has both tables rebuilt once, on its first open for writing.
-DERIVED_VERSION = ("2026-12-01 name, creation inferred from the first stage event, a lost deal's stage at most 7; "
-                   "each deal's pushes")
+# Bumped whenever DEAL_FACTS_SQL, STAGE_DURATIONS_SQL or DEAL_SPANS_SQL changes what they compute: a database built
+# by an older keyfunnel then has the three tables rebuilt once, on its first open for writing.
+DERIVED_VERSION = ("2026-12-03 name, creation inferred from the first stage event, a lost deal's stage at most 7; "
+                   "each deal's pushes; the spans of each recorded value (deal_spans)")
