@@ -94,7 +94,9 @@ at_ AS (
            max(stage) FILTER (WHERE field = {stage} AND valid_from < $from_t AND $from_t <= valid_to) AS stage_from,
            max(stage) FILTER (WHERE field = {stage} AND valid_from < $to_t AND $to_t <= valid_to) AS stage_to
     FROM deal_spans
-    WHERE valid_to >= $from_t AND valid_from < $to_t AND deal_id IN (SELECT deal_id FROM d)
+    -- the spans running at either date: stored sorted by valid_to, those that ended before the first are skipped
+    WHERE valid_to >= $from_t AND valid_from < $to_t
+      AND (valid_from < $from_t AND $from_t <= valid_to OR $to_t <= valid_to) AND deal_id IN (SELECT deal_id FROM d)
     GROUP BY deal_id
 ),
 state AS (

@@ -144,7 +144,7 @@ def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 
     # standing at the end of the day before the quarter is standing at its start, so the CRM baseline reads week 1's
     days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
     pipelines = dict(zip(days, open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
-                                                      filters)))
+                                                      filters, with_names=False)))
     crm = crm_weighted_pipeline(store, q_start, q_start, q_end, pipelines[1])
     scored = predict_each(model, list(pipelines.values()))
     forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,

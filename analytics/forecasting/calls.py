@@ -53,7 +53,8 @@ def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAW
         if not sum(model.n_train_.values()):
             return {}
         days = {week: standing_day(quarter, week) for week in SCORED_WEEKS}
-        pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()])
+        pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
+                                          with_names=False)
         return {(quarter, week): simulate_units(store, quarter_inputs(store, quarter, day, model=model,
                                                                       open_deals=pipeline, p_win=p),
                                                 "owner", draws, seed)

@@ -46,7 +46,7 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
     while q_start + timedelta(days=7 * len(starts)) <= min(as_of, q_end - timedelta(days=1)):
         starts.append(q_start + timedelta(days=7 * len(starts)))
     # each week's pipeline as it stood at the week's start, all scored by the one model in one call
-    pipelines = open_deal_features_at(store, starts, filters)
+    pipelines = open_deal_features_at(store, starts, filters, with_names=False)
     weeks = []
     for day, pipeline, p in zip(starts, pipelines, predict_each(model, pipelines)):
         f = forecast_quarter(store, quarter, day - timedelta(days=1), model=model, filters=filters, draws=draws,
