@@ -328,7 +328,7 @@ def test_refresh_prints_a_line_per_result_and_its_total_time(capsys, tmp_path, d
     # no calls in the hand-worked data: nine results, the calls' P50 not among them
     assert code == 0 and len(lines) == 9 and lines[0].startswith("[1/9] the win model and this quarter's forecast: ")
     assert lines[5].startswith("[6/9] the backtest over 8 quarters: ") and all(line.endswith(" s") for line in lines)
-    assert out.startswith("win model, forecast, backtest and open-deal scores computed for the current data in ")
+    assert out.startswith("9 results the pages show by default computed for the current data in ")
     from analytics.store.cache import refresh_state, results_file
     from analytics.store.turns import reading
 

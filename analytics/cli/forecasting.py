@@ -27,7 +27,7 @@ def cmd_refresh(args) -> int:
     if not steps:
         print("no deals yet: nothing to compute")
         return 0
-    print(f"win model, forecast, backtest and open-deal scores computed for the current data in "
+    print(f"{len(steps)} results the pages show by default computed for the current data in "
           f"{time.perf_counter() - start:.1f} s")
     return 0
 
