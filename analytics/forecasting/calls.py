@@ -20,7 +20,7 @@ import numpy as np
 from analytics.filters import quarter_bounds
 from analytics.forecasting.attainment import UnitDraws, simulate_units
 from analytics.forecasting.backtest import SCORED_WEEKS
-from analytics.forecasting.forecast import quarter_inputs, won_in
+from analytics.forecasting.forecast import quarter_inputs
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
 from analytics.store.asof import open_deal_features_at
@@ -157,6 +157,22 @@ def closed_quarters_with_calls(store: Store, as_of: date, last: int = CALL_QUART
     return tuple(closed[-last:])
 
 
+def won_by_owner(store: Store, quarters: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """quarter → owner ('' for none) → the amount won in it: every quarter in one query (one query a quarter cost
+    a page load 40 ms a quarter at 100k deals)."""
+    bounds = [quarter_bounds(q) for q in quarters]
+    rows = store.fetchall("""SELECT q.quarter, coalesce(d.owner, '') AS owner, sum(d.amount)
+        FROM deals d JOIN (SELECT unnest($quarters) AS quarter, unnest($starts) AS s, unnest($ends) AS e) q
+          ON d.closed_at >= q.s AND d.closed_at < q.e
+        WHERE d.outcome = 'won' GROUP BY ALL""",
+                          {"quarters": list(quarters), "starts": [s for s, _ in bounds],
+                           "ends": [e for _, e in bounds]})
+    out: dict[str, dict[str, float]] = {}
+    for quarter, owner, amount in rows:
+        out.setdefault(quarter, {})[owner] = float(amount or 0.0)
+    return out
+
+
 def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
     """Every closed quarter's calls scored against the actual, beside keyfunnel's P50 on the same days."""
     from analytics.analyses.funnel import data_as_of
@@ -168,18 +184,20 @@ def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
     calls = forecast_calls(store)
     team_of = {owner: team for owner, (team, _) in teams(store).items()}
     points: list[CallPoint] = []
+    won = won_by_owner(store, quarters)
     for quarter in quarters:
-        won = won_in(store, *quarter_bounds(quarter))
-        actual = won.groupby(won["owner"].fillna(""))["amount"].sum().to_dict()
+        actual = won.get(quarter, {})
         for week in SCORED_WEEKS:
             sim = simulated.get((quarter, week))
             if sim is None:
                 continue
             made = last_calls(calls, quarter, standing_day(quarter, week) + timedelta(days=1))
             owners = {unit: c for (kind, unit), c in made.items() if kind == "owner"}
+            called = [u for u in sim.units if u in owners]  # the owners who called, in one pass
+            p50 = dict(zip(called, np.median(sim.draws[:, [sim.units.index(u) for u in called]], axis=0).tolist()))
             for unit, c in sorted(owners.items()):
-                points.append(_point(quarter, week, unit, "owner", c.commit, c.best_case,
-                                     float(np.median(sim.column(unit))), float(actual.get(unit, 0.0))))
+                points.append(_point(quarter, week, unit, "owner", c.commit, c.best_case, p50.get(unit, 0.0),
+                                     float(actual.get(unit, 0.0))))
             for (kind, unit), c in sorted(made.items()):
                 if kind == "team":
                     members = [o for o, t in team_of.items() if t == unit]
@@ -191,7 +209,8 @@ def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
                 points.append(_point(quarter, week, TEAM, "all", sum(c.commit for c in owners.values()),
                                      sum(c.best_case for c in owners.values()), float(np.median(together)),
                                      float(sum(actual.get(o, 0.0) for o in owners))))
-    units = sorted({(p.unit_kind, p.unit) for p in points}, key=lambda k: ({"owner": 0, "team": 1, "all": 2}[k[0]],
-                                                                            natural_key(k[1])))
-    return CallAccuracy(points, [summarise(unit, kind, [p for p in points if (p.unit_kind, p.unit) == (kind, unit)])
-                                 for kind, unit in units])
+    by_unit: dict[tuple[str, str], list[CallPoint]] = {}
+    for p in points:
+        by_unit.setdefault((p.unit_kind, p.unit), []).append(p)
+    units = sorted(by_unit, key=lambda k: ({"owner": 0, "team": 1, "all": 2}[k[0]], natural_key(k[1])))
+    return CallAccuracy(points, [summarise(unit, kind, by_unit[(kind, unit)]) for kind, unit in units])
