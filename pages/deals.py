@@ -2,7 +2,7 @@ import streamlit as st
 
 import ui
 from analytics.analyses.funnel import data_as_of
-from analytics.analyses.slippage import deal_slippage, with_slippage
+from analytics.analyses.slippage import open_deal_pushes, with_slippage
 from analytics.forecasting.scoring import score_open_deals
 
 filters = ui.filters()
@@ -10,7 +10,7 @@ lang = ui.lang()
 st.title(ui.T("page_deals"))
 as_of = ui.cached(data_as_of)  # an explicit date: the key analytics.refresh keeps the scores under
 deals = with_slippage(ui.cached(score_open_deals, as_of, filters=filters, lang=lang),
-                      ui.cached(deal_slippage, filters, open_only=True))  # the open deals' pushes only
+                      ui.cached(open_deal_pushes, filters))
 if ui.has_data(len(deals), filters):
     query = st.text_input(ui.T("search"), key="deal_search")
     if query:

@@ -51,12 +51,9 @@ class DealSlippage:
         return self.closed_at > self.first_expected_close
 
 
-def deal_slippage(store: Store, filters: DealFilter = DealFilter(), *, open_only: bool = False) -> list[DealSlippage]:
-    """Each deal's pushes under `filters`; `open_only`: the open deals alone (the Deals page's and the review's
-    tables, which list nothing else: at 1M deals, the closed ones are most of the work)."""
+def deal_slippage(store: Store, filters: DealFilter = DealFilter()) -> list[DealSlippage]:
+    """Each deal's pushes under `filters` (the tables of open deals read open_deal_pushes, a frame)."""
     where, params = filters.where("f")
-    if open_only:
-        where += " AND f.outcome = 'open'"
     return [DealSlippage(*row) for row in store.fetchall(_PER_DEAL_SQL.format(where=where), params)]
 
 
@@ -137,13 +134,23 @@ def compute_slippage(store: Store, filters: DealFilter = DealFilter()) -> Slippa
         at_risk=at_risk, filters=filters)
 
 
-def with_slippage(deals, per_deal: list[DealSlippage]):
+def open_deal_pushes(store: Store, filters: DealFilter = DealFilter()):
+    """The open deals' push_count, days_pushed and first_expected_close under `filters`, one row per deal_id: the
+    columns with_slippage adds to a table of open deals (a frame, not DealSlippage rows: at 1M deals, building
+    87,000 of those and looking each one up took the Deals page 1 s)."""
+    where, params = filters.where()
+    return store.fetch_df(f"""SELECT deal_id, push_count, CAST(days_pushed AS BIGINT) AS days_pushed,
+                                     first_expected_close
+                              FROM deal_facts WHERE {where} AND outcome = 'open'""", params)
+
+
+def with_slippage(deals, pushes):
     """A table of deals (a deal_id column: the scored open deals) with each one's push_count, days_pushed and
-    first_expected_close, from deal_slippage."""
+    first_expected_close (a date, or None), from open_deal_pushes; a deal it does not list was never pushed."""
     if not len(deals):
         return deals.assign(push_count=[], days_pushed=[], first_expected_close=[])
-    rows = {d.deal_id: d for d in per_deal}
-    found = [rows.get(deal_id) for deal_id in deals["deal_id"]]
-    return deals.assign(push_count=[d.push_count if d else 0 for d in found],
-                        days_pushed=[d.days_pushed if d else 0 for d in found],
-                        first_expected_close=[d.first_expected_close if d else None for d in found])
+    found = pushes.set_index("deal_id").reindex(deals["deal_id"])  # one lookup of every deal
+    first = found["first_expected_close"]
+    return deals.assign(push_count=found["push_count"].fillna(0).astype(int).to_numpy(),
+                        days_pushed=found["days_pushed"].fillna(0).astype(int).to_numpy(),
+                        first_expected_close=first.dt.date.astype(object).where(first.notna(), None).to_numpy())

@@ -147,7 +147,7 @@ def _as_text(deals):
 
 def cmd_deals(args) -> int:
     from analytics.analyses.funnel import data_as_of
-    from analytics.analyses.slippage import deal_slippage, with_slippage
+    from analytics.analyses.slippage import open_deal_pushes, with_slippage
     from analytics.cli.common import open_store, print_json
     from analytics.forecasting.scoring import score_open_deals
     from analytics.store.cache import (
@@ -157,7 +157,7 @@ def cmd_deals(args) -> int:
     with open_store(args, read_only=True) as store:
         as_of = args.as_of or data_as_of(store)  # an explicit date: the key analytics.refresh keeps it under
         deals = with_slippage(persisted(store, score_open_deals, as_of, filters=filters_from_args(args)),
-                              deal_slippage(store, filters_from_args(args), open_only=True))
+                              open_deal_pushes(store, filters_from_args(args)))
     columns = ["deal_id", "name", "account", "owner", "tier", "stage", "amount", "p_win", "expected_value",
                "predicted_close", "recommended_tier", "days_in_stage", "mode", "push_count", "days_pushed",
                "first_expected_close"]

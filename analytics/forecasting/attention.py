@@ -58,7 +58,7 @@ class Attention:
 def deals_needing_attention(store: Store, as_of: date | None = None, *, limit: int = 8,
                             filters: DealFilter = DealFilter()) -> Attention:
     from analytics.analyses.funnel import data_as_of
-    from analytics.analyses.slippage import deal_slippage
+    from analytics.analyses.slippage import open_deal_pushes
     from analytics.analyses.velocity import compute_velocity
     from analytics.forecasting.winmodel import team_model
     from analytics.store.asof import open_deal_features
@@ -71,7 +71,8 @@ def deals_needing_attention(store: Store, as_of: date | None = None, *, limit: i
     before = open_deal_features(store, as_of - timedelta(days=6), filters)
     p_before = team_model(store, as_of + timedelta(days=1)).predict_proba(before) if len(before) else []
     earlier = dict(zip(before["deal_id"], p_before))
-    pushes = {d.deal_id: d.push_count for d in deal_slippage(store, filters, open_only=True)}
+    pushed = open_deal_pushes(store, filters)
+    pushes = dict(zip(pushed["deal_id"], pushed["push_count"].tolist()))
     stalled = {d.deal_id for d in compute_velocity(store, filters, as_of).stalled}
     amounts = now["amount"].to_numpy(float)
     known = amounts[~np.isnan(amounts)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from analytics.analyses.funnel import Funnel, compute_funnel, data_as_of, funnel_at
-from analytics.analyses.slippage import deal_slippage, with_slippage
+from analytics.analyses.slippage import open_deal_pushes, with_slippage
 from analytics.analyses.trends import Trends
 from analytics.analyses.waterfall import Waterfall, compute_waterfall
 from analytics.filters import DealFilter, quarter_bounds
@@ -72,7 +72,7 @@ def quarterly_review(store: Store, quarter: str | None = None, as_of: date | Non
     # the figures right after the deal, before the long names: a reader at 1400 px sees them without scrolling
     columns = ["deal_id", "name", "amount", "p_win", "expected_value", "expected_close", "predicted_close", "stage",
                "account", "owner", "tier", "recommended_tier"]
-    deals = with_slippage(deals[columns] if len(deals) else deals, deal_slippage(store, filters, open_only=True))
+    deals = with_slippage(deals[columns] if len(deals) else deals, open_deal_pushes(store, filters))
     if "name" in deals and deals["name"].isna().all():  # an export without deal names: no empty column
         deals = deals.drop(columns="name")
     top = deals.sort_values("expected_value", ascending=False).head(TOP_DEALS) if len(deals) else deals
