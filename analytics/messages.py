@@ -198,6 +198,9 @@ ENGLISH: dict[str, Template] = {
                          "it has (`keyfunnel batches` lists what landed), or wait longer with --wait SECONDS",
     "store_waiting": "waiting for {holder} to finish writing the database ({seconds} s)",
     "store_failed": "{detail}",  # DuckDB's own first line
+    "store_out_of_memory": "the database ran out of the memory keyfunnel allows it ({limit}; DuckDB: {detail}). "
+                           "Nothing of this step was written. Allow it more and try again: set "
+                           "KEYFUNNEL_MEMORY_LIMIT=4GB (a million deals need about 1GB; two million, more)",
     "backup_path": "a backup folder's path may not contain quotes or line breaks",
     "not_a_backup": "not a keyfunnel backup (no load.sql): write one with `keyfunnel export-db`",
     "restore_exists": "{path} already exists: restore into a new database file (--db NEW.duckdb)",

@@ -167,3 +167,19 @@ def test_a_database_of_an_older_keyfunnel_is_migrated_before_a_read_only_command
     assert main(["--db", str(db), "funnel", "--json"]) == 0
     with Store(db, read_only=True) as s:
         assert not s.needs_migration()
+
+
+def test_running_out_of_memory_says_what_to_set(tmp_path, monkeypatch):
+    """At 2M generated deals the first import's per-deal facts ran out of DuckDB's 1 GB (benchmarks/scale.py): the
+    message names the limit in force and the setting that raises it, not DuckDB's line alone."""
+    import duckdb
+
+    from analytics.exceptions import StoreError
+    from analytics.store.connection import _map_duckdb_error
+
+    monkeypatch.setenv("KEYFUNNEL_MEMORY_LIMIT", "1GB")
+    error = _map_duckdb_error(duckdb.OutOfMemoryException(
+        "Out of Memory Error: failed to allocate data of size 32.0 KiB (953.8 MiB/953.6 MiB used)"), tmp_path / "x")
+    assert isinstance(error, StoreError)
+    assert "(1GB; DuckDB: Out of Memory Error: failed to allocate" in str(error)
+    assert "KEYFUNNEL_MEMORY_LIMIT=4GB" in str(error) and "Nothing of this step was written" in str(error)

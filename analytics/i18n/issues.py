@@ -143,6 +143,8 @@ CHINESE: dict[str, Template] = {
                          "(`keyfunnel batches` 列出已导入的批次),或用 --wait 秒数 等待更久",
     "store_waiting": "正在等待 {holder} 写完数据库({seconds} 秒)",
     "store_failed": "无法打开或查询数据库({detail})",
+    "store_out_of_memory": "数据库用完了 keyfunnel 允许的内存({limit};DuckDB:{detail})。这一步没有写入任何内容。"
+                           "请放宽后重试:设置 KEYFUNNEL_MEMORY_LIMIT=4GB(一百万个商机约需 1GB,两百万个需要更多)",
     "backup_path": "备份文件夹的路径不能包含引号或换行符",
     "not_a_backup": "这不是 keyfunnel 备份(没有 load.sql):请用 `keyfunnel export-db` 生成备份",
     "restore_exists": "{path} 已存在:请恢复到一个新的数据库文件(--db NEW.duckdb)",

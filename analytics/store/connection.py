@@ -53,6 +53,9 @@ def _map_duckdb_error(exc: duckdb.Error, path: Path) -> Exception:
     text = str(exc)
     if "lock" in text.lower() and ("conflicting" in text.lower() or "could not set lock" in text.lower()):
         return StoreBusy(say("store_busy", path=str(path)))
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return StoreError(say("store_out_of_memory", limit=_duckdb_config()["memory_limit"],
+                              detail=text.splitlines()[0]), str(path))
     return StoreError(say("store_failed", detail=text.splitlines()[0]), str(path))
 
 
