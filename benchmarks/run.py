@@ -293,7 +293,8 @@ def markdown(results: dict) -> str:
              "## First import, against DuckDB's typed read_csv and against the floor of the work required", "",
              "The floor: the same read_csv, then a plain CREATE TABLE AS of each table keyfunnel derives from the "
              "files (stage events and close-date and amount changes split from the history; deal_facts, "
-             "stage_durations and deal_spans by keyfunnel's own statements), with no checks, batch, deduplication or undo records. "
+             "stage_durations and deal_spans by keyfunnel's own statements), with no checks, batch, deduplication or "
+             "undo records. "
              "Targets (issue 22): ≤ 1.5× that floor; against read_csv alone, aim ≤ 3×.", "",
              "| deals | stage events | read_csv | read_csv + derived tables (floor) | keyfunnel import "
              "| over the floor | over read_csv | peak memory |",
@@ -383,9 +384,10 @@ def markdown(results: dict) -> str:
                       ("training rows + fit", lambda r: r["fit_s"]), ("forecast", lambda r: r["forecast_s"]),
                       ("backtest", lambda r: r["backtest_s"])]:
         lines.append(f"| {name} | {scaling(results, key)} |")
+    from benchmarks.scale import scale_section
     from benchmarks.shared_load import shared_section
 
-    return "\n".join(lines + shared_section()) + "\n"
+    return "\n".join(lines + scale_section(by) + shared_section()) + "\n"
 
 
 def main() -> None:
@@ -393,10 +395,16 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-pages", action="store_true", help="skip the pages' AppTest runs")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write docs/performance.md again from the last results.json (and scale-*.json)")
     parser.add_argument("--pages-only", action="store_true",
                         help="rerun only the pages' benchmark for these sizes, into the last results.json")
     args = parser.parse_args()
     sizes = [s.strip().lower() for s in args.sizes.split(",")]
+    if args.report_only:
+        results = json.loads((HERE / "results" / "results.json").read_text())
+        (ROOT / "docs" / "performance.md").write_text(markdown(results))
+        return
     if args.pages_only:
         results = json.loads((HERE / "results" / "results.json").read_text())
         for label in sizes:
