@@ -63,3 +63,16 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     return {"cores": os.cpu_count(), "memory_gib": round(mem / 2**30, 1), "cpu": cpu}
+
+
+def mark(value: float, target: float) -> str:
+    """✓ when a measured value is within its target (at most it), else ✗: every report's tables use it."""
+    return "✓" if value <= target else "✗"
+
+
+def growth_exponent(n1: float, v1: float, n2: float, v2: float) -> float | None:
+    """b in value ∝ deals^b through (n1, v1) and (n2, v2): 1 is linear; None where a value is not positive."""
+    import math
+
+    return math.log(v2 / v1) / math.log(n2 / n1) if v1 > 0 and v2 > 0 else None
+

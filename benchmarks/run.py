@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import statistics
 import subprocess
@@ -24,7 +23,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import HERE, SIZES, child, machine, sample_dir, timed  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    HERE,
+    SIZES,
+    child,
+    growth_exponent,
+    machine,
+    mark,
+    sample_dir,
+    timed,
+)
 from benchmarks.waits import wait_runs, waits_section  # noqa: E402
 
 ROOT = HERE.parent
@@ -266,18 +274,14 @@ def run_size(label: str, repeats: int, pages: bool) -> dict:
 
 
 # Report -----------------------------------------------------------------------------------------------------------
-def _ok(value: float, target: float) -> str:
-    return "✓" if value <= target else "✗"
-
-
 def scaling(results: dict, key) -> str:
     """Growth exponent between the smallest and largest size: 1 is linear."""
     sizes = results["sizes"]
     if len(sizes) < 2:
         return "–"
     a, b = results["by_size"][sizes[0]], results["by_size"][sizes[-1]]
-    ta, tb = key(a), key(b)
-    return f"{math.log(tb / ta) / math.log(b['deals'] / a['deals']):.2f}" if ta > 0 and tb > 0 else "–"
+    exponent = growth_exponent(a["deals"], key(a), b["deals"], key(b))
+    return "–" if exponent is None else f"{exponent:.2f}"
 
 
 def markdown(results: dict) -> str:
@@ -303,16 +307,16 @@ def markdown(results: dict) -> str:
         r = by[label]
         lines.append(f"| {r['deals']:,} | {r['stage_events']:,} | {r['read_csv_floor_s']:.2f} s | "
                      f"{r['derived_floor_s']:.2f} s | {r['import_s']:.2f} s | {r['import_over_derived_floor']:.2f}× "
-                     f"{_ok(r['import_over_derived_floor'], t['import_over_derived_floor'])} | "
-                     f"{r['import_over_floor']:.2f}× {_ok(r['import_over_floor'], t['import_over_floor'])} | "
-                     f"{r['import_peak_mib']:.0f} MiB {_ok(r['import_peak_mib'], t['peak_mib'])} |")
+                     f"{mark(r['import_over_derived_floor'], t['import_over_derived_floor'])} | "
+                     f"{r['import_over_floor']:.2f}× {mark(r['import_over_floor'], t['import_over_floor'])} | "
+                     f"{r['import_peak_mib']:.0f} MiB {mark(r['import_peak_mib'], t['peak_mib'])} |")
     names = list(by[sizes[0]]["analysis_ms"])
     lines += ["", "## Analyses in a running process, ms (target ≤ 100 ms)", "",
               "| deals | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
     for label in sizes:
         r = by[label]
         lines.append(f"| {r['deals']:,} | " + " | ".join(
-            f"{r['analysis_ms'][k]:.0f} {_ok(r['analysis_ms'][k], t['analysis_ms'])}" for k in names) + " |")
+            f"{r['analysis_ms'][k]:.0f} {mark(r['analysis_ms'][k], t['analysis_ms'])}" for k in names) + " |")
     lines += ["", "## Against a straightforward pandas version (target ≥ 3× faster)", "",
               "pandas computes from the raw deals and stage events held in memory; keyfunnel reads the per-deal "
               "facts computed at import.", "",
@@ -327,7 +331,7 @@ def markdown(results: dict) -> str:
     for label in sizes:
         r = by[label]
         lines.append(f"| {r['deals']:,} | {r['bare_s']:.2f} s | {r['cli_s']:.2f} s | {r['cold_cli_ratio']:.2f}× "
-                     f"{_ok(r['cold_cli_ratio'], t['cold_cli_ratio'])} |")
+                     f"{mark(r['cold_cli_ratio'], t['cold_cli_ratio'])} |")
     lines += ["", "## Model, forecast and backtest (targets: fit ≤ 10 s, forecast ≤ 3 s, 8-quarter backtest ≤ 5 s at "
               "100k and ≤ 15 s at 1M)", "",
               "| deals | training rows | fit | rows + fit | forecast (fitted model) | 8-quarter backtest |",
@@ -336,9 +340,9 @@ def markdown(results: dict) -> str:
         r = by[label]
         backtest_target = t["backtest_s_1m"] if r["deals"] >= 1_000_000 else t["backtest_s_100k"]
         lines.append(f"| {r['deals']:,} | {r['training_rows_s']:.2f} s | {r['model_fit_s']:.2f} s | "
-                     f"{r['fit_s']:.2f} s {_ok(r['fit_s'], t['fit_s'])} | {r['forecast_s']:.2f} s "
-                     f"{_ok(r['forecast_s'], t['forecast_s'])} | {r['backtest_s']:.1f} s "
-                     f"{_ok(r['backtest_s'], backtest_target)} |")
+                     f"{r['fit_s']:.2f} s {mark(r['fit_s'], t['fit_s'])} | {r['forecast_s']:.2f} s "
+                     f"{mark(r['forecast_s'], t['forecast_s'])} | {r['backtest_s']:.1f} s "
+                     f"{mark(r['backtest_s'], backtest_target)} |")
     lines += ["", "## Attainment and the calls' accuracy (guard: ≤ 100 ms once kept)", "",
               "The first call simulates and keeps its result, as the refresh does after an import; every later call "
               "(each page load) reads what was kept.", "",
@@ -346,8 +350,8 @@ def markdown(results: dict) -> str:
     for label in sizes:
         r = by[label]
         lines.append(f"| {r['deals']:,} | {r['attainment_first_s']:.1f} s | {r['attainment_kept_ms']:.0f} ms "
-                     f"{_ok(r['attainment_kept_ms'], t['analysis_ms'])} | {r['calls_first_s']:.1f} s | "
-                     f"{r['calls_kept_ms']:.0f} ms {_ok(r['calls_kept_ms'], t['analysis_ms'])} |")
+                     f"{mark(r['attainment_kept_ms'], t['analysis_ms'])} | {r['calls_first_s']:.1f} s | "
+                     f"{r['calls_kept_ms']:.0f} ms {mark(r['calls_kept_ms'], t['analysis_ms'])} |")
     lines += waits_section(by, sizes)
     paged = [label for label in sizes if "pages" in by[label]]
     if paged:
@@ -365,16 +369,16 @@ def markdown(results: dict) -> str:
             for label in paged:
                 pr = by[label]["pages"]["pages"][p]
                 target = t["page_s_1m"] if by[label]["deals"] >= 1_000_000 else t["page_s_100k"]
-                cells.append(f"{pr['first_s']:.2f} s {_ok(pr['first_s'], target)} | "
-                             f"{pr['after_first_median_s']:.2f} s {_ok(pr['after_first_median_s'], target)}")
+                cells.append(f"{pr['first_s']:.2f} s {mark(pr['first_s'], target)} | "
+                             f"{pr['after_first_median_s']:.2f} s {mark(pr['after_first_median_s'], target)}")
             lines.append(f"| {p} | " + " | ".join(cells) + " |")
         lines += ["", "Peak memory of the app process serving every page (first and later loads): " + ", ".join(
             f"{by[x]['deals']:,} deals {by[x]['pages']['peak_mib']:.0f} MiB "
-            f"{_ok(by[x]['pages']['peak_mib'], t['peak_mib'])}" for x in paged)
+            f"{mark(by[x]['pages']['peak_mib'], t['peak_mib'])}" for x in paged)
             + ". Of the process that imported the data and refreshed the results (the app does both in its "
             "process when an analyst imports there): " + ", ".join(
             f"{by[x]['deals']:,} deals {by[x]['pages'].get('import_and_refresh_peak_mib', float('nan')):.0f} MiB "
-            f"{_ok(by[x]['pages'].get('import_and_refresh_peak_mib', 0), t['peak_mib'])}" for x in paged) + "."]
+            f"{mark(by[x]['pages'].get('import_and_refresh_peak_mib', 0), t['peak_mib'])}" for x in paged) + "."]
     lines += ["", "## How cost grows", "",
               f"Exponent b in time ∝ deals^b between {by[sizes[0]]['deals']:,} and {by[sizes[-1]]['deals']:,} "
               "deals (1 = linear; below 1, fixed costs still dominate at the small size).", "",

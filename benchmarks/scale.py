@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.store.connection import _duckdb_config  # noqa: E402
-from benchmarks.common import HERE, child, sample_dir  # noqa: E402
+from benchmarks.common import HERE, child, growth_exponent, sample_dir  # noqa: E402
 
 IMPORT = """
 import time
@@ -99,7 +99,6 @@ if __name__ == "__main__":
 
 def scale_section(by: dict) -> list[str]:
     """The markdown of every scale-<deals>.json beside the suite's largest size, with the growth exponents."""
-    import math
 
     measured = sorted((json.loads(p.read_text()) for p in (HERE / "results").glob("scale-*.json")),
                       key=lambda r: r["deals"])
@@ -127,7 +126,8 @@ def scale_section(by: dict) -> list[str]:
                         else " | not run | not run |"))
 
     def exponent(a: float, b: float, n: int) -> str:
-        return f"{math.log(b / a) / math.log(n / base['deals']):.2f}" if a > 0 and b > 0 else "–"
+        found = growth_exponent(base["deals"], a, n, b)
+        return "–" if found is None else f"{found:.2f}"
 
     top = measured[-1]
     grows = [("import", base["import_s"], top["import"]["seconds"])] + [
@@ -141,12 +141,8 @@ def scale_section(by: dict) -> list[str]:
 
 def _crossing(n1: float, v1: float, n2: float, v2: float, limit: float) -> float | None:
     """Where a power law through (n1, v1) and (n2, v2) reaches `limit`; None if it does not grow."""
-    import math
-
-    if v1 <= 0 or v2 <= v1:
-        return None
-    b = math.log(v2 / v1) / math.log(n2 / n1)
-    return n1 * (limit / v1) ** (1 / b)
+    b = growth_exponent(n1, v1, n2, v2)
+    return None if b is None or b <= 0 else n1 * (limit / v1) ** (1 / b)
 
 
 def limits(by: dict, measured: list[dict]) -> list[str]:

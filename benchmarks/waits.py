@@ -9,7 +9,7 @@ import json
 import subprocess
 import sys
 
-from benchmarks.common import HERE
+from benchmarks.common import HERE, mark
 
 SCRIPTS = {"refresh": "refresh.py", "reexport": "reexport.py", "history": "history.py"}
 TARGETS = {"upload_s_100k": 10.0, "upload_s_1m": 30.0, "reexport_ratio": 1.5, "history_ms": 200.0,
@@ -31,10 +31,6 @@ def wait_runs(label: str, repeats: int) -> dict:
     return out
 
 
-def _ok(value: float, target: float) -> str:
-    return "✓" if value <= target else "✗"
-
-
 def waits_section(by: dict, sizes: list[str]) -> list[str]:
     """The markdown of the three measures, for the sizes that have them."""
     t = TARGETS
@@ -52,8 +48,8 @@ def waits_section(by: dict, sizes: list[str]) -> list[str]:
         target = t["upload_s_1m"] if r["deals"] >= 1_000_000 else t["upload_s_100k"]
         lines.append(f"| {r['deals']:,} | {r['read_csv_floor_s']:.2f} s | {r['import_s']:.1f} s | "
                      f"{r['refresh_s']:.1f} s | {r['upload_to_every_page_fresh_s']:.1f} s "
-                     f"{_ok(r['upload_to_every_page_fresh_s'], target)} | {r['upload_to_overview_fresh_s']:.1f} s | "
-                     f"{r['peak_mib']:.0f} MiB {_ok(r['peak_mib'], t['peak_mib'])} |")
+                     f"{mark(r['upload_to_every_page_fresh_s'], target)} | {r['upload_to_overview_fresh_s']:.1f} s | "
+                     f"{r['peak_mib']:.0f} MiB {mark(r['peak_mib'], t['peak_mib'])} |")
     steps = [label for label in measured if by[label]["deals"] >= 100_000]
     if steps:
         names = list(by[steps[-1]]["waits"]["refresh"]["steps_s"])
@@ -76,10 +72,10 @@ def waits_section(by: dict, sizes: list[str]) -> list[str]:
             r = by[label]["waits"]["reexport"]
             run = r["runs"][0]
             lines.append(f"| {by[label]['deals']:,} | {r['deals_changed']:,} | {r['read_csv_s']:.2f} s | "
-                         f"{r['import_s']:.2f} s | {r['ratio']:.1f}× {_ok(r['ratio'], t['reexport_ratio'])} | "
+                         f"{r['import_s']:.2f} s | {r['ratio']:.1f}× {mark(r['ratio'], t['reexport_ratio'])} | "
                          f"{run['updated']:,} | {run['stage_events']:,} | {run['field_changes']:,} | "
                          f"{run['deal_previous']:,} + {run['batch_deals']:,} | "
-                         f"{r['peak_mib']:.0f} MiB {_ok(r['peak_mib'], t['peak_mib'])} |")
+                         f"{r['peak_mib']:.0f} MiB {mark(r['peak_mib'], t['peak_mib'])} |")
     lines += ["", "## Pipeline history in a running process (targets at 1M: waterfall and slippage ≤ 200 ms, the "
               "forecast week by week ≤ 3 s)", "",
               "`benchmarks/history.py`: medians after a warm call, the funnel measured in the same run as the "
@@ -91,12 +87,12 @@ def waits_section(by: dict, sizes: list[str]) -> list[str]:
         ms, ratio = r["ms"], r["ratio_to_funnel"]
 
         def cell(name: str, target: float | None = None) -> str:
-            ok = f" {_ok(ms[name], target)}" if target else ""
+            ok = f" {mark(ms[name], target)}" if target else ""
             return f"{ms[name]:.0f} ms ({ratio[name]:.1f}×){ok}"
         weekly = ms["forecast week by week, 2026Q4"] / 1000
         lines.append(f"| {r['deals']:,} | {r['field_changes']:,} | {ms['funnel (baseline)']:.0f} ms | "
                      f"{cell('waterfall 2026Q4', t['history_ms'])} | "
                      f"{cell('waterfall, every open deal', t['history_ms'])} | {cell('slippage', t['history_ms'])} | "
-                     f"{weekly:.1f} s {_ok(weekly, t['weekly_s'])} | "
-                     f"{r['import_peak_mib']:.0f} MiB {_ok(r['import_peak_mib'], t['peak_mib'])} |")
+                     f"{weekly:.1f} s {mark(weekly, t['weekly_s'])} | "
+                     f"{r['import_peak_mib']:.0f} MiB {mark(r['import_peak_mib'], t['peak_mib'])} |")
     return lines
