@@ -178,11 +178,12 @@ MOMENTS_PER_QUERY = 4  # a backtest quarter's four weeks: at 1M deals, 350,000 r
 def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealFilter(), *,
                           with_names: bool = True) -> list:
     """open_deal_features at each of `whens`, from one query: the deals open at each moment, their stage then, and
-    the owner's record then. `with_names` False leaves out each deal's name and account, which a forecast that only
-    adds up and scores does not read (at 1M deals, 9 moments' names cost 0.8 s of 3 s to read). The state of _STATE_SQL, restricted to what an open deal needs, so that a backtest's
+    the owner's record then. The state of _STATE_SQL, restricted to what an open deal needs, so that a backtest's
     32 standing moments read the history once (docs/performance-misses.md): a deal is open at t when it was created
     before t's date and had not closed before it; its stage is its last entered before t; its owner's record counts
-    the deals known resolved before t's date (closed, and created, before it)."""
+    the deals known resolved before t's date (closed, and created, before it). `with_names` False leaves out each
+    deal's name and account, which a forecast that only adds up and scores does not read (at 1M deals, 9 moments'
+    names cost 0.8 s of 3 s to read)."""
     import numpy as np
 
     if not whens:
@@ -213,7 +214,7 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
             FROM open_ o JOIN stage_events e ON e.deal_id = o.deal_id AND e.entered_at < o.t
             WHERE o.last_stage_at >= o.t GROUP BY ALL),
         cur AS (
-            SELECT o.* EXCLUDE (last_recorded_stage, last_stage_at, pushes_ever), o.pushes_ever,
+            SELECT o.* EXCLUDE (last_recorded_stage, last_stage_at),
                    CASE WHEN o.last_stage_at >= o.t THEN coalesce(s.cur_stage, 1)
                         ELSE coalesce(o.last_recorded_stage, 1) END AS stage,
                    coalesce(CASE WHEN o.last_stage_at >= o.t THEN s.cur_entered ELSE o.last_stage_at END,
@@ -249,7 +250,8 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
             SELECT o.deal_id, o.t, count(*) AS push_count
             FROM cur o JOIN ({pushes_sql("SELECT deal_id FROM open_ WHERE pushes_ever > 0")}) p
             ON p.deal_id = o.deal_id AND p.changed_at < o.current_stage_entered_at GROUP BY ALL)
-        SELECT o.t, o.deal_id, {"o.name, o.account," if with_names else ""} o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
+        SELECT o.t, o.deal_id, {"o.name, o.account," if with_names else ""}
+               o.owner, o.tier, o.region, o.industry, o.amount, o.expected_close,
                o.stage, o.current_stage_entered_at, ln(1 + greatest(o.amount, 0)) AS log_amount,
                {', '.join(f'o.{f}' for f in FACTOR_KEYS)},
                date_diff('day', CAST(o.created_at AS TIMESTAMP), o.current_stage_entered_at) AS days_in_process,
