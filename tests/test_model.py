@@ -102,6 +102,21 @@ def test_remaining_time_by_hand():
         0.0, 0.0]
     assert rt.median_remaining(stage, elapsed)[:2].tolist() == [12.0, 12.0]
     assert np.isnan(rt.median_remaining(stage, elapsed)[2])
+    # one window for every deal (a quarter's), looked up once per (stage, elapsed day): [12, 13) holds day 12,
+    # [13, 40) and [−5, 12) do not, and the stale deal signs in none
+    assert rt.window_probability(stage, elapsed, 12.0, 13.0).tolist() == [1.0, 1.0, 0.0]
+    assert rt.window_probability(stage, elapsed, 13.0, 40.0).tolist() == [0.0, 0.0, 0.0]
+    assert rt.window_probability(stage, elapsed, -5.0, 12.0).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_one_window_for_all_equals_each_deals_window():
+    rng = np.random.default_rng(3)
+    rt = RemainingTime({s: rng.gamma(2, 15, 300) for s in (1, 2)}, {s: rng.gamma(2, 30, 300) for s in (1, 2)})
+    stage, elapsed = rng.integers(1, 3, 2_000), rng.uniform(0, 120, 2_000)
+    for start, end in ((0.0, 45.5), (-3.0, 90.0), (20.0, 21.0), (400.0, 500.0)):
+        each = rt.window_probability(stage, elapsed, np.full(2_000, start), np.full(2_000, end))
+        assert rt.window_probability(stage, elapsed, start, end).tolist() == each.tolist()
+        assert each.max() > 0 or start >= 400
 
 
 def test_length_biased_stays(tmp_path):
@@ -188,3 +203,18 @@ def test_a_past_quarters_model_is_not_fitted_again_when_its_training_rows_are_un
         import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
         team_model(store, past)
         assert len(fits) == 2
+
+
+def test_category_codes_of_a_categorical_column_equal_those_of_its_text():
+    from analytics.forecasting.encoding import MISSING, CategoryCodes
+
+    fitted = CategoryCodes().fit(pd.DataFrame({"tier": pd.Series(["B", "A", None, "C"], dtype="str")}))
+    assert fitted.categories_[0].tolist() == sorted(["A", "B", "C", MISSING])
+    text = pd.DataFrame({"tier": pd.Series(["C", None, "Z", "A", "A", None], dtype="str")})  # Z was never seen
+    by_hand = [3, 0, -1, 1, 1, 0]  # "(none)" sorts before "A": index 0
+    assert fitted.transform(text)[:, 0].tolist() == by_hand
+    assert fitted.transform(text.astype("category"))[:, 0].tolist() == by_hand
+    # fitted without a missing value, a missing one is unknown (−1) either way
+    plain = CategoryCodes().fit(pd.DataFrame({"tier": ["A", "B"]}))
+    assert plain.transform(text.astype("category"))[:, 0].tolist() == plain.transform(text)[:, 0].tolist() == [
+        -1, -1, -1, 0, 0, -1]

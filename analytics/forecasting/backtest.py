@@ -11,7 +11,8 @@ import numpy as np
 from analytics.domain import SALESFORCE_DEFAULT_PROBABILITY
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.forecasting.forecast import (
-    forecast_quarter,
+    new_deal_bookings,
+    quarter_inputs,
     quarter_of,
     shift_quarter,
     won_in,
@@ -147,13 +148,17 @@ def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 
                                                       filters, with_names=False)))
     crm = crm_weighted_pipeline(store, q_start, q_start, q_end, pipelines[1])
     scored = predict_each(model, list(pipelines.values()))
-    forecasts = {week: forecast_quarter(store, quarter, days[week], draws=draws, seed=seed, model=model,
-                                        filters=filters, open_deals=pipeline, p_win=p)
-                 for (week, pipeline), p in zip(pipelines.items(), scored)}
-    f = forecasts[1]
-    actual = float(won_in(store, q_start, q_end, filters=filters)["amount"].sum())
-    weeks = [WeekForecastPoint(week, g.expected, g.p10, g.p90) for week, g in forecasts.items()]
-    return BacktestQuarter(quarter, f.expected, f.p10, f.p90, actual, f.expected - actual,
+    # forecast_quarter's range at each week, sharing the quarter's wins and its new deals' record between the weeks
+    won = won_in(store, q_start, q_end, filters=filters)
+    new_deals = new_deal_bookings(store, q_start, filters=filters)
+    weeks = []
+    for (week, pipeline), p in zip(pipelines.items(), scored):
+        inputs = quarter_inputs(store, quarter, days[week], model=model, filters=filters, open_deals=pipeline,
+                                p_win=p, won=won, new_deals=new_deals)
+        p10, p90 = (float(x) for x in np.percentile(inputs.simulate(draws, seed)[0], [10, 90]))
+        weeks.append(WeekForecastPoint(week, inputs.expected, p10, p90))
+    f, actual = weeks[0], float(won["amount"].sum())
+    return BacktestQuarter(quarter, f.forecast, f.p10, f.p90, actual, f.forecast - actual,
                            f.p10 <= actual <= f.p90, crm, weeks)
 
 

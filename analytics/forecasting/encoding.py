@@ -24,6 +24,15 @@ def _labels(column: pd.Series) -> pd.Series:
     return column.fillna(MISSING)
 
 
+def _codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
+    """Each value's index in `categories` (-1 if not there). A categorical column (predict_each makes its text
+    columns categorical once for every stage and week) is looked up by its few distinct values, not row by row."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        known = categories.get_indexer(pd.Index(column.cat.categories.tolist() + [MISSING]))
+        return known[np.asarray(column.cat.codes)].astype(np.int64)  # code −1 (missing) takes the last: MISSING's
+    return categories.get_indexer(_labels(column)).astype(np.int64)
+
+
 class CategoryCodes(TransformerMixin, BaseEstimator):
     """fit learns each column's categories (categories_); transform maps values to their codes."""
 
@@ -35,8 +44,7 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         frame = pd.DataFrame(X)
-        return np.column_stack([cats.get_indexer(_labels(frame[c])).astype(np.int64)
-                                for c, cats in zip(frame, self.categories_)]) \
+        return np.column_stack([_codes(frame[c], cats) for c, cats in zip(frame, self.categories_)]) \
             if len(frame.columns) else np.empty((len(frame), 0))
 
     def get_feature_names_out(self, input_features=None):

@@ -83,7 +83,7 @@ def won_in(store: Store, start: date, end: date, before: date | None = None,
     """Won deals closed in [start, end) (and before `before`, when given)."""
     where, params = filters.where()
     params = {**params, "s": start, "e": end, "b": before or end}
-    return store.fetch_df(f"""SELECT deal_id, owner, tier, region, amount FROM deals WHERE outcome = 'won'
+    return store.fetch_df(f"""SELECT deal_id, owner, tier, region, amount, closed_at FROM deals WHERE outcome = 'won'
         AND closed_at >= $s AND closed_at < $e AND closed_at < $b AND {where}""", params)
 
 
@@ -243,11 +243,27 @@ class QuarterInputs:
         return (np.maximum(0.0, mean + sd * np.sqrt(1 + 1 / n) * rng.standard_t(n - 1, draws))
                 if sd > 0 and n > 1 else np.full(draws, mean))
 
+    @property
+    def expected(self) -> float:
+        """The quarter's expected bookings: won to date, the open deals' amount × q, the new deals' mean."""
+        return float(self.won_to_date + (self.amount * self.q).sum() + self.mean_new)
+
+    def simulate(self, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The quarter's bookings per draw, and two of its parts: the open deals' by category and the new deals'."""
+        rng = np.random.default_rng(seed)
+        by_cat = simulate_bookings(self.amount, self.q, self.stage, draws, rng, p_win=self.p_win,
+                                   stage_sd=stage_log_odds_sd(self.model))
+        new = self.new_deal_draws(rng, draws)
+        return self.won_to_date + by_cat.sum(axis=1) + new, by_cat, new
+
 
 def quarter_inputs(store: Store, quarter: str | None = None, as_of: date | None = None, *, model=None,
-                   filters: DealFilter = DealFilter(), open_deals=None, p_win=None) -> QuarterInputs:
+                   filters: DealFilter = DealFilter(), open_deals=None, p_win=None, won=None,
+                   new_deals: tuple[float, float, int] | None = None) -> QuarterInputs:
     """The open deals as they stood at the end of the as-of day, scored by the team's win model, and the rest of
-    what forecast_quarter simulates (its docstring says what each argument is)."""
+    what forecast_quarter simulates (its docstring says what each argument is). Forecasts of one quarter standing
+    on several days share two reads: `won`, the deals won in the quarter by a later day (won_in), of which those
+    closed before this one are kept, and `new_deals`, new_deal_bookings of the quarter, whatever the day."""
     from analytics.analyses.funnel import data_as_of
     from analytics.forecasting.winmodel import team_model
 
@@ -257,15 +273,16 @@ def quarter_inputs(store: Store, quarter: str | None = None, as_of: date | None 
     when = as_of + timedelta(days=1)  # standing at the end of the as-of day
     model = model or team_model(store, when)
     deals = open_deal_features(store, when, filters) if open_deals is None else open_deals
-    won = won_in(store, q_start, q_end, before=when, filters=filters)
+    won = (won_in(store, q_start, q_end, before=when, filters=filters) if won is None
+           else won[won["closed_at"] < pd.Timestamp(when)].reset_index(drop=True))
 
     stage = deals["stage"].to_numpy()
     entered = deals["current_stage_entered_at"].to_numpy().astype("datetime64[s]")
     day = np.timedelta64(86400, "s")
     elapsed = (np.datetime64(when) - entered) / day
     now = np.datetime64(datetime.combine(when, datetime.min.time()))
-    start = np.full(len(deals), (np.datetime64(max(when, q_start)) - now) / day)  # days from now
-    end = np.full(len(deals), (np.datetime64(q_end) - now) / day)
+    start = float((np.datetime64(max(when, q_start)) - now) / day)  # days from now, the same for every deal
+    end = float((np.datetime64(q_end) - now) / day)
     if p_win is None:
         p_win = model.predict_proba(deals) if len(deals) else np.array([])
     p_in = model.remaining_.window_probability(stage, elapsed, start, end) if len(deals) else p_win
@@ -273,7 +290,7 @@ def quarter_inputs(store: Store, quarter: str | None = None, as_of: date | None 
     amount, imputed = impute_amounts(deals["amount"].to_numpy(float), stage)
 
     # New deals: only the part of the quarter still ahead can bring them.
-    mean_new, sd_new, n_new = new_deal_bookings(store, q_start, filters=filters)
+    mean_new, sd_new, n_new = new_deal_bookings(store, q_start, filters=filters) if new_deals is None else new_deals
     ahead = max(0.0, (q_end - max(when, q_start)).days / (q_end - q_start).days)
     return QuarterInputs(quarter, as_of, when, model, deals, won, float(won["amount"].sum()), stage, p_win, p_in,
                          q, amount, imputed, mean_new * ahead, sd_new * ahead, n_new)
@@ -295,10 +312,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     stage, q, p_in, amount, won_to_date = inputs.stage, inputs.q, inputs.p_in, inputs.amount, inputs.won_to_date
     mean_new = inputs.mean_new
 
-    rng = np.random.default_rng(seed)
-    by_cat = simulate_bookings(amount, q, stage, draws, rng, p_win=inputs.p_win, stage_sd=stage_log_odds_sd(model))
-    new = inputs.new_deal_draws(rng, draws)
-    totals = won_to_date + by_cat.sum(axis=1) + new
+    totals, by_cat, new = inputs.simulate(draws, seed)
     p10, p50, p90 = (float(x) for x in np.percentile(totals, [10, 50, 90]))
 
     ev = amount * q
@@ -322,7 +336,7 @@ def forecast_quarter(store: Store, quarter: str | None = None, as_of: date | Non
     hist, edges = np.histogram(totals, bins=40)
     mode = SMALL_DATA if model.small_data else FULL
     return QuarterForecast(
-        quarter=quarter, as_of=as_of, won_to_date=won_to_date, expected=float(won_to_date + ev.sum() + mean_new),
+        quarter=quarter, as_of=as_of, won_to_date=won_to_date, expected=inputs.expected,
         p10=p10, p50=p50, p90=p90, open_deals=int(len(deals)), new_deals_expected=float(mean_new),
         by_category=categories, by_owner=breakdown("owner"), by_tier=breakdown("tier"),
         by_region=breakdown("region"), target=target,

@@ -1,10 +1,10 @@
 """The forecast through the quarter: for each week so far, the P10 / P50 / P90 as the forecast stood at that week's
 start, and the bookings won by then (docs/metrics.md, "The forecast through the quarter").
 
-Each week's forecast is forecast_quarter standing at the start of the week: the pipeline rebuilt as of that day,
-the deals won in the quarter before it, the new deals the rest of the quarter can bring. One win model serves every
-week: the team's model as fitted at the quarter's start, so that the path shows what moved in the pipeline, not a
-model refitted from week to week.
+Each week's forecast is forecast_quarter's range standing at the start of the week: the pipeline rebuilt as of that
+day, the deals won in the quarter before it, the new deals the rest of the quarter can bring. One win model serves
+every week: the team's model as fitted at the quarter's start, so that the path shows what moved in the pipeline,
+not a model refitted from week to week.
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
+
 from analytics.filters import DealFilter, quarter_bounds
-from analytics.forecasting.forecast import forecast_quarter, quarter_of
+from analytics.forecasting.forecast import (
+    new_deal_bookings,
+    quarter_inputs,
+    quarter_of,
+    won_in,
+)
 from analytics.store.asof import open_deal_features_at
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
@@ -45,11 +52,15 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
     starts = []
     while q_start + timedelta(days=7 * len(starts)) <= min(as_of, q_end - timedelta(days=1)):
         starts.append(q_start + timedelta(days=7 * len(starts)))
-    # each week's pipeline as it stood at the week's start, all scored by the one model in one call
+    # each week's pipeline as it stood at the week's start, all scored by the one model in one call; the quarter's
+    # wins and its new deals' record read once for every week
     pipelines = open_deal_features_at(store, starts, filters, with_names=False)
+    won = won_in(store, q_start, q_end, before=starts[-1] if starts else q_start, filters=filters)
+    new_deals = new_deal_bookings(store, q_start, filters=filters)
     weeks = []
     for day, pipeline, p in zip(starts, pipelines, predict_each(model, pipelines)):
-        f = forecast_quarter(store, quarter, day - timedelta(days=1), model=model, filters=filters, draws=draws,
-                             seed=seed, open_deals=pipeline, p_win=p)
-        weeks.append(WeekForecast(len(weeks) + 1, day, f.p10, f.p50, f.p90, f.won_to_date))
+        inputs = quarter_inputs(store, quarter, day - timedelta(days=1), model=model, filters=filters,
+                                open_deals=pipeline, p_win=p, won=won, new_deals=new_deals)
+        p10, p50, p90 = np.percentile(inputs.simulate(draws, seed)[0], [10, 50, 90])
+        weeks.append(WeekForecast(len(weeks) + 1, day, float(p10), float(p50), float(p90), inputs.won_to_date))
     return weeks

@@ -192,5 +192,7 @@ def predict_each(model: StageWinModel, frames: list) -> list:
     if not sum(sizes):
         return [np.array([]) for _ in frames]
     columns = ["stage", *CATEGORICAL, *NUMERIC]  # only what the model reads: the names and accounts stay put
-    p = model.predict_proba(pd.concat([f[columns] for f in frames if len(f)], ignore_index=True))
+    rows = pd.concat([f[columns] for f in frames if len(f)], ignore_index=True)
+    # text columns as categoricals: each stage's encoder then looks up a few values, not every row's text
+    p = model.predict_proba(rows.astype({c: "category" for c in CATEGORICAL}))
     return list(np.split(p, np.cumsum(sizes)[:-1]))
