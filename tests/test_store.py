@@ -65,6 +65,37 @@ def test_stage_durations_are_the_closed_deals_durations_in_order(store, tmp_path
     assert stored == sorted(stored)  # kept in order: quantiles select from sorted values
 
 
+_EVERY_TYPE = """SELECT * FROM (VALUES
+    (1::BIGINT, 2::INTEGER, 3::TINYINT, 7::UBIGINT, 'text', DATE '2026-01-02', TIMESTAMP '2026-01-02 03:04:05', 1.5,
+     2.5::FLOAT, 3::HUGEINT, 4.25::DECIMAL(10, 2), true, TIMESTAMPTZ '2026-01-02 03:04:05+00', false),
+    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true)
+) t(big, i, tiny, ubig, s, d, ts, f, fl, huge, dec, b, tz, never_null)"""
+
+
+@pytest.mark.parametrize("sql", [
+    _EVERY_TYPE,  # every type read through Arrow, each with a NULL (integers and booleans nullable)
+    f"SELECT * FROM ({_EVERY_TYPE}) WHERE big IS NOT NULL",  # the same without NULLs: numpy's types
+    f"SELECT * FROM ({_EVERY_TYPE}) WHERE big IS NULL",  # only NULLs
+    f"SELECT * FROM ({_EVERY_TYPE}) WHERE false",  # no rows: .df()'s own (its text an object column)
+    "SELECT [1, 2] AS l, INTERVAL 3 DAY AS iv, 'x'::ENUM('x', 'y') AS e, 1 AS n",  # not Arrow's to type: .df()
+    "SELECT 1 AS a, 2 AS a",  # two columns of one name
+    "SELECT $n::INT AS n, $s AS s",  # bound parameters, one of them unused
+])
+def test_fetch_df_types_every_result_as_duckdbs_own_df(store, sql):
+    import pandas as pd
+
+    params = {"n": 4, "s": "x", "unused": 1}
+    expected = store.execute(sql, params).df()
+    pd.testing.assert_frame_equal(store.fetch_df(sql, params), expected, check_dtype=True, check_exact=True)
+
+
+def test_fetch_df_names_the_statement_that_failed(store):
+    from analytics.exceptions import StoreError
+
+    with pytest.raises(StoreError, match="no_such_table"):
+        store.fetch_df("SELECT * FROM no_such_table")
+
+
 def test_transaction_rolls_back(store):
     with pytest.raises(RuntimeError):
         with store.transaction():
