@@ -214,3 +214,36 @@ def test_running_out_of_memory_says_what_to_set(tmp_path, monkeypatch):
     assert isinstance(error, StoreError)
     assert "(1GB; DuckDB: Out of Memory Error: failed to allocate" in str(error)
     assert "KEYFUNNEL_MEMORY_LIMIT=4GB" in str(error) and "Nothing of this step was written" in str(error)
+
+
+def test_the_pipeline_at_a_moment_has_each_open_deals_stage_then_by_hand(store, tmp_path):
+    """The nine hand-worked deals and D10, lost with no close date (kept open by the pipelines, with no stage spans):
+    each deal open at the start of the day, with the stage it was in then and when it entered it."""
+    from datetime import datetime
+
+    from analytics.ingest.canonical import import_files
+    from analytics.store.asof import open_deal_features_at
+
+    from .conftest import write_csv
+    from .handworked import DEAL_HEADER, DEALS, HISTORY
+
+    undated = ["D10", "B", "Ann", "East", "Energy", 90, "2026-01-01", "2026-03-01", "", "lost", "price"]
+    deals = write_csv(tmp_path / "deals.csv", DEAL_HEADER, [*DEALS, undated])
+    history = write_csv(tmp_path / "history.csv", ["deal_id", "stage", "entered_at"],
+                        [*HISTORY, ["D10", 2, "2026-01-05"], ["D10", 5, "2026-03-01"]])
+    assert import_files(store, deals, history).status == "imported"
+    feb12, mar5 = open_deal_features_at(store, [date(2026, 2, 12), date(2026, 3, 5)], with_names=False)
+
+    def stages(frame):
+        return {r.deal_id: (r.stage, r.current_stage_entered_at.to_pydatetime()) for r in frame.itertuples()}
+
+    def on(month, day):
+        return datetime(2026, month, day)
+
+    # D2 and D9 closed before Feb 12, D3 was not created yet; D4 closes on Feb 15. D10's stage 5 came after the
+    # moment, so its stage then is read from its events.
+    assert stages(feb12) == {"D1": (4, on(2, 10)), "D4": (1, on(2, 1)), "D5": (4, on(2, 1)), "D6": (6, on(2, 10)),
+                             "D7": (3, on(2, 1)), "D8": (4, on(2, 1)), "D10": (2, on(1, 5))}
+    # by Mar 5 D4 has closed; every other deal entered its stage then on Mar 1 (D6 its 7, after stepping back)
+    assert stages(mar5) == {d: (s, on(3, 1)) for d, s in
+                            {"D1": 5, "D5": 5, "D6": 7, "D7": 5, "D8": 5, "D10": 5}.items()}

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from analytics.domain import FACTOR_KEYS, LAST_STAGE, STAGE_NUMBERS
 from analytics.filters import DealFilter
 from analytics.store.connection import Store
-from analytics.store.facts import left_truncated_sql
+from analytics.store.facts import SPAN_FIELDS, left_truncated_sql
 
 MODEL_STAGES = tuple(s for s in STAGE_NUMBERS if s < LAST_STAGE)
 OWNER_PRIOR_DEALS = 10  # the owner's past win rate is shrunk toward the team's by this many pseudo-deals
@@ -206,18 +206,26 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
         pairs AS (
             SELECT x.t, d.deal_id, d.name, d.account, d.owner, d.tier, d.region, d.industry, d.amount,
                    d.expected_close, {_FACTORS}, d.created_eff AS created_at, CAST(NULL AS DATE) AS closed_at,
-                   d.last_recorded_stage, d.last_stage_at, d.push_count AS pushes_ever
+                   d.last_recorded_stage, d.last_stage_at, d.push_count AS pushes_ever,
+                   d.outcome <> 'open' AND d.closed_at IS NULL AS undated
             FROM deals_ d JOIN times x ON d.created_eff < CAST(x.t AS DATE)
             WHERE NOT coalesce(d.outcome <> 'open' AND d.closed_at < CAST(x.t AS DATE), false)),
         open_ AS (SELECT * FROM pairs WHERE {where}),
-        -- a deal whose last stage entry came before t was in that stage at t (deal_facts has it); only the others'
-        -- stage then is read from their events. (A won deal's last_stage_at may be its close, which is after t.)
+        -- a deal whose last stage entry came before t was in that stage at t (deal_facts has it); the others' stage
+        -- then is the stage span running at t (deal_spans, sorted by its end: only the spans that end after the
+        -- first moment are read). A closed deal without a close date has no spans: its stage then is read from its
+        -- events. (A won deal's last_stage_at may be its close, which is after t.)
         stage_then AS (
-            SELECT o.deal_id, o.t, arg_max(e.stage, e.entered_at) AS cur_stage, max(e.entered_at) AS cur_entered
-            FROM open_ o JOIN stage_events e ON e.deal_id = o.deal_id AND e.entered_at < o.t
-            WHERE o.last_stage_at >= o.t GROUP BY ALL),
+            SELECT o.deal_id, o.t, s.stage AS cur_stage, s.valid_from AS cur_entered
+            FROM open_ o JOIN deal_spans s ON s.deal_id = o.deal_id AND s.field = {SPAN_FIELDS['stage']}
+                 AND s.valid_from < o.t AND s.valid_to >= o.t
+            WHERE o.last_stage_at >= o.t AND NOT o.undated
+            UNION ALL
+            SELECT o.deal_id, o.t, arg_max(e.stage, e.entered_at), max(e.entered_at)
+            FROM (SELECT * FROM open_ WHERE undated AND last_stage_at >= t) o
+            JOIN stage_events e ON e.deal_id = o.deal_id AND e.entered_at < o.t GROUP BY ALL),
         cur AS (
-            SELECT o.* EXCLUDE (last_recorded_stage, last_stage_at),
+            SELECT o.* EXCLUDE (last_recorded_stage, last_stage_at, undated),
                    CASE WHEN o.last_stage_at >= o.t THEN coalesce(s.cur_stage, 1)
                         ELSE coalesce(o.last_recorded_stage, 1) END AS stage,
                    coalesce(CASE WHEN o.last_stage_at >= o.t THEN s.cur_entered ELSE o.last_stage_at END,
