@@ -75,8 +75,9 @@ _EVERY_TYPE = """SELECT * FROM (VALUES
 @pytest.mark.parametrize("sql", [
     _EVERY_TYPE,  # every type read through Arrow, each with a NULL (integers and booleans nullable)
     f"SELECT * FROM ({_EVERY_TYPE}) WHERE big IS NOT NULL",  # the same without NULLs: numpy's types
-    f"SELECT * FROM ({_EVERY_TYPE}) WHERE big IS NULL",  # only NULLs
-    f"SELECT * FROM ({_EVERY_TYPE}) WHERE false",  # no rows: .df()'s own (its text an object column)
+    f"SELECT * FROM ({_EVERY_TYPE}) WHERE big IS NULL",  # only NULLs (text of only NULLs: objects, None)
+    f"SELECT * FROM ({_EVERY_TYPE}) WHERE false",  # no rows (their text an object column)
+    "SELECT CAST(NULL AS VARCHAR) AS name, 'a' AS s, 1 AS n FROM range(3)",  # a column no deal filled
     "SELECT [1, 2] AS l, INTERVAL 3 DAY AS iv, 'x'::ENUM('x', 'y') AS e, 1 AS n",  # not Arrow's to type: .df()
     "SELECT 1 AS a, 2 AS a",  # two columns of one name
     "SELECT $n::INT AS n, $s AS s",  # bound parameters, one of them unused
@@ -86,7 +87,9 @@ def test_fetch_df_types_every_result_as_duckdbs_own_df(store, sql):
 
     params = {"n": 4, "s": "x", "unused": 1}
     expected = store.execute(sql, params).df()
-    pd.testing.assert_frame_equal(store.fetch_df(sql, params), expected, check_dtype=True, check_exact=True)
+    got = store.fetch_df(sql, params)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=True, check_exact=True)
+    assert [type(v) for v in got.to_numpy().ravel()] == [type(v) for v in expected.to_numpy().ravel()]  # None ≠ nan
 
 
 def test_fetch_df_names_the_statement_that_failed(store):

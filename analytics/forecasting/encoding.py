@@ -25,8 +25,8 @@ def _labels(column: pd.Series) -> pd.Series:
 
 
 def _codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
-    """Each value's index in `categories` (-1 if not there). A categorical column (predict_each makes its text
-    columns categorical once for every stage and week) is looked up by its few distinct values, not row by row."""
+    """Each value's index in `categories` (-1 if not there). A categorical column (StageWinModel.predict_proba
+    makes its text columns categorical once for every stage) is looked up by its few values, not row by row."""
     if isinstance(column.dtype, pd.CategoricalDtype):
         known = categories.get_indexer(pd.Index(column.cat.categories.tolist() + [MISSING]))
         return known[np.asarray(column.cat.codes)].astype(np.int64)  # code −1 (missing) takes the last: MISSING's

@@ -58,7 +58,7 @@ class RemainingTime:
 
     @staticmethod
     def _keys(stage: np.ndarray, elapsed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each deal's (stage, whole elapsed day) as one integer key: the distinct keys and each deal's index in them."""
+        """Each deal's (stage, whole elapsed day) as one integer key: the distinct keys, each deal's index in them."""
         e = np.floor(np.maximum(np.asarray(elapsed, dtype=float), 0)).astype(np.int64)
         return np.unique(np.asarray(stage, dtype=np.int64) * 1_000_000 + e, return_inverse=True)
 

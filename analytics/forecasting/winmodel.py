@@ -136,6 +136,8 @@ class StageWinModel:
     def predict_proba(self, frame) -> np.ndarray:
         """P(win) for each row of `frame`, by its `stage` (stages outside 1..7: 1.0 for 8)."""
         out = np.full(len(frame), np.nan)
+        # text columns as categoricals: each stage's encoder then looks up a few values, not every row's text
+        frame = frame.astype({c: "category" for c in CATEGORICAL if c in frame})
         stages = frame["stage"].to_numpy()
         out[stages >= 8] = 1.0
         for s in MODEL_STAGES:
@@ -192,7 +194,5 @@ def predict_each(model: StageWinModel, frames: list) -> list:
     if not sum(sizes):
         return [np.array([]) for _ in frames]
     columns = ["stage", *CATEGORICAL, *NUMERIC]  # only what the model reads: the names and accounts stay put
-    rows = pd.concat([f[columns] for f in frames if len(f)], ignore_index=True)
-    # text columns as categoricals: each stage's encoder then looks up a few values, not every row's text
-    p = model.predict_proba(rows.astype({c: "category" for c in CATEGORICAL}))
+    p = model.predict_proba(pd.concat([f[columns] for f in frames if len(f)], ignore_index=True))
     return list(np.split(p, np.cumsum(sizes)[:-1]))

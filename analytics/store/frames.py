@@ -4,9 +4,8 @@
 weeks' pipelines at 1M deals, of which 0.26 s is their five text columns. Arrow hands pandas the text as it is
 (0.07 s). Where Arrow's default pandas types differ from .df()'s, the column is converted to .df()'s: dates to
 datetime64[us], decimals (sums of integers, HUGEINT) to floats, integers and booleans with NULLs to pandas' nullable
-types. A result with any other type (lists, intervals, enums, structs), with two columns of one name, with no
-rows or with a text column of only NULLs (which .df() types as objects) is not converted here: fetch_df reads it
-with .df().
+types, text of only NULLs (or of no rows) to objects. A result with any other type (lists, intervals, enums,
+structs) or with two columns of one name is not converted here: fetch_df reads it with .df().
 """
 
 from __future__ import annotations
@@ -33,9 +32,9 @@ def frame_from_arrow(table):
     import pyarrow.types as pt
 
     names = table.column_names
-    if not table.num_rows or len(set(names)) < len(names):
+    if len(set(names)) < len(names):
         return None
-    nullable = {}
+    nullable, no_text = {}, []
     for i, (name, column) in enumerate(zip(names, table.columns)):
         kind = column.type
         if pt.is_date32(kind) or pt.is_date64(kind):
@@ -46,11 +45,13 @@ def frame_from_arrow(table):
             if column.null_count:
                 nullable[name] = column
         elif pt.is_string(kind) or pt.is_large_string(kind):
-            if column.null_count == len(column):  # .df() makes text of only NULLs an object column
-                return None
+            if column.null_count == len(column):  # .df() makes text of only NULLs (or of no rows) objects: None
+                no_text.append(name)
         elif not (pt.is_floating(kind) or pt.is_timestamp(kind)):
             return None
     frame = table.to_pandas()
+    for name in no_text:
+        frame[name] = np.full(len(frame), None, dtype=object)
     for name, column in nullable.items():  # values and NULL mask, as pandas' IntegerArray / BooleanArray
         mask = column.is_null().to_numpy(zero_copy_only=False)
         if pt.is_boolean(column.type):
