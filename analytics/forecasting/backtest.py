@@ -11,11 +11,10 @@ import numpy as np
 from analytics.domain import SALESFORCE_DEFAULT_PROBABILITY
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.forecasting.forecast import (
-    new_deal_bookings,
     quarter_inputs,
     quarter_of,
+    quarter_reads,
     shift_quarter,
-    won_in,
 )
 from analytics.store.asof import open_deal_features, open_deal_features_at
 from analytics.store.cache import persistable, persisted
@@ -149,15 +148,14 @@ def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 
     crm = crm_weighted_pipeline(store, q_start, q_start, q_end, pipelines[1])
     scored = predict_each(model, list(pipelines.values()))
     # forecast_quarter's range at each week, sharing the quarter's wins and its new deals' record between the weeks
-    won = won_in(store, q_start, q_end, filters=filters)
-    new_deals = new_deal_bookings(store, q_start, filters=filters)
+    shared = quarter_reads(store, quarter, filters)
     weeks = []
     for (week, pipeline), p in zip(pipelines.items(), scored):
         inputs = quarter_inputs(store, quarter, days[week], model=model, filters=filters, open_deals=pipeline,
-                                p_win=p, won=won, new_deals=new_deals)
+                                p_win=p, **shared)
         p10, p90 = (float(x) for x in np.percentile(inputs.simulate(draws, seed)[0], [10, 90]))
         weeks.append(WeekForecastPoint(week, inputs.expected, p10, p90))
-    f, actual = weeks[0], float(won["amount"].sum())
+    f, actual = weeks[0], float(shared["won"]["amount"].sum())
     return BacktestQuarter(quarter, f.forecast, f.p10, f.p90, actual, f.forecast - actual,
                            f.p10 <= actual <= f.p90, crm, weeks)
 

@@ -20,7 +20,7 @@ import numpy as np
 from analytics.filters import quarter_bounds
 from analytics.forecasting.attainment import UnitDraws, simulate_units
 from analytics.forecasting.backtest import SCORED_WEEKS
-from analytics.forecasting.forecast import new_deal_bookings, quarter_inputs, won_in
+from analytics.forecasting.forecast import quarter_inputs, quarter_reads
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
 from analytics.store.asof import open_deal_features_at
@@ -55,8 +55,7 @@ def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAW
         days = {week: standing_day(quarter, week) for week in SCORED_WEEKS}
         pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
                                           with_names=False)
-        q_start, q_end = quarter_bounds(quarter)  # the quarter's wins and new deals' record, read once for its weeks
-        shared = {"won": won_in(store, q_start, q_end), "new_deals": new_deal_bookings(store, q_start)}
+        shared = quarter_reads(store, quarter)  # the quarter's wins and new deals' record, read once for its weeks
         return {(quarter, week): simulate_units(store, quarter_inputs(store, quarter, day, model=model,
                                                                       open_deals=pipeline, p_win=p, **shared),
                                                 "owner", draws, seed)

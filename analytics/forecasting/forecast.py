@@ -257,13 +257,20 @@ class QuarterInputs:
         return self.won_to_date + by_cat.sum(axis=1) + new, by_cat, new
 
 
+def quarter_reads(store: Store, quarter: str, filters: DealFilter = DealFilter()) -> dict:
+    """What forecasts of one quarter standing on several days share, read once: quarter_inputs' `won` (the deals won
+    in the quarter) and `new_deals` (its new_deal_bookings)."""
+    q_start, q_end = quarter_bounds(quarter)
+    return {"won": won_in(store, q_start, q_end, filters=filters),
+            "new_deals": new_deal_bookings(store, q_start, filters=filters)}
+
+
 def quarter_inputs(store: Store, quarter: str | None = None, as_of: date | None = None, *, model=None,
                    filters: DealFilter = DealFilter(), open_deals=None, p_win=None, won=None,
                    new_deals: tuple[float, float, int] | None = None) -> QuarterInputs:
     """The open deals as they stood at the end of the as-of day, scored by the team's win model, and the rest of
-    what forecast_quarter simulates (its docstring says what each argument is). Forecasts of one quarter standing
-    on several days share two reads: `won`, the deals won in the quarter by a later day (won_in), of which those
-    closed before this one are kept, and `new_deals`, new_deal_bookings of the quarter, whatever the day."""
+    what forecast_quarter simulates (its docstring says what each argument is). `won` and `new_deals`: the reads
+    forecasts of one quarter on several days share (quarter_reads); of `won`, the deals closed before the day count."""
     from analytics.analyses.funnel import data_as_of
     from analytics.forecasting.winmodel import team_model
 

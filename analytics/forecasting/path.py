@@ -15,12 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from analytics.filters import DealFilter, quarter_bounds
-from analytics.forecasting.forecast import (
-    new_deal_bookings,
-    quarter_inputs,
-    quarter_of,
-    won_in,
-)
+from analytics.forecasting.forecast import quarter_inputs, quarter_of, quarter_reads
 from analytics.store.asof import open_deal_features_at
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
@@ -55,12 +50,11 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
     # each week's pipeline as it stood at the week's start, all scored by the one model in one call; the quarter's
     # wins and its new deals' record read once for every week
     pipelines = open_deal_features_at(store, starts, filters, with_names=False)
-    won = won_in(store, q_start, q_end, before=starts[-1] if starts else q_start, filters=filters)
-    new_deals = new_deal_bookings(store, q_start, filters=filters)
+    shared = quarter_reads(store, quarter, filters)
     weeks = []
     for day, pipeline, p in zip(starts, pipelines, predict_each(model, pipelines)):
         inputs = quarter_inputs(store, quarter, day - timedelta(days=1), model=model, filters=filters,
-                                open_deals=pipeline, p_win=p, won=won, new_deals=new_deals)
+                                open_deals=pipeline, p_win=p, **shared)
         p10, p50, p90 = np.percentile(inputs.simulate(draws, seed)[0], [10, 50, 90])
         weeks.append(WeekForecast(len(weeks) + 1, day, float(p10), float(p50), float(p90), inputs.won_to_date))
     return weeks

@@ -9,6 +9,13 @@ from analytics.store.asof import MODEL_STAGES
 
 
 # Scoring open deals ------------------------------------------------------------------------------------------------
+def _signs_before(cdf: np.ndarray, days):
+    """P(signs before day `days` from now), for a number of days or an array of them, from the CDF over whole days
+    (cdf[k] = P(signs within k days)): 0 for day 0 or earlier, the CDF's last value beyond its end."""
+    padded = np.concatenate([[0.0], cdf])  # padded[k + 1] = P(signs within k days)
+    return padded[np.clip(np.floor(days).astype(np.int64), 0, len(cdf))]
+
+
 class RemainingTime:
     """When an open deal that will win is likely to sign, from the deals that won from its stage.
 
@@ -77,24 +84,17 @@ class RemainingTime:
         once, not once per deal (at 87,000 open deals, 15 ms instead of 60)."""
         if np.ndim(start) == 0 and np.ndim(end) == 0:
             keys, inverse = self._keys(stage, elapsed)
-            first, last = int(np.floor(start)), int(np.floor(end))
             per_key = np.zeros(len(keys))
             for g, key in enumerate(keys):
                 cdf = self._cdf(int(key // 1_000_000), int(key % 1_000_000))
-                if cdf is not None:  # padded[k + 1] = P(signs within k days), as below
-                    padded = np.concatenate([[0.0], cdf])
-                    per_key[g] = max(0.0, padded[min(max(last, 0), len(cdf))] - padded[min(max(first, 0), len(cdf))])
+                if cdf is not None:
+                    per_key[g] = max(0.0, _signs_before(cdf, end) - _signs_before(cdf, start))
             return per_key[inverse]
         out = np.zeros(len(stage))
+        start, end = np.asarray(start), np.asarray(end)
         for cdf, idx in self._groups(stage, elapsed):
-            if cdf is None:
-                continue
-            padded = np.concatenate([[0.0], cdf])  # padded[k + 1] = P(signs within k days)
-
-            def at(days):
-                return padded[np.clip(np.floor(days[idx]).astype(np.int64), 0, len(cdf))]
-
-            out[idx] = np.maximum(0.0, at(np.asarray(end)) - at(np.asarray(start)))
+            if cdf is not None:
+                out[idx] = np.maximum(0.0, _signs_before(cdf, end[idx]) - _signs_before(cdf, start[idx]))
         return out
 
     def median_remaining(self, stage: np.ndarray, elapsed: np.ndarray) -> np.ndarray:
