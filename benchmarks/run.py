@@ -205,7 +205,7 @@ def model_runs(store, repeats: int, backtest_quarters: int) -> dict:
     from analytics.forecasting.backtest import backtest
     from analytics.forecasting.forecast import forecast_quarter
     from analytics.forecasting.winmodel import StageWinModel
-    from analytics.store.asof import weighted_training_rows
+    from analytics.store.training import weighted_training_rows
 
     when = data_as_of(store) + timedelta(days=1)
     rows_s, _ = timed(lambda: weighted_training_rows(store, when), repeats)

@@ -259,7 +259,7 @@ def test_the_win_model_undoes_the_censoring_of_slow_wins(store, csv_writer):
     from datetime import date, timedelta
 
     from analytics.forecasting.winmodel import fit_team_model
-    from analytics.store.asof import training_rows
+    from analytics.store.training import training_rows
 
     start, deals, history = date(2025, 1, 1), [], []
     for day in range(200):

@@ -10,8 +10,8 @@ from analytics.forecasting.validation import evaluate, expected_calibration_erro
 from analytics.forecasting.winmodel import StageWinModel
 from analytics.ingest.canonical import import_files
 from analytics.sample import SampleParameters, write_sample
-from analytics.store.asof import training_rows
 from analytics.store.connection import Store
+from analytics.store.training import training_rows
 
 AS_OF = "2026-11-27"
 
@@ -218,3 +218,33 @@ def test_category_codes_of_a_categorical_column_equal_those_of_its_text():
     plain = CategoryCodes().fit(pd.DataFrame({"tier": ["A", "B"]}))
     assert plain.transform(text.astype("category"))[:, 0].tolist() == plain.transform(text)[:, 0].tolist() == [
         -1, -1, -1, 0, 0, -1]
+
+
+def test_category_codes_learn_the_same_categories_from_a_categorical_as_from_its_text():
+    from analytics.forecasting.encoding import MISSING, CategoryCodes
+
+    # StageWinModel.fit makes the text categorical over every stage's rows, then fits each stage on a part: the
+    # part's categories are the values it holds, not every category of the whole column
+    whole = pd.Series(["B", "A", None, "C", "D", "A"], dtype="str").astype("category")
+    part = whole.iloc[[0, 1, 2, 5]].to_frame("tier")  # B, A, missing, A: no C, no D
+    assert CategoryCodes().fit(part).categories_[0].tolist() == [MISSING, "A", "B"]
+    assert CategoryCodes().fit(part.astype("str")).categories_[0].tolist() == [MISSING, "A", "B"]
+    no_missing = whole.iloc[[3, 4]].to_frame("tier")
+    assert CategoryCodes().fit(no_missing).categories_[0].tolist() == ["C", "D"]
+
+
+def test_the_win_models_median_imputes_what_simple_imputers_median_does():
+    from sklearn.impute import SimpleImputer
+
+    from analytics.forecasting.winmodel import median_or_zero
+
+    nan = np.nan
+    X = np.array([[1.0, nan, 5.0], [4.0, nan, nan], [nan, nan, 2.0], [10.0, nan, 3.0]])
+    # by hand: column 0 has 1, 4, 10 → 4; column 1 has nothing → 0 (its indicator carries it); column 2 has 5, 2, 3 → 3
+    assert [median_or_zero(X[~np.isnan(X[:, i]), i]) for i in range(3)] == [4.0, 0.0, 3.0]
+    ours = SimpleImputer(strategy=median_or_zero, add_indicator=True, keep_empty_features=True).fit(X)
+    theirs = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True).fit(X)
+    assert ours.statistics_.tolist() == theirs.statistics_.tolist() == [4.0, 0.0, 3.0]
+    assert np.array_equal(ours.transform(X), theirs.transform(X))
+    even = np.array([[1.0], [2.0], [nan], [7.0], [9.0]])  # 1, 2, 7, 9 → (2 + 7) / 2
+    assert SimpleImputer(strategy=median_or_zero).fit(even).statistics_.tolist() == [4.5]

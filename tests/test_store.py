@@ -250,3 +250,50 @@ def test_the_pipeline_at_a_moment_has_each_open_deals_stage_then_by_hand(store, 
     # by Mar 5 D4 has closed; every other deal entered its stage then on Mar 1 (D6 its 7, after stepping back)
     assert stages(mar5) == {d: (s, on(3, 1)) for d, s in
                             {"D1": 5, "D5": 5, "D6": 7, "D7": 5, "D8": 5, "D10": 5}.items()}
+
+
+def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
+    """The backtest's dates read together: every date's frame equals training_rows' of that date alone, with the
+    per-stage sample binding (40 rows a stage), dates out of order and one twice."""
+    import pandas as pd
+
+    from analytics.ingest.canonical import import_files
+    from analytics.sample import SampleParameters, write_sample
+    from analytics.store.training import training_rows, training_rows_at
+
+    write_sample(tmp_path, SampleParameters(deals=1500, seed=5, as_of="2026-11-27"))
+    with Store(tmp_path / "kf.duckdb") as store:
+        assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
+        whens = [date(2026, 7, 1), date(2025, 1, 1), date(2025, 10, 1), date(2026, 1, 1), date(2025, 1, 1)]
+        together = list(training_rows_at(store, whens, per_stage=40))
+        for when, rows in zip(whens, together):
+            alone = training_rows(store, when, per_stage=40)
+            assert (alone.groupby("stage").size() <= 40).all() and len(alone) > 100
+            pd.testing.assert_frame_equal(rows, alone, check_exact=True)
+        # each date sees only the deals closed before it, and a later one samples some closed since
+        assert (together[1]["closed_at"] < "2025-01-01").all() and (together[0]["closed_at"] >= "2025-01-01").any()
+
+
+def test_training_rows_at_a_date_that_sees_a_deal_move_after_its_close_are_read_on_their_own(store, tmp_path):
+    """D11 lost on Feb 1 and has a stage entry, 5, on Feb 20 (exports record such moves). On Feb 10 it is resolved
+    with only its entries before then (1 and 3: rows at stages 1 to 3); by Mar 1, at 1 to 5. A date between its close
+    and that entry cannot take its rows from the deals as they stand today; both dates still equal their own."""
+    import pandas as pd
+
+    from analytics.ingest.canonical import import_files
+    from analytics.store.training import training_rows, training_rows_at
+
+    from .conftest import write_csv
+    from .handworked import DEAL_HEADER, DEALS, HISTORY
+
+    moved = ["D11", "B", "Ann", "East", "Energy", 90, "2026-01-02", "2026-02-01", "2026-02-01", "lost", "price"]
+    deals = write_csv(tmp_path / "deals.csv", DEAL_HEADER, [*DEALS, moved])
+    history = write_csv(tmp_path / "history.csv", ["deal_id", "stage", "entered_at"],
+                        [*HISTORY, ["D11", 1, "2026-01-02"], ["D11", 3, "2026-01-20"], ["D11", 5, "2026-02-20"]])
+    assert import_files(store, deals, history).status == "imported"
+    whens = [date(2026, 2, 10), date(2026, 3, 1), date(2026, 6, 1)]
+    together = list(training_rows_at(store, whens))
+    for when, rows in zip(whens, together):
+        pd.testing.assert_frame_equal(rows, training_rows(store, when), check_exact=True)
+    d11 = [sorted(rows.loc[rows["deal_id"] == "D11", "stage"]) for rows in together]
+    assert d11 == [[1, 2, 3], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]

@@ -24,6 +24,15 @@ def _labels(column: pd.Series) -> pd.Series:
     return column.fillna(MISSING)
 
 
+def _present(column: pd.Series) -> list:
+    """The distinct values of the column, missing ones as MISSING. A categorical column's are read from its codes:
+    StageWinModel.fit makes its text columns categorical once, and each stage's rows use only some categories."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = np.unique(np.asarray(column.cat.codes))
+        return [*column.cat.categories[codes[codes >= 0]].tolist(), *([MISSING] if (codes < 0).any() else [])]
+    return _labels(column).unique().tolist()
+
+
 def _codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
     """Each value's index in `categories` (-1 if not there). A categorical column (StageWinModel.predict_proba
     makes its text columns categorical once for every stage) is looked up by its few values, not row by row."""
@@ -38,7 +47,7 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         frame = pd.DataFrame(X)
-        self.categories_ = [pd.Index(sorted(_labels(frame[c]).unique())) for c in frame]
+        self.categories_ = [pd.Index(sorted(_present(frame[c]))) for c in frame]
         self.n_features_in_ = frame.shape[1]
         return self
 

@@ -12,9 +12,10 @@ from analytics.domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
 from analytics.filters import DealFilter
 from analytics.forecasting.winmodel import FULL, SMALL_DATA, StageWinModel
 from analytics.stats import Interval
-from analytics.store.asof import MODEL_STAGES, training_rows, weighted_training_rows
+from analytics.store.asof import MODEL_STAGES
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
+from analytics.store.training import training_rows, weighted_training_rows
 from analytics.tables import records_frame
 
 EVALUATION_ROWS_PER_STAGE = 100_000

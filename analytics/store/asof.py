@@ -26,7 +26,9 @@ def owner_win_rate_sql(won: str, closed: str) -> str:
     """The shrunk owner win rate from the owner's `won` and `closed` counts (SQL expressions; NULL: none)."""
     return (f"(coalesce({won}, 0) + {OWNER_PRIOR_DEALS} * team.rate) / (coalesce({closed}, 0) + {OWNER_PRIOR_DEALS})")
 
-# Each push of a deal's expected close (a change to a later date) recorded before $t: its moment. The model's
+# Each push of a deal's expected close (a change to a later date) recorded before $t: its moment. Two changes recorded
+# at one moment are taken in date order (as deal_facts takes them), so that a count never depends on how the engine
+# happened to order a tie: it did, and two reads of the same rows disagreed. The model's
 # push_count feature counts those before the moment a row stands on (docs/metrics.md).
 def pushes_sql(deals: str = "") -> str:
     """PUSHES_SQL, of the deals `deals` selects (a query of deal_ids; default: every deal)."""
@@ -34,7 +36,7 @@ def pushes_sql(deals: str = "") -> str:
     return f"""
     SELECT deal_id, changed_at FROM (
         SELECT deal_id, changed_at, expected_close,
-               lag(expected_close) OVER (PARTITION BY deal_id ORDER BY changed_at) AS before
+               lag(expected_close) OVER (PARTITION BY deal_id ORDER BY changed_at, expected_close) AS before
         FROM deal_changes WHERE field = 'expected_close' AND changed_at < $t {only})
     WHERE expected_close > before"""
 
@@ -103,68 +105,6 @@ def open_stages_at(store: Store, when: date | datetime):
     (Counted and selected in SQL: a million deals' full state as a DataFrame took ~0.5 GB.)"""
     return store.fetch_df(f"SELECT deal_id, current_stage FROM ({_STATE_SQL}) WHERE outcome = 'open'",
                           {"t": _ts(when)})
-
-
-def training_rows(store: Store, when: date | datetime, *, entered_before: date | datetime | None = None,
-                  per_stage: int | None = None):
-    """One row per (deal, stage s) for resolved deals observed at s, with what was known on entering s.
-
-    `entered_before` keeps only stage entries before that time; `per_stage` keeps at most that many rows per stage,
-    a deterministic sample by a hash of the deal id (so a row set never depends on deals added later).
-
-    Columns: deal_id, stage, won (0/1), closed_at, tier, region, industry, log_amount, the nine scores,
-    days_in_process (created → entered s), owner_win_rate (the owner's deals closed before entering s, shrunk
-    toward the team's rate by OWNER_PRIOR_DEALS), push_count (the expected close's pushes recorded before entering
-    s), entered_stage_at, left_stage_at (entry into a later stage, or the close).
-    """
-    stage_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s}, CAST(closed_at AS TIMESTAMP))"
-                           for s in MODEL_STAGES)
-    left_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s + 1}, CAST(closed_at AS TIMESTAMP))"
-                          for s in MODEL_STAGES)
-    return store.fetch_df(f"""
-        WITH state AS ({_STATE_SQL}),
-        resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
-        rows_ AS (
-            SELECT r.*, s.stage,
-                   CASE s.stage {stage_cases} END AS entered_stage_at,
-                   CASE s.stage {left_cases} END AS left_stage_at
-            FROM resolved r, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
-            WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage
-        ),
-        -- sampled before the owner's record is joined on: the join is the costly part. The sample is chosen on
-        -- (stage, deal id) alone and joined back: sorting the whole rows took half the query at 1M deals
-        chosen AS (
-            SELECT stage, deal_id FROM rows_ WHERE entered_stage_at < $before
-            QUALIFY row_number() OVER (PARTITION BY stage ORDER BY hash(deal_id), deal_id) <= $per_stage
-        ),
-        sampled AS (SELECT r.* FROM rows_ r SEMI JOIN chosen c ON c.stage = r.stage AND c.deal_id = r.deal_id),
-        -- the owner's record at the end of each day they closed deals: one row per (owner, day), so the as-of join
-        -- below has no ties to choose between
-        owner_hist AS (
-            SELECT owner, closed_ts, sum(won_that_day) OVER w AS won_before, sum(closed_that_day) OVER w AS closed_before
-            FROM (SELECT owner, CAST(closed_at AS TIMESTAMP) AS closed_ts,
-                         count(*) FILTER (WHERE outcome = 'won') AS won_that_day, count(*) AS closed_that_day
-                  FROM resolved WHERE owner IS NOT NULL GROUP BY ALL)
-            WINDOW w AS (PARTITION BY owner ORDER BY closed_ts ROWS UNBOUNDED PRECEDING)
-        ),
-        team AS ({TEAM_RATE_SQL}),
-        pushes AS ({PUSHES_SQL}),
-        pushed AS (
-            SELECT r.deal_id, r.stage, count(p.deal_id) AS push_count
-            FROM sampled r JOIN pushes p ON p.deal_id = r.deal_id AND p.changed_at < r.entered_stage_at GROUP BY ALL)
-        SELECT r.deal_id, r.stage, CASE WHEN r.outcome = 'won' THEN 1 ELSE 0 END AS won, r.closed_at,
-               r.tier, r.region, r.industry, ln(1 + greatest(r.amount, 0)) AS log_amount,
-               {', '.join(f'r.{f}' for f in FACTOR_KEYS)},
-               date_diff('day', CAST(r.created_at AS TIMESTAMP), r.entered_stage_at) AS days_in_process,
-               {owner_win_rate_sql("o.won_before", "o.closed_before")} AS owner_win_rate,
-               coalesce(pu.push_count, 0) AS push_count,
-               r.entered_stage_at, r.left_stage_at
-        FROM sampled r CROSS JOIN team
-        ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
-        LEFT JOIN pushed pu ON pu.deal_id = r.deal_id AND pu.stage = r.stage
-        ORDER BY r.stage, r.closed_at, r.deal_id""",
-        {"t": _ts(when), "before": _ts(entered_before) if entered_before else datetime(9999, 1, 1),
-         "per_stage": per_stage or 2**62})
 
 
 def open_deal_features(store: Store, when: date | datetime, filters: DealFilter = DealFilter()):
@@ -278,63 +218,3 @@ def open_deal_features_at(store: Store, whens: list, filters: DealFilter = DealF
     parts = {m: frame.iloc[lo:hi].reset_index(drop=True)
              for m, lo, hi in zip(moments, bounds, [*bounds[1:], len(frame)])}
     return [parts[_ts(w)] for w in whens]
-
-
-MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
-
-
-def weighted_training_rows(store: Store, when: date | datetime, per_stage: int = MAX_ROWS_PER_STAGE):
-    """What the model learns from at `when`: every stage entry resolved by then, at most `per_stage` rows a stage,
-    each with the `weight` that undoes the censoring of the entries still open (censoring_weights)."""
-    rows = training_rows(store, when, per_stage=per_stage)
-    return rows.assign(weight=censoring_weights(store, when, rows))
-
-
-MAX_CENSORING_WEIGHT = 10.0
-
-
-def censoring_weights(store: Store, when: date | datetime, rows):
-    """Inverse-probability-of-censoring weights for training rows (Robins & Rotnitzky; Vock et al. 2016).
-
-    A deal that entered stage s c days before `when` is in the training rows only if it closed within those c
-    days. Lost deals close sooner than won ones (a loss can come at any stage, a win only after all of them), so
-    among recent entries the losses are over-represented, and P(win) learnt from them is biased low. The
-    follow-up c of every entry is known (open deals too), so the chance that a deal resolving T days after
-    entering s is seen resolved is K_s(T) = the share of entries into s with c > T, and a row weighted by
-    1 / K_s(T) stands for the deals like it still open. Weights are capped at MAX_CENSORING_WEIGHT (an outcome
-    slower than all but a tenth of the follow-ups is too rare to stand for many) and scaled to mean 1 per stage.
-    """
-    import numpy as np
-
-    weights = np.ones(len(rows))
-    if not len(rows):
-        return weights
-    entry_cases = " ".join(f"WHEN {s} THEN entered_{s}" for s in MODEL_STAGES)
-    follow_up = store.fetchall(f"""
-        WITH state AS ({_STATE_SQL}),
-        entries AS (
-            SELECT s.stage, CASE s.stage {entry_cases} END AS entered
-            FROM state, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
-            WHERE coalesce(furthest_stage, 1) >= s.stage AND entry_stage <= s.stage)
-        SELECT stage, date_diff('day', entered, $t) AS days, count(*) FROM entries
-        WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": _ts(when)})
-    by_stage: dict[int, tuple[list[int], list[int]]] = {}  # stage → (follow-up days, entries with that many)
-    for stage, days, n in follow_up:
-        stage_days, stage_counts = by_stage.setdefault(int(stage), ([], []))
-        stage_days.append(int(days))
-        stage_counts.append(int(n))
-    stage = rows["stage"].to_numpy()
-    resolved = ((rows["closed_at"].astype("datetime64[s]") - rows["entered_stage_at"].astype("datetime64[s]"))
-                / np.timedelta64(1, "D")).to_numpy()
-    for s, (days, counts) in by_stage.items():
-        mask = stage == s
-        if not mask.any():
-            continue
-        days_, counts_ = np.asarray(days), np.asarray(counts, dtype=float)
-        longer = counts_[::-1].cumsum()[::-1]  # longer[i]: entries followed up for days_[i] days or more
-        i = np.searchsorted(days_, np.floor(resolved[mask]), side="right")  # entries followed up longer than T
-        k = np.where(i < len(days_), longer[np.minimum(i, len(days_) - 1)], 0.0) / counts_.sum()
-        w = 1.0 / np.maximum(k, 1.0 / MAX_CENSORING_WEIGHT)
-        weights[mask] = w / w.mean()
-    return weights
-

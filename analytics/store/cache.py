@@ -26,7 +26,7 @@ import os
 import pickle
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
@@ -128,18 +128,48 @@ def persisted(store: Store, compute: Callable[..., T], *args, **kwargs) -> T:
     """compute(store, *args, **kwargs), read from the results file when this data version already computed it
     (within `earlier_while_refreshing`, perhaps the version before's)."""
     key, version = result_key(compute, args, kwargs), store.data_version()
-    kept = _read(store, key, version)
+    kept = _kept(store, key, version)
     if kept is not None:
         return pickle.loads(kept)
-    used = _EARLIER.get()
-    if used is not None:
-        earlier = _earlier(store, key, version)
-        if earlier is not None:
-            used.append(earlier[1])
-            return pickle.loads(earlier[0])
     value = compute(store, *args, **kwargs)
     _keep(store, key, version, value)
     return value
+
+
+def is_kept(store: Store, compute: Callable, *args, **kwargs) -> bool:
+    """Whether persisted(store, compute, *args, **kwargs) would read its result rather than compute it."""
+    return _kept(store, result_key(compute, args, kwargs), store.data_version()) is not None
+
+
+def persisted_together(store: Store, compute: Callable[..., T], calls: list[tuple],
+                       compute_missing: Callable[[list[tuple]], Iterable[T]]) -> list[T]:
+    """persisted(store, compute, *args) for each `args` of `calls`, the ones not kept yet computed together:
+    compute_missing(their args) yields their results in that order (the backtest's eight win models from one read
+    of their training rows), each kept as it comes."""
+    version = store.data_version()
+    keys = [result_key(compute, args, {}) for args in calls]
+    kept = [_kept(store, key, version) for key in keys]
+    computed = iter(compute_missing([args for args, value in zip(calls, kept) if value is None]))
+    out = []
+    for key, value in zip(keys, kept):
+        if value is None:
+            out.append(next(computed))
+            _keep(store, key, version, out[-1])
+        else:
+            out.append(pickle.loads(value))
+    return out
+
+
+def _kept(store: Store, key: str, version: str) -> bytes | None:
+    """The result kept for this data version, or (within earlier_while_refreshing) an earlier one's."""
+    kept = _read(store, key, version)
+    used = _EARLIER.get()
+    if kept is None and used is not None:
+        earlier = _earlier(store, key, version)
+        if earlier is not None:
+            used.append(earlier[1])
+            return earlier[0]
+    return kept
 
 
 _EARLIER: ContextVar[list[str] | None] = ContextVar("earlier_results", default=None)

@@ -56,7 +56,8 @@ def deal_facts_query(affected: str | None = None) -> str:
     return f"""
 WITH moves AS (  -- each expected-close change beside the one before it: a later date is a push
     SELECT c.deal_id, c.changed_at, c.expected_close,
-           lag(c.expected_close) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at) AS before
+           -- two changes recorded at one moment in date order: the engine orders a tie as it happens to
+           lag(c.expected_close) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.expected_close) AS before
     FROM deal_changes c WHERE c.field = 'expected_close' {changes_where}
 ),
 pushes AS (

@@ -1,0 +1,250 @@
+"""What the win model learns from: one row per (resolved deal, stage it reached), with what was known on entering
+the stage, as it could have been read at any date (the state of analytics.store.asof).
+
+A backtest fits a model at the start of each of eight past quarters. Their rows are read together
+(training_rows_at): a resolved deal's rows are the same at every date after it closed, so the deals are read once,
+as they stand today, and each date keeps those resolved before it. That holds unless a deal has a stage entry
+after its close or was created after it (exports do both): a date that could see such a deal reads its rows on its
+own, as training_rows does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time
+
+import numpy as np
+
+from analytics.domain import FACTOR_KEYS, LAST_STAGE
+from analytics.store.asof import (
+    _STATE_SQL,
+    MODEL_STAGES,
+    OWNER_PRIOR_DEALS,
+    PUSHES_SQL,
+    TEAM_RATE_SQL,
+    _ts,
+    owner_win_rate_sql,
+)
+from analytics.store.connection import Store
+
+MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
+_TODAY = datetime(9999, 1, 1)  # as $t: after every record, so the state is every deal's as it stands today
+
+
+def _rows_sql() -> str:
+    """The CTEs state (_STATE_SQL at $t), resolved and rows_: each resolved deal once per stage it was observed at,
+    with when it entered and left the stage."""
+    stage_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s}, CAST(closed_at AS TIMESTAMP))"
+                           for s in MODEL_STAGES)
+    left_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s + 1}, CAST(closed_at AS TIMESTAMP))"
+                          for s in MODEL_STAGES)
+    return f"""
+        state AS ({_STATE_SQL}),
+        resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
+        rows_ AS (
+            SELECT r.*, s.stage,
+                   CASE s.stage {stage_cases} END AS entered_stage_at,
+                   CASE s.stage {left_cases} END AS left_stage_at
+            FROM resolved r, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
+            WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage
+        )"""
+
+
+def _features_sql(owner_rate: str, extra: str = "") -> str:
+    """The CTEs and the SELECT that add, to the rows `sampled` holds, the owner's record and the pushes before each
+    stage entry. `owner_rate`: the owner_win_rate column's expression (of o.won_before, o.closed_before and
+    team.rate); `extra`: more columns, each after a comma (fixed text, not input)."""
+    return f"""
+        -- the owner's record at the end of each day they closed deals: one row per (owner, day), so the as-of join
+        -- below has no ties to choose between
+        owner_hist AS (
+            SELECT owner, closed_ts, sum(won_that_day) OVER w AS won_before, sum(closed_that_day) OVER w AS closed_before
+            FROM (SELECT owner, CAST(closed_at AS TIMESTAMP) AS closed_ts,
+                         count(*) FILTER (WHERE outcome = 'won') AS won_that_day, count(*) AS closed_that_day
+                  FROM resolved WHERE owner IS NOT NULL GROUP BY ALL)
+            WINDOW w AS (PARTITION BY owner ORDER BY closed_ts ROWS UNBOUNDED PRECEDING)
+        ),
+        team AS ({TEAM_RATE_SQL}),
+        pushes AS ({PUSHES_SQL}),
+        pushed AS (
+            SELECT r.deal_id, r.stage, count(p.deal_id) AS push_count
+            FROM sampled r JOIN pushes p ON p.deal_id = r.deal_id AND p.changed_at < r.entered_stage_at GROUP BY ALL)
+        SELECT r.deal_id, r.stage, CASE WHEN r.outcome = 'won' THEN 1 ELSE 0 END AS won, r.closed_at,
+               r.tier, r.region, r.industry, ln(1 + greatest(r.amount, 0)) AS log_amount,
+               {', '.join(f'r.{f}' for f in FACTOR_KEYS)},
+               date_diff('day', CAST(r.created_at AS TIMESTAMP), r.entered_stage_at) AS days_in_process,
+               {owner_rate} AS owner_win_rate,
+               coalesce(pu.push_count, 0) AS push_count,
+               r.entered_stage_at, r.left_stage_at{extra}
+        FROM sampled r CROSS JOIN team
+        ASOF LEFT JOIN owner_hist o ON r.owner = o.owner AND r.entered_stage_at > o.closed_ts
+        LEFT JOIN pushed pu ON pu.deal_id = r.deal_id AND pu.stage = r.stage
+        ORDER BY r.stage, r.closed_at, r.deal_id"""
+
+
+def training_rows(store: Store, when: date | datetime, *, entered_before: date | datetime | None = None,
+                  per_stage: int | None = None):
+    """One row per (deal, stage s) for resolved deals observed at s, with what was known on entering s.
+
+    `entered_before` keeps only stage entries before that time; `per_stage` keeps at most that many rows per stage,
+    a deterministic sample by a hash of the deal id (so a row set never depends on deals added later).
+
+    Columns: deal_id, stage, won (0/1), closed_at, tier, region, industry, log_amount, the nine scores,
+    days_in_process (created → entered s), owner_win_rate (the owner's deals closed before entering s, shrunk
+    toward the team's rate by OWNER_PRIOR_DEALS), push_count (the expected close's pushes recorded before entering
+    s), entered_stage_at, left_stage_at (entry into a later stage, or the close).
+    """
+    return store.fetch_df(f"""
+        WITH {_rows_sql()},
+        -- sampled before the owner's record is joined on: the join is the costly part. The sample is chosen on
+        -- (stage, deal id) alone and joined back: sorting the whole rows took half the query at 1M deals
+        chosen AS (
+            SELECT stage, deal_id FROM rows_ WHERE entered_stage_at < $before
+            QUALIFY row_number() OVER (PARTITION BY stage ORDER BY hash(deal_id), deal_id) <= $per_stage
+        ),
+        sampled AS (SELECT r.* FROM rows_ r SEMI JOIN chosen c ON c.stage = r.stage AND c.deal_id = r.deal_id),
+        {_features_sql(owner_win_rate_sql("o.won_before", "o.closed_before"))}""",
+        {"t": _ts(when), "before": _ts(entered_before) if entered_before else _TODAY,
+         "per_stage": per_stage or 2**62})
+
+
+# the day from which a date sees a resolved deal (the day after both its close and its creation), in rows_
+_SEEN_AFTER = "greatest(r.closed_at, CAST(r.created_at AS DATE))"
+_SHARED_COLUMNS = ["won_before", "closed_before", "seen_after", "hash_rank"]  # what each date's rows are cut from
+
+
+def training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_STAGE) -> Iterator:
+    """training_rows(store, when, per_stage=per_stage) for each of `whens`, in their order and frame for frame
+    equal, from three queries for them all (module docstring): at a million deals, one date's took 2–3 s.
+
+    1. For each date, the team's rate then, and whether a deal it sees resolved was created or moved after it.
+    2. The keys of every resolved deal's rows as they stand today: stage, the day from which a date sees them,
+       and the hash training_rows samples by. From them, for each date and stage, the largest hash of the first
+       `per_stage` the date sees.
+    3. Every row some date samples, with the owner's record before its entry as counts (the team's rate the record
+       is shrunk toward is each date's). Each date keeps the rows it sees, the first `per_stage` by hash a stage."""
+    moments = [_ts(w) for w in whens]
+    distinct = sorted(set(moments))
+    checks = {} if len(distinct) < 2 else dict(store.fetchall(f"""
+        WITH state AS ({_STATE_SQL}), times AS (SELECT unnest($moments) AS t)
+        SELECT x.t, {{'rate': coalesce(avg(CASE WHEN s.outcome = 'won' THEN 1.0 ELSE 0.0 END)
+                                           FILTER (WHERE s.created_at < CAST(x.t AS DATE)), 0.5),
+                     'moved': count(s.deal_id) FILTER (WHERE s.cur_entered >= x.t
+                                                        OR s.created_at >= CAST(x.t AS DATE))}}
+        FROM times x LEFT JOIN state s ON s.outcome <> 'open' AND s.closed_at < CAST(x.t AS DATE)
+        GROUP BY x.t""", {"t": _TODAY, "moments": distinct}))
+    # at midnight: a date's "closed before it" is then "closed before its day", as the state query reads it
+    shared = [m for m in distinct if checks.get(m, {}).get("moved") == 0 and m == datetime.combine(m.date(), time())]
+    if len(shared) < 2:
+        yield from (training_rows(store, m, per_stage=per_stage) for m in moments)
+        return
+    days = {m: np.datetime64(m.date(), "us") for m in shared}
+    rows = _rows_sampled_at(store, days, per_stage)
+    stage, seen_after = rows["stage"].to_numpy(), rows["seen_after"].to_numpy()
+    by_hash = np.lexsort((rows["hash_rank"].to_numpy(), stage))  # each stage's rows in the order they are sampled
+    stage_start = np.r_[True, stage[by_hash][1:] != stage[by_hash][:-1]]
+    for m in moments:
+        if m not in days:
+            yield training_rows(store, m, per_stage=per_stage)
+            continue
+        seen = seen_after[by_hash] < days[m]
+        taken = np.cumsum(seen)
+        before_stage = np.maximum.accumulate(np.where(stage_start, taken - seen, 0))  # seen in the stages before
+        keep = np.zeros(len(rows), bool)
+        keep[by_hash] = seen & (taken - before_stage <= per_stage)
+        part = rows[keep].reset_index(drop=True)
+        rate = checks[m]["rate"]  # as owner_win_rate_sql computes it, in the same order
+        part["owner_win_rate"] = ((part["won_before"].to_numpy() + OWNER_PRIOR_DEALS * rate)
+                                  / (part["closed_before"].to_numpy() + OWNER_PRIOR_DEALS))
+        yield part.drop(columns=_SHARED_COLUMNS)
+
+
+def _rows_sampled_at(store: Store, days: dict, per_stage: int):
+    """Every row that the date of some of `days` samples (training_rows_at, steps 2 and 3), with _SHARED_COLUMNS."""
+    keys = store.fetch_df(f"""
+        WITH {_rows_sql()}
+        SELECT r.stage, {_SEEN_AFTER} AS seen_after, hash(r.deal_id) AS h FROM rows_ r ORDER BY r.stage, h""",
+                          {"t": _TODAY})
+    stage, seen_after, h = (keys[c].to_numpy() for c in ("stage", "seen_after", "h"))
+    cuts = []  # (day, stage, the largest hash that day samples at the stage)
+    for s in np.unique(stage):
+        lo, hi = np.searchsorted(stage, [s, s + 1])
+        for day in days.values():
+            seen = np.flatnonzero(seen_after[lo:hi] < day)
+            if len(seen):
+                cuts.append((day.astype(datetime).date(), int(s), str(h[lo + seen[min(per_stage, len(seen)) - 1]])))
+    return store.fetch_df(f"""
+        WITH {_rows_sql()},
+        cuts AS (SELECT unnest($days) AS day, unnest($stages) AS stage, CAST(unnest($hashes) AS UBIGINT) AS h),
+        sampled AS (
+            SELECT r.* FROM rows_ r WHERE EXISTS (
+                SELECT 1 FROM cuts c WHERE c.stage = r.stage AND hash(r.deal_id) <= c.h AND {_SEEN_AFTER} < c.day)),
+        {_features_sql("NULL::DOUBLE", extra=f''',
+               coalesce(o.won_before, 0)::DOUBLE AS won_before, coalesce(o.closed_before, 0)::DOUBLE AS closed_before,
+               {_SEEN_AFTER} AS seen_after,
+               row_number() OVER (PARTITION BY r.stage ORDER BY hash(r.deal_id), r.deal_id) AS hash_rank''')}""",
+        {"t": _TODAY, "days": [c[0] for c in cuts], "stages": [c[1] for c in cuts], "hashes": [c[2] for c in cuts]})
+
+
+def weighted_training_rows(store: Store, when: date | datetime, per_stage: int = MAX_ROWS_PER_STAGE):
+    """What the model learns from at `when`: every stage entry resolved by then, at most `per_stage` rows a stage,
+    each with the `weight` that undoes the censoring of the entries still open (censoring_weights)."""
+    rows = training_rows(store, when, per_stage=per_stage)
+    return rows.assign(weight=censoring_weights(store, when, rows))
+
+
+def weighted_training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_STAGE) -> Iterator:
+    """weighted_training_rows at each of `whens`, their rows read together (training_rows_at)."""
+    for when, rows in zip(whens, training_rows_at(store, whens, per_stage)):
+        yield rows.assign(weight=censoring_weights(store, when, rows))
+
+
+MAX_CENSORING_WEIGHT = 10.0
+
+
+def censoring_weights(store: Store, when: date | datetime, rows):
+    """Inverse-probability-of-censoring weights for training rows (Robins & Rotnitzky; Vock et al. 2016).
+
+    A deal that entered stage s c days before `when` is in the training rows only if it closed within those c
+    days. Lost deals close sooner than won ones (a loss can come at any stage, a win only after all of them), so
+    among recent entries the losses are over-represented, and P(win) learnt from them is biased low. The
+    follow-up c of every entry is known (open deals too), so the chance that a deal resolving T days after
+    entering s is seen resolved is K_s(T) = the share of entries into s with c > T, and a row weighted by
+    1 / K_s(T) stands for the deals like it still open. Weights are capped at MAX_CENSORING_WEIGHT (an outcome
+    slower than all but a tenth of the follow-ups is too rare to stand for many) and scaled to mean 1 per stage.
+    """
+    import numpy as np
+
+    weights = np.ones(len(rows))
+    if not len(rows):
+        return weights
+    entry_cases = " ".join(f"WHEN {s} THEN entered_{s}" for s in MODEL_STAGES)
+    follow_up = store.fetchall(f"""
+        WITH state AS ({_STATE_SQL}),
+        entries AS (
+            SELECT s.stage, CASE s.stage {entry_cases} END AS entered
+            FROM state, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
+            WHERE coalesce(furthest_stage, 1) >= s.stage AND entry_stage <= s.stage)
+        SELECT stage, date_diff('day', entered, $t) AS days, count(*) FROM entries
+        WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": _ts(when)})
+    by_stage: dict[int, tuple[list[int], list[int]]] = {}  # stage → (follow-up days, entries with that many)
+    for stage, days, n in follow_up:
+        stage_days, stage_counts = by_stage.setdefault(int(stage), ([], []))
+        stage_days.append(int(days))
+        stage_counts.append(int(n))
+    stage = rows["stage"].to_numpy()
+    resolved = ((rows["closed_at"].astype("datetime64[s]") - rows["entered_stage_at"].astype("datetime64[s]"))
+                / np.timedelta64(1, "D")).to_numpy()
+    for s, (days, counts) in by_stage.items():
+        mask = stage == s
+        if not mask.any():
+            continue
+        days_, counts_ = np.asarray(days), np.asarray(counts, dtype=float)
+        longer = counts_[::-1].cumsum()[::-1]  # longer[i]: entries followed up for days_[i] days or more
+        i = np.searchsorted(days_, np.floor(resolved[mask]), side="right")  # entries followed up longer than T
+        k = np.where(i < len(days_), longer[np.minimum(i, len(days_) - 1)], 0.0) / counts_.sum()
+        w = 1.0 / np.maximum(k, 1.0 / MAX_CENSORING_WEIGHT)
+        weights[mask] = w / w.mean()
+    return weights
+
+
