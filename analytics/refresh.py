@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from analytics.analyses.funnel import data_as_of
 from analytics.forecasting.attainment import unit_draws
 from analytics.forecasting.attention import deals_needing_attention
-from analytics.forecasting.backtest import backtest
-from analytics.forecasting.calls import closed_quarters_with_calls, model_points
+from analytics.forecasting.calls import (
+    backtest_and_model_points,
+    closed_quarters_with_calls,
+    model_points,
+)
 from analytics.forecasting.forecast import forecast_quarter, quarter_of
 from analytics.forecasting.path import forecast_path
 from analytics.forecasting.review import quarterly_review
@@ -46,6 +49,7 @@ def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], No
     if as_of is None:
         return []
     quarter = quarter_of(as_of)
+    call_quarters = closed_quarters_with_calls(store, as_of)
     steps: list[tuple[str, Callable[[], object]]] = [
         ("the win model and this quarter's forecast", lambda: persisted(store, forecast_quarter)),  # the Overview's
         # the Forecast page's, for the current quarter
@@ -54,14 +58,15 @@ def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], No
         ("the open deals scored", lambda: persisted(store, score_open_deals, as_of)),
         ("the quarter by owner", lambda: persisted(store, unit_draws, quarter, as_of)),  # the Overview's attainment
         ("the deals that need attention", lambda: persisted(store, deals_needing_attention)),
-        ("the backtest over 8 quarters", lambda: persisted(store, backtest, 8)),  # before the review: it reads it
+        # before the review, which reads it; with keyfunnel's P50 beside the calls of its quarters (the Forecast
+        # calls page's), which stand on the same weeks
+        ("the backtest over 8 quarters", lambda: backtest_and_model_points(store, 8, call_quarters)),
         ("the quarterly review", lambda: persisted(store, quarterly_review, quarter)),
         ("the win model's validation", lambda: persisted(store, evaluate)),
         ("the forecast week by week", lambda: persisted(store, forecast_path, quarter)),
     ]
-    quarters = closed_quarters_with_calls(store, as_of)
-    if quarters:  # the Forecast calls page's P50 beside each call
-        steps.append(("keyfunnel's P50 beside the calls", lambda: persisted(store, model_points, quarters)))
+    if call_quarters:  # the Forecast calls page's P50 beside each call
+        steps.append(("keyfunnel's P50 beside the calls", lambda: persisted(store, model_points, call_quarters)))
     done = []
     for name, compute in steps:
         if keep_going is not None and not keep_going():

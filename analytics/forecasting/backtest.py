@@ -11,12 +11,13 @@ import numpy as np
 from analytics.domain import SALESFORCE_DEFAULT_PROBABILITY
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.forecasting.forecast import (
+    QuarterInputs,
     quarter_inputs,
     quarter_of,
     quarter_reads,
     shift_quarter,
 )
-from analytics.store.asof import open_deal_features, open_deal_features_at
+from analytics.store.asof import open_deal_features_at
 from analytics.store.cache import is_kept, persistable, persisted
 from analytics.store.connection import Store
 from analytics.tables import records_frame
@@ -114,11 +115,9 @@ def _accuracy(forecasts, actuals, inside=None) -> AccuracySummary:
     return AccuracySummary(mape, mase, bias, cov)
 
 
-def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, open_deals=None) -> float:
-    """The CRM's default forecast: open deals whose expected close falls in the quarter, × the default stage
-    probability (Salesforce's, mapped as in analytics.domain). `open_deals`: open_deal_features(store, when), when
-    the caller has them already."""
-    deals = open_deal_features(store, when) if open_deals is None else open_deals
+def crm_weighted_pipeline(deals, q_start: date, q_end: date) -> float:
+    """The CRM's default forecast: the open `deals` (open_deal_features) whose expected close falls in the quarter,
+    × the default stage probability (Salesforce's, mapped as in analytics.domain)."""
     if deals.empty:
         return 0.0
     close = deals["expected_close"].astype("datetime64[ns]")
@@ -127,37 +126,59 @@ def crm_weighted_pipeline(store: Store, when: date, q_start: date, q_end: date, 
     return float((deals["amount"] * prob)[in_q].sum())
 
 
+@dataclass(frozen=True)
+class ScoredWeeks:
+    """A past quarter as it stood at the start of each of SCORED_WEEKS, scored by the win model fitted at its start:
+    what its backtest and the calls' model points (analytics.forecasting.calls) both simulate."""
+
+    quarter: str
+    inputs: dict[int, QuarterInputs]  # week → quarter_inputs standing at the end of the day before it
+    won: object  # DataFrame: the deals won in the quarter (won_in)
+
+
+def scored_weeks(store: Store, quarter: str, filters: DealFilter = DealFilter()) -> ScoredWeeks | None:
+    """The quarter's ScoredWeeks; None when nothing was known at its start."""
+    from analytics.forecasting.winmodel import predict_each, team_model
+
+    q_start = quarter_bounds(quarter)[0]
+    model = team_model(store, q_start)
+    if not sum(model.n_train_.values()):  # nothing was known yet
+        return None
+    # the pipeline at each scored week's start, read in one query and scored by the quarter's one model in one call
+    days = {week: q_start - timedelta(days=1) + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
+    pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()], filters,
+                                      with_names=False)
+    # the quarter's wins and its new deals' record, read once for its weeks
+    shared = quarter_reads(store, quarter, filters)
+    return ScoredWeeks(quarter, {week: quarter_inputs(store, quarter, day, model=model, filters=filters,
+                                                      open_deals=pipeline, p_win=p, **shared)
+                                 for (week, day), pipeline, p in zip(days.items(), pipelines,
+                                                                     predict_each(model, pipelines))},
+                       shared["won"])
+
+
 @persistable
 def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 0,
                      filters: DealFilter = DealFilter()) -> BacktestQuarter | None:
     """One past quarter of the backtest: stand on its first day, train on what was known then, forecast it (and at
     each of SCORED_WEEKS), and compare with what was actually won; None when nothing was known yet. Kept per
     quarter, so that the review's last quarter is the backtest's, not a second computation of it."""
-    from analytics.forecasting.winmodel import predict_each, team_model
+    weeks = scored_weeks(store, quarter, filters)
+    return None if weeks is None else backtest_of(weeks, draws, seed)
 
-    q_start, q_end = quarter_bounds(quarter)
-    standing = q_start - timedelta(days=1)  # the end of the day before the quarter
-    model = team_model(store, q_start)
-    if not sum(model.n_train_.values()):  # nothing was known yet
-        return None
-    # the pipeline at each scored week's start, read in one query and scored by the quarter's one model in one call;
-    # standing at the end of the day before the quarter is standing at its start, so the CRM baseline reads week 1's
-    days = {week: standing + timedelta(days=7 * (week - 1)) for week in SCORED_WEEKS}
-    pipelines = dict(zip(days, open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
-                                                      filters, with_names=False)))
-    crm = crm_weighted_pipeline(store, q_start, q_start, q_end, pipelines[1])
-    scored = predict_each(model, list(pipelines.values()))
-    # forecast_quarter's range at each week, sharing the quarter's wins and its new deals' record between the weeks
-    shared = quarter_reads(store, quarter, filters)
-    weeks = []
-    for (week, pipeline), p in zip(pipelines.items(), scored):
-        inputs = quarter_inputs(store, quarter, days[week], model=model, filters=filters, open_deals=pipeline,
-                                p_win=p, **shared)
+
+def backtest_of(weeks: ScoredWeeks, draws: int = 2000, seed: int = 0) -> BacktestQuarter:
+    """backtest_quarter from the quarter's ScoredWeeks: forecast_quarter's range at each week."""
+    q_start, q_end = quarter_bounds(weeks.quarter)
+    # standing at the end of the day before the quarter is standing at its start: the CRM baseline reads week 1's
+    crm = crm_weighted_pipeline(weeks.inputs[1].deals, q_start, q_end)
+    points = []
+    for week, inputs in weeks.inputs.items():
         p10, p90 = (float(x) for x in np.percentile(inputs.simulate(draws, seed)[0], [10, 90]))
-        weeks.append(WeekForecastPoint(week, inputs.expected, p10, p90))
-    f, actual = weeks[0], float(shared["won"]["amount"].sum())
-    return BacktestQuarter(quarter, f.forecast, f.p10, f.p90, actual, f.forecast - actual,
-                           f.p10 <= actual <= f.p90, crm, weeks)
+        points.append(WeekForecastPoint(week, inputs.expected, p10, p90))
+    f, actual = points[0], float(weeks.won["amount"].sum())
+    return BacktestQuarter(weeks.quarter, f.forecast, f.p10, f.p90, actual, f.forecast - actual,
+                           f.p10 <= actual <= f.p90, crm, points)
 
 
 def last_full_quarter(store: Store, as_of: date | None = None) -> str:
@@ -167,13 +188,18 @@ def last_full_quarter(store: Store, as_of: date | None = None) -> str:
     return shift_quarter(quarter_of(as_of or data_as_of(store) or date.today()), -1)
 
 
+def backtest_quarters(store: Store, quarters: int = 8, as_of: date | None = None) -> list[str]:
+    """The backtest's quarters, oldest first: the last `quarters` full quarters by the as-of date."""
+    last_full = last_full_quarter(store, as_of)
+    return [shift_quarter(last_full, -k) for k in range(quarters - 1, -1, -1)]
+
+
 @persistable
 def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: int = 2000,
              seed: int = 0, filters: DealFilter = DealFilter()) -> Backtest:
     """For each of the last `quarters` full quarters, backtest_quarter. `filters` narrow the deals forecast and the
     bookings they are compared with, as forecast_quarter's do; the win model is the team's either way."""
-    last_full = last_full_quarter(store, as_of)
-    names = [shift_quarter(last_full, -k) for k in range(quarters - 1, -1, -1)]
+    names = backtest_quarters(store, quarters, as_of)
     due = [q for q in names if not is_kept(store, backtest_quarter, q, draws, seed, filters)]
     if due:  # the win models at their starts: their training rows read together, then each kept
         from analytics.forecasting.winmodel import team_models

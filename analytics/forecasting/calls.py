@@ -19,12 +19,18 @@ import numpy as np
 
 from analytics.filters import quarter_bounds
 from analytics.forecasting.attainment import UnitDraws, simulate_units
-from analytics.forecasting.backtest import SCORED_WEEKS
-from analytics.forecasting.forecast import quarter_inputs, quarter_reads
+from analytics.forecasting.backtest import (
+    SCORED_WEEKS,
+    ScoredWeeks,
+    backtest,
+    backtest_of,
+    backtest_quarter,
+    backtest_quarters,
+    scored_weeks,
+)
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
-from analytics.store.asof import open_deal_features_at
-from analytics.store.cache import persistable, persisted
+from analytics.store.cache import is_kept, keep, persistable, persisted
 from analytics.store.connection import Store
 from analytics.store.plans import forecast_calls, last_calls
 from analytics.tables import records_frame
@@ -44,24 +50,47 @@ def standing_day(quarter: str, week: int) -> date:
 @persistable
 def model_points(store: Store, quarters: tuple[str, ...], draws: int = CALL_DRAWS,
                  seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
-    """(quarter, week) → each owner's simulated bookings standing at that week, for each of `quarters`, with the
-    quarter's one win model (fitted at its start, as the backtest's weeks are)."""
-    from analytics.forecasting.winmodel import predict_each, team_model
+    """(quarter, week) → each owner's simulated bookings standing at that week, for each of `quarters`
+    (quarter_model_points, kept per quarter)."""
+    return {key: value for quarter in quarters
+            for key, value in persisted(store, quarter_model_points, quarter, draws, seed).items()}
 
-    def one(quarter: str) -> dict[tuple[str, int], UnitDraws]:
-        model = team_model(store, quarter_bounds(quarter)[0])
-        if not sum(model.n_train_.values()):
-            return {}
-        days = {week: standing_day(quarter, week) for week in SCORED_WEEKS}
-        pipelines = open_deal_features_at(store, [day + timedelta(days=1) for day in days.values()],
-                                          with_names=False)
-        shared = quarter_reads(store, quarter)  # the quarter's wins and new deals' record, read once for its weeks
-        return {(quarter, week): simulate_units(store, quarter_inputs(store, quarter, day, model=model,
-                                                                      open_deals=pipeline, p_win=p, **shared),
-                                                "owner", draws, seed)
-                for (week, day), pipeline, p in zip(days.items(), pipelines, predict_each(model, pipelines))}
 
-    return {key: value for quarter in quarters for key, value in one(quarter).items()}
+@persistable
+def quarter_model_points(store: Store, quarter: str, draws: int = CALL_DRAWS,
+                         seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
+    """model_points of one quarter, with the quarter's one win model (fitted at its start, as the backtest's weeks
+    are): its weeks read and scored as the backtest's are (scored_weeks), then simulated by owner."""
+    return model_points_of(store, scored_weeks(store, quarter), draws, seed)
+
+
+def model_points_of(store: Store, weeks: ScoredWeeks | None, draws: int = CALL_DRAWS,
+                    seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
+    if weeks is None:
+        return {}
+    return {(weeks.quarter, week): simulate_units(store, inputs, "owner", draws, seed)
+            for week, inputs in weeks.inputs.items()}
+
+
+def backtest_and_model_points(store: Store, quarters: int = 8, call_quarters: tuple[str, ...] = ()):
+    """persisted(store, backtest, quarters), and quarter_model_points of those of `call_quarters` among its
+    quarters: each quarter's weeks read and scored once for both, not once for each (analytics.refresh; at 100k
+    deals, a third of the calls' points' time)."""
+    names = backtest_quarters(store, quarters)
+    needs = {q: (not is_kept(store, backtest_quarter, q),
+                 q in call_quarters and not is_kept(store, quarter_model_points, q)) for q in names}
+    due = {q: two for q, two in needs.items() if any(two)}
+    if due:
+        from analytics.forecasting.winmodel import team_models
+
+        team_models(store, [quarter_bounds(q)[0] for q in due])  # their training rows read together
+    for quarter, (needs_backtest, needs_points) in due.items():
+        weeks = scored_weeks(store, quarter)
+        if needs_backtest:
+            keep(store, backtest_quarter, None if weeks is None else backtest_of(weeks), quarter)
+        if needs_points:
+            keep(store, quarter_model_points, model_points_of(store, weeks), quarter)
+    return persisted(store, backtest, quarters)
 
 
 @dataclass(frozen=True)

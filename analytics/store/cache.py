@@ -141,6 +141,12 @@ def is_kept(store: Store, compute: Callable, *args, **kwargs) -> bool:
     return _kept(store, result_key(compute, args, kwargs), store.data_version()) is not None
 
 
+def keep(store: Store, compute: Callable[..., T], value: T, *args, **kwargs) -> None:
+    """Keep `value` as persisted(store, compute, *args, **kwargs)'s result for this data version: for a result
+    computed beside another from the same reads (the backtest's quarter and the calls' points of it)."""
+    _keep(store, result_key(compute, args, kwargs), store.data_version(), value)
+
+
 def persisted_together(store: Store, compute: Callable[..., T], calls: list[tuple],
                        compute_missing: Callable[[list[tuple]], Iterable[T]]) -> list[T]:
     """persisted(store, compute, *args) for each `args` of `calls`, the ones not kept yet computed together:
