@@ -255,11 +255,18 @@ def test_the_pipeline_at_a_moment_has_each_open_deals_stage_then_by_hand(store, 
 def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
     """The backtest's dates read together: every date's frame equals training_rows' of that date alone, with the
     per-stage sample binding (40 rows a stage), dates out of order and one twice."""
+    from datetime import datetime
+
     import pandas as pd
 
     from analytics.ingest.canonical import import_files
     from analytics.sample import SampleParameters, write_sample
-    from analytics.store.training import training_rows, training_rows_at
+    from analytics.store.training import (
+        training_rows,
+        training_rows_at,
+        weighted_training_rows,
+        weighted_training_rows_at,
+    )
 
     write_sample(tmp_path, SampleParameters(deals=1500, seed=5, as_of="2026-11-27"))
     with Store(tmp_path / "kf.duckdb") as store:
@@ -272,6 +279,11 @@ def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
             pd.testing.assert_frame_equal(rows, alone, check_exact=True)
         # each date sees only the deals closed before it, and a later one samples some closed since
         assert (together[1]["closed_at"] < "2025-01-01").all() and (together[0]["closed_at"] >= "2025-01-01").any()
+        # and with their censoring weights, whose follow-ups are read together too (one date not at midnight)
+        whens.append(datetime(2025, 6, 1, 15, 30))
+        for when, rows in zip(whens, weighted_training_rows_at(store, whens, per_stage=40)):
+            pd.testing.assert_frame_equal(rows, weighted_training_rows(store, when, per_stage=40), check_exact=True)
+            assert rows["weight"].max() > 1.01  # the censoring is undone: recent wins weigh more than one row
 
 
 def test_training_rows_at_a_date_that_sees_a_deal_move_after_its_close_are_read_on_their_own(store, tmp_path):
@@ -281,7 +293,12 @@ def test_training_rows_at_a_date_that_sees_a_deal_move_after_its_close_are_read_
     import pandas as pd
 
     from analytics.ingest.canonical import import_files
-    from analytics.store.training import training_rows, training_rows_at
+    from analytics.store.training import (
+        training_rows,
+        training_rows_at,
+        weighted_training_rows,
+        weighted_training_rows_at,
+    )
 
     from .conftest import write_csv
     from .handworked import DEAL_HEADER, DEALS, HISTORY
@@ -295,5 +312,7 @@ def test_training_rows_at_a_date_that_sees_a_deal_move_after_its_close_are_read_
     together = list(training_rows_at(store, whens))
     for when, rows in zip(whens, together):
         pd.testing.assert_frame_equal(rows, training_rows(store, when), check_exact=True)
+    for when, rows in zip(whens, weighted_training_rows_at(store, whens)):
+        pd.testing.assert_frame_equal(rows, weighted_training_rows(store, when), check_exact=True)
     d11 = [sorted(rows.loc[rows["deal_id"] == "D11", "stage"]) for rows in together]
     assert d11 == [[1, 2, 3], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]

@@ -194,12 +194,20 @@ def weighted_training_rows(store: Store, when: date | datetime, per_stage: int =
 
 
 def weighted_training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_STAGE) -> Iterator:
-    """weighted_training_rows at each of `whens`, their rows read together (training_rows_at)."""
+    """weighted_training_rows at each of `whens`, their rows and their entries' follow-ups read together
+    (training_rows_at, follow_ups_at)."""
+    follow_ups = follow_ups_at(store, whens)
     for when, rows in zip(whens, training_rows_at(store, whens, per_stage)):
-        yield rows.assign(weight=censoring_weights(store, when, rows))
+        yield rows.assign(weight=_weights(rows, follow_ups[_ts(when)]))
 
 
 MAX_CENSORING_WEIGHT = 10.0
+_ENTRIES_SQL = f"""
+    entries AS (
+        SELECT s.stage, CASE s.stage {" ".join(f"WHEN {s} THEN entered_{s}" for s in MODEL_STAGES)} END AS entered,
+               created_at
+        FROM state, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
+        WHERE coalesce(furthest_stage, 1) >= s.stage AND entry_stage <= s.stage)"""
 
 
 def censoring_weights(store: Store, when: date | datetime, rows):
@@ -213,25 +221,54 @@ def censoring_weights(store: Store, when: date | datetime, rows):
     1 / K_s(T) stands for the deals like it still open. Weights are capped at MAX_CENSORING_WEIGHT (an outcome
     slower than all but a tenth of the follow-ups is too rare to stand for many) and scaled to mean 1 per stage.
     """
-    import numpy as np
+    return _weights(rows, _follow_ups_at_one(store, _ts(when))) if len(rows) else np.ones(0)
 
-    weights = np.ones(len(rows))
-    if not len(rows):
-        return weights
-    entry_cases = " ".join(f"WHEN {s} THEN entered_{s}" for s in MODEL_STAGES)
-    follow_up = store.fetchall(f"""
-        WITH state AS ({_STATE_SQL}),
-        entries AS (
-            SELECT s.stage, CASE s.stage {entry_cases} END AS entered
-            FROM state, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
-            WHERE coalesce(furthest_stage, 1) >= s.stage AND entry_stage <= s.stage)
+
+def _follow_ups_at_one(store: Store, t: datetime) -> dict[int, tuple[list[int], list[int]]]:
+    return _follow_ups(store.fetchall(f"""
+        WITH state AS ({_STATE_SQL}), {_ENTRIES_SQL}
         SELECT stage, date_diff('day', entered, $t) AS days, count(*) FROM entries
-        WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": _ts(when)})
-    by_stage: dict[int, tuple[list[int], list[int]]] = {}  # stage → (follow-up days, entries with that many)
-    for stage, days, n in follow_up:
+        WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": t}))
+
+
+def follow_ups_at(store: Store, whens: list) -> dict[datetime, dict[int, tuple[list[int], list[int]]]]:
+    """censoring_weights' follow-ups at each of `whens` (moment → stage → (days, entries followed up that many)),
+    from one query at midnights. A stage entry before a date is the same entry in the state as it stands today
+    (the first into that stage or a later one, of a deal created before the date), and its follow-up in days is the
+    number of days from the day it was entered."""
+    moments = sorted({_ts(w) for w in whens})
+    midnights = [m for m in moments if m == datetime.combine(m.date(), time())]
+    out = {m: _follow_ups_at_one(store, m) for m in moments if m not in midnights}
+    rows = store.fetchall(f"""
+        WITH state AS ({_STATE_SQL}), {_ENTRIES_SQL},
+        days_ AS (SELECT stage, CAST(entered AS DATE) AS day, greatest(CAST(entered AS DATE), created_at) AS seen_after,
+                         count(*) AS n
+                  FROM entries WHERE entered IS NOT NULL GROUP BY ALL),
+        times AS (SELECT unnest($moments) AS t)
+        SELECT x.t, e.stage, date_diff('day', e.day, CAST(x.t AS DATE)) AS days, sum(e.n)
+        FROM days_ e JOIN times x ON e.seen_after < CAST(x.t AS DATE)
+        GROUP BY ALL ORDER BY x.t, e.stage, days""", {"t": _TODAY, "moments": midnights}) if midnights else []
+    by_moment: dict[datetime, list] = {m: [] for m in midnights}
+    for t, stage, days, n in rows:
+        by_moment[t].append((stage, days, n))
+    return {**out, **{m: _follow_ups(follow) for m, follow in by_moment.items()}}
+
+
+def _follow_ups(rows) -> dict[int, tuple[list[int], list[int]]]:
+    """stage → (follow-up days, entries with that many), from (stage, days, entries) rows ordered by stage, days."""
+    by_stage: dict[int, tuple[list[int], list[int]]] = {}
+    for stage, days, n in rows:
         stage_days, stage_counts = by_stage.setdefault(int(stage), ([], []))
         stage_days.append(int(days))
         stage_counts.append(int(n))
+    return by_stage
+
+
+def _weights(rows, by_stage: dict[int, tuple[list[int], list[int]]]) -> np.ndarray:
+    """censoring_weights of `rows` from their date's follow-ups."""
+    weights = np.ones(len(rows))
+    if not len(rows):
+        return weights
     stage = rows["stage"].to_numpy()
     resolved = ((rows["closed_at"].astype("datetime64[s]") - rows["entered_stage_at"].astype("datetime64[s]"))
                 / np.timedelta64(1, "D")).to_numpy()
@@ -246,5 +283,3 @@ def censoring_weights(store: Store, when: date | datetime, rows):
         w = 1.0 / np.maximum(k, 1.0 / MAX_CENSORING_WEIGHT)
         weights[mask] = w / w.mean()
     return weights
-
-
