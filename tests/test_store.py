@@ -316,3 +316,18 @@ def test_training_rows_at_a_date_that_sees_a_deal_move_after_its_close_are_read_
         pd.testing.assert_frame_equal(rows, weighted_training_rows(store, when), check_exact=True)
     d11 = [sorted(rows.loc[rows["deal_id"] == "D11", "stage"]) for rows in together]
     assert d11 == [[1, 2, 3], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5]]
+
+
+def test_memory_capped_lowers_duckdbs_limit_within_it_and_restores_it_after_the_last_block(store):
+    from analytics.store.connection import memory_capped
+
+    def limit():
+        return store.scalar("SELECT current_setting('memory_limit')")
+
+    configured = limit()  # KEYFUNNEL_MEMORY_LIMIT's 1GB reads back as 953.6 MiB
+    with memory_capped(store, "640MB"):
+        assert limit() == "610.3 MiB"  # 640 MB in MiB
+        with memory_capped(store, "640MB"):
+            assert limit() == "610.3 MiB"
+        assert limit() == "610.3 MiB"  # an inner block leaving keeps the outer one's cap
+    assert limit() == configured

@@ -25,7 +25,7 @@ from analytics.store.asof import (
     _ts,
     owner_win_rate_sql,
 )
-from analytics.store.connection import Store
+from analytics.store.connection import Store, memory_capped
 
 MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
 _TODAY = datetime(9999, 1, 1)  # as $t: after every record, so the state is every deal's as it stands today
@@ -173,6 +173,12 @@ def _rows_sampled_at(store: Store, days: dict, per_stage: int):
             seen = np.flatnonzero(seen_after[lo:hi] < day)
             if len(seen):
                 cuts.append((day.astype(datetime).date(), int(s), str(h[lo + seen[min(per_stage, len(seen)) - 1]])))
+    del keys, stage, seen_after, h
+    with memory_capped(store):
+        return _fetch_sampled(store, cuts)
+
+
+def _fetch_sampled(store: Store, cuts: list[tuple]):
     return store.fetch_df(f"""
         WITH {_rows_sql()},
         cuts AS (SELECT unnest($days) AS day, unnest($stages) AS stage, CAST(unnest($hashes) AS UBIGINT) AS h),
