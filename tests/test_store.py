@@ -331,3 +331,16 @@ def test_memory_capped_lowers_duckdbs_limit_within_it_and_restores_it_after_the_
             assert limit() == "610.3 MiB"
         assert limit() == "610.3 MiB"  # an inner block leaving keeps the outer one's cap
     assert limit() == configured
+
+
+def test_a_filter_that_keeps_a_share_of_the_deals_reads_proportionally_more_moments_a_query(store, tmp_path):
+    from analytics.filters import DealFilter
+    from analytics.store.asof import MAX_MOMENTS_PER_QUERY, MOMENTS_PER_QUERY, moments_per_query
+
+    from .handworked import load_handworked
+
+    load_handworked(store, tmp_path)
+    assert moments_per_query(store) == MOMENTS_PER_QUERY == 5
+    assert moments_per_query(store, DealFilter(tier=("A",))) == 15  # D1, D3, D6: a third of the nine deals
+    assert moments_per_query(store, DealFilter(owner=("Ann",))) == 9  # five of nine: 5 × 9 / 5
+    assert moments_per_query(store, DealFilter(owner=("Nobody",))) == MAX_MOMENTS_PER_QUERY == 40

@@ -27,6 +27,7 @@ from analytics.forecasting.backtest import (
     backtest_quarter,
     backtest_quarters,
     scored_weeks,
+    week_days,
 )
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
@@ -43,8 +44,8 @@ TEAM = "all"
 
 
 def standing_day(quarter: str, week: int) -> date:
-    """The day whose end a week's call and forecast stand on: the day before the week begins."""
-    return quarter_bounds(quarter)[0] - timedelta(days=1) + timedelta(days=7 * (week - 1))
+    """The day whose end a week's call and forecast stand on: the day before the week begins (week_days)."""
+    return week_days(quarter)[week]
 
 
 @persistable
