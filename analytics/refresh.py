@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from analytics.analyses.funnel import data_as_of
+from analytics.filters import quarter_bounds
 from analytics.forecasting.attainment import unit_draws
 from analytics.forecasting.attention import deals_needing_attention
 from analytics.forecasting.calls import (
@@ -59,8 +60,9 @@ def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], No
         ("the quarter by owner", lambda: persisted(store, unit_draws, quarter, as_of)),  # the Overview's attainment
         ("the deals that need attention", lambda: persisted(store, deals_needing_attention)),
         # before the review, which reads it; with keyfunnel's P50 beside the calls of its quarters (the Forecast
-        # calls page's), which stand on the same weeks
-        ("the backtest over 8 quarters", lambda: backtest_and_model_points(store, 8, call_quarters)),
+        # calls page's), which stand on the same weeks, and the model the path stands on (at this quarter's start)
+        ("the backtest over 8 quarters",
+         lambda: backtest_and_model_points(store, 8, call_quarters, (quarter_bounds(quarter)[0],))),
         ("the quarterly review", lambda: persisted(store, quarterly_review, quarter)),
         ("the win model's validation", lambda: persisted(store, evaluate)),
         ("the forecast week by week", lambda: persisted(store, forecast_path, quarter)),

@@ -73,18 +73,20 @@ def model_points_of(store: Store, weeks: ScoredWeeks | None, draws: int = CALL_D
             for week, inputs in weeks.inputs.items()}
 
 
-def backtest_and_model_points(store: Store, quarters: int = 8, call_quarters: tuple[str, ...] = ()):
+def backtest_and_model_points(store: Store, quarters: int = 8, call_quarters: tuple[str, ...] = (),
+                              also_fitted: tuple[date, ...] = ()):
     """persisted(store, backtest, quarters), and quarter_model_points of those of `call_quarters` among its
     quarters: each quarter's weeks read and scored once for both, not once for each (analytics.refresh; at 100k
-    deals, a third of the calls' points' time)."""
+    deals, a third of the calls' points' time). The team's win models at `also_fitted` are fitted beside the
+    quarters' (the refresh's path stands on this quarter's start): their training rows read with theirs."""
+    from analytics.forecasting.winmodel import team_models
+
     names = backtest_quarters(store, quarters)
     needs = {q: (not is_kept(store, backtest_quarter, q),
                  q in call_quarters and not is_kept(store, quarter_model_points, q)) for q in names}
     due = {q: two for q, two in needs.items() if any(two)}
-    if due:
-        from analytics.forecasting.winmodel import team_models
-
-        team_models(store, [quarter_bounds(q)[0] for q in due])  # their training rows read together
+    if due or also_fitted:  # their training rows read together
+        team_models(store, [*(quarter_bounds(q)[0] for q in due), *also_fitted])
     for quarter, (needs_backtest, needs_points) in due.items():
         weeks = scored_weeks(store, quarter)
         if needs_backtest:
