@@ -93,7 +93,15 @@ def training_rows(store: Store, when: date | datetime, *, entered_before: date |
     days_in_process (created → entered s), owner_win_rate (the owner's deals closed before entering s, shrunk
     toward the team's rate by OWNER_PRIOR_DEALS), push_count (the expected close's pushes recorded before entering
     s), entered_stage_at, left_stage_at (entry into a later stage, or the close).
+
+    Read under memory_capped: at 1M deals the validation's 700,000 rows peaked at 1.24–1.30 GB with DuckDB's
+    1 GB, 0.95 GB capped, 5% slower.
     """
+    with memory_capped(store):
+        return _fetch_rows(store, when, entered_before, per_stage)
+
+
+def _fetch_rows(store: Store, when, entered_before, per_stage):
     return store.fetch_df(f"""
         WITH {_rows_sql()},
         -- sampled before the owner's record is joined on: the join is the costly part. The sample is chosen on
