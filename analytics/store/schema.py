@@ -184,4 +184,5 @@ CHANGE_FIELDS = ("expected_close", "amount", "outcome")
 # Bumped whenever DEAL_FACTS_SQL, STAGE_DURATIONS_SQL or DEAL_SPANS_SQL changes what they compute: a database built
 # by an older keyfunnel then has the three tables rebuilt once, on its first open for writing.
 DERIVED_VERSION = ("2026-12-03 name, creation inferred from the first stage event, a lost deal's stage at most 7; "
-                   "each deal's pushes; the spans of each recorded value (deal_spans)")
+                   "each deal's pushes, two changes at one moment in date order; the spans of each recorded value "
+                   "(deal_spans)")
