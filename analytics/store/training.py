@@ -148,6 +148,9 @@ def training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_ST
         return
     days = {m: np.datetime64(m.date(), "us") for m in shared}
     rows = _rows_sampled_at(store, days, per_stage)
+    if rows is None:  # no date sees a resolved deal: each date's rows are none, as training_rows reads them
+        yield from (training_rows(store, m, per_stage=per_stage) for m in moments)
+        return
     stage, seen_after = rows["stage"].to_numpy(), rows["seen_after"].to_numpy()
     by_hash = np.lexsort((rows["hash_rank"].to_numpy(), stage))  # each stage's rows in the order they are sampled
     stage_start = np.r_[True, stage[by_hash][1:] != stage[by_hash][:-1]]
@@ -168,7 +171,8 @@ def training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_ST
 
 
 def _rows_sampled_at(store: Store, days: dict, per_stage: int):
-    """Every row that the date of some of `days` samples (training_rows_at, steps 2 and 3), with _SHARED_COLUMNS."""
+    """Every row that the date of some of `days` samples (training_rows_at, steps 2 and 3), with _SHARED_COLUMNS;
+    None when no date sees a resolved deal."""
     keys = store.fetch_df(f"""
         WITH {_rows_sql()}
         SELECT r.stage, {_SEEN_AFTER} AS seen_after, hash(r.deal_id) AS h FROM rows_ r ORDER BY r.stage, h""",
@@ -182,6 +186,8 @@ def _rows_sampled_at(store: Store, days: dict, per_stage: int):
             if len(seen):
                 cuts.append((day.astype(datetime).date(), int(s), str(h[lo + seen[min(per_stage, len(seen)) - 1]])))
     del keys, stage, seen_after, h
+    if not cuts:
+        return None
     with memory_capped(store):
         return _fetch_sampled(store, cuts)
 
