@@ -3,6 +3,7 @@ weeks 4, 8 and 12) against what was actually won, beside the CRM's default-weigh
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
@@ -136,10 +137,16 @@ class ScoredWeeks:
     won: object  # DataFrame: the deals won in the quarter (won_in)
 
 
+@functools.cache
+def standing_day(quarter: str, week: int) -> date:
+    """The day whose end a week's forecast (and the call before it) stands on: the day before the week begins.
+    Cached: the calls' accuracy asks it for every owner's every point, thousands of times a page load."""
+    return quarter_bounds(quarter)[0] - timedelta(days=1) + timedelta(days=7 * (week - 1))
+
+
 def week_days(quarter: str) -> dict[int, date]:
-    """Each of SCORED_WEEKS → the day whose end its forecast stands on: the day before the week begins."""
-    return {week: quarter_bounds(quarter)[0] - timedelta(days=1) + timedelta(days=7 * (week - 1))
-            for week in SCORED_WEEKS}
+    """Each of SCORED_WEEKS → its standing_day."""
+    return {week: standing_day(quarter, week) for week in SCORED_WEEKS}
 
 
 def week_pipelines(store: Store, quarters: list[str], filters: DealFilter = DealFilter()) -> dict[str, list]:

@@ -27,7 +27,7 @@ from analytics.forecasting.backtest import (
     backtest_quarter,
     backtest_quarters,
     scored_weeks,
-    week_days,
+    standing_day,
 )
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
@@ -41,11 +41,6 @@ CALL_DRAWS = 2_000  # per point: a P50's Monte Carlo error well under the calls'
 # (a model fit is 10 s at 100,000 deals)
 CALL_QUARTERS = 8
 TEAM = "all"
-
-
-def standing_day(quarter: str, week: int) -> date:
-    """The day whose end a week's call and forecast stand on: the day before the week begins (week_days)."""
-    return week_days(quarter)[week]
 
 
 @persistable
@@ -183,9 +178,10 @@ def summarise(unit: str, kind: str, points: list[CallPoint]) -> CallerAccuracy:
                           inside / len(points) if points else None, wilson_interval(inside, len(points)))
 
 
-def closed_quarters_with_calls(store: Store, as_of: date, last: int = CALL_QUARTERS) -> tuple[str, ...]:
-    """The `last` quarters that ended by `as_of` and have a call."""
-    periods = {c.period for c in forecast_calls(store)}
+def closed_quarters_with_calls(store: Store, as_of: date, last: int = CALL_QUARTERS,
+                               calls: list | None = None) -> tuple[str, ...]:
+    """The `last` quarters that ended by `as_of` and have a call (of `calls`, when the caller read them already)."""
+    periods = {c.period for c in (forecast_calls(store) if calls is None else calls)}
     closed = sorted(q for q in periods if "Q" in q and quarter_bounds(q)[1] <= as_of + timedelta(days=1))
     return tuple(closed[-last:])
 
@@ -212,9 +208,9 @@ def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
     from analytics.store.plans import teams
 
     as_of = as_of or data_as_of(store) or date.today()
-    quarters = closed_quarters_with_calls(store, as_of)
-    simulated = persisted(store, model_points, quarters) if quarters else {}
     calls = forecast_calls(store)
+    quarters = closed_quarters_with_calls(store, as_of, calls=calls)
+    simulated = persisted(store, model_points, quarters) if quarters else {}
     team_of = {owner: team for owner, (team, _) in teams(store).items()}
     points: list[CallPoint] = []
     won = won_by_owner(store, quarters)
