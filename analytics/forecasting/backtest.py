@@ -4,6 +4,7 @@ weeks 4, 8 and 12) against what was actually won, beside the CRM's default-weigh
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
@@ -209,6 +210,22 @@ def last_full_quarter(store: Store, as_of: date | None = None) -> str:
     return shift_quarter(quarter_of(as_of or data_as_of(store) or date.today()), -1)
 
 
+def scored_weeks_of(store: Store, quarters: list[str], filters: DealFilter = DealFilter(),
+                    also_fitted: tuple[date, ...] = ()) -> Iterator[tuple[str, ScoredWeeks | None]]:
+    """(quarter, its scored_weeks) for each of `quarters`, one after another. Their win models (and the team's at
+    `also_fitted`) are fitted first from one read of their training rows; their pipelines are read as many quarters
+    a query as moments_per_query allows (one of every deal; all eight under a filter that keeps an eighth)."""
+    if quarters or also_fitted:
+        from analytics.forecasting.winmodel import team_models
+
+        team_models(store, [*(quarter_bounds(q)[0] for q in quarters), *also_fitted])
+    together = max(1, moments_per_query(store, filters) // len(SCORED_WEEKS))
+    for group in (quarters[i:i + together] for i in range(0, len(quarters), together)):
+        pipelines = week_pipelines(store, group, filters)
+        for quarter in group:
+            yield quarter, scored_weeks(store, quarter, filters, pipelines.pop(quarter))
+
+
 def backtest_quarters(store: Store, quarters: int = 8, as_of: date | None = None) -> list[str]:
     """The backtest's quarters, oldest first: the last `quarters` full quarters by the as-of date."""
     last_full = last_full_quarter(store, as_of)
@@ -222,22 +239,14 @@ def backtest(store: Store, quarters: int = 8, as_of: date | None = None, draws: 
     bookings they are compared with, as forecast_quarter's do; the win model is the team's either way."""
     names = backtest_quarters(store, quarters, as_of)
     due = [q for q in names if not is_kept(store, backtest_quarter, q, draws, seed, filters)]
-    if due:  # the win models at their starts: their training rows read together, then each kept
-        from analytics.forecasting.winmodel import team_models
-
-        team_models(store, [quarter_bounds(q)[0] for q in due])
-    # as many quarters' pipelines a query as moments_per_query allows: one of every deal, all of them under a filter
-    # that keeps an eighth
-    together = max(1, moments_per_query(store, filters) // len(SCORED_WEEKS))
-    for group in (due[i:i + together] for i in range(0, len(due), together)):
-        pipelines = week_pipelines(store, group, filters)
-        for quarter in group:
-            weeks = scored_weeks(store, quarter, filters, pipelines.pop(quarter))
-            keep(store, backtest_quarter, None if weeks is None else backtest_of(weeks, draws, seed),
-                 quarter, draws, seed, filters)
+    computed = {}
+    for quarter, weeks in scored_weeks_of(store, due, filters):
+        computed[quarter] = None if weeks is None else backtest_of(weeks, draws, seed)
+        keep(store, backtest_quarter, computed[quarter], quarter, draws, seed, filters)
     # One quarter after another: two threads were 7% faster at 100k deals and no faster at 1M (the fits hold the
     # GIL), and at 1M they took the peak from 1.26 GB to 1.5–1.7 GB (docs/performance-misses.md).
-    done = [persisted(store, backtest_quarter, quarter, draws, seed, filters) for quarter in names]
+    done = [computed[q] if q in computed else persisted(store, backtest_quarter, q, draws, seed, filters)
+            for q in names]
     out = [q for q in done if q is not None]
     return Backtest(out, _accuracy([q.forecast for q in out], [q.actual for q in out], [q.inside for q in out]),
                     _accuracy([q.crm_default for q in out], [q.actual for q in out]), week_accuracy(out))

@@ -27,6 +27,7 @@ from analytics.forecasting.backtest import (
     backtest_quarter,
     backtest_quarters,
     scored_weeks,
+    scored_weeks_of,
     standing_day,
 )
 from analytics.formatting import natural_key
@@ -74,16 +75,12 @@ def backtest_and_model_points(store: Store, quarters: int = 8, call_quarters: tu
     quarters: each quarter's weeks read and scored once for both, not once for each (analytics.refresh; at 100k
     deals, a third of the calls' points' time). The team's win models at `also_fitted` are fitted beside the
     quarters' (the refresh's path stands on this quarter's start): their training rows read with theirs."""
-    from analytics.forecasting.winmodel import team_models
-
     names = backtest_quarters(store, quarters)
     needs = {q: (not is_kept(store, backtest_quarter, q),
                  q in call_quarters and not is_kept(store, quarter_model_points, q)) for q in names}
     due = {q: two for q, two in needs.items() if any(two)}
-    if due or also_fitted:  # their training rows read together
-        team_models(store, [*(quarter_bounds(q)[0] for q in due), *also_fitted])
-    for quarter, (needs_backtest, needs_points) in due.items():
-        weeks = scored_weeks(store, quarter)
+    for quarter, weeks in scored_weeks_of(store, list(due), also_fitted=also_fitted):
+        needs_backtest, needs_points = due[quarter]
         if needs_backtest:
             keep(store, backtest_quarter, None if weeks is None else backtest_of(weeks), quarter)
         if needs_points:

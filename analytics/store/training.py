@@ -141,33 +141,43 @@ def training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_ST
                                                         OR s.created_at >= CAST(x.t AS DATE))}}
         FROM times x LEFT JOIN state s ON s.outcome <> 'open' AND s.closed_at < CAST(x.t AS DATE)
         GROUP BY x.t""", {"t": _TODAY, "moments": distinct}))
-    # at midnight: a date's "closed before it" is then "closed before its day", as the state query reads it
-    shared = [m for m in distinct if checks.get(m, {}).get("moved") == 0 and m == datetime.combine(m.date(), time())]
-    if len(shared) < 2:
-        yield from (training_rows(store, m, per_stage=per_stage) for m in moments)
-        return
+    shared = [m for m in distinct if checks.get(m, {}).get("moved") == 0 and _at_midnight(m)]
     days = {m: np.datetime64(m.date(), "us") for m in shared}
-    rows = _rows_sampled_at(store, days, per_stage)
-    if rows is None:  # no date sees a resolved deal: each date's rows are none, as training_rows reads them
-        yield from (training_rows(store, m, per_stage=per_stage) for m in moments)
-        return
+    rows = _rows_sampled_at(store, days, per_stage) if len(shared) > 1 else None
+    cut = None if rows is None else _date_cutter(rows, per_stage)
+    for m in moments:
+        if cut is not None and m in days:
+            yield cut(days[m], checks[m]["rate"])
+        else:  # not shared, or nothing is (fewer than two dates, or none sees a resolved deal): read on its own
+            yield training_rows(store, m, per_stage=per_stage)
+
+
+def _at_midnight(moment: datetime) -> bool:
+    """Whether a moment is a day's start: its "closed before it" is then "closed before its day", as the state query
+    reads it, and a follow-up in days is counted from the entry's day."""
+    return moment == datetime.combine(moment.date(), time())
+
+
+def _date_cutter(rows, per_stage: int):
+    """From _rows_sampled_at's rows, the function (day, team rate) → that date's training rows: those it sees, the
+    first `per_stage` by hash a stage, with the owner's record shrunk toward the date's team rate."""
     stage, seen_after = rows["stage"].to_numpy(), rows["seen_after"].to_numpy()
     by_hash = np.lexsort((rows["hash_rank"].to_numpy(), stage))  # each stage's rows in the order they are sampled
     stage_start = np.r_[True, stage[by_hash][1:] != stage[by_hash][:-1]]
-    for m in moments:
-        if m not in days:
-            yield training_rows(store, m, per_stage=per_stage)
-            continue
-        seen = seen_after[by_hash] < days[m]
+
+    def cut(day, rate: float):
+        seen = seen_after[by_hash] < day
         taken = np.cumsum(seen)
         before_stage = np.maximum.accumulate(np.where(stage_start, taken - seen, 0))  # seen in the stages before
         keep = np.zeros(len(rows), bool)
         keep[by_hash] = seen & (taken - before_stage <= per_stage)
         part = rows[keep].reset_index(drop=True)
-        rate = checks[m]["rate"]  # as owner_win_rate_sql computes it, in the same order
+        # as owner_win_rate_sql computes it, in the same order
         part["owner_win_rate"] = ((part["won_before"].to_numpy() + OWNER_PRIOR_DEALS * rate)
                                   / (part["closed_before"].to_numpy() + OWNER_PRIOR_DEALS))
-        yield part.drop(columns=_SHARED_COLUMNS)
+        return part.drop(columns=_SHARED_COLUMNS)
+
+    return cut
 
 
 def _rows_sampled_at(store: Store, days: dict, per_stage: int):
@@ -257,7 +267,7 @@ def follow_ups_at(store: Store, whens: list) -> dict[datetime, dict[int, tuple[l
     (the first into that stage or a later one, of a deal created before the date), and its follow-up in days is the
     number of days from the day it was entered."""
     moments = sorted({_ts(w) for w in whens})
-    midnights = [m for m in moments if m == datetime.combine(m.date(), time())]
+    midnights = [m for m in moments if _at_midnight(m)]
     out = {m: _follow_ups_at_one(store, m) for m in moments if m not in midnights}
     rows = store.fetchall(f"""
         WITH state AS ({_STATE_SQL}), {_ENTRIES_SQL},
