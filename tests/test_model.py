@@ -249,3 +249,83 @@ def test_the_win_models_median_imputes_what_simple_imputers_median_does():
     assert np.array_equal(ours.transform(X), theirs.transform(X))
     even = np.array([[1.0], [2.0], [nan], [7.0], [9.0]])  # 1, 2, 7, 9 → (2 + 7) / 2
     assert SimpleImputer(strategy=median_or_zero).fit(even).statistics_.tolist() == [4.5]
+
+
+def _column_transformer(pooled: bool):
+    """The win model's features as scikit-learn's ColumnTransformer built them before WinFeatures."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from analytics.forecasting.encoding import CategoryCodes
+    from analytics.forecasting.winmodel import CATEGORICAL, NUMERIC, median_or_zero
+
+    return ColumnTransformer([
+        ("categories", make_pipeline(CategoryCodes(), OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
+         list(CATEGORICAL)),
+        ("numbers", make_pipeline(SimpleImputer(strategy=median_or_zero, add_indicator=True,
+                                                keep_empty_features=True), StandardScaler()), list(NUMERIC)),
+    ] + ([("stage", OneHotEncoder(handle_unknown="ignore"), ["stage"])] if pooled else []))
+
+
+def _feature_frame(n: int, industries: int, seed: int) -> pd.DataFrame:
+    from analytics.forecasting.winmodel import NUMERIC
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "tier": pd.Series(rng.choice(["A", "B", "C", "D", None], n, p=[0.3, 0.3, 0.2, 0.15, 0.05]), dtype="str"),
+        "region": pd.Series(rng.choice(["East", "West", "North", "Rare"], n, p=[0.5, 0.3, 0.198, 0.002]),
+                            dtype="str"),  # Rare: a handful of rows, fewer than min_frequency
+        "industry": pd.Series([f"industry {k}" for k in rng.integers(0, industries, n)], dtype="str"),
+        "stage": rng.integers(1, 8, n)})
+    for j, name in enumerate(NUMERIC):
+        values = rng.normal(j, 1 + j, n)
+        values[rng.random(n) < (0.2 if j % 3 == 0 else 0.0)] = np.nan  # a third of the columns have blanks
+        frame[name] = values
+    frame["push_count"] = np.nan  # a column never filled in: imputed 0, carried by its indicator
+    return frame
+
+
+@pytest.mark.parametrize("industries, pooled", [(8, False), (8, True), (400, False), (400, True)])
+def test_win_features_are_the_column_transformers_matrix_bit_for_bit(industries, pooled):
+    """8 industries: a dense matrix; 400: sparse (ColumnTransformer's 30% density rule), as the logistic regression
+    then fits on. Transformed again: unseen categories and stages, blanks where fit had none."""
+    from scipy import sparse
+
+    from analytics.forecasting.encoding import WinFeatures
+    from analytics.forecasting.winmodel import CATEGORICAL, NUMERIC, median_or_zero
+
+    train, test = _feature_frame(3000, industries, seed=1), _feature_frame(500, industries, seed=2)
+    test.loc[:9, "tier"] = "Z"  # never seen
+    test.loc[10:19, "industry"] = "a new industry"
+    test.loc[20:29, "stage"] = 9
+    test.loc[30:39, NUMERIC[1]] = np.nan  # fit saw no blank in this column: imputed, no indicator
+    columns = [*CATEGORICAL, *NUMERIC, "stage"]
+    ours = WinFeatures(CATEGORICAL, NUMERIC, stage=pooled, impute=median_or_zero)
+    theirs = _column_transformer(pooled)
+    fitted_ours, fitted_theirs = ours.fit_transform(train[columns]), theirs.fit_transform(train[columns])
+    assert sparse.issparse(fitted_ours) == sparse.issparse(fitted_theirs) == (industries == 400)
+    for a, b in ((fitted_ours, fitted_theirs), (ours.transform(test[columns]), theirs.transform(test[columns]))):
+        if sparse.issparse(b):
+            assert (a.indptr.tolist(), a.indices.tolist()) == (b.indptr.tolist(), b.indices.tolist())
+            a, b = a.data, b.data
+        assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_win_features_by_hand():
+    from analytics.forecasting.encoding import WinFeatures
+    from analytics.forecasting.winmodel import median_or_zero
+
+    train = pd.DataFrame({"tier": pd.Series(["A"] * 5 + ["B"] * 5 + ["C"], dtype="str"),
+                          "x": [1.0, np.nan, 3.0, 5.0, 7.0, 1.0, 3.0, 5.0, 7.0, 9.0, 11.0]})
+    features = WinFeatures(("tier",), ("x",), min_frequency=5, impute=median_or_zero).fit(train)
+    # tier: A and B seen 5 times each have columns, C (once) is infrequent and takes a third; the ten present x are
+    # 1 1 3 3 5 5 7 7 9 11, median 5; x was blank once, so it has an indicator; both numbers are then standardised
+    out = features.transform(pd.DataFrame({"tier": pd.Series(["B", "C", "Z"], dtype="str"), "x": [6.0, np.nan, 1.0]}))
+    assert out[:, :3].tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]]  # Z, never seen: no column
+    x = np.array([1, 5, 3, 5, 7, 1, 3, 5, 7, 9, 11.0])  # as imputed in fit
+    missing = np.array([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0.0])
+    assert features.statistics_.tolist() == [5.0]
+    assert np.allclose(out[:, 3], (np.array([6.0, 5.0, 1.0]) - x.mean()) / x.std())
+    assert np.allclose(out[:, 4], (np.array([0.0, 1.0, 0.0]) - missing.mean()) / missing.std())

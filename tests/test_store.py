@@ -335,7 +335,11 @@ def test_memory_capped_lowers_duckdbs_limit_within_it_and_restores_it_after_the_
 
 def test_a_filter_that_keeps_a_share_of_the_deals_reads_proportionally_more_moments_a_query(store, tmp_path):
     from analytics.filters import DealFilter
-    from analytics.store.asof import MAX_MOMENTS_PER_QUERY, MOMENTS_PER_QUERY, moments_per_query
+    from analytics.store.asof import (
+        MAX_MOMENTS_PER_QUERY,
+        MOMENTS_PER_QUERY,
+        moments_per_query,
+    )
 
     from .handworked import load_handworked
 

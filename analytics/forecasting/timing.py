@@ -16,6 +16,13 @@ def _signs_before(cdf: np.ndarray, days):
     return padded[np.clip(np.floor(days).astype(np.int64), 0, len(cdf))]
 
 
+def _signs_before_day(cdf: np.ndarray, days: float) -> float:
+    """_signs_before for one number of days, without copying the CDF: a quarter's forecast asks it of thousands of
+    (stage, elapsed day) CDFs, each up to years of days long."""
+    k = min(max(int(np.floor(days)), 0), len(cdf))
+    return float(cdf[k - 1]) if k else 0.0
+
+
 class RemainingTime:
     """When an open deal that will win is likely to sign, from the deals that won from its stage.
 
@@ -88,7 +95,7 @@ class RemainingTime:
             for g, key in enumerate(keys):
                 cdf = self._cdf(int(key // 1_000_000), int(key % 1_000_000))
                 if cdf is not None:
-                    per_key[g] = max(0.0, _signs_before(cdf, end) - _signs_before(cdf, start))
+                    per_key[g] = max(0.0, _signs_before_day(cdf, end) - _signs_before_day(cdf, start))
             return per_key[inverse]
         out = np.zeros(len(stage))
         start, end = np.asarray(start), np.asarray(end)

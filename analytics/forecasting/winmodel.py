@@ -69,21 +69,13 @@ class StageWinModel:
         self.random_state = random_state
 
     def _pipeline(self, C: float, pooled: bool = False):
-        from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import Pipeline, make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+        from sklearn.pipeline import Pipeline
 
-        from analytics.forecasting.encoding import CategoryCodes
+        from analytics.forecasting.encoding import WinFeatures
 
-        pre = ColumnTransformer([
-            ("categories", make_pipeline(CategoryCodes(), OneHotEncoder(handle_unknown="ignore", min_frequency=5)),
-             list(CATEGORICAL)),
-            ("numbers", make_pipeline(SimpleImputer(strategy=median_or_zero, add_indicator=True,
-                                                    keep_empty_features=True), StandardScaler()), list(NUMERIC)),
-        ] + ([("stage", OneHotEncoder(handle_unknown="ignore"), ["stage"])] if pooled else []))
-        return Pipeline([("features", pre), ("logistic", LogisticRegression(C=C, solver="newton-cholesky", max_iter=200))])
+        return Pipeline([("features", WinFeatures(CATEGORICAL, NUMERIC, stage=pooled, impute=median_or_zero)),
+                         ("logistic", LogisticRegression(C=C, solver="newton-cholesky", max_iter=200))])
 
     def fit(self, rows) -> StageWinModel:
         """Learn from snapshot training rows; a `weight` column (snapshot.censoring_weights) weights every estimate:

@@ -31,23 +31,40 @@ MAX_ROWS_PER_STAGE = 50_000  # beyond this, more rows add time, not precision
 _TODAY = datetime(9999, 1, 1)  # as $t: after every record, so the state is every deal's as it stands today
 
 
+_STAGE_ENTERED = " ".join(f"WHEN {s} THEN coalesce(entered_{s}, CAST(closed_at AS TIMESTAMP))" for s in MODEL_STAGES)
+_STAGE_LEFT = " ".join(f"WHEN {s} THEN coalesce(entered_{s + 1}, CAST(closed_at AS TIMESTAMP))" for s in MODEL_STAGES)
+# the day from which a date sees a resolved deal (the day after both its close and its creation), of a deal r
+_SEEN_AFTER = "greatest(r.closed_at, CAST(r.created_at AS DATE))"
+# What a training row reads of its deal, beside the stage entries
+_RESOLVED_COLUMNS = ", ".join(("deal_id", "owner", "outcome", "closed_at", "created_at", "tier", "region", "industry",
+                               "amount", *FACTOR_KEYS))
+
+
 def _rows_sql() -> str:
-    """The CTEs state (_STATE_SQL at $t), resolved and rows_: each resolved deal once per stage it was observed at,
-    with when it entered and left the stage."""
-    stage_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s}, CAST(closed_at AS TIMESTAMP))"
-                           for s in MODEL_STAGES)
-    left_cases = " ".join(f"WHEN {s} THEN coalesce(entered_{s + 1}, CAST(closed_at AS TIMESTAMP))"
-                          for s in MODEL_STAGES)
+    """The CTEs state (_STATE_SQL at $t), resolved (the resolved deals) and keys: each resolved deal once per stage
+    it was observed at, as (deal_id, stage, entered_stage_at, seen_after). A query samples the keys it wants, then
+    takes their rows with _sampled_sql: carrying every deal's columns through all its stages' rows (3.7 million at
+    a million deals) made DuckDB keep half a gigabyte of them, and spill a gigabyte to disk."""
     return f"""
         state AS ({_STATE_SQL}),
-        resolved AS (SELECT * FROM state WHERE outcome <> 'open'),
-        rows_ AS (
-            SELECT r.*, s.stage,
-                   CASE s.stage {stage_cases} END AS entered_stage_at,
-                   CASE s.stage {left_cases} END AS left_stage_at
+        resolved AS (SELECT {_RESOLVED_COLUMNS}, {", ".join(f"entered_{s}" for s in range(1, LAST_STAGE + 1))},
+                            furthest_stage, entry_stage
+                     FROM state WHERE outcome <> 'open'),
+        keys AS (
+            SELECT r.deal_id, s.stage, CASE s.stage {_STAGE_ENTERED} END AS entered_stage_at,
+                   {_SEEN_AFTER} AS seen_after
             FROM resolved r, (SELECT unnest(range(1, {LAST_STAGE})) AS stage) s
-            WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage
-        )"""
+            WHERE r.furthest_stage >= s.stage AND r.entry_stage <= s.stage)"""
+
+
+def _sampled_sql(chosen: str) -> str:
+    """The CTE sampled: the training rows of the (stage, deal_id) pairs the CTE `chosen` (a fixed name) holds, each
+    its deal's columns and when it entered and left the stage."""
+    return f"""
+        sampled AS (
+            SELECT r.*, c.stage, CASE c.stage {_STAGE_ENTERED} END AS entered_stage_at,
+                   CASE c.stage {_STAGE_LEFT} END AS left_stage_at
+            FROM {chosen} c JOIN resolved r ON r.deal_id = c.deal_id)"""
 
 
 def _features_sql(owner_rate: str, extra: str = "") -> str:
@@ -107,17 +124,15 @@ def _fetch_rows(store: Store, when, entered_before, per_stage):
         -- sampled before the owner's record is joined on: the join is the costly part. The sample is chosen on
         -- (stage, deal id) alone and joined back: sorting the whole rows took half the query at 1M deals
         chosen AS (
-            SELECT stage, deal_id FROM rows_ WHERE entered_stage_at < $before
+            SELECT stage, deal_id FROM keys WHERE entered_stage_at < $before
             QUALIFY row_number() OVER (PARTITION BY stage ORDER BY hash(deal_id), deal_id) <= $per_stage
         ),
-        sampled AS (SELECT r.* FROM rows_ r SEMI JOIN chosen c ON c.stage = r.stage AND c.deal_id = r.deal_id),
+        {_sampled_sql("chosen")},
         {_features_sql(owner_win_rate_sql("o.won_before", "o.closed_before"))}""",
         {"t": _ts(when), "before": _ts(entered_before) if entered_before else _TODAY,
          "per_stage": per_stage or 2**62})
 
 
-# the day from which a date sees a resolved deal (the day after both its close and its creation), in rows_
-_SEEN_AFTER = "greatest(r.closed_at, CAST(r.created_at AS DATE))"
 _SHARED_COLUMNS = ["won_before", "closed_before", "seen_after", "hash_rank"]  # what each date's rows are cut from
 
 
@@ -185,7 +200,7 @@ def _rows_sampled_at(store: Store, days: dict, per_stage: int):
     None when no date sees a resolved deal."""
     keys = store.fetch_df(f"""
         WITH {_rows_sql()}
-        SELECT r.stage, {_SEEN_AFTER} AS seen_after, hash(r.deal_id) AS h FROM rows_ r ORDER BY r.stage, h""",
+        SELECT stage, seen_after, hash(deal_id) AS h FROM keys ORDER BY stage, h""",
                           {"t": _TODAY})
     stage, seen_after, h = (keys[c].to_numpy() for c in ("stage", "seen_after", "h"))
     cuts = []  # (day, stage, the largest hash that day samples at the stage)
@@ -206,9 +221,10 @@ def _fetch_sampled(store: Store, cuts: list[tuple]):
     return store.fetch_df(f"""
         WITH {_rows_sql()},
         cuts AS (SELECT unnest($days) AS day, unnest($stages) AS stage, CAST(unnest($hashes) AS UBIGINT) AS h),
-        sampled AS (
-            SELECT r.* FROM rows_ r WHERE EXISTS (
-                SELECT 1 FROM cuts c WHERE c.stage = r.stage AND hash(r.deal_id) <= c.h AND {_SEEN_AFTER} < c.day)),
+        chosen AS (
+            SELECT k.stage, k.deal_id FROM keys k WHERE EXISTS (
+                SELECT 1 FROM cuts c WHERE c.stage = k.stage AND hash(k.deal_id) <= c.h AND k.seen_after < c.day)),
+        {_sampled_sql("chosen")},
         {_features_sql("NULL::DOUBLE", extra=f''',
                coalesce(o.won_before, 0)::DOUBLE AS won_before, coalesce(o.closed_before, 0)::DOUBLE AS closed_before,
                {_SEEN_AFTER} AS seen_after,
