@@ -286,6 +286,44 @@ def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
             assert rows["weight"].max() > 1.01  # the censoring is undone: recent wins weigh more than one row
 
 
+def test_today_state_is_a_readers_own_table_while_its_dates_are_read(tmp_path):
+    """The backtest's dates read today's state once, into a temp table of the reading thread's cursor: a read-only
+    store (the app's) can make one, another thread does not see it, and it is gone once the reads are done."""
+    import threading
+
+    import pandas as pd
+
+    from analytics.ingest.canonical import import_files
+    from analytics.sample import SampleParameters, write_sample
+    from analytics.store.training import (
+        today_state,
+        weighted_training_rows,
+        weighted_training_rows_at,
+    )
+
+    write_sample(tmp_path, SampleParameters(deals=600, seed=3, as_of="2026-11-27"))
+    with Store(tmp_path / "kf.duckdb") as store:
+        assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
+    whens = [date(2026, 1, 1), date(2026, 7, 1)]
+
+    def tables(s: Store) -> set:
+        return {name for (name,) in s.fetchall("SELECT table_name FROM duckdb_tables() WHERE temporary")}
+
+    with Store(tmp_path / "kf.duckdb", read_only=True) as reader:
+        seen_elsewhere = []
+        with today_state(reader, whens) as state:
+            assert tables(reader) == {"kf_today_state"} and state == "SELECT * FROM kf_today_state"
+            other = threading.Thread(target=lambda: seen_elsewhere.append(tables(reader)))
+            other.start()
+            other.join()
+        assert seen_elsewhere == [set()] and tables(reader) == set()
+        with today_state(reader, [whens[0], whens[0]]) as state:  # one moment: nothing to share
+            assert state is None and tables(reader) == set()
+        for when, rows in zip(whens, weighted_training_rows_at(reader, whens)):
+            pd.testing.assert_frame_equal(rows, weighted_training_rows(reader, when), check_exact=True)
+        assert tables(reader) == set()
+
+
 def test_training_rows_at_a_date_that_sees_a_deal_move_after_its_close_are_read_on_their_own(store, tmp_path):
     """D11 lost on Feb 1 and has a stage entry, 5, on Feb 20 (exports record such moves). On Feb 10 it is resolved
     with only its entries before then (1 and 3: rows at stages 1 to 3); by Mar 1, at 1 to 5. A date between its close

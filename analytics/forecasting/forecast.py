@@ -149,13 +149,18 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
              else np.arange(len(a)))
     rest = np.ones(len(a), dtype=bool)
     rest[drawn] = False
+    # each group's deals summed as normals, in their order: a stable sort by group makes each a slice, so that many
+    # groups (the calls' owners × categories) cost one pass over the deals, not one each
+    by_group = np.flatnonzero(rest)
+    by_group = by_group[np.argsort(cat_index[by_group], kind="stable")]
+    bounds = np.searchsorted(cat_index[by_group], np.arange(n_groups + 1))
     for i in range(n_groups):
-        mask = rest & (cat_index == i)
-        if mask.any():
-            mean, sd = float((a[mask] * p[mask]).sum()), float(np.sqrt(variance[mask].sum()))
+        members = by_group[bounds[i]:bounds[i + 1]]
+        if len(members):
+            mean, sd = float((a[members] * p[members]).sum()), float(np.sqrt(variance[members].sum()))
             centre = mean
             if shock is not None:  # first order in δ: d(a q)/dδ = a q (1 − p_win), summed per stage
-                slope = np.bincount(stage_col[mask], weights=a[mask] * p[mask] * (1 - pw[mask]),
+                slope = np.bincount(stage_col[members], weights=a[members] * p[members] * (1 - pw[members]),
                                     minlength=shock.shape[1])
                 centre = mean + shock @ slope
             by_cat[:, i] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)

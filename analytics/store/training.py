@@ -11,6 +11,7 @@ own, as training_rows does.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
 
 import numpy as np
@@ -40,13 +41,14 @@ _RESOLVED_COLUMNS = ", ".join(("deal_id", "owner", "outcome", "closed_at", "crea
                                "amount", *FACTOR_KEYS))
 
 
-def _rows_sql() -> str:
-    """The CTEs state (_STATE_SQL at $t), resolved (the resolved deals) and keys: each resolved deal once per stage
+def _rows_sql(state: str = _STATE_SQL) -> str:
+    """The CTEs state (`state`: _STATE_SQL at $t, or today_state's table), resolved (the resolved deals) and keys:
+    each resolved deal once per stage
     it was observed at, as (deal_id, stage, entered_stage_at, seen_after). A query samples the keys it wants, then
     takes their rows with _sampled_sql: carrying every deal's columns through all its stages' rows (3.7 million at
     a million deals) made DuckDB keep half a gigabyte of them, and spill a gigabyte to disk."""
     return f"""
-        state AS ({_STATE_SQL}),
+        state AS ({state}),
         resolved AS (SELECT {_RESOLVED_COLUMNS}, {", ".join(f"entered_{s}" for s in range(1, LAST_STAGE + 1))},
                             furthest_stage, entry_stage
                      FROM state WHERE outcome <> 'open'),
@@ -145,26 +147,64 @@ def training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_ST
        and the hash training_rows samples by. From them, for each date and stage, the largest hash of the first
        `per_stage` the date sees.
     3. Every row some date samples, with the owner's record before its entry as counts (the team's rate the record
-       is shrunk toward is each date's). Each date keeps the rows it sees, the first `per_stage` by hash a stage."""
+       is shrunk toward is each date's). Each date keeps the rows it sees, the first `per_stage` by hash a stage.
+
+    The queries run when it is called; each date's frame is cut when the iterator reaches it."""
     moments = [_ts(w) for w in whens]
-    distinct = sorted(set(moments))
-    checks = {} if len(distinct) < 2 else dict(store.fetchall(f"""
-        WITH state AS ({_STATE_SQL}), times AS (SELECT unnest($moments) AS t)
+    with today_state(store, moments) as state:
+        shared = _shared_rows(store, moments, per_stage, state)
+    return _each_date(store, moments, per_stage, shared)
+
+
+@contextmanager
+def today_state(store: Store, moments: list) -> Iterator[str | None]:
+    """The state as it stands today (_STATE_SQL at _TODAY), computed once into a temp table of this thread's cursor
+    (a reader's too) while the block runs, when there are two moments or more to read at: yields the SQL that
+    reads it, else None. Each query of training_rows_at and follow_ups_at computed it again from every stage event
+    and deal: at a million deals 1 s a query, four times for the backtest's dates."""
+    if len(set(moments)) < 2:
+        yield None
+        return
+    store.execute(f"CREATE OR REPLACE TEMP TABLE {_TODAY_STATE} AS SELECT {_TODAY_STATE_COLUMNS} FROM ({_STATE_SQL})",
+                  {"t": _TODAY})
+    try:
+        yield f"SELECT * FROM {_TODAY_STATE}"
+    finally:
+        store.execute(f"DROP TABLE IF EXISTS {_TODAY_STATE}")
+
+
+_TODAY_STATE = "kf_today_state"
+# what the queries reading today_state read of it: a training row's deal, its stage entries, and the checks' moves
+_TODAY_STATE_COLUMNS = ", ".join((_RESOLVED_COLUMNS, *(f"entered_{s}" for s in range(1, LAST_STAGE + 1)),
+                                  "furthest_stage", "entry_stage", "cur_entered"))
+
+
+def _shared_rows(store: Store, moments: list, per_stage: int, state: str | None):
+    """training_rows_at's queries (its steps 1–3) over today's `state`: (the checks by moment, the day of each
+    moment whose rows are cut from the shared ones, the cutter); None when fewer than two moments."""
+    if state is None:
+        return None
+    checks = dict(store.fetchall(f"""
+        WITH state AS ({state}), times AS (SELECT unnest($moments) AS t)
         SELECT x.t, {{'rate': coalesce(avg(CASE WHEN s.outcome = 'won' THEN 1.0 ELSE 0.0 END)
                                            FILTER (WHERE s.created_at < CAST(x.t AS DATE)), 0.5),
                      'moved': count(s.deal_id) FILTER (WHERE s.cur_entered >= x.t
                                                         OR s.created_at >= CAST(x.t AS DATE))}}
         FROM times x LEFT JOIN state s ON s.outcome <> 'open' AND s.closed_at < CAST(x.t AS DATE)
-        GROUP BY x.t""", {"t": _TODAY, "moments": distinct}))
-    shared = [m for m in distinct if checks.get(m, {}).get("moved") == 0 and _at_midnight(m)]
+        GROUP BY x.t""", {"moments": sorted(set(moments))}))
+    shared = [m for m in sorted(set(moments)) if checks[m]["moved"] == 0 and _at_midnight(m)]
     days = {m: np.datetime64(m.date(), "us") for m in shared}
-    rows = _rows_sampled_at(store, days, per_stage) if len(shared) > 1 else None
-    cut = None if rows is None else _date_cutter(rows, per_stage)
+    rows = _rows_sampled_at(store, days, per_stage, state) if len(shared) > 1 else None
+    return checks, days, (None if rows is None else _date_cutter(rows, per_stage))
+
+
+def _each_date(store: Store, moments: list, per_stage: int, shared) -> Iterator:
+    """Each moment's training rows: cut from the shared ones, or read on its own (not shared, or nothing is: fewer
+    than two dates, or none sees a resolved deal)."""
+    checks, days, cut = shared if shared is not None else ({}, {}, None)
     for m in moments:
-        if cut is not None and m in days:
-            yield cut(days[m], checks[m]["rate"])
-        else:  # not shared, or nothing is (fewer than two dates, or none sees a resolved deal): read on its own
-            yield training_rows(store, m, per_stage=per_stage)
+        yield cut(days[m], checks[m]["rate"]) if cut is not None and m in days else \
+            training_rows(store, m, per_stage=per_stage)
 
 
 def _at_midnight(moment: datetime) -> bool:
@@ -180,28 +220,30 @@ def _date_cutter(rows, per_stage: int):
     by_hash = np.lexsort((rows["hash_rank"].to_numpy(), stage))  # each stage's rows in the order they are sampled
     stage_start = np.r_[True, stage[by_hash][1:] != stage[by_hash][:-1]]
 
+    out = rows.drop(columns=_SHARED_COLUMNS)  # once: each date takes its rows of it
+    won_before, closed_before = rows["won_before"].to_numpy(), rows["closed_before"].to_numpy()
+
     def cut(day, rate: float):
         seen = seen_after[by_hash] < day
         taken = np.cumsum(seen)
         before_stage = np.maximum.accumulate(np.where(stage_start, taken - seen, 0))  # seen in the stages before
         keep = np.zeros(len(rows), bool)
         keep[by_hash] = seen & (taken - before_stage <= per_stage)
-        part = rows[keep].reset_index(drop=True)
+        at = np.flatnonzero(keep)
+        part = out.take(at).reset_index(drop=True)
         # as owner_win_rate_sql computes it, in the same order
-        part["owner_win_rate"] = ((part["won_before"].to_numpy() + OWNER_PRIOR_DEALS * rate)
-                                  / (part["closed_before"].to_numpy() + OWNER_PRIOR_DEALS))
-        return part.drop(columns=_SHARED_COLUMNS)
+        part["owner_win_rate"] = (won_before[at] + OWNER_PRIOR_DEALS * rate) / (closed_before[at] + OWNER_PRIOR_DEALS)
+        return part
 
     return cut
 
 
-def _rows_sampled_at(store: Store, days: dict, per_stage: int):
+def _rows_sampled_at(store: Store, days: dict, per_stage: int, state: str):
     """Every row that the date of some of `days` samples (training_rows_at, steps 2 and 3), with _SHARED_COLUMNS;
     None when no date sees a resolved deal."""
     keys = store.fetch_df(f"""
-        WITH {_rows_sql()}
-        SELECT stage, seen_after, hash(deal_id) AS h FROM keys ORDER BY stage, h""",
-                          {"t": _TODAY})
+        WITH {_rows_sql(state)}
+        SELECT stage, seen_after, hash(deal_id) AS h FROM keys ORDER BY stage, h""")
     stage, seen_after, h = (keys[c].to_numpy() for c in ("stage", "seen_after", "h"))
     cuts = []  # (day, stage, the largest hash that day samples at the stage)
     for s in np.unique(stage):
@@ -214,12 +256,12 @@ def _rows_sampled_at(store: Store, days: dict, per_stage: int):
     if not cuts:
         return None
     with memory_capped(store):
-        return _fetch_sampled(store, cuts)
+        return _fetch_sampled(store, cuts, state)
 
 
-def _fetch_sampled(store: Store, cuts: list[tuple]):
+def _fetch_sampled(store: Store, cuts: list[tuple], state: str):
     return store.fetch_df(f"""
-        WITH {_rows_sql()},
+        WITH {_rows_sql(state)},
         cuts AS (SELECT unnest($days) AS day, unnest($stages) AS stage, CAST(unnest($hashes) AS UBIGINT) AS h),
         chosen AS (
             SELECT k.stage, k.deal_id FROM keys k WHERE EXISTS (
@@ -241,10 +283,13 @@ def weighted_training_rows(store: Store, when: date | datetime, per_stage: int =
 
 def weighted_training_rows_at(store: Store, whens: list, per_stage: int = MAX_ROWS_PER_STAGE) -> Iterator:
     """weighted_training_rows at each of `whens`, their rows and their entries' follow-ups read together
-    (training_rows_at, follow_ups_at)."""
-    follow_ups = follow_ups_at(store, whens)
-    for when, rows in zip(whens, training_rows_at(store, whens, per_stage)):
-        yield rows.assign(weight=_weights(rows, follow_ups[_ts(when)]))
+    (training_rows_at, follow_ups_at), from one today_state."""
+    moments = [_ts(w) for w in whens]
+    with today_state(store, moments) as state:
+        follow_ups = follow_ups_at(store, whens, state)
+        shared = _shared_rows(store, moments, per_stage, state)
+    return (rows.assign(weight=_weights(rows, follow_ups[m]))
+            for m, rows in zip(moments, _each_date(store, moments, per_stage, shared)))
 
 
 MAX_CENSORING_WEIGHT = 10.0
@@ -277,23 +322,25 @@ def _follow_ups_at_one(store: Store, t: datetime) -> dict[int, tuple[list[int], 
         WHERE entered IS NOT NULL GROUP BY ALL ORDER BY stage, days""", {"t": t}))
 
 
-def follow_ups_at(store: Store, whens: list) -> dict[datetime, dict[int, tuple[list[int], list[int]]]]:
+def follow_ups_at(store: Store, whens: list,
+                  state: str | None = None) -> dict[datetime, dict[int, tuple[list[int], list[int]]]]:
     """censoring_weights' follow-ups at each of `whens` (moment → stage → (days, entries followed up that many)),
     from one query at midnights. A stage entry before a date is the same entry in the state as it stands today
     (the first into that stage or a later one, of a deal created before the date), and its follow-up in days is the
-    number of days from the day it was entered."""
+    number of days from the day it was entered. `state`: today_state's, when the caller has it."""
     moments = sorted({_ts(w) for w in whens})
     midnights = [m for m in moments if _at_midnight(m)]
     out = {m: _follow_ups_at_one(store, m) for m in moments if m not in midnights}
     rows = store.fetchall(f"""
-        WITH state AS ({_STATE_SQL}), {_ENTRIES_SQL},
+        WITH state AS ({state or _STATE_SQL}), {_ENTRIES_SQL},
         days_ AS (SELECT stage, CAST(entered AS DATE) AS day, greatest(CAST(entered AS DATE), created_at) AS seen_after,
                          count(*) AS n
                   FROM entries WHERE entered IS NOT NULL GROUP BY ALL),
         times AS (SELECT unnest($moments) AS t)
         SELECT x.t, e.stage, date_diff('day', e.day, CAST(x.t AS DATE)) AS days, sum(e.n)
         FROM days_ e JOIN times x ON e.seen_after < CAST(x.t AS DATE)
-        GROUP BY ALL ORDER BY x.t, e.stage, days""", {"t": _TODAY, "moments": midnights}) if midnights else []
+        GROUP BY ALL ORDER BY x.t, e.stage, days""", {"moments": midnights, **({} if state else {"t": _TODAY})}) \
+        if midnights else []
     by_moment: dict[datetime, list] = {m: [] for m in midnights}
     for t, stage, days, n in rows:
         by_moment[t].append((stage, days, n))
