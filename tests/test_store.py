@@ -286,6 +286,20 @@ def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
             assert rows["weight"].max() > 1.01  # the censoring is undone: recent wins weigh more than one row
 
 
+def test_the_sampling_order_breaks_a_tie_of_two_deals_hashes_by_their_ids():
+    """training_rows samples each stage's rows by hash(deal_id), then deal_id: the shared rows are put in that order
+    in numpy. Two deals with one 64-bit hash are next to never seen, so the tie is made here by hand."""
+    import numpy as np
+
+    from analytics.store.training import _sampling_order
+
+    stage = np.array([2, 1, 1, 1, 2, 1])
+    deal_hash = np.array([5, 9, 3, 9, 1, 9], dtype=np.uint64)
+    deal_id = np.array(["b", "z", "q", "a", "c", "m"], dtype=object)
+    # stage 1: hash 3 (q), then the three deals hashed 9 by id: a, m, z; stage 2: hash 1 (c), then 5 (b)
+    assert _sampling_order(stage, deal_hash, deal_id).tolist() == [2, 3, 5, 1, 4, 0]
+
+
 def test_today_state_is_a_readers_own_table_while_its_dates_are_read(tmp_path):
     """The backtest's dates read today's state once, into a temp table of the reading thread's cursor: a read-only
     store (the app's) can make one, another thread does not see it, and it is gone once the reads are done."""

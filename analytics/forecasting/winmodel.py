@@ -1,6 +1,6 @@
 """P(win | the deal has reached stage s, and what was known then), one model per stage s = 1..7.
 
-Each stage's model is a scikit-learn Pipeline (a ColumnTransformer, then a regularised LogisticRegression),
+Each stage's model is a scikit-learn Pipeline (WinFeatures, then a regularised LogisticRegression),
 Platt-scaled with CalibratedClassifierCV while the stage has fewer than `calibrate_below` training rows. With more,
 the scaling learnt the identity within noise (slopes 0.86–1.07 at 100k deals) and cost two thirds of the fit's time;
 with fewer, it shrinks a fit from a few thousand rows, and the backtests were a little better with it
