@@ -9,7 +9,7 @@ yet, are shared out by each unit's part of the new-deal bookings of the past qua
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 import numpy as np
@@ -52,6 +52,12 @@ class UnitDraws:
     open_pipeline: np.ndarray  # Σ amount of the open deals expected to close inside the quarter
     weighted_pipeline: np.ndarray  # Σ amount × P(wins inside the quarter) of the open deals
     draws: np.ndarray  # float32, draws × units: won to date + open deals + the unit's share of new deals
+    # each unit's median draw, taken once with the draws and kept with them: the calls' accuracy reads sixty owners'
+    # at 32 standing points on every page load, and taking them there was half its time
+    medians: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "medians", np.median(self.draws, axis=0))
 
     def column(self, unit: str) -> np.ndarray:
         return self.draws[:, self.units.index(unit)] if unit in self.units else np.zeros(len(self.draws))

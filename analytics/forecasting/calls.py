@@ -219,8 +219,8 @@ def call_accuracy(store: Store, as_of: date | None = None) -> CallAccuracy:
                 continue
             made = last_calls(calls, quarter, standing_day(quarter, week) + timedelta(days=1))
             owners = {unit: c for (kind, unit), c in made.items() if kind == "owner"}
-            called = [i for i, u in enumerate(sim.units) if u in owners]  # their medians in one pass
-            p50 = dict(zip([sim.units[i] for i in called], np.median(sim.draws[:, called], axis=0).tolist()))
+            called = [i for i, u in enumerate(sim.units) if u in owners]  # their medians, kept with the draws
+            p50 = dict(zip([sim.units[i] for i in called], sim.medians[called].tolist()))
             for unit, c in sorted(owners.items()):
                 points.append(_point(quarter, week, unit, "owner", c.commit, c.best_case, p50.get(unit, 0.0),
                                      float(actual.get(unit, 0.0))))
