@@ -147,10 +147,8 @@ def test_a_later_import_recomputes_only_its_deals_facts_and_they_equal_a_full_re
 
     from analytics.ingest.batches import undo_batch
     from analytics.ingest.canonical import import_files
-    from analytics.sample import SampleParameters, write_sample
 
-    write_sample(tmp_path, SampleParameters(deals=2_000, seed=5, as_of="2026-11-27"))
-    assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
+    _import_sample(store, tmp_path, deals=2_000, seed=5)
     assert store.get_setting("facts_appended") == "0"  # the first import builds the table whole
     tables = ("deal_facts", "stage_durations", "deal_spans")
     first = store.table_checksums(tables)
@@ -252,6 +250,15 @@ def test_the_pipeline_at_a_moment_has_each_open_deals_stage_then_by_hand(store, 
                             {"D1": 5, "D5": 5, "D6": 7, "D7": 5, "D8": 5, "D10": 5}.items()}
 
 
+def _import_sample(store: Store, folder, *, deals: int, seed: int) -> None:
+    """A generated sample written to `folder` and imported into `store`."""
+    from analytics.ingest.canonical import import_files
+    from analytics.sample import SampleParameters, write_sample
+
+    write_sample(folder, SampleParameters(deals=deals, seed=seed, as_of="2026-11-27"))
+    assert import_files(store, folder / "deals.csv", folder / "stage_history.csv").status == "imported"
+
+
 def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
     """The backtest's dates read together: every date's frame equals training_rows' of that date alone, with the
     per-stage sample binding (40 rows a stage), dates out of order and one twice."""
@@ -259,8 +266,6 @@ def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
 
     import pandas as pd
 
-    from analytics.ingest.canonical import import_files
-    from analytics.sample import SampleParameters, write_sample
     from analytics.store.training import (
         training_rows,
         training_rows_at,
@@ -268,9 +273,8 @@ def test_training_rows_at_many_dates_equal_each_dates_own(tmp_path):
         weighted_training_rows_at,
     )
 
-    write_sample(tmp_path, SampleParameters(deals=1500, seed=5, as_of="2026-11-27"))
     with Store(tmp_path / "kf.duckdb") as store:
-        assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
+        _import_sample(store, tmp_path, deals=1500, seed=5)
         whens = [date(2026, 7, 1), date(2025, 1, 1), date(2025, 10, 1), date(2026, 1, 1), date(2025, 1, 1)]
         together = list(training_rows_at(store, whens, per_stage=40))
         for when, rows in zip(whens, together):
@@ -307,17 +311,14 @@ def test_today_state_is_a_readers_own_table_while_its_dates_are_read(tmp_path):
 
     import pandas as pd
 
-    from analytics.ingest.canonical import import_files
-    from analytics.sample import SampleParameters, write_sample
     from analytics.store.training import (
         today_state,
         weighted_training_rows,
         weighted_training_rows_at,
     )
 
-    write_sample(tmp_path, SampleParameters(deals=600, seed=3, as_of="2026-11-27"))
     with Store(tmp_path / "kf.duckdb") as store:
-        assert import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv").status == "imported"
+        _import_sample(store, tmp_path, deals=600, seed=3)
     whens = [date(2026, 1, 1), date(2026, 7, 1)]
 
     def tables(s: Store) -> set:

@@ -161,11 +161,10 @@ class WinFeatures(TransformerMixin, BaseEstimator):
         out = np.zeros((n, left + scaled.shape[1] + sum(w for _, w in stage)))
         out[:, left:left + scaled.shape[1]] = scaled
         rows = np.arange(n)
-        for columns, offset in zip([c for c, _ in one_hot],
-                                   np.cumsum([0] + [w for _, w in categories])[:-1].tolist()
-                                   + ([left + scaled.shape[1]] if stage else [])):
+        starts = [*np.cumsum([0] + [w for _, w in categories])[:-1], left + scaled.shape[1]]  # the stage's last
+        for (columns, _), start in zip(one_hot, starts):
             known = columns >= 0
-            out[rows[known], offset + columns[known]] = 1.0
+            out[rows[known], start + columns[known]] = 1.0
         return out
 
 

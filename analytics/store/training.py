@@ -184,6 +184,7 @@ def _shared_rows(store: Store, moments: list, per_stage: int, state: str | None)
     moment whose rows are cut from the shared ones, the cutter); None when fewer than two moments."""
     if state is None:
         return None
+    distinct = sorted(set(moments))
     checks = dict(store.fetchall(f"""
         WITH state AS ({state}), times AS (SELECT unnest($moments) AS t)
         SELECT x.t, {{'rate': coalesce(avg(CASE WHEN s.outcome = 'won' THEN 1.0 ELSE 0.0 END)
@@ -191,8 +192,8 @@ def _shared_rows(store: Store, moments: list, per_stage: int, state: str | None)
                      'moved': count(s.deal_id) FILTER (WHERE s.cur_entered >= x.t
                                                         OR s.created_at >= CAST(x.t AS DATE))}}
         FROM times x LEFT JOIN state s ON s.outcome <> 'open' AND s.closed_at < CAST(x.t AS DATE)
-        GROUP BY x.t""", {"moments": sorted(set(moments))}))
-    shared = [m for m in sorted(set(moments)) if checks[m]["moved"] == 0 and _at_midnight(m)]
+        GROUP BY x.t""", {"moments": distinct}))
+    shared = [m for m in distinct if checks[m]["moved"] == 0 and _at_midnight(m)]
     days = {m: np.datetime64(m.date(), "us") for m in shared}
     rows = _rows_sampled_at(store, days, per_stage, state) if len(shared) > 1 else None
     return checks, days, (None if rows is None else _date_cutter(rows, per_stage))
