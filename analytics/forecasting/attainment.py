@@ -75,12 +75,29 @@ def new_deal_shares(store: Store, quarter_start: date, column: str, units: list[
 
 
 def simulate_units(store: Store, inputs: QuarterInputs, by: str, draws: int = DRAWS, seed: int = 0) -> UnitDraws:
+    """Each unit's (`by`: owner, team, region) bookings per draw, standing where `inputs` stand."""
+    return simulated_units(inputs, by, unit_shares(store, inputs, by), draws, seed)
+
+
+def unit_shares(store: Store, inputs: QuarterInputs, by: str) -> np.ndarray:
+    """new_deal_shares of the units simulate_units simulates: what simulated_units takes from the database."""
+    return new_deal_shares(store, quarter_bounds(inputs.quarter)[0], by, _units(inputs, by))
+
+
+def _units(inputs: QuarterInputs, by: str) -> list[str]:
     if by not in UNIT_COLUMNS:
         raise ValueError(f"by must be one of {UNIT_COLUMNS}")
+    return sorted(set(inputs.deals[by].fillna(MISSING_VALUE)) | set(inputs.won[by].fillna(MISSING_VALUE)))
+
+
+def simulated_units(inputs: QuarterInputs, by: str, shares: np.ndarray, draws: int = DRAWS,
+                    seed: int = 0) -> UnitDraws:
+    """simulate_units with the units' new-deal `shares` read (unit_shares): no database, so that several run side by
+    side (analytics.forecasting.threads)."""
     deals, won = inputs.deals, inputs.won
     deal_units = deals[by].fillna(MISSING_VALUE).to_numpy()
     won_units = won[by].fillna(MISSING_VALUE).to_numpy()
-    units = sorted(set(deal_units) | set(won_units))
+    units = _units(inputs, by)
     index = {u: i for i, u in enumerate(units)}
     unit_of_deal = np.array([index[u] for u in deal_units], dtype=int)
     groups = category_index(inputs.stage) * len(units) + unit_of_deal
@@ -92,7 +109,6 @@ def simulate_units(store: Store, inputs: QuarterInputs, by: str, draws: int = DR
     q_start, q_end = quarter_bounds(inputs.quarter)
     won_amount = np.array([float(won["amount"].to_numpy(float)[won_units == u].sum()) for u in units])
     new = inputs.new_deal_draws(rng, draws)
-    shares = new_deal_shares(store, q_start, by, units)
     totals = (won_amount[None, :] + open_draws + new[:, None] * shares[None, :]).astype(np.float32)
     close = deals["expected_close"].to_numpy().astype("datetime64[D]")
     in_quarter = (close >= np.datetime64(q_start)) & (close < np.datetime64(q_end))  # NaT: neither

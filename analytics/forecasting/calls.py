@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from analytics.filters import quarter_bounds
-from analytics.forecasting.attainment import UnitDraws, simulate_units
+from analytics.forecasting.attainment import UnitDraws, simulated_units, unit_shares
 from analytics.forecasting.backtest import (
     SCORED_WEEKS,
     ScoredWeeks,
@@ -30,6 +30,7 @@ from analytics.forecasting.backtest import (
     scored_weeks_of,
     standing_day,
 )
+from analytics.forecasting.threads import in_threads
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
 from analytics.store.cache import is_kept, keep, persistable, persisted
@@ -65,8 +66,10 @@ def model_points_of(store: Store, weeks: ScoredWeeks | None, draws: int = CALL_D
                     seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
     if weeks is None:
         return {}
-    return {(weeks.quarter, week): simulate_units(store, inputs, "owner", draws, seed)
-            for week, inputs in weeks.inputs.items()}
+    shares = [unit_shares(store, inputs, "owner") for inputs in weeks.inputs.values()]  # read here, simulated in threads
+    simulated = in_threads(lambda job: simulated_units(*job, draws, seed),
+                           [(inputs, "owner", s) for inputs, s in zip(weeks.inputs.values(), shares)])
+    return {(weeks.quarter, week): units for week, units in zip(weeks.inputs, simulated)}
 
 
 def backtest_and_model_points(store: Store, quarters: int = 8, call_quarters: tuple[str, ...] = (),

@@ -16,6 +16,7 @@ import numpy as np
 
 from analytics.filters import DealFilter, quarter_bounds
 from analytics.forecasting.forecast import quarter_inputs, quarter_of, quarter_reads
+from analytics.forecasting.threads import in_threads
 from analytics.store.asof import open_deal_features_at
 from analytics.store.cache import persistable
 from analytics.store.connection import Store
@@ -51,10 +52,10 @@ def forecast_path(store: Store, quarter: str | None = None, as_of: date | None =
     # wins and its new deals' record read once for every week
     pipelines = open_deal_features_at(store, starts, filters, with_names=False)
     shared = quarter_reads(store, quarter, filters)
-    weeks = []
-    for day, pipeline, p in zip(starts, pipelines, predict_each(model, pipelines)):
-        inputs = quarter_inputs(store, quarter, day - timedelta(days=1), model=model, filters=filters,
-                                open_deals=pipeline, p_win=p, **shared)
-        p10, p50, p90 = np.percentile(inputs.simulate(draws, seed)[0], [10, 50, 90])
-        weeks.append(WeekForecast(len(weeks) + 1, day, float(p10), float(p50), float(p90), inputs.won_to_date))
-    return weeks
+    inputs = [quarter_inputs(store, quarter, day - timedelta(days=1), model=model, filters=filters,
+                             open_deals=pipeline, p_win=p, **shared)
+              for day, pipeline, p in zip(starts, pipelines, predict_each(model, pipelines))]
+    # the weeks' simulations side by side (analytics.forecasting.threads)
+    totals = in_threads(lambda week: week.simulate(draws, seed)[0], inputs)
+    return [WeekForecast(n, day, *(float(x) for x in np.percentile(total, [10, 50, 90])), week.won_to_date)
+            for n, (day, week, total) in enumerate(zip(starts, inputs, totals), start=1)]

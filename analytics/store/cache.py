@@ -43,7 +43,7 @@ CONTENT_VERSION = "content"
 
 # Part of every key: changed whenever what a persisted function computes changes, so that a database keeps no result
 # (or pickled object) an older keyfunnel computed.
-RESULTS_VERSION = "2026-12-04 the units' draws keep their medians"
+RESULTS_VERSION = "2026-12-04 BLAS on one thread: the fits side by side"
 
 
 def persistable(compute: Callable[..., T]) -> Callable[..., T]:
