@@ -118,6 +118,23 @@ def test_normal_approximation_of_small_deals_matches_drawing_every_deal():
     assert hybrid.sum(1).mean() == pytest.approx((amount * q).sum(), rel=0.002)
 
 
+def test_groups_summed_into_shared_columns_are_the_groups_apart_added():
+    """The calls sum each owner's four categories into one column: the same draws (one normal a group, the same
+    uniforms), added in fewer columns. Six groups into three columns: group g into g % 3."""
+    from analytics.forecasting.forecast import simulate_bookings
+
+    rng = np.random.default_rng(4)
+    n = 3_000
+    amount, q, stage = rng.lognormal(11, 1, n), rng.beta(2, 3, n), rng.integers(1, 8, n)
+    p_win, groups = np.clip(q * 1.3, 0, 1), rng.integers(0, 6, n)
+    common = dict(p_win=p_win, stage_sd={s: 0.2 for s in range(1, 8)}, groups=groups, n_groups=6, simulated=500)
+    apart = simulate_bookings(amount, q, stage, 700, np.random.default_rng(9), **common)
+    summed = simulate_bookings(amount, q, stage, 700, np.random.default_rng(9), **common,
+                               summed_into=np.arange(6) % 3)
+    assert apart.shape == (700, 6) and summed.shape == (700, 3)
+    assert summed == pytest.approx(apart[:, :3] + apart[:, 3:], rel=1e-12)
+    assert not np.allclose(summed[:, 0], summed[:, 1])  # the columns are not one sum copied
+
 def test_accuracy_by_week_by_hand():
     from analytics.forecasting.backtest import (
         BacktestQuarter,

@@ -87,25 +87,28 @@ def unit_shares(store: Store, inputs: QuarterInputs, by: str) -> np.ndarray:
 def _units(inputs: QuarterInputs, by: str) -> list[str]:
     if by not in UNIT_COLUMNS:
         raise ValueError(f"by must be one of {UNIT_COLUMNS}")
-    return sorted(set(inputs.deals[by].fillna(MISSING_VALUE)) | set(inputs.won[by].fillna(MISSING_VALUE)))
+    present = (frame[by].fillna(MISSING_VALUE).unique() for frame in (inputs.deals, inputs.won))
+    return sorted(set().union(*present))
 
 
 def simulated_units(inputs: QuarterInputs, by: str, shares: np.ndarray, draws: int = DRAWS,
                     seed: int = 0) -> UnitDraws:
     """simulate_units with the units' new-deal `shares` read (unit_shares): no database, so that several run side by
     side (analytics.forecasting.threads)."""
+    import pandas as pd
+
     deals, won = inputs.deals, inputs.won
     deal_units = deals[by].fillna(MISSING_VALUE).to_numpy()
     won_units = won[by].fillna(MISSING_VALUE).to_numpy()
     units = _units(inputs, by)
-    index = {u: i for i, u in enumerate(units)}
-    unit_of_deal = np.array([index[u] for u in deal_units], dtype=int)
+    unit_of_deal = pd.Index(units).get_indexer(deal_units)
     groups = category_index(inputs.stage) * len(units) + unit_of_deal
     rng = np.random.default_rng(seed)
-    by_group = simulate_bookings(inputs.amount, inputs.q, inputs.stage, draws, rng, p_win=inputs.p_win,
-                                 stage_sd=stage_log_odds_sd(inputs.model), groups=groups,
-                                 n_groups=len(CATEGORIES) * len(units))
-    open_draws = by_group.reshape(draws, len(CATEGORIES), len(units)).sum(axis=1)
+    # each (category, unit) its own group, as the forecast's categories are, summed into its unit's column
+    open_draws = simulate_bookings(inputs.amount, inputs.q, inputs.stage, draws, rng, p_win=inputs.p_win,
+                                   stage_sd=stage_log_odds_sd(inputs.model), groups=groups,
+                                   n_groups=len(CATEGORIES) * len(units),
+                                   summed_into=np.tile(np.arange(len(units)), len(CATEGORIES)))
     q_start, q_end = quarter_bounds(inputs.quarter)
     won_amount = np.array([float(won["amount"].to_numpy(float)[won_units == u].sum()) for u in units])
     new = inputs.new_deal_draws(rng, draws)

@@ -66,7 +66,7 @@ def model_points_of(store: Store, weeks: ScoredWeeks | None, draws: int = CALL_D
                     seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
     if weeks is None:
         return {}
-    shares = [unit_shares(store, inputs, "owner") for inputs in weeks.inputs.values()]  # read here, simulated in threads
+    shares = [unit_shares(store, inputs, "owner") for inputs in weeks.inputs.values()]  # read here, not in threads
     simulated = in_threads(lambda job: simulated_units(*job, draws, seed),
                            [(inputs, "owner", s) for inputs, s in zip(weeks.inputs.values(), shares)])
     return {(weeks.quarter, week): units for week, units in zip(weeks.inputs, simulated)}

@@ -115,7 +115,8 @@ def category_index(stage: np.ndarray) -> np.ndarray:
 def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draws: int,
                       rng: np.random.Generator, simulated: int = SIMULATED_DEALS, *,
                       p_win: np.ndarray | None = None, stage_sd: dict[int, float] | None = None,
-                      groups: np.ndarray | None = None, n_groups: int | None = None) -> np.ndarray:
+                      groups: np.ndarray | None = None, n_groups: int | None = None,
+                      summed_into: np.ndarray | None = None) -> np.ndarray:
     """Bookings per draw and group from open deals that each book `amount` with probability `q`. The groups are
     the forecast categories (CATEGORIES, by stage), unless `groups` gives each deal's group (0 … n_groups − 1):
     analytics.forecasting.attainment groups by category and unit, so that each owner's bookings and the team's
@@ -130,7 +131,12 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
     s by one shared δ ~ N(0, stage_sd[s]²), the standard error of that stage's estimated log-odds, so that deals of
     a stage are right or wrong together, as an estimate from a few hundred deals is (a draw from the estimate's
     approximate posterior). `p_win` is the win part of q (q = p_win × P(closes in the quarter)). For the deals
-    summed as normals the shift enters to first order: Σ a·q·(1 − p_win)·δ."""
+    summed as normals the shift enters to first order: Σ a·q·(1 − p_win)·δ.
+
+    `summed_into` gives each group's column in the result, where groups sharing one are added: the calls need each
+    owner's bookings, not each owner's by category. The draws are those of the groups apart (one normal a group,
+    the same uniforms); only the sums are taken in fewer columns: the calls' drawn deals had been multiplied into
+    240 columns (60 owners × 4 categories) to be added up into 60."""
     live = q > 1e-6
     a, p, cats = amount[live], q[live], stage[live]
     shock = None
@@ -143,7 +149,8 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
         cat_index, n_groups = category_index(cats), len(CATEGORIES)
     else:
         cat_index = groups[live]
-    by_cat = np.zeros((draws, n_groups))
+    column = np.arange(n_groups) if summed_into is None else np.asarray(summed_into)
+    by_cat = np.zeros((draws, int(column.max()) + 1 if len(column) else 0))
     variance = a * a * p * (1 - p)
     drawn = (np.argsort(-variance, kind="stable")[:simulated] if len(a) > simulated
              else np.arange(len(a)))
@@ -163,10 +170,10 @@ def simulate_bookings(amount: np.ndarray, q: np.ndarray, stage: np.ndarray, draw
                 slope = np.bincount(stage_col[members], weights=a[members] * p[members] * (1 - pw[members]),
                                     minlength=shock.shape[1])
                 centre = mean + shock @ slope
-            by_cat[:, i] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)
+            by_cat[:, column[i]] += np.maximum(0.0, rng.normal(centre, sd, draws) if sd > 0 else centre)
     shocked = {} if shock is None else {"logit": np.log(pw[drawn] / (1 - pw[drawn])), "shock": shock,
                                         "in_quarter": p[drawn] / pw[drawn], "stage_col": stage_col[drawn]}
-    by_cat += _draw_one_by_one(a[drawn], p[drawn], cat_index[drawn], n_groups, draws, rng, **shocked)
+    by_cat += _draw_one_by_one(a[drawn], p[drawn], column[cat_index[drawn]], by_cat.shape[1], draws, rng, **shocked)
     return by_cat
 
 
