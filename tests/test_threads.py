@@ -92,7 +92,13 @@ def generated(tmp_path_factory):
 def test_fits_and_simulations_side_by_side_equal_one_after_another(generated, monkeypatch):
     """The same win models, the same backtest weeks and the same owners' draws, bit for bit, whether they ran on one
     thread or on two: each has its own random stream, and none shares a buffer with another."""
-    from analytics.forecasting.backtest import backtest_of, scored_weeks_of
+    from analytics.forecasting.backtest import (
+        backtest_from,
+        backtest_of,
+        scored_weeks_of,
+        simulated_quarters,
+        week_simulations,
+    )
     from analytics.forecasting.calls import model_points_of
     from analytics.forecasting.winmodel import StageWinModel
     from analytics.store.training import weighted_training_rows
@@ -108,7 +114,16 @@ def test_fits_and_simulations_side_by_side_equal_one_after_another(generated, mo
         monkeypatch.setenv("KEYFUNNEL_THREADS", n)
         outputs[n] = ([backtest_of(w, draws=500) for w in weeks],
                       [model_points_of(generated, w, draws=500) for w in weeks])
-    (bt1, points1), (bt2, points2) = outputs["1"], outputs["2"]
+        # the quarters simulated while the next is read, as the backtest and the refresh run them
+        outputs[n] += ([backtest_from(w, totals) for _, w, totals in
+                        simulated_quarters(((w.quarter, w) for w in weeks), lambda w: week_simulations(w, 500))],)
+    (bt1, points1, overlapped1), (bt2, points2, overlapped2) = outputs["1"], outputs["2"]
+    assert overlapped1 == overlapped2 == bt1
+    import analytics.forecasting.backtest as backtest_module
+
+    monkeypatch.setattr(backtest_module, "OVERLAP_ROWS", 0)  # every quarter finished before the next is read
+    assert [backtest_from(w, totals) for _, w, totals in
+            simulated_quarters(((w.quarter, w) for w in weeks), lambda w: week_simulations(w, 500))] == bt1
     assert bt1 == bt2 and [q.quarter for q in bt1] == ["2026Q1", "2026Q2"]
     assert [list(p) for p in points1] == [list(p) for p in points2]
     for p1, p2 in zip(points1, points2):

@@ -12,6 +12,8 @@ their simulated bookings added draw by draw. A quarter whose actual is 0 scores 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
@@ -23,12 +25,14 @@ from analytics.forecasting.backtest import (
     SCORED_WEEKS,
     ScoredWeeks,
     backtest,
-    backtest_of,
+    backtest_from,
     backtest_quarter,
     backtest_quarters,
     scored_weeks,
     scored_weeks_of,
+    simulated_quarters,
     standing_day,
+    week_simulations,
 )
 from analytics.forecasting.threads import in_threads
 from analytics.formatting import natural_key
@@ -66,9 +70,17 @@ def model_points_of(store: Store, weeks: ScoredWeeks | None, draws: int = CALL_D
                     seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
     if weeks is None:
         return {}
-    shares = [unit_shares(store, inputs, "owner") for inputs in weeks.inputs.values()]  # read here, not in threads
-    simulated = in_threads(lambda job: simulated_units(*job, draws, seed),
-                           [(inputs, "owner", s) for inputs, s in zip(weeks.inputs.values(), shares)])
+    return points_from(weeks, list(in_threads(lambda task: task(), point_simulations(store, weeks, draws, seed))))
+
+
+def point_simulations(store: Store, weeks: ScoredWeeks, draws: int = CALL_DRAWS,
+                      seed: int = 0) -> list[Callable[[], UnitDraws]]:
+    """Each scored week's owners simulated, to be run in any thread: their new-deal shares are read here."""
+    return [functools.partial(simulated_units, inputs, "owner", unit_shares(store, inputs, "owner"), draws, seed)
+            for inputs in weeks.inputs.values()]
+
+
+def points_from(weeks: ScoredWeeks, simulated: list[UnitDraws]) -> dict[tuple[str, int], UnitDraws]:
     return {(weeks.quarter, week): units for week, units in zip(weeks.inputs, simulated)}
 
 
@@ -76,18 +88,28 @@ def backtest_and_model_points(store: Store, quarters: int = 8, call_quarters: tu
                               also_fitted: tuple[date, ...] = ()):
     """persisted(store, backtest, quarters), and quarter_model_points of those of `call_quarters` among its
     quarters: each quarter's weeks read and scored once for both, not once for each (analytics.refresh; at 100k
-    deals, a third of the calls' points' time). The team's win models at `also_fitted` are fitted beside the
-    quarters' (the refresh's path stands on this quarter's start): their training rows read with theirs."""
+    deals, a third of the calls' points' time), and simulated while the next quarter is read (simulated_quarters).
+    The team's win models at `also_fitted` are fitted beside the quarters' (the refresh's path stands on this
+    quarter's start): their training rows read with theirs."""
     names = backtest_quarters(store, quarters)
     needs = {q: (not is_kept(store, backtest_quarter, q),
                  q in call_quarters and not is_kept(store, quarter_model_points, q)) for q in names}
     due = {q: two for q, two in needs.items() if any(two)}
-    for quarter, weeks in scored_weeks_of(store, list(due), also_fitted=also_fitted):
+
+    def simulations(weeks: ScoredWeeks) -> list:
+        needs_backtest, needs_points = due[weeks.quarter]
+        return [*(week_simulations(weeks) if needs_backtest else []),
+                *(point_simulations(store, weeks) if needs_points else [])]
+
+    for quarter, weeks, results in simulated_quarters(scored_weeks_of(store, list(due), also_fitted=also_fitted),
+                                                      simulations):
         needs_backtest, needs_points = due[quarter]
         if needs_backtest:
-            keep(store, backtest_quarter, None if weeks is None else backtest_of(weeks), quarter)
+            keep(store, backtest_quarter, None if weeks is None else backtest_from(weeks, results[:len(weeks.inputs)]),
+                 quarter)
         if needs_points:
-            keep(store, quarter_model_points, model_points_of(store, weeks), quarter)
+            keep(store, quarter_model_points, {} if weeks is None else
+                 points_from(weeks, results[len(weeks.inputs) if needs_backtest else 0:]), quarter)
     return persisted(store, backtest, quarters)
 
 

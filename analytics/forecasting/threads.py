@@ -11,6 +11,7 @@ results are the same either way (tests/test_threads.py).
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -33,18 +34,18 @@ def work_threads() -> int:
 
 def in_threads(work: Callable[[T], R], items: Iterable[T], threads: int | None = None) -> Iterator[R]:
     """work(item) for each of `items`, in their order, `threads` at a time. Items are taken as threads come free,
-    not all at once: a generator of large frames holds only a few of them. `work` must not query the database
-    (a store's DuckDB cursor belongs to the thread that made it): the caller reads what it needs first, as
-    analytics.forecasting.calls reads the units' shares. The results file is fine: a SQLite connection per use."""
+    not all at once: a generator of large frames holds only a few of them. `work` must not query the database (a store's DuckDB cursor belongs
+    to the thread that made it): the caller reads what it needs first, as analytics.forecasting.calls reads the
+    units' shares. The results file is fine: a SQLite connection per use."""
     threads = threads or work_threads()
     if threads == 1:
         yield from map(work, items)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="keyfunnel-work") as pool:
-        pending = []
+        pending: deque = deque()
         for item in items:
             pending.append(pool.submit(work, item))
             if len(pending) >= threads:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
