@@ -187,13 +187,16 @@ def test_a_past_quarters_model_is_not_fitted_again_when_its_training_rows_are_un
         first = team_model(store, past)
         version = store.data_version()
         assert len(fits) == 1
+        report = evaluate(store)  # the validation's model, at its cutoff, is fitted once too
+        assert len(fits) == 2
         # the re-export: every open deal's amount raised by 1
         reexport(lambda r: r.update(amount=str(float(r["amount"]) + 1)) if r["outcome"] == "open" and r["amount"]
                  else None)
         import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
         assert store.data_version() != version
         again = team_model(store, past)
-        assert len(fits) == 1  # read back, not fitted
+        assert evaluate(store) == report  # the same cutoff and rows: the same model, read back
+        assert len(fits) == 2  # both read back, not fitted
         sample_rows = training_rows(store, past).head(300)
         assert (again.predict_proba(sample_rows) == first.predict_proba(sample_rows)).all()
         # a deal won in 2025 changes: the quarter's rows change, and its model is fitted again
@@ -202,7 +205,7 @@ def test_a_past_quarters_model_is_not_fitted_again_when_its_training_rows_are_un
         reexport(lambda r: None)
         import_files(store, tmp_path / "deals.csv", tmp_path / "stage_history.csv")
         team_model(store, past)
-        assert len(fits) == 2
+        assert len(fits) == 3
 
 
 def test_category_codes_of_a_categorical_column_equal_those_of_its_text():

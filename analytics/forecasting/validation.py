@@ -10,7 +10,7 @@ import numpy as np
 
 from analytics.domain import FACTOR_KEYS, SALESFORCE_DEFAULT_PROBABILITY
 from analytics.filters import DealFilter
-from analytics.forecasting.winmodel import FULL, SMALL_DATA, StageWinModel
+from analytics.forecasting.winmodel import FULL, SMALL_DATA, StageWinModel, fitted_on
 from analytics.stats import Interval
 from analytics.store.asof import MODEL_STAGES
 from analytics.store.cache import persistable
@@ -241,7 +241,8 @@ def evaluate(store: Store, filters: DealFilter = DealFilter(), *, share: float =
         from analytics.analyses.overview import deal_ids
 
         test = test[test["deal_id"].isin(deal_ids(store, filters))]
-    model = StageWinModel(**model_args).fit(train)
+    # the team's model at the cutoff: after a re-export that changed none of its rows, the one fitted last time
+    model = StageWinModel(**model_args).fit(train) if model_args else fitted_on(store, train)
     stages, all_y, all_p, all_q = [], [], [], []
     for s in MODEL_STAGES:
         t = test[test["stage"] == s]

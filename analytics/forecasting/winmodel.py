@@ -170,10 +170,10 @@ def fit_team_model(store: Store, when: date | datetime) -> StageWinModel:
     """The team's win model as it could have been fitted at `when`, from what was known then. A fit is a function of
     its training rows (and this code): from the same rows, after a re-export that changed none of them (most past
     quarters' after a weekly one), the model fitted last time is read back instead of fitted again."""
-    return _fitted(store, weighted_training_rows(store, when))
+    return fitted_on(store, weighted_training_rows(store, when))
 
 
-def _fitted(store: Store, rows) -> StageWinModel:
+def fitted_on(store: Store, rows) -> StageWinModel:
     """A StageWinModel fitted on `rows`, or the one fitted on the same rows before (fit_team_model)."""
     model = StageWinModel()
     name = f"win model {_code_fingerprint()} {sorted(vars(model).items())}"
@@ -202,7 +202,7 @@ def team_models(store: Store, whens: list) -> list[StageWinModel]:
     """team_model at each of `whens`: those not kept yet fitted from training rows read together (at 1M deals, the
     backtest's eight quarters' in 14 s, not 24: analytics.store.training.training_rows_at)."""
     def fit_missing(calls: list[tuple]):  # side by side, as many as the cores: analytics.forecasting.threads
-        return in_threads(lambda rows: _fitted(store, rows), weighted_training_rows_at(store, [w for (w,) in calls]))
+        return in_threads(lambda rows: fitted_on(store, rows), weighted_training_rows_at(store, [w for (w,) in calls]))
 
     return persisted_together(store, fit_team_model, [(when,) for when in whens], fit_missing)
 
