@@ -180,7 +180,7 @@ def limits(by: dict, measured: list[dict]) -> list[str]:
             "Key-account histories are thousands to a few million deals, and one machine holds them: to a million "
             "deals within 1.5 GB on 2 cores, beyond it with DuckDB allowed more memory, the analyses then taking "
             "tenths of a second instead of hundredths. A team past that would first take a machine with more memory "
-            "and cores (the refresh's nine fits and its simulations are the long part, and each runs on one core), "
-            "then one database per business unit, which every filter already cuts the data by. No key-account team "
-            "needs a distributed layer, and none is built."]
+            "and cores (the refresh's nine fits and its simulations are the long part; they run side by side on up "
+            "to four cores, KEYFUNNEL_THREADS), then one database per business unit, which every filter already "
+            "cuts the data by. No key-account team needs a distributed layer, and none is built."]
     return out
