@@ -20,7 +20,7 @@ from analytics.forecasting.forecast import (
     quarter_reads,
     shift_quarter,
 )
-from analytics.forecasting.threads import in_threads, work_threads
+from analytics.forecasting.threads import run_all, work_threads
 from analytics.store.asof import moments_per_query, open_deal_features_at
 from analytics.store.cache import is_kept, keep, persistable, persisted
 from analytics.store.connection import Store
@@ -194,7 +194,7 @@ def backtest_quarter(store: Store, quarter: str, draws: int = 2000, seed: int = 
 def backtest_of(weeks: ScoredWeeks, draws: int = 2000, seed: int = 0) -> BacktestQuarter:
     """backtest_quarter from the quarter's ScoredWeeks: forecast_quarter's range at each week, the weeks simulated
     side by side (analytics.forecasting.threads)."""
-    return backtest_from(weeks, list(in_threads(lambda task: task(), week_simulations(weeks, draws, seed))))
+    return backtest_from(weeks, run_all(week_simulations(weeks, draws, seed)))
 
 
 def week_simulations(weeks: ScoredWeeks, draws: int = 2000, seed: int = 0) -> list[Callable[[], np.ndarray]]:
@@ -229,8 +229,8 @@ def simulated_quarters(quarters: Iterable[tuple[str, ScoredWeeks | None]],
     (analytics.forecasting.threads); a quarter of at most OVERLAP_ROWS pipeline rows is simulated while the next
     is read and scored in this thread. A larger one is finished first: at 1M deals (400,000 rows a quarter) the
     overlap saved nothing, the pipelines' queries and the simulations taking the same two cores, and held a second
-    quarter's pipelines, 1.24 → 1.39 GB at the peak; at 100k deals it took the backtest from 4.65–4.8 s to
-    4.1–4.4 s, and under a filter at 1M from 2.2–3.3 s to 1.9 s."""
+    quarter's pipelines, 1.24 → 1.39–1.46 GB at the peak; at 100k deals it took the backtest from 4.65–4.8 s to
+    4.1–4.4 s, and under a filter at 1M from 2.1–3.3 s to 1.9–2.05 s."""
     threads = work_threads()
     with ThreadPoolExecutor(threads, thread_name_prefix="keyfunnel-work") as pool:
         def started(quarter: str, weeks: ScoredWeeks | None) -> tuple:

@@ -34,7 +34,7 @@ from analytics.forecasting.backtest import (
     standing_day,
     week_simulations,
 )
-from analytics.forecasting.threads import in_threads
+from analytics.forecasting.threads import run_all
 from analytics.formatting import natural_key
 from analytics.stats import Interval, wilson_interval
 from analytics.store.cache import is_kept, keep, persistable, persisted
@@ -70,7 +70,7 @@ def model_points_of(store: Store, weeks: ScoredWeeks | None, draws: int = CALL_D
                     seed: int = 0) -> dict[tuple[str, int], UnitDraws]:
     if weeks is None:
         return {}
-    return points_from(weeks, list(in_threads(lambda task: task(), point_simulations(store, weeks, draws, seed))))
+    return points_from(weeks, run_all(point_simulations(store, weeks, draws, seed)))
 
 
 def point_simulations(store: Store, weeks: ScoredWeeks, draws: int = CALL_DRAWS,

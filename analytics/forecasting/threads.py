@@ -34,9 +34,9 @@ def work_threads() -> int:
 
 def in_threads(work: Callable[[T], R], items: Iterable[T], threads: int | None = None) -> Iterator[R]:
     """work(item) for each of `items`, in their order, `threads` at a time. Items are taken as threads come free,
-    not all at once: a generator of large frames holds only a few of them. `work` must not query the database (a store's DuckDB cursor belongs
-    to the thread that made it): the caller reads what it needs first, as analytics.forecasting.calls reads the
-    units' shares. The results file is fine: a SQLite connection per use."""
+    not all at once: a generator of large frames holds only a few of them. `work` must not query the database (a
+    store's DuckDB cursor belongs to the thread that made it): the caller reads what it needs first, as
+    analytics.forecasting.calls reads the units' shares. The results file is fine: a SQLite connection per use."""
     threads = threads or work_threads()
     if threads == 1:
         yield from map(work, items)
@@ -49,3 +49,8 @@ def in_threads(work: Callable[[T], R], items: Iterable[T], threads: int | None =
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def run_all(tasks: Iterable[Callable[[], R]], threads: int | None = None) -> list[R]:
+    """Each of `tasks` (functions of no arguments) run, side by side, their results in order (in_threads)."""
+    return list(in_threads(lambda task: task(), tasks, threads))
