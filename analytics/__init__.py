@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 # fits and simulations run side by side on keyfunnel's own threads instead (analytics.forecasting.threads). Set
 # before numpy loads its BLAS, which reads these once; where numpy came first (`streamlit run app.py`), the loaded
 # library is told. A value the environment already gives is kept.
-_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
-for _name in _BLAS_THREADS:
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+for _name in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_name, "1")
 if "numpy" in sys.modules and os.environ["OPENBLAS_NUM_THREADS"] == "1":
     from threadpoolctl import threadpool_limits

@@ -135,6 +135,7 @@ def test_groups_summed_into_shared_columns_are_the_groups_apart_added():
     assert summed == pytest.approx(apart[:, :3] + apart[:, 3:], rel=1e-12)
     assert not np.allclose(summed[:, 0], summed[:, 1])  # the columns are not one sum copied
 
+
 def test_accuracy_by_week_by_hand():
     from analytics.forecasting.backtest import (
         BacktestQuarter,

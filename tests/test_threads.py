@@ -10,9 +10,11 @@ from datetime import date
 import numpy as np
 import pytest
 
+from analytics import BLAS_THREAD_VARIABLES
 from analytics.forecasting.threads import in_threads, work_threads
 
 from .conftest import ROOT
+from .test_model import generated_store
 
 
 def test_results_come_in_the_items_order_and_items_are_taken_as_threads_come_free():
@@ -61,11 +63,9 @@ def _blas_threads_in_a_process(code: str, **env) -> str:
     return subprocess.run([sys.executable, "-c", code + "\nfrom threadpoolctl import threadpool_info\n"
                            "print(sorted({l['num_threads'] for l in threadpool_info() if l['user_api'] == 'blas'}))"],
                           capture_output=True, text=True, check=True, cwd=ROOT,
-                          env={k: v for k, v in {**os.environ, **env}.items() if not (k in BLAS and k not in env)}
+                          env={k: v for k, v in {**os.environ, **env}.items()
+                               if not (k in BLAS_THREAD_VARIABLES and k not in env)}
                           ).stdout.strip()
-
-
-BLAS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def test_blas_runs_on_one_thread_once_keyfunnel_is_imported_before_numpy_or_after():
@@ -78,15 +78,9 @@ def test_blas_runs_on_one_thread_once_keyfunnel_is_imported_before_numpy_or_afte
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    from analytics.ingest.canonical import import_files
-    from analytics.sample import SampleParameters, write_sample
-    from analytics.store.connection import Store
-
-    folder = tmp_path_factory.mktemp("threads")
-    write_sample(folder, SampleParameters(deals=6000, seed=4, as_of="2026-11-27"))
-    with Store(folder / "kf.duckdb") as store:
-        assert import_files(store, folder / "deals.csv", folder / "stage_history.csv").status == "imported"
-        yield store
+    store = generated_store(tmp_path_factory, "threads", deals=6000, seed=4)
+    yield store
+    store.close()
 
 
 def test_fits_and_simulations_side_by_side_equal_one_after_another(generated, monkeypatch):
