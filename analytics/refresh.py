@@ -26,6 +26,8 @@ from analytics.forecasting.validation import evaluate
 from analytics.store.cache import (
     claim_refresh,
     finish_refresh,
+    is_kept,
+    keep,
     persisted,
     release_refresh,
 )
@@ -52,9 +54,7 @@ def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], No
     quarter = quarter_of(as_of)
     call_quarters = closed_quarters_with_calls(store, as_of)
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("the win model and this quarter's forecast", lambda: persisted(store, forecast_quarter)),  # the Overview's
-        # the Forecast page's, for the current quarter
-        ("the Forecast page's forecast", lambda: persisted(store, forecast_quarter, quarter)),
+        ("the win model and this quarter's forecast", lambda: current_forecast(store, quarter)),
         # the Deals page's (an explicit date: the sidebar's as-of view)
         ("the open deals scored", lambda: persisted(store, score_open_deals, as_of)),
         ("the quarter by owner", lambda: persisted(store, unit_draws, quarter, as_of)),  # the Overview's attainment
@@ -79,6 +79,15 @@ def refresh_results(store: Store, progress: Callable[[int, int, RefreshStep], No
         if progress is not None:
             progress(len(done), len(steps), done[-1])
     return done
+
+
+def current_forecast(store: Store, quarter: str):
+    """This quarter's forecast, kept as the Overview asks for it (the quarter left to its default) and as the Forecast
+    page and the review ask for it (the quarter named): one forecast, computed once."""
+    forecast = persisted(store, forecast_quarter)
+    if not is_kept(store, forecast_quarter, quarter):
+        keep(store, forecast_quarter, forecast, quarter)
+    return forecast
 
 
 def refresh_if_due(store: Store, progress: Callable[[int, int, RefreshStep], None] | None = None,

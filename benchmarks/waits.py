@@ -40,7 +40,7 @@ def waits_section(by: dict, sizes: list[str]) -> list[str]:
     lines = ["", "## From an upload to every page fresh (targets: ≤ 10 s at 100k, ≤ 30 s at 1M)", "",
              "A fresh process imports the deals, the history and the plans (`benchmarks/refresh.py`), then refreshes "
              "every result the pages show by default (`keyfunnel refresh`; the Import page starts it in the "
-             "background). The Overview is fresh once the refresh's first five steps are done.", "",
+             "background). The Overview is fresh once the refresh's first four steps are done.", "",
              "| deals | read_csv | import | refresh | upload to every page fresh | to the Overview fresh "
              "| peak memory |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for label in measured:

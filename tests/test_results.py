@@ -77,3 +77,40 @@ def test_while_another_process_refreshes_the_app_reads_the_earlier_versions_resu
         refresher.wait()
     with reading(db) as s, earlier_while_refreshing() as earlier:  # the refresher is gone: nothing earlier is read
         assert persisted(s, counted, "2026Q3") == 0 and earlier == []
+
+
+def test_the_review_reads_the_forecast_and_scores_kept_for_now_and_computes_its_own_in_a_view(tmp_path):
+    """The refresh computes this quarter's forecast once and keeps it for the Overview (quarter left to its default)
+    and for the Forecast page (quarter named); the review, standing now, reads that forecast and the Deals page's
+    scored deals instead of computing them again. A view of the data as of a day shares today's data version, so
+    the review computes its own there: a marked result kept in their place shows which was read."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from analytics.analyses.funnel import data_as_of
+    from analytics.forecasting.forecast import quarter_of
+    from analytics.forecasting.review import quarterly_review
+    from analytics.forecasting.scoring import score_open_deals
+    from analytics.refresh import current_forecast
+    from analytics.store.cache import is_kept, keep
+    from analytics.store.connection import viewing_as_of
+
+    deals, history = write_handworked(tmp_path)
+    with Store(tmp_path / "r.duckdb") as s:
+        import_files(s, deals, history)
+        as_of = data_as_of(s)
+        quarter = quarter_of(as_of)
+        forecast = current_forecast(s, quarter)
+        assert is_kept(s, forecast_quarter) and is_kept(s, forecast_quarter, quarter)
+        assert persisted(s, forecast_quarter, quarter) == forecast == forecast_quarter(s, quarter)
+        keep(s, forecast_quarter, replace(forecast, p50=-1.0), quarter)
+        scored = persisted(s, score_open_deals, as_of)
+        assert sorted(scored["deal_id"]) == ["D3", "D7"]  # the hand-worked deals still open
+        keep(s, score_open_deals, scored.assign(expected_value=-7.0), as_of)
+
+        now = quarterly_review(s, quarter)
+        assert now.forecast.p50 == -1.0 and (now.top_deals["expected_value"] == -7.0).all()
+        with s.as_of(as_of + timedelta(days=1)) as then:  # the same data, seen through a view
+            viewed = quarterly_review(then, quarter)
+        assert viewed.forecast == forecast and (viewed.top_deals["expected_value"] > 0).all()
+        assert not viewing_as_of(s)  # the view left with its block
