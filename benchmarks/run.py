@@ -292,8 +292,11 @@ def markdown(results: dict) -> str:
              f"{m['memory_gib']} GiB ({m.get('cpu', 'cpu unknown')}); medians of {results['repeats']} runs "
              "(analyses: at least 5, in a running process, after one warm-up call). Each ratio is against a "
              "baseline measured in the same run. ✓/✗: the target named in each section's title (issues 7, 18 and "
-             "22), on 2 cores. The machine is shared: figures move by ±20% between runs. The targets still missed "
-             "are profiled in [performance-misses.md](performance-misses.md).", "",
+             "22), on 2 cores. The machine is shared: figures move by ±20% between runs, and the machines of "
+             "different days by more, so that absolute figures compare across runs only through the run's own "
+             "baselines: " + "; ".join(f"{by[x]['deals']:,} deals, DuckDB's typed read_csv "
+                                       f"{by[x]['read_csv_floor_s']:.2f} s" for x in sizes)
+             + ". The targets still missed are profiled in [performance-misses.md](performance-misses.md).", "",
              "## First import, against DuckDB's typed read_csv and against the floor of the work required", "",
              "The floor: the same read_csv, then a plain CREATE TABLE AS of each table keyfunnel derives from the "
              "files (stage events and close-date and amount changes split from the history; deal_facts, "
