@@ -83,7 +83,9 @@ def test_the_review_reads_the_forecast_and_scores_kept_for_now_and_computes_its_
     """The refresh computes this quarter's forecast once and keeps it for the Overview (quarter left to its default)
     and for the Forecast page (quarter named); the review, standing now, reads that forecast and the Deals page's
     scored deals instead of computing them again. A view of the data as of a day shares today's data version, so
-    the review computes its own there: a marked result kept in their place shows which was read."""
+    the review computes its own forecast there (its key leaves the date to its default), while the scores, keyed by
+    their date, are read as the deals needing attention read them: a marked result kept in their place shows which
+    was read."""
     from dataclasses import replace
     from datetime import timedelta
 
@@ -112,5 +114,5 @@ def test_the_review_reads_the_forecast_and_scores_kept_for_now_and_computes_its_
         assert now.forecast.p50 == -1.0 and (now.top_deals["expected_value"] == -7.0).all()
         with s.as_of(as_of + timedelta(days=1)) as then:  # the same data, seen through a view
             viewed = quarterly_review(then, quarter)
-        assert viewed.forecast == forecast and (viewed.top_deals["expected_value"] > 0).all()
+        assert viewed.forecast == forecast and (viewed.top_deals["expected_value"] == -7.0).all()
         assert not viewing_as_of(s)  # the view left with its block

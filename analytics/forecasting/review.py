@@ -58,23 +58,21 @@ class QuarterlyReview:
 def quarterly_review(store: Store, quarter: str | None = None, as_of: date | None = None, *,
                      target: float | None = None, filters: DealFilter = DealFilter()) -> QuarterlyReview:
     from analytics.forecasting.scoring import score_open_deals
-    from analytics.forecasting.winmodel import team_model
 
-    # The forecast and the scored deals standing now are the ones the refresh kept for the Forecast and Deals pages
-    # (the same calls, by the same keys): read, not computed again. A view of the data as it stood on an earlier
-    # day shares today's data version, so it computes its own.
-    shared = as_of is None and not viewing_as_of(store)
+    # This quarter's forecast standing now is the one the refresh kept for the Forecast page (the same call, by the
+    # same key): read, not computed again. A view of the data as it stood on an earlier day shares today's data
+    # version, and the key leaves the date to its default, so the view computes its own.
+    now = as_of is None and not viewing_as_of(store)
     as_of = as_of or data_as_of(store) or date.today()
     quarter = quarter or quarter_of(as_of)
     when = as_of + timedelta(days=1)
-    model = team_model(store, when)
-    forecast = (persisted(store, forecast_quarter, quarter, target=target, filters=filters) if shared else
-                forecast_quarter(store, quarter, as_of, target=target, model=model, filters=filters))
+    forecast = (persisted(store, forecast_quarter, quarter, target=target, filters=filters) if now else
+                forecast_quarter(store, quarter, as_of, target=target, filters=filters))
     # the backtest's own last quarter, kept once for both (analytics.refresh computes the backtest first)
     previous = persisted(store, backtest_quarter, last_full_quarter(store, as_of), filters=filters)
     last_start, _ = quarter_bounds(shift_quarter(quarter, -1))
-    deals = (persisted(store, score_open_deals, as_of, filters=filters) if shared else
-             score_open_deals(store, as_of, model=model, filters=filters))
+    # the Deals page's scored deals, as the deals needing attention read them: their key names the date
+    deals = persisted(store, score_open_deals, as_of, filters=filters)
     # the figures right after the deal, before the long names: a reader at 1400 px sees them without scrolling
     columns = ["deal_id", "name", "amount", "p_win", "expected_value", "expected_close", "predicted_close", "stage",
                "account", "owner", "tier", "recommended_tier"]
