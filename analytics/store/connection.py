@@ -307,15 +307,17 @@ class Store:
 
 # Store.as_of's temp tables, dropped on leaving
 _AS_OF_TABLES = ("deal_spans", "stage_durations", "deal_facts", "deals", "stage_events", "deal_changes")
-
-
-def viewing_as_of(store: Store) -> bool:
-    """Whether this thread's queries see a Store.as_of view (its temp tables shadow the stored ones). The view's
-    data version is still today's, so what is computed in it is not today's result to share (analytics.store.cache)."""
-    return bool(store.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'deal_facts'"))
 _TEMP_TABLE = re.compile(r"kf_[a-z_]+")
 
 _CHECKSUM_TABLES = frozenset({"deals", "stage_events", "deal_changes", "import_batches", "deal_previous",
                               "batch_deals", "rejected_rows", "import_warnings", "deal_facts", "stage_durations",
                               "deal_spans",
                               "settings", "schema_migrations"})
+
+
+def viewing_as_of(store: Store) -> bool:
+    """Whether this thread's queries see a Store.as_of view (its temp tables, deal_facts among them, shadow the
+    stored ones). The view's data version is still today's, so what is computed in it is not today's result to share
+    (analytics.store.cache)."""
+    return bool(store.scalar("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $table",
+                             {"table": "deal_facts"}))
